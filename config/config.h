@@ -1,0 +1,53 @@
+// config/config.h — the gateway's parsed configuration.
+//
+// Defines GatewayConfig and its parts, produced by config::load() (see
+// config/loader.h) from one JSON file. Immutable once loaded; every worker
+// reads it. See docs/config.md for each field.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/address.h"
+#include "core/cluster.h"
+#include "core/filter_chain.h"
+#include "core/registry.h"
+
+namespace gw {
+
+// One filter of a listener's chain, parsed.
+struct FilterEntry {
+  std::string name;
+  const FilterConfigFactory* factory = nullptr;
+  FilterTraits traits;
+  std::shared_ptr<const FilterConfig> config;
+};
+
+struct ListenerConfig {
+  std::string name;
+  Address address;
+  int backlog = 1024;
+  OutputLimits output;
+  std::vector<FilterEntry> filters;
+};
+
+struct AdminConfig {
+  bool enabled = true;
+  Address address;  // default 127.0.0.1:9901
+};
+
+struct GatewayConfig {
+  size_t workers = 0;  // 0 in JSON or absent: hardware threads
+  std::string log_level = "info";
+  std::chrono::milliseconds drain_timeout{15000};
+  AdminConfig admin;
+  std::vector<ListenerConfig> listeners;
+  std::vector<ClusterConfig> clusters;
+  std::vector<std::string> plugins;
+  std::string source;  // the file it came from
+  std::string json;    // the JSON text as loaded (for /config)
+};
+
+}  // namespace gw

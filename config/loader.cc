@@ -1,0 +1,279 @@
+#include "config/loader.h"
+
+#include <rapidjson/error/en.h>
+
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "config/duration.h"
+#include "config/gateway_schema.h"
+#include "config/schema_check.h"
+#include "plugins/loader.h"
+
+namespace gw {
+namespace config {
+namespace {
+
+// Line and column (1-based) of a byte offset, for parse errors.
+std::string lineCol(std::string_view text, size_t offset) {
+  size_t line = 1, col = 1;
+  for (size_t i = 0; i < offset && i < text.size(); ++i) {
+    if (text[i] == '\n') {
+      ++line;
+      col = 1;
+    } else {
+      ++col;
+    }
+  }
+  return "line " + std::to_string(line) + ", column " + std::to_string(col);
+}
+
+std::chrono::milliseconds durationOr(const rapidjson::Value& obj, const char* key,
+                                     std::chrono::milliseconds dflt) {
+  if (!obj.HasMember(key)) return dflt;
+  auto d = parseDuration(obj[key].GetString());
+  return d ? *d : dflt;  // the schema already checked the form
+}
+
+std::string joined(const std::vector<std::string>& names) {
+  std::string out;
+  for (const auto& n : names) out += (out.empty() ? "'" : ", '") + n + "'";
+  return out;
+}
+
+class Loader {
+ public:
+  Loader(std::string source) : source_(std::move(source)) {}
+
+  LoadResult run(std::string_view json) {
+    LoadResult result;
+    rapidjson::Document doc;
+    doc.Parse(json.data(), json.size());
+    if (doc.HasParseError()) {
+      error("", std::string("malformed JSON at ") + lineCol(json, doc.GetErrorOffset()) +
+                    " (offset " + std::to_string(doc.GetErrorOffset()) +
+                    "): " + rapidjson::GetParseError_En(doc.GetParseError()));
+      return finish(nullptr);
+    }
+    if (auto e = checkSchema(kGatewaySchema, doc, "")) {
+      errors_.push_back(source_ + ": " + *e);
+      return finish(nullptr);
+    }
+    auto cfg = std::make_unique<GatewayConfig>();
+    cfg->source = source_;
+    cfg->json = std::string(json);
+    if (doc.HasMember("workers")) cfg->workers = doc["workers"].GetUint();
+    if (cfg->workers == 0) cfg->workers = std::max(1u, std::thread::hardware_concurrency());
+    if (doc.HasMember("log_level")) cfg->log_level = doc["log_level"].GetString();
+    cfg->drain_timeout = durationOr(doc, "drain_timeout", cfg->drain_timeout);
+    cfg->admin.address = *Address::parse("127.0.0.1:9901");
+    if (doc.HasMember("admin") && doc["admin"].HasMember("address")) {
+      std::string why;
+      auto a = Address::parse(doc["admin"]["address"].GetString(), &why);
+      if (!a) error("/admin/address", why);
+      else cfg->admin.address = *a;
+    }
+    if (doc.HasMember("plugins")) {
+      for (rapidjson::SizeType i = 0; i < doc["plugins"].Size(); ++i) {
+        std::string path = doc["plugins"][i].GetString();
+        std::string why;
+        if (!plugins::load(path, &why)) error("/plugins/" + std::to_string(i), why);
+        cfg->plugins.push_back(path);
+      }
+    }
+    for (const auto& e : FilterRegistry::get().errors()) errors_.push_back(source_ + ": " + e);
+    if (doc.HasMember("clusters")) parseClusters(doc["clusters"], *cfg);
+    parseListeners(doc["listeners"], *cfg);
+    return finish(std::move(cfg));
+  }
+
+ private:
+  void error(const std::string& pointer, const std::string& message) {
+    errors_.push_back(source_ + ": " + (pointer.empty() ? "" : pointer + ": ") + message);
+  }
+
+  LoadResult finish(std::unique_ptr<GatewayConfig> cfg) {
+    LoadResult r;
+    r.errors = std::move(errors_);
+    if (r.errors.empty()) r.config = std::move(cfg);
+    return r;
+  }
+
+  void parseClusters(const rapidjson::Value& arr, GatewayConfig& cfg) {
+    for (rapidjson::SizeType i = 0; i < arr.Size(); ++i) {
+      const auto& c = arr[i];
+      std::string at = "/clusters/" + std::to_string(i);
+      ClusterConfig cc;
+      cc.name = c["name"].GetString();
+      for (const auto& other : cfg.clusters) {
+        if (other.name == cc.name) error(at + "/name", "duplicate cluster name \"" + cc.name + "\"");
+      }
+      for (rapidjson::SizeType h = 0; h < c["hosts"].Size(); ++h) {
+        std::string why;
+        auto a = Address::parse(c["hosts"][h].GetString(), &why);
+        if (!a) error(at + "/hosts/" + std::to_string(h), why);
+        else cc.hosts.push_back(*a);
+      }
+      if (c.HasMember("lb")) {
+        std::string lb = c["lb"].GetString();
+        cc.lb = lb == "least_request"     ? LbPolicy::kLeastRequest
+                : lb == "consistent_hash" ? LbPolicy::kConsistentHash
+                                          : LbPolicy::kRoundRobin;
+      }
+      cc.connect_timeout = durationOr(c, "connect_timeout", cc.connect_timeout);
+      cc.idle_timeout = durationOr(c, "idle_timeout", cc.idle_timeout);
+      cc.reconnect_base = durationOr(c, "reconnect_backoff_base", cc.reconnect_base);
+      cc.reconnect_max = durationOr(c, "reconnect_backoff_max", cc.reconnect_max);
+      if (c.HasMember("max_connections_per_service"))
+        cc.max_connections_per_service = c["max_connections_per_service"].GetUint();
+      if (c.HasMember("max_connections")) cc.max_connections = c["max_connections"].GetUint();
+      if (c.HasMember("max_pending_frames"))
+        cc.max_pending_frames = c["max_pending_frames"].GetUint();
+      if (c.HasMember("expect_reply")) cc.expect_reply = c["expect_reply"].GetBool();
+      if (cc.connect_timeout.count() == 0) error(at + "/connect_timeout", "must be > 0");
+      if (cc.reconnect_base > cc.reconnect_max)
+        error(at + "/reconnect_backoff_base", "must not exceed reconnect_backoff_max");
+      cfg.clusters.push_back(std::move(cc));
+    }
+  }
+
+  void parseListeners(const rapidjson::Value& arr, GatewayConfig& cfg) {
+    for (rapidjson::SizeType i = 0; i < arr.Size(); ++i) {
+      const auto& l = arr[i];
+      std::string at = "/listeners/" + std::to_string(i);
+      ListenerConfig lc;
+      lc.name = l["name"].GetString();
+      for (const auto& other : cfg.listeners) {
+        if (other.name == lc.name) error(at + "/name", "duplicate listener name \"" + lc.name + "\"");
+      }
+      std::string why;
+      auto a = Address::parse(l["address"].GetString(), &why);
+      if (!a) error(at + "/address", why);
+      else lc.address = *a;
+      if (l.HasMember("backlog")) lc.backlog = l["backlog"].GetInt();
+      if (l.HasMember("output_high_watermark")) {
+        lc.output.high_watermark = l["output_high_watermark"].GetUint64();
+        lc.output.low_watermark = lc.output.high_watermark / 4;
+      }
+      if (l.HasMember("max_output_bytes")) lc.output.max_bytes = l["max_output_bytes"].GetUint64();
+      if (lc.output.max_bytes < lc.output.high_watermark)
+        error(at + "/max_output_bytes", "must be ≥ output_high_watermark (" +
+                                            std::to_string(lc.output.high_watermark) + ")");
+      const auto& filters = l["filters"];
+      bool filters_ok = true;
+      for (rapidjson::SizeType f = 0; f < filters.Size(); ++f) {
+        if (!parseFilter(filters[f], at + "/filters/" + std::to_string(f), cfg, lc))
+          filters_ok = false;
+      }
+      if (filters_ok) checkChain(lc, at);
+      cfg.listeners.push_back(std::move(lc));
+    }
+  }
+
+  bool parseFilter(const rapidjson::Value& f, const std::string& at, const GatewayConfig& cfg,
+                   ListenerConfig& lc) {
+    std::string name = f["name"].GetString();
+    const FilterConfigFactory* factory = FilterRegistry::get().find(name);
+    if (factory == nullptr) {
+      error(at + "/name", "unknown filter \"" + name + "\"; registered filters: " +
+                              joined(FilterRegistry::get().names()) +
+                              " (a custom filter must be linked in or listed in \"plugins\")");
+      return false;
+    }
+    rapidjson::Value empty(rapidjson::kObjectType);
+    const rapidjson::Value& config = f.HasMember("config") ? f["config"] : empty;
+    if (auto e = checkSchema(factory->schema(), config, at + "/config")) {
+      errors_.push_back(source_ + ": " + *e);
+      return false;
+    }
+    ParseContext ctx(cfg.clusters, lc.name);
+    auto parsed = factory->parse(config, ctx);
+    for (const auto& e : ctx.errors()) error(at + "/config" + e.pointer, e.message);
+    if (!ctx.errors().empty() || parsed == nullptr) {
+      if (ctx.errors().empty()) error(at + "/config", "invalid config");
+      return false;
+    }
+    lc.filters.push_back({name, factory, factory->traits(), std::move(parsed)});
+    return true;
+  }
+
+  // Layer order and the terminal rule.
+  void checkChain(const ListenerConfig& lc, const std::string& at) {
+    Layer current = Layer::kBytes;
+    for (size_t i = 0; i < lc.filters.size(); ++i) {
+      const FilterEntry& f = lc.filters[i];
+      std::string where = at + "/filters/" + std::to_string(i);
+      std::string me = "filter #" + std::to_string(i + 1) + " '" + f.name + "'";
+      if (f.traits.consumes != current) {
+        if (f.traits.consumes == Layer::kFrames) {
+          error(where, me + " consumes frames, but no filter before it produces frames: add " +
+                           codecHint() + " before it");
+        } else {
+          error(where, me + " consumes bytes, but the filters before it already decoded them "
+                            "into frames: move '" + f.name + "' before the codec");
+        }
+        return;
+      }
+      if (f.traits.terminal && i + 1 < lc.filters.size()) {
+        size_t after = lc.filters.size() - i - 1;
+        error(where, me + " is terminal and must be last, but " + std::to_string(after) +
+                         (after == 1 ? " filter follows" : " filters follow") +
+                         " it: remove them or move '" + f.name + "' to the end");
+        return;
+      }
+      if (!f.traits.terminal) current = f.traits.produces;
+    }
+    const FilterEntry& last = lc.filters.back();
+    if (!last.traits.terminal) {
+      error(at + "/filters/" + std::to_string(lc.filters.size() - 1),
+            "the chain ends with filter #" + std::to_string(lc.filters.size()) + " '" + last.name +
+                "', which is not terminal: add a terminal filter that consumes " +
+                (current == Layer::kFrames ? "frames" : "bytes") + " (" + terminalHint(current) +
+                ") at the end");
+    }
+  }
+
+  std::string codecHint() {
+    std::vector<std::string> names;
+    for (const auto& n : FilterRegistry::get().names()) {
+      auto t = FilterRegistry::get().find(n)->traits();
+      if (!t.terminal && t.consumes == Layer::kBytes && t.produces == Layer::kFrames)
+        names.push_back(n);
+    }
+    return names.empty() ? "a codec filter" : joined(names);
+  }
+
+  std::string terminalHint(Layer layer) {
+    std::vector<std::string> names;
+    for (const auto& n : FilterRegistry::get().names()) {
+      auto t = FilterRegistry::get().find(n)->traits();
+      if (t.terminal && t.consumes == layer) names.push_back(n);
+    }
+    return names.empty() ? "none is registered" : joined(names);
+  }
+
+  std::string source_;
+  std::vector<std::string> errors_;
+};
+
+}  // namespace
+
+LoadResult loadString(std::string_view json, const std::string& source) {
+  return Loader(source).run(json);
+}
+
+LoadResult loadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    LoadResult r;
+    r.errors.push_back(path + ": cannot open the file");
+    return r;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return loadString(ss.str(), path);
+}
+
+}  // namespace config
+}  // namespace gw
