@@ -24,6 +24,7 @@
 
 #include "core/cluster.h"
 #include "core/filter.h"
+#include "core/worker_services.h"
 
 namespace gw {
 
@@ -77,6 +78,8 @@ struct WorkerContext {
   size_t worker_count;
   const std::vector<ClusterConfig>& clusters;
   std::string listener;
+  // This worker's shared per-worker objects (event bus, ...).
+  WorkerServices& services;
 };
 
 // A registered filter type. One instance per process; must be stateless or

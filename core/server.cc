@@ -1,13 +1,35 @@
 #include "core/server.h"
 
 #include <event2/event.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <csignal>
+#include <cstring>
 
 #include "core/log.h"
 
 namespace gw {
+namespace {
+
+// True if nothing listens on `addr` yet. The workers' SO_REUSEPORT sockets
+// would silently join a port another process (say, a second gateway) already
+// listens on with SO_REUSEPORT; a probe bound without it fails with
+// EADDRINUSE then (*error says so), and is closed again before the real bind.
+bool portFree(const Address& addr, std::string* error) {
+  int fd = socket(addr.family(), SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return true;  // listenSocket() reports it
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (addr.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  bool ok = bind(fd, addr.sockaddr_ptr(), addr.len()) == 0 || errno != EADDRINUSE;
+  if (!ok) *error = "bind " + addr.toString() + ": " + std::strerror(errno);
+  ::close(fd);
+  return ok;
+}
+
+}  // namespace
 
 Server::Server(std::shared_ptr<const GatewayConfig> config)
     : config_(std::move(config)), main_("main") {}
@@ -24,6 +46,11 @@ bool Server::init(std::string* error) {
   for (const auto& l : config_->listeners) {
     Address addr = l.address;
     std::vector<int> fds;
+    std::string in_use;
+    if (addr.port() != 0 && !portFree(addr, &in_use)) {
+      *error = "listener '" + l.name + "': " + in_use;
+      return false;
+    }
     for (size_t i = 0; i < workers_.size(); ++i) {
       std::string why;
       int fd = listenSocket(addr, l.backlog, &why);

@@ -43,7 +43,7 @@ void Worker::addListener(const ListenerConfig& listener, int fd) {
         {{"listener", listener.name},
          {"reason", std::string(closeReasonName(static_cast<CloseReason>(r)))}});
   }
-  WorkerContext ctx{dispatcher_, index_, count_, config_->clusters, listener.name};
+  WorkerContext ctx{dispatcher_, index_, count_, config_->clusters, listener.name, services_};
   for (const auto& f : listener.filters) {
     l->factories.push_back(f.factory->createFactory(f.config, ctx));
     l->elements.push_back({l->factories.back().get(), f.traits});

@@ -20,6 +20,7 @@
 #include "core/dispatcher.h"
 #include "core/filter_chain.h"
 #include "core/stats.h"
+#include "core/worker_services.h"
 
 struct event;
 
@@ -67,6 +68,7 @@ class Worker {
   size_t count_;
   std::shared_ptr<const GatewayConfig> config_;
   Dispatcher dispatcher_;
+  WorkerServices services_;  // before listeners_: factories use it until destroyed
   std::vector<std::unique_ptr<ActiveListener>> listeners_;
   std::unordered_map<FilterChain*, std::unique_ptr<FilterChain>> connections_;
   std::atomic<size_t> active_{0};

@@ -1,0 +1,196 @@
+#include "filters/upstream/backend_connection.h"
+
+#include <event2/buffer.h>
+
+#include "core/log.h"
+#include "filters/upstream/cluster_pool.h"
+#include "filters/upstream/upstream.h"
+
+namespace gw {
+namespace upstream {
+
+namespace {
+// Largest server frame accepted from a backend (length field); larger means
+// the stream is corrupt and the connection is closed.
+constexpr int64_t kMaxServerFrameLength = 16 * 1024 * 1024;
+}  // namespace
+
+BackendConnection::BackendConnection(ClusterPool& pool, HostPool& host,
+                                     std::unique_ptr<Connection> conn)
+    : pool_(pool),
+      host_(host),
+      conn_(std::move(conn)),
+      connect_timer_(pool.dispatcher(),
+                     [this] {
+                       conn_->close(CloseReason::kUpstreamConnectFailed,
+                                    "connect " + host_.name + ": timed out after " +
+                                        std::to_string(pool_.config().connect_timeout.count()) +
+                                        "ms");
+                     }),
+      idle_timer_(pool.dispatcher(), [this] { onIdleCheck(); }) {
+  conn_->setCallbacks(this);
+  conn_->setReadSize(64 * 1024);
+  connect_timer_.enable(pool_.config().connect_timeout);
+  last_activity_ = pool_.dispatcher().now();
+}
+
+BackendConnection::~BackendConnection() { conn_->setCallbacks(nullptr); }
+
+void BackendConnection::shutdown() {
+  closed_ = true;
+  conn_->setCallbacks(nullptr);
+  conn_->close(CloseReason::kShutdown, "pool shutting down", Connection::CloseMode::kFlush);
+}
+
+void BackendConnection::writeHeader(wire::Opcode op, int32_t type, uint64_t session,
+                                    size_t payload_len) {
+  uint8_t hdr[wire::kServerFrameOverhead];
+  wire::ServerHeader::make(op, type, session, payload_len).encode(hdr);
+  evbuffer_add(conn_->output(), hdr, sizeof(hdr));
+}
+
+size_t BackendConnection::sendData(uint64_t session, bool resumed, Frame& frame) {
+  size_t written = 0;
+  if (sessions_.insert(session).second) {
+    // First frame of this session on this connection: announce it. Payload
+    // "resume" tells the backend the session continues from elsewhere.
+    std::string_view open_payload = resumed ? "resume" : "";
+    writeHeader(wire::Opcode::kSessionOpen, 0, session, open_payload.size());
+    if (!open_payload.empty()) evbuffer_add(conn_->output(), open_payload.data(), open_payload.size());
+    written += wire::kServerFrameOverhead + open_payload.size();
+    if (sessions_.size() == 1) pool_.updatePoolGauges(host_);
+  }
+  size_t len = frame.payloadLength();
+  writeHeader(wire::Opcode::kData, frame.header.msg_id, session, len);
+  frame.movePayloadTo(conn_->output());
+  written += wire::kServerFrameOverhead + len;
+  if (connecting()) pending_.emplace_back(session, frame.header.msg_id);
+  conn_->flushSoon();
+  last_activity_ = pool_.dispatcher().now();
+  return written;
+}
+
+void BackendConnection::closeSession(uint64_t session) {
+  if (sessions_.erase(session) == 0) return;
+  if (open()) {
+    writeHeader(wire::Opcode::kSessionClose, 0, session, 0);
+    conn_->flushSoon();
+  }
+  if (sessions_.empty()) {
+    pool_.updatePoolGauges(host_);
+    last_activity_ = pool_.dispatcher().now();
+  }
+}
+
+void BackendConnection::onConnected(Connection&) {
+  connect_timer_.disable();
+  pending_.clear();
+  pending_.shrink_to_fit();
+  last_activity_ = pool_.dispatcher().now();
+  idle_timer_.enable(pool_.config().idle_timeout);
+  pool_.onConnected(host_);
+}
+
+void BackendConnection::onIdleCheck() {
+  auto idle = pool_.dispatcher().now() - last_activity_;
+  if (sessions_.empty() && idle >= pool_.config().idle_timeout) {
+    conn_->close(CloseReason::kIdleTimeout, "backend connection idle", Connection::CloseMode::kFlush);
+    return;
+  }
+  auto left = pool_.config().idle_timeout -
+              std::chrono::duration_cast<std::chrono::milliseconds>(idle);
+  idle_timer_.enable(left.count() > 0 ? left : pool_.config().idle_timeout);
+}
+
+void BackendConnection::onRead(Connection& conn, bool end_stream) {
+  evbuffer* in = conn.input();
+  UpstreamFactory& factory = pool_.factory();
+  ClusterStats& stats = pool_.stats();
+  uint8_t raw[wire::kServerFrameOverhead];
+  last_activity_ = pool_.dispatcher().now();
+  while (conn.state() == Connection::State::kOpen) {
+    size_t avail = evbuffer_get_length(in);
+    if (avail < wire::kServerFrameOverhead) break;
+    evbuffer_copyout(in, raw, sizeof(raw));
+    wire::ServerHeader h = wire::ServerHeader::decode(raw);
+    int64_t payload = h.payloadLength();
+    if (payload < 0 || h.length > kMaxServerFrameLength) {
+      factory.drops().malformed->inc();
+      GW_LOG(warn, "upstream: cluster '{}' host {}: malformed server frame (length {}): closing",
+             pool_.name(), host_.name, h.length);
+      conn.close(CloseReason::kMalformedFrame,
+                 "malformed server frame length " + std::to_string(h.length),
+                 Connection::CloseMode::kAbort);
+      return;
+    }
+    if (avail < wire::kServerFrameOverhead + static_cast<size_t>(payload)) break;
+    evbuffer_drain(in, wire::kServerFrameOverhead);
+    stats.frames_in->inc();
+    stats.bytes_in->inc(wire::kServerFrameOverhead + static_cast<size_t>(payload));
+    uint64_t session = static_cast<uint64_t>(h.session_id);
+    UpstreamFilter* target = factory.findSession(session);
+    switch (static_cast<wire::Opcode>(h.opcode)) {
+      case wire::Opcode::kData:
+        if (target == nullptr) {
+          factory.drops().unknown_session->inc();
+          evbuffer_drain(in, static_cast<size_t>(payload));
+        } else if (payload > static_cast<int64_t>(wire::kMaxClientPayload)) {
+          factory.drops().too_large->inc();
+          GW_LOG(warn, "upstream: cluster '{}': backend frame of {} bytes for session {} does not "
+                       "fit a client frame (max 65535): dropped", pool_.name(), payload, session);
+          evbuffer_drain(in, static_cast<size_t>(payload));
+        } else {
+          target->deliver(pool_, h, in);
+        }
+        break;
+      case wire::Opcode::kKick:
+        evbuffer_drain(in, static_cast<size_t>(payload));
+        if (target != nullptr) {
+          factory.drops().kicks->inc();
+          target->kick(host_.name);
+        }
+        break;
+      case wire::Opcode::kBindPlayer: {
+        uint8_t id[8] = {0};
+        if (payload >= 8) evbuffer_copyout(in, id, 8);
+        evbuffer_drain(in, static_cast<size_t>(payload));
+        if (target != nullptr && target->session() != nullptr && payload >= 8)
+          target->session()->player_id = wire::getU64(id);
+        break;
+      }
+      default:
+        factory.drops().unknown_opcode->inc();
+        evbuffer_drain(in, static_cast<size_t>(payload));
+        break;
+    }
+  }
+  if (end_stream && conn.state() == Connection::State::kOpen) {
+    conn.close(CloseReason::kUpstreamClosed, "backend closed the connection",
+               Connection::CloseMode::kAbort);
+  }
+}
+
+void BackendConnection::onClose(Connection&, CloseReason reason, std::string_view detail) {
+  connect_timer_.disable();
+  idle_timer_.disable();
+  if (closed_) return;
+  closed_ = true;
+  bool during_connect = reason == CloseReason::kUpstreamConnectFailed;
+  UpstreamFactory& factory = pool_.factory();
+  // Frames queued during a failed connect: each client gets an error frame.
+  for (const auto& [session, msg_id] : pending_) {
+    if (UpstreamFilter* f = factory.findSession(session))
+      f->refuse(pool_, msg_id, ErrorCode::kUpstreamUnavailable);
+  }
+  pending_.clear();
+  // Sessions on this connection re-home on their next frame.
+  auto sessions = std::move(sessions_);
+  sessions_.clear();
+  for (uint64_t s : sessions) {
+    if (UpstreamFilter* f = factory.findSession(s)) f->onBackendGone(pool_, this);
+  }
+  pool_.onConnectionClosed(this, during_connect, detail);
+}
+
+}  // namespace upstream
+}  // namespace gw

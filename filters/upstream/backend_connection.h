@@ -1,0 +1,76 @@
+// filters/upstream/backend_connection.h — one multiplexed connection to a
+// backend host.
+//
+// Defines BackendConnection: many sessions share it; every frame carries its
+// session id (server frame, docs/protocol.md). Writes of all sessions during
+// a loop turn leave in one writev. Reads decode server frames and hand each
+// to the worker's UpstreamFactory, which routes it by session id. Per worker
+// (owned by its HostPool); not thread-safe.
+#pragma once
+
+#include <absl/container/flat_hash_set.h>
+
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "core/connection.h"
+#include "core/frame.h"
+#include "core/wire.h"
+
+namespace gw {
+namespace upstream {
+
+class ClusterPool;
+struct HostPool;
+
+class BackendConnection : private ConnectionCallbacks {
+ public:
+  BackendConnection(ClusterPool& pool, HostPool& host, std::unique_ptr<Connection> conn);
+  ~BackendConnection() override;
+
+  bool connecting() const { return conn_->state() == Connection::State::kConnecting; }
+  bool open() const {
+    auto s = conn_->state();
+    return s == Connection::State::kOpen || s == Connection::State::kConnecting;
+  }
+  HostPool& host() { return host_; }
+  size_t sessionCount() const { return sessions_.size(); }
+  // Frames queued while the connect is in progress.
+  size_t pendingFrames() const { return pending_.size(); }
+  size_t bufferedOutput() const { return conn_->bufferedOutput(); }
+
+  // Writes a data frame for `session` (a session-open first if the session is
+  // new on this connection), moving the payload out of `frame`. Returns the
+  // bytes written (header included).
+  size_t sendData(uint64_t session, bool resumed, Frame& frame);
+  // Tells the backend the session closed and forgets it.
+  void closeSession(uint64_t session);
+  // Forgets the session without telling the backend (it moved elsewhere).
+  void forgetSession(uint64_t session) { sessions_.erase(session); }
+
+  // Closes the connection (no callbacks to the pool).
+  void shutdown();
+
+ private:
+  void onRead(Connection& conn, bool end_stream) override;
+  void onConnected(Connection& conn) override;
+  void onClose(Connection& conn, CloseReason reason, std::string_view detail) override;
+  void writeHeader(wire::Opcode op, int32_t type, uint64_t session, size_t payload_len);
+  void onIdleCheck();
+
+  ClusterPool& pool_;
+  HostPool& host_;
+  std::unique_ptr<Connection> conn_;
+  Timer connect_timer_;
+  Timer idle_timer_;
+  std::chrono::steady_clock::time_point last_activity_;
+  absl::flat_hash_set<uint64_t> sessions_;
+  // (session, msg_id) of frames queued while connecting: each gets an error
+  // frame if the connect fails, so nothing is lost silently.
+  std::vector<std::pair<uint64_t, uint16_t>> pending_;
+  bool closed_ = false;
+};
+
+}  // namespace upstream
+}  // namespace gw

@@ -1,0 +1,95 @@
+// filters/upstream/upstream_stats.h — every metric of the `upstream` filter,
+// declared in one place.
+//
+// ClusterStats is per cluster (shared by all workers: the counters are
+// sharded per thread); HostStats per host of a cluster.
+#pragma once
+
+#include <array>
+#include <string>
+
+#include "core/error_frame.h"
+#include "core/stats.h"
+
+namespace gw {
+namespace upstream {
+
+struct HostStats {
+  explicit HostStats(const std::string& cluster, const std::string& host) {
+    auto& r = stats::StatsRegistry::get();
+    stats::Labels l = {{"cluster", cluster}, {"host", host}};
+    connect_failures = &r.counter("game_gateway_upstream_connect_failures_total",
+                                  "Failed connects to a backend host.", l);
+    connections_lost = &r.counter("game_gateway_upstream_connections_lost_total",
+                                  "Established backend connections that closed.", l);
+    pool_active = &r.gauge("game_gateway_upstream_pool_connections",
+                           "Backend connections by state (active: carries sessions).",
+                           {{"cluster", cluster}, {"host", host}, {"state", "active"}});
+    pool_idle = &r.gauge("game_gateway_upstream_pool_connections",
+                         "Backend connections by state (active: carries sessions).",
+                         {{"cluster", cluster}, {"host", host}, {"state", "idle"}});
+  }
+  stats::Counter* connect_failures;
+  stats::Counter* connections_lost;
+  stats::Gauge* pool_active;
+  stats::Gauge* pool_idle;
+};
+
+struct ClusterStats {
+  explicit ClusterStats(const std::string& cluster) {
+    auto& r = stats::StatsRegistry::get();
+    frames_out = &r.counter("game_gateway_upstream_frames_total",
+                            "Frames between the gateway and backends.",
+                            {{"cluster", cluster}, {"direction", "out"}});
+    frames_in = &r.counter("game_gateway_upstream_frames_total",
+                           "Frames between the gateway and backends.",
+                           {{"cluster", cluster}, {"direction", "in"}});
+    bytes_out = &r.counter("game_gateway_upstream_bytes_total",
+                           "Bytes between the gateway and backends (headers included).",
+                           {{"cluster", cluster}, {"direction", "out"}});
+    bytes_in = &r.counter("game_gateway_upstream_bytes_total",
+                          "Bytes between the gateway and backends (headers included).",
+                          {{"cluster", cluster}, {"direction", "in"}});
+    for (uint16_t c = 1; c <= 7; ++c) {
+      errors[c] = &r.counter("game_gateway_upstream_error_frames_total",
+                             "Error frames sent to clients instead of forwarding, by code.",
+                             {{"cluster", cluster},
+                              {"code", std::string(errorCodeName(static_cast<ErrorCode>(c)))}});
+    }
+    latency = &r.histogram(
+        "game_gateway_request_latency_seconds",
+        "Client frame in to the next backend frame for that session out (seconds).",
+        {{"cluster", cluster}}, stats::latencyBuckets());
+  }
+  stats::Counter* frames_out;
+  stats::Counter* frames_in;
+  stats::Counter* bytes_out;
+  stats::Counter* bytes_in;
+  std::array<stats::Counter*, 8> errors{};
+  stats::Histogram* latency;
+};
+
+// Frames from backends that reached no client.
+struct DropStats {
+  DropStats() {
+    auto& r = stats::StatsRegistry::get();
+    const char* help = "Backend frames dropped, by reason.";
+    unknown_session = &r.counter("game_gateway_upstream_dropped_frames_total", help,
+                                 {{"reason", "unknown_session"}});
+    too_large = &r.counter("game_gateway_upstream_dropped_frames_total", help,
+                           {{"reason", "too_large_for_client"}});
+    unknown_opcode = &r.counter("game_gateway_upstream_dropped_frames_total", help,
+                                {{"reason", "unknown_opcode"}});
+    malformed = &r.counter("game_gateway_upstream_malformed_frames_total",
+                           "Backend connections closed for a malformed server frame.");
+    kicks = &r.counter("game_gateway_upstream_kicks_total", "Sessions kicked by a backend.");
+  }
+  stats::Counter* unknown_session;
+  stats::Counter* too_large;
+  stats::Counter* unknown_opcode;
+  stats::Counter* malformed;
+  stats::Counter* kicks;
+};
+
+}  // namespace upstream
+}  // namespace gw
