@@ -74,6 +74,12 @@ class Loader {
       if (!a) error("/admin/address", why);
       else cfg->admin.address = *a;
     }
+    if (doc.HasMember("access_log")) {
+      const auto& al = doc["access_log"];
+      cfg->access_log.enabled = !al.HasMember("enabled") || al["enabled"].GetBool();
+      if (al.HasMember("path")) cfg->access_log.path = al["path"].GetString();
+      if (al.HasMember("sample_rate")) cfg->access_log.sample_rate = al["sample_rate"].GetDouble();
+    }
     if (doc.HasMember("plugins")) {
       for (rapidjson::SizeType i = 0; i < doc["plugins"].Size(); ++i) {
         std::string path = doc["plugins"][i].GetString();
@@ -219,7 +225,8 @@ class Loader {
         size_t after = lc.filters.size() - i - 1;
         error(where, me + " is terminal and must be last, but " + std::to_string(after) +
                          (after == 1 ? " filter follows" : " filters follow") +
-                         " it: remove them or move '" + f.name + "' to the end");
+                         " it: " + (after == 1 ? "remove it" : "remove them") + " or move '" +
+                         f.name + "' to the end");
         return;
       }
       if (!f.traits.terminal) current = f.traits.produces;

@@ -120,16 +120,30 @@ std::optional<std::string> checkSchema(std::string_view schema_json, const rapid
   const rapidjson::Value* snode = schema_ptr.Get(sd);
   if (node == nullptr || snode == nullptr) return where + ": invalid (" + keyword + ")";
 
-  if (keyword == "additionalProperties" && node->IsObject()) {
+  if (keyword == "additionalProperties") {
     std::set<std::string> allowed;
     if (snode->HasMember("properties"))
       for (const auto& m : (*snode)["properties"].GetObject()) allowed.insert(m.name.GetString());
     std::string allowed_text;
     for (const auto& a : allowed) allowed_text += (allowed_text.empty() ? "" : ", ") + a;
-    for (const auto& m : node->GetObject()) {
-      if (allowed.count(m.name.GetString()) == 0) {
-        return where + (where == "/" ? "" : "/") + m.name.GetString() + ": unknown key \"" +
-               m.name.GetString() + "\" (allowed: " + allowed_text + ")";
+    // Debian's RapidJSON points at the unknown member itself (older releases
+    // at the object holding it, handled below).
+    size_t n = doc_ptr.GetTokenCount();
+    if (n > 0) {
+      const auto& last = doc_ptr.GetTokens()[n - 1];
+      std::string key(last.name, last.length);
+      const rapidjson::Value* parent = rapidjson::Pointer(doc_ptr.GetTokens(), n - 1).Get(doc);
+      if (parent != nullptr && parent->IsObject() && parent->HasMember(key.c_str()) &&
+          allowed.count(key) == 0) {
+        return where + ": unknown key \"" + key + "\" (allowed: " + allowed_text + ")";
+      }
+    }
+    if (node->IsObject()) {
+      for (const auto& m : node->GetObject()) {
+        if (allowed.count(m.name.GetString()) == 0) {
+          return where + (where == "/" ? "" : "/") + m.name.GetString() + ": unknown key \"" +
+                 m.name.GetString() + "\" (allowed: " + allowed_text + ")";
+        }
       }
     }
   }

@@ -48,7 +48,10 @@ std::optional<Address> Address::parse(std::string_view text, std::string* error)
   Address a;
   sockaddr_in v4{};
   sockaddr_in6 v6{};
+  bool bracketed = text.front() == '[';
   if (inet_pton(AF_INET, host.c_str(), &v4.sin_addr) == 1) {
+    if (bracketed) return fail("brackets are for IPv6 only: write \"" + host + ":" +
+                               std::string(port_text) + "\"");
     v4.sin_family = AF_INET;
     v4.sin_port = htons(static_cast<uint16_t>(port));
     a = Address(reinterpret_cast<sockaddr*>(&v4), sizeof(v4));

@@ -50,8 +50,10 @@ class FilterChain::Entry : public FilterCallbacks {
       chain_.checkOutputBound();
       return;
     }
-    evbuffer_add(chain_.scratch_, data, len);
-    chain_.runWriteBytes(index_, chain_.scratch_, len);
+    // Staged in staging_, not scratch_: scratch_ may hold the payload of the
+    // frame sendFrame() is writing, and these bytes (its header) go first.
+    evbuffer_add(chain_.staging_, data, len);
+    chain_.runWriteBytes(index_, chain_.staging_, len);
   }
   void shutdownWrite() override { chain_.conn_->shutdownWrite(); }
   void readDisable(bool disable) override { chain_.conn_->readDisable(disable); }
@@ -131,6 +133,7 @@ void FilterChain::runData(size_t from, bool end_stream) {
 }
 
 void FilterChain::runFrame(size_t from, Frame& frame) {
+  ++frames_in_;
   for (size_t i = from; i < entries_.size() && !closed(); ++i) {
     Entry& e = *entries_[i];
     if (e.traits.consumes != Layer::kFrames) break;
@@ -143,7 +146,10 @@ void FilterChain::runWriteFrame(size_t below, Frame& frame) {
   for (size_t i = below; i-- > 0 && !closed();) {
     Entry& e = *entries_[i];
     if (e.traits.produces != Layer::kFrames || e.traits.terminal) continue;
-    if (e.filter->onWriteFrame(frame) == FilterStatus::kStopIteration) break;
+    if (e.filter->onWriteFrame(frame) == FilterStatus::kStopIteration) {
+      if (e.traits.consumes == Layer::kBytes) ++frames_out_;  // the codec took it
+      break;
+    }
   }
   if (!frame.consumed()) frame.discardPayload();
 }

@@ -49,6 +49,11 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   Slots& slots() { return slots_; }
   size_t size() const { return entries_.size(); }
   Filter& filter(size_t i);
+  // Frames the codec decoded from the client (passFrame) and frames it took
+  // to encode toward the client; 0 on a chain without a codec. For the
+  // access log.
+  uint64_t framesIn() const { return frames_in_; }
+  uint64_t framesOut() const { return frames_out_; }
 
   // Delivers bytes already appended to connection().input() as if they were
   // read from the socket (used by tests and by the chain itself on resume).
@@ -78,6 +83,8 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   ClosedCallback on_closed_;
   evbuffer* staging_;  // bytes passing through observing write filters
   evbuffer* scratch_;  // payloads of frames built by sendFrame()
+  uint64_t frames_in_ = 0;
+  uint64_t frames_out_ = 0;
   size_t started_ = 0;  // filters whose onNewConnection has returned kContinue
   bool pending_eos_ = false;
 };

@@ -36,6 +36,10 @@ class Frame {
   void movePayloadTo(evbuffer* dst);
   // Drops the payload (drains it from the source); marks consumed.
   void discardPayload();
+  // Marks the payload consumed without touching the source, for a caller
+  // that already took the first payloadLength() bytes out of source() itself
+  // (the codec hands them to FilterCallbacks::writeBytes).
+  void markConsumed() { consumed_ = true; }
   // The buffer whose first payloadLength() bytes are the payload.
   evbuffer* source() const { return source_; }
 

@@ -1,0 +1,648 @@
+// Tests of gw::FilterChain (core/filter_chain.h) through EmbeddedChain: the
+// order of the read and write paths, kStopIteration and continueReading(),
+// the frames layer behind a codec, closing mid-chain, slots, read pausing
+// with redelivery, watermarks and the output bound.
+#include "core/filter_chain.h"
+
+#include <event2/buffer.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/filter.h"
+#include "test/harness/embedded_chain.h"
+#include "test/harness/net.h"
+
+namespace gw {
+namespace {
+
+using test::EmbeddedChain;
+using test::encodeClientFrame;
+using Events = std::vector<std::string>;
+
+std::string drainAll(evbuffer* buf) {
+  std::string s(evbuffer_get_length(buf), '\0');
+  if (!s.empty()) evbuffer_remove(buf, s.data(), s.size());
+  return s;
+}
+
+// A test filter that logs every hook as "<name>:<hook>" into a shared log
+// and does what its hook functions say (default: log and continue).
+class Probe : public Filter {
+ public:
+  using DataFn = std::function<FilterStatus(Probe&, evbuffer*, bool)>;
+  using FrameFn = std::function<FilterStatus(Probe&, Frame&)>;
+  using NewFn = std::function<FilterStatus(Probe&)>;
+
+  Probe(std::string name, Events* log) : name_(std::move(name)), log_(log) {}
+
+  FilterStatus onNewConnection() override {
+    log(":new");
+    return on_new ? on_new(*this) : FilterStatus::kContinue;
+  }
+  FilterStatus onData(evbuffer* data, bool end_stream) override {
+    log(end_stream ? ":data:eos" : ":data");
+    return on_data ? on_data(*this, data, end_stream) : FilterStatus::kContinue;
+  }
+  FilterStatus onFrame(Frame& frame) override {
+    log(":frame:" + std::to_string(frame.header.msg_id));
+    return on_frame ? on_frame(*this, frame) : FilterStatus::kContinue;
+  }
+  FilterStatus onWriteFrame(Frame& frame) override {
+    log(":write:" + std::to_string(frame.header.msg_id));
+    return on_write_frame ? on_write_frame(*this, frame) : FilterStatus::kContinue;
+  }
+  FilterStatus onWriteData(evbuffer* data, bool end_stream) override {
+    log(":writedata");
+    return on_write_data ? on_write_data(*this, data, end_stream) : FilterStatus::kContinue;
+  }
+  void onClose(CloseReason reason) override {
+    log(":close:" + std::string(closeReasonName(reason)));
+  }
+  void onAboveWriteBufferHighWatermark() override { log(":above"); }
+  void onBelowWriteBufferLowWatermark() override { log(":below"); }
+
+  // The filter's callbacks, for tests that act on the chain from outside.
+  FilterCallbacks& cb() { return callbacks(); }
+  const std::string& name() const { return name_; }
+
+  NewFn on_new;
+  DataFn on_data;
+  FrameFn on_frame;
+  FrameFn on_write_frame;
+  DataFn on_write_data;
+  // Free-form per-connection state for hook functions.
+  std::string received;
+  std::vector<std::string> payloads;
+  int calls = 0;
+
+ protected:
+  void log(const std::string& what) { log_->push_back(name_ + what); }
+
+ private:
+  std::string name_;
+  Events* log_;
+};
+
+// A client-frame codec for tests: decodes whole frames from the input and
+// passes them on (stopping while reading is paused or once closed); encodes
+// frames written toward the client.
+class TestCodec : public Probe {
+ public:
+  using Probe::Probe;
+  ~TestCodec() override { evbuffer_free(scratch_); }
+
+  FilterStatus onData(evbuffer* data, bool end_stream) override {
+    log(end_stream ? ":data:eos" : ":data");
+    while (!callbacks().readDisabled() && callbacks().connection().open()) {
+      size_t len = evbuffer_get_length(data);
+      if (len < wire::kClientHeaderSize) break;
+      uint8_t head[wire::kClientHeaderSize];
+      evbuffer_copyout(data, head, sizeof(head));
+      auto h = wire::ClientHeader::decode(head);
+      if (len < wire::kClientHeaderSize + h.length) break;
+      evbuffer_drain(data, wire::kClientHeaderSize);
+      Frame frame(h, data);
+      callbacks().passFrame(frame);
+    }
+    return FilterStatus::kStopIteration;
+  }
+  FilterStatus onWriteFrame(Frame& frame) override {
+    log(":write:" + std::to_string(frame.header.msg_id));
+    uint8_t head[wire::kClientHeaderSize];
+    frame.header.encode(head);
+    size_t len = frame.payloadLength();
+    frame.movePayloadTo(scratch_);
+    callbacks().writeBytes(head, sizeof(head));
+    callbacks().writeBytes(scratch_, len);
+    return FilterStatus::kStopIteration;
+  }
+
+ private:
+  evbuffer* scratch_ = evbuffer_new();
+};
+
+FilterTraits bytesFilter(bool observes_writes = false) {
+  FilterTraits t;
+  t.observes_writes = observes_writes;
+  return t;
+}
+FilterTraits bytesTerminal() {
+  FilterTraits t;
+  t.terminal = true;
+  return t;
+}
+FilterTraits codecTraits() {
+  FilterTraits t;
+  t.produces = Layer::kFrames;
+  return t;
+}
+FilterTraits framesFilter() {
+  FilterTraits t;
+  t.consumes = Layer::kFrames;
+  t.produces = Layer::kFrames;
+  return t;
+}
+FilterTraits framesTerminal() {
+  FilterTraits t;
+  t.consumes = Layer::kFrames;
+  t.terminal = true;
+  return t;
+}
+
+// Hook functions used by several tests.
+FilterStatus drainInto(Probe& p, evbuffer* data, bool) {
+  p.received += drainAll(data);
+  return FilterStatus::kStopIteration;
+}
+FilterStatus takePayload(Probe& p, Frame& f) {
+  evbuffer* tmp = evbuffer_new();
+  f.movePayloadTo(tmp);
+  p.payloads.push_back(drainAll(tmp));
+  evbuffer_free(tmp);
+  return FilterStatus::kStopIteration;
+}
+
+class FilterChainTest : public ::testing::Test {
+ protected:
+  // Adds a Probe (or a TestCodec when `codec`) named `name` to the chain to
+  // be built; `setup` configures each new filter object.
+  void add(const std::string& name, FilterTraits traits,
+           std::function<void(Probe&)> setup = nullptr, bool codec = false) {
+    factories_.push_back(std::make_unique<test::FunctionFilterFactory>(
+        [this, name, setup, codec]() -> std::unique_ptr<Filter> {
+          std::unique_ptr<Probe> p =
+              codec ? std::make_unique<TestCodec>(name, &log) : std::make_unique<Probe>(name, &log);
+          if (setup) setup(*p);
+          return p;
+        }));
+    elements_.push_back({factories_.back().get(), traits});
+  }
+  void addCodec() { add("codec", codecTraits(), nullptr, true); }
+
+  void start(OutputLimits limits = {}) {
+    EmbeddedChain::Options options;
+    options.limits = limits;
+    ec = std::make_unique<EmbeddedChain>(elements_, options);
+  }
+  Probe& probe(size_t i) { return ec->filter<Probe>(i); }
+
+  Events log;
+
+ private:
+  std::vector<std::unique_ptr<FilterFactory>> factories_;
+  std::vector<ChainElement> elements_;
+
+ protected:
+  std::unique_ptr<EmbeddedChain> ec;  // destroyed before the factories
+};
+
+TEST_F(FilterChainTest, NewConnectionAndReadRunFirstToLast) {
+  add("A", bytesFilter());
+  add("B", bytesFilter());
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  EXPECT_EQ(log, (Events{"A:new", "B:new", "T:new"}));
+  log.clear();
+  ec->feed("abc");
+  EXPECT_EQ(log, (Events{"A:data", "B:data", "T:data"}));
+  EXPECT_EQ(probe(2).received, "abc");
+  EXPECT_EQ(ec->inputLength(), 0u);
+}
+
+TEST_F(FilterChainTest, EndOfStreamReachesTheFilters) {
+  add("A", bytesFilter());
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  log.clear();
+  ec->feed("last");
+  ec->feedEof();
+  EXPECT_EQ(log, (Events{"A:data", "T:data", "A:data:eos", "T:data:eos"}));
+  EXPECT_EQ(probe(1).received, "last");
+  EXPECT_FALSE(ec->closed());
+}
+
+TEST_F(FilterChainTest, StopIterationInOnDataHidesTheArrivalFromLaterFilters) {
+  add("A", bytesFilter());
+  add("B", bytesFilter(), [](Probe& p) {
+    p.on_data = [](Probe&, evbuffer*, bool) { return FilterStatus::kStopIteration; };
+  });
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  log.clear();
+  ec->feed("x");
+  ec->feed("y");
+  EXPECT_EQ(log, (Events{"A:data", "B:data", "A:data", "B:data"}));
+  EXPECT_EQ(probe(2).received, "");
+  EXPECT_EQ(ec->inputLength(), 2u);  // nobody consumed the bytes
+}
+
+TEST_F(FilterChainTest, ContinueReadingResumesFromTheNextFilter) {
+  add("A", bytesFilter());
+  add("B", bytesFilter(), [](Probe& p) {
+    p.on_data = [](Probe& self, evbuffer*, bool) {
+      return ++self.calls == 1 ? FilterStatus::kStopIteration : FilterStatus::kContinue;
+    };
+  });
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  log.clear();
+  ec->feed("held");
+  EXPECT_EQ(log, (Events{"A:data", "B:data"}));
+  probe(1).cb().continueReading();
+  // A and B are not run again: iteration resumes after B.
+  EXPECT_EQ(log, (Events{"A:data", "B:data", "T:data"}));
+  EXPECT_EQ(probe(2).received, "held");
+}
+
+TEST_F(FilterChainTest, StopInOnNewConnectionHoldsDataUntilContinueReading) {
+  add("A", bytesFilter());
+  add("B", bytesFilter(),
+      [](Probe& p) { p.on_new = [](Probe&) { return FilterStatus::kStopIteration; }; });
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  EXPECT_EQ(log, (Events{"A:new", "B:new"}));  // T waits
+  ec->feed("early ");
+  ec->feed("bytes");
+  ec->feedEof();
+  EXPECT_EQ(log, (Events{"A:new", "B:new"}));  // no data reaches anyone yet
+  EXPECT_EQ(ec->inputLength(), 11u);
+  probe(1).cb().continueReading();
+  // T's onNewConnection runs, then the held bytes (with the half-close)
+  // are delivered from the first filter.
+  EXPECT_EQ(log, (Events{"A:new", "B:new", "T:new", "A:data:eos", "B:data:eos", "T:data:eos"}));
+  EXPECT_EQ(probe(2).received, "early bytes");
+}
+
+TEST_F(FilterChainTest, CodecPassesFramesToFrameFiltersInOrder) {
+  addCodec();
+  add("F1", framesFilter());
+  add("F2", framesFilter());
+  add("T", framesTerminal(), [](Probe& p) { p.on_frame = takePayload; });
+  start();
+  log.clear();
+  ec->feed(encodeClientFrame(1, 0, "one") + encodeClientFrame(2, 0, "two"));
+  EXPECT_EQ(log, (Events{"codec:data", "F1:frame:1", "F2:frame:1", "T:frame:1", "F1:frame:2",
+                         "F2:frame:2", "T:frame:2"}));
+  EXPECT_EQ(probe(3).payloads, (std::vector<std::string>{"one", "two"}));
+  EXPECT_EQ(ec->inputLength(), 0u);
+}
+
+TEST_F(FilterChainTest, FrameSplitAcrossReadsIsPassedOnceComplete) {
+  addCodec();
+  add("T", framesTerminal(), [](Probe& p) { p.on_frame = takePayload; });
+  start();
+  log.clear();
+  std::string bytes = encodeClientFrame(5, 0, "split payload");
+  ec->feed(bytes.substr(0, 3));
+  ec->feed(bytes.substr(3, 9));
+  EXPECT_TRUE(probe(1).payloads.empty());
+  ec->feed(bytes.substr(12));
+  EXPECT_EQ(probe(1).payloads, (std::vector<std::string>{"split payload"}));
+  EXPECT_EQ(log, (Events{"codec:data", "codec:data", "codec:data", "T:frame:5"}));
+}
+
+TEST_F(FilterChainTest, StopIterationOnAFrameHidesItFromLaterFilters) {
+  addCodec();
+  add("F1", framesFilter(), [](Probe& p) {
+    p.on_frame = [](Probe&, Frame& f) {
+      return f.header.msg_id == 7 ? FilterStatus::kStopIteration : FilterStatus::kContinue;
+    };
+  });
+  add("F2", framesFilter());
+  add("T", framesTerminal(), [](Probe& p) { p.on_frame = takePayload; });
+  start();
+  log.clear();
+  ec->feed(encodeClientFrame(7, 0, "secret") + encodeClientFrame(8, 0, "ok"));
+  EXPECT_EQ(log, (Events{"codec:data", "F1:frame:7", "F1:frame:8", "F2:frame:8", "T:frame:8"}));
+  // F1 took frame 7 without consuming it: its payload was dropped, so
+  // frame 8 decoded cleanly behind it.
+  EXPECT_EQ(probe(3).payloads, (std::vector<std::string>{"ok"}));
+  EXPECT_EQ(ec->inputLength(), 0u);
+}
+
+TEST_F(FilterChainTest, UnconsumedPayloadIsDropped) {
+  addCodec();
+  add("T", framesTerminal(), [](Probe& p) {
+    p.on_frame = [](Probe& self, Frame& f) {
+      std::string peek(f.payloadLength(), '\0');
+      peek.resize(f.peekPayload(peek.data(), peek.size()));
+      self.payloads.push_back(peek);
+      return FilterStatus::kContinue;  // neither moved nor discarded
+    };
+  });
+  start();
+  ec->feed(encodeClientFrame(1, 0, "aaaa") + encodeClientFrame(2, 0, "") +
+           encodeClientFrame(3, 0, "cc"));
+  EXPECT_EQ(probe(1).payloads, (std::vector<std::string>{"aaaa", "", "cc"}));
+  EXPECT_EQ(ec->inputLength(), 0u);
+}
+
+TEST_F(FilterChainTest, WriteFrameFromTheTerminalRunsLastToFirst) {
+  addCodec();
+  add("F1", framesFilter(), [](Probe& p) {
+    p.on_write_frame = [](Probe&, Frame& f) {
+      f.header.msg_id = 100;  // filters may rewrite the header on the way out
+      return FilterStatus::kContinue;
+    };
+  });
+  add("F2", framesFilter());
+  add("T", framesTerminal(), [](Probe& p) {
+    p.on_frame = [](Probe& self, Frame& f) {
+      f.discardPayload();
+      self.cb().sendFrame(99, 0, "pong");
+      return FilterStatus::kStopIteration;
+    };
+  });
+  start();
+  log.clear();
+  ec->feed(encodeClientFrame(1, 0, "ping"));
+  EXPECT_EQ(log, (Events{"codec:data", "F1:frame:1", "F2:frame:1", "T:frame:1", "F2:write:99",
+                         "F1:write:99", "codec:write:100"}));
+  EXPECT_EQ(ec->takeOutput(), encodeClientFrame(100, 0, "pong"));
+}
+
+TEST_F(FilterChainTest, FrameWrittenMidChainOnlyPassesTheFiltersBeforeIt) {
+  addCodec();
+  add("F1", framesFilter(), [](Probe& p) {
+    p.on_frame = [](Probe& self, Frame& f) {
+      f.discardPayload();
+      self.cb().sendFrame(500, 0, "denied");  // answer the client itself
+      return FilterStatus::kStopIteration;
+    };
+  });
+  add("F2", framesFilter());
+  add("T", framesTerminal());
+  start();
+  log.clear();
+  ec->feed(encodeClientFrame(1, 0, "request"));
+  EXPECT_EQ(log, (Events{"codec:data", "F1:frame:1", "codec:write:500"}));
+  EXPECT_EQ(ec->takeOutput(), encodeClientFrame(500, 0, "denied"));
+}
+
+TEST_F(FilterChainTest, StopIterationOnTheWritePathTakesTheFrame) {
+  addCodec();
+  add("F1", framesFilter());
+  add("F2", framesFilter(), [](Probe& p) {
+    p.on_write_frame = [](Probe&, Frame&) { return FilterStatus::kStopIteration; };
+  });
+  add("T", framesTerminal(), [](Probe& p) {
+    p.on_frame = [](Probe& self, Frame& f) {
+      f.discardPayload();
+      self.cb().sendFrame(2, 0, "swallowed");
+      return FilterStatus::kStopIteration;
+    };
+  });
+  start();
+  log.clear();
+  ec->feed(encodeClientFrame(1, 0, ""));
+  EXPECT_EQ(log, (Events{"codec:data", "F1:frame:1", "F2:frame:1", "T:frame:1", "F2:write:2"}));
+  EXPECT_EQ(ec->takeOutput(), "");
+}
+
+TEST_F(FilterChainTest, ObservingBytesFiltersSeeWritesLastToFirst) {
+  auto tag = [](const char* text) {
+    return [text](Probe&, evbuffer* data, bool) {
+      evbuffer_add(data, text, std::strlen(text));
+      return FilterStatus::kContinue;
+    };
+  };
+  add("O1", bytesFilter(true), [&](Probe& p) { p.on_write_data = tag("[o1]"); });
+  add("N", bytesFilter(false));  // does not observe writes: skipped
+  add("O2", bytesFilter(true), [&](Probe& p) { p.on_write_data = tag("[o2]"); });
+  add("T", bytesTerminal(), [](Probe& p) {
+    p.on_data = [](Probe& self, evbuffer* data, bool) {
+      std::string in = drainAll(data);
+      self.cb().writeBytes(in.data(), in.size());
+      return FilterStatus::kStopIteration;
+    };
+  });
+  start();
+  log.clear();
+  ec->feed("hi");
+  EXPECT_EQ(log,
+            (Events{"O1:data", "N:data", "O2:data", "T:data", "O2:writedata", "O1:writedata"}));
+  EXPECT_EQ(ec->takeOutput(), "hi[o2][o1]");
+}
+
+TEST_F(FilterChainTest, FramesEncodedAboveAnObservingBytesFilterKeepTheirLayout) {
+  add("O", bytesFilter(true), [](Probe& p) {
+    p.on_write_data = [](Probe& self, evbuffer* data, bool) {
+      self.received += drainAll(data);  // pass a copy on, keep one
+      self.cb().connection().write(self.received.data(), self.received.size());
+      self.received.clear();
+      return FilterStatus::kStopIteration;
+    };
+  });
+  addCodec();
+  add("T", framesTerminal(), [](Probe& p) {
+    p.on_frame = [](Probe& self, Frame& f) {
+      f.discardPayload();
+      self.cb().sendFrame(7, 0, "payload bytes");
+      return FilterStatus::kStopIteration;
+    };
+  });
+  start();
+  ec->feed(encodeClientFrame(1, 0, "x"));
+  // Header first, then the payload: the codec's two writes stay in order
+  // through the observing filter's staging buffer.
+  EXPECT_EQ(ec->takeOutput(), encodeClientFrame(7, 0, "payload bytes"));
+}
+
+TEST_F(FilterChainTest, CloseMidChainStopsIterationAndClosesEveryFilterOnce) {
+  add("A", bytesFilter());
+  add("B", bytesFilter(), [](Probe& p) {
+    p.on_data = [](Probe& self, evbuffer*, bool) {
+      self.cb().close(CloseReason::kFilterError, "bad input");
+      return FilterStatus::kContinue;  // iteration must stop anyway
+    };
+  });
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  log.clear();
+  ec->feed("x");
+  EXPECT_EQ(log, (Events{"A:data", "B:data", "A:close:filter_error", "B:close:filter_error",
+                         "T:close:filter_error"}));
+  EXPECT_TRUE(ec->closed());
+  EXPECT_EQ(ec->closeReason(), CloseReason::kFilterError);
+  EXPECT_EQ(ec->closeDetail(), "bad input");
+  // Closing again and more input change nothing.
+  probe(0).cb().close(CloseReason::kIdleTimeout, "again");
+  ec->feed("more");
+  ec->feedEof();
+  EXPECT_EQ(ec->closeCount(), 1);
+  EXPECT_EQ(ec->closeReason(), CloseReason::kFilterError);
+  EXPECT_EQ(log.size(), 5u);
+}
+
+TEST_F(FilterChainTest, CloseFromAFrameFilterStopsTheFrameAndTheCodec) {
+  addCodec();
+  add("F1", framesFilter(), [](Probe& p) {
+    p.on_frame = [](Probe& self, Frame&) {
+      self.cb().close(CloseReason::kMalformedFrame, "bad frame");
+      return FilterStatus::kContinue;
+    };
+  });
+  add("T", framesTerminal());
+  start();
+  log.clear();
+  ec->feed(encodeClientFrame(1, 0, "a") + encodeClientFrame(2, 0, "b"));
+  EXPECT_EQ(log, (Events{"codec:data", "F1:frame:1", "codec:close:malformed_frame",
+                         "F1:close:malformed_frame", "T:close:malformed_frame"}));
+  EXPECT_EQ(ec->closeReason(), CloseReason::kMalformedFrame);
+  EXPECT_EQ(ec->closeCount(), 1);
+}
+
+// A value one filter publishes for later ones.
+struct TestSession {
+  uint64_t id = 0;
+};
+struct NeverPublished {};
+
+class Publisher : public Filter {
+ public:
+  FilterStatus onNewConnection() override {
+    session_.id = 42;
+    EXPECT_TRUE(callbacks().slots().set(&session_));
+    return FilterStatus::kContinue;
+  }
+  TestSession session_;
+};
+
+class SlotReader : public Filter {
+ public:
+  FilterStatus onData(evbuffer* data, bool) override {
+    seen = callbacks().slots().get<TestSession>();
+    missing = callbacks().slots().get<NeverPublished>();
+    evbuffer_drain(data, evbuffer_get_length(data));
+    return FilterStatus::kStopIteration;
+  }
+  TestSession* seen = nullptr;
+  NeverPublished* missing = reinterpret_cast<NeverPublished*>(1);
+};
+
+TEST(FilterChainSlotsTest, AFilterReadsWhatAnEarlierOnePublished) {
+  test::FunctionFilterFactory pub([] { return std::make_unique<Publisher>(); });
+  test::FunctionFilterFactory reader([] { return std::make_unique<SlotReader>(); });
+  EmbeddedChain ec({{&pub, bytesFilter()}, {&reader, bytesTerminal()}});
+  ec.feed("go");
+  auto& r = ec.filter<SlotReader>(1);
+  ASSERT_NE(r.seen, nullptr);
+  EXPECT_EQ(r.seen, &ec.filter<Publisher>(0).session_);
+  EXPECT_EQ(r.seen->id, 42u);
+  EXPECT_EQ(r.missing, nullptr);
+  EXPECT_EQ(ec.chain().slots().get<TestSession>(), r.seen);
+}
+
+TEST_F(FilterChainTest, ReadDisableHoldsBytesAndRedeliversThemOnResume) {
+  add("A", bytesFilter(), [](Probe& p) {
+    p.on_data = [](Probe& self, evbuffer*, bool) {
+      if (++self.calls > 1) return FilterStatus::kContinue;
+      self.cb().readDisable(true);  // e.g. waiting for a lookup
+      return FilterStatus::kStopIteration;
+    };
+  });
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  log.clear();
+  ec->feed("abc");
+  EXPECT_TRUE(probe(0).cb().readDisabled());
+  EXPECT_FALSE(ec->connection().readEnabled());
+  ec->feed("def");  // not read while paused
+  ec->runFor(std::chrono::milliseconds(10));
+  EXPECT_EQ(log, (Events{"A:data"}));
+  EXPECT_EQ(ec->inputLength(), 6u);
+
+  // Counted: two disables need two enables.
+  probe(0).cb().readDisable(true);
+  probe(0).cb().readDisable(false);
+  ec->runFor(std::chrono::milliseconds(10));
+  EXPECT_TRUE(probe(0).cb().readDisabled());
+  EXPECT_EQ(log, (Events{"A:data"}));
+
+  probe(0).cb().readDisable(false);
+  EXPECT_FALSE(probe(0).cb().readDisabled());
+  EXPECT_EQ(log, (Events{"A:data"}));  // redelivery happens on a later loop turn
+  ASSERT_TRUE(ec->runUntil([&] { return probe(1).received.size() == 6; }));
+  EXPECT_EQ(log, (Events{"A:data", "A:data", "T:data"}));
+  EXPECT_EQ(probe(1).received, "abcdef");
+}
+
+TEST_F(FilterChainTest, WatermarksAreReportedToEveryFilter) {
+  add("A", bytesFilter());
+  add("T", bytesTerminal(), [](Probe& p) {
+    p.on_data = [](Probe& self, evbuffer* data, bool) {
+      std::string in = drainAll(data);
+      self.cb().writeBytes(in.data(), in.size());
+      return FilterStatus::kStopIteration;
+    };
+  });
+  OutputLimits limits;
+  limits.high_watermark = 1024;
+  limits.low_watermark = 256;
+  limits.max_bytes = 1 << 20;
+  start(limits);
+  log.clear();
+  ec->feed(std::string(1000, 'a'));
+  EXPECT_EQ(log, (Events{"A:data", "T:data"}));
+  ec->feed(std::string(100, 'b'));  // 1100 buffered > 1024
+  EXPECT_EQ(log, (Events{"A:data", "T:data", "A:data", "T:data", "A:above", "T:above"}));
+  log.clear();
+  EXPECT_EQ(ec->takeOutput().size(), 1100u);  // the client read it all
+  EXPECT_EQ(log, (Events{"A:below", "T:below"}));
+  log.clear();
+  ec->feed("c");  // under the low watermark already: no new report
+  EXPECT_EQ(log, (Events{"A:data", "T:data"}));
+  EXPECT_FALSE(ec->closed());
+}
+
+TEST_F(FilterChainTest, OutputPastMaxBytesClosesWithOutputOverflow) {
+  add("A", bytesFilter());
+  add("T", bytesTerminal(), [](Probe& p) {
+    p.on_data = [](Probe& self, evbuffer* data, bool) {
+      std::string in = drainAll(data);
+      std::string reply(in.size() * 1000, 'r');  // 1000x amplification
+      self.cb().writeBytes(reply.data(), reply.size());
+      return FilterStatus::kStopIteration;
+    };
+  });
+  OutputLimits limits;
+  limits.high_watermark = 1024;
+  limits.low_watermark = 256;
+  limits.max_bytes = 4096;
+  start(limits);
+  ec->feed("abc");  // 3000 bytes: over the high watermark, under the bound
+  EXPECT_FALSE(ec->closed());
+  EXPECT_EQ(ec->outputLength(), 3000u);
+  log.clear();
+  ec->feed("de");  // 5000 bytes > 4096
+  ASSERT_TRUE(ec->closed());
+  EXPECT_EQ(ec->closeReason(), CloseReason::kOutputOverflow);
+  EXPECT_EQ(ec->closeDetail(), "client output buffer 5000 bytes exceeds 4096");
+  EXPECT_EQ(log,
+            (Events{"A:data", "T:data", "A:close:output_overflow", "T:close:output_overflow"}));
+  EXPECT_EQ(ec->closeCount(), 1);
+}
+
+TEST_F(FilterChainTest, TimersRunDuringRunFor) {
+  add("T", bytesTerminal(), [](Probe& p) {
+    p.on_new = [](Probe& self) {
+      auto timer = std::make_shared<Timer>(
+          self.cb().dispatcher(), [&self] { self.cb().close(CloseReason::kIdleTimeout, "idle"); });
+      timer->enable(std::chrono::milliseconds(20));
+      self.on_data = [timer](Probe&, evbuffer*, bool) { return FilterStatus::kStopIteration; };
+      return FilterStatus::kContinue;
+    };
+  });
+  start();
+  EXPECT_FALSE(ec->closed());
+  ASSERT_TRUE(ec->runUntil([&] { return ec->closed(); }, std::chrono::seconds(2)));
+  EXPECT_EQ(ec->closeReason(), CloseReason::kIdleTimeout);
+}
+
+}  // namespace
+}  // namespace gw
