@@ -38,11 +38,19 @@ struct AdminConfig {
   Address address;  // default 127.0.0.1:9901
 };
 
+// Top-level `access_log`: one JSON line per closed client connection.
+struct AccessLogConfig {
+  bool enabled = false;         // absent object: off; present: on unless "enabled": false
+  std::string path = "stderr";  // "stderr", "stdout" or a file (appended to)
+  double sample_rate = 1.0;     // 0..1: the share of connections logged
+};
+
 struct GatewayConfig {
   size_t workers = 0;  // 0 in JSON or absent: hardware threads
   std::string log_level = "info";
   std::chrono::milliseconds drain_timeout{15000};
   AdminConfig admin;
+  AccessLogConfig access_log;
   std::vector<ListenerConfig> listeners;
   std::vector<ClusterConfig> clusters;
   std::vector<std::string> plugins;

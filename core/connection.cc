@@ -66,11 +66,16 @@ void Connection::readDisable(bool disable) {
     ++read_disable_count_;
   } else if (read_disable_count_ > 0) {
     --read_disable_count_;
+    // Re-arm before activating: libevent does not register an event with
+    // the poller while it is active, so event_add after event_active would
+    // leave the socket unwatched once the redelivery ran (EOF never seen).
+    updateReadEvent();
     if (read_disable_count_ == 0 && state_ == State::kOpen && evbuffer_get_length(input_) > 0) {
       // Bytes arrived before the pause: deliver them again on a later turn.
       redeliver_ = true;
       event_active(read_ev_, EV_READ, 0);
     }
+    return;
   }
   updateReadEvent();
 }

@@ -1,14 +1,19 @@
 // core/main.cc — the `gateway` binary.
 //
-//   gateway --config FILE         run until SIGTERM/SIGINT
+//   gateway --config FILE         run: SIGTERM drains then exits 0, SIGINT stops
+//                                 at once, SIGHUP reloads FILE (core/server.h)
 //   gateway --check-config FILE   validate FILE and exit 0 (valid) or 1
 //   gateway --list-filters        print the registered filter names
+//   gateway --version             print the version
+// Exits 1 if the config is invalid or a listener, the admin port or the
+// access log cannot be opened; 2 on bad arguments.
 #include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <string>
 
 #include "config/loader.h"
+#include "core/admin.h"
 #include "core/log.h"
 #include "core/registry.h"
 #include "core/server.h"
@@ -16,7 +21,7 @@
 namespace {
 
 void usage() {
-  std::cerr << "usage: gateway --config FILE | --check-config FILE | --list-filters\n";
+  std::cerr << "usage: gateway --config FILE | --check-config FILE | --list-filters | --version\n";
 }
 
 }  // namespace
@@ -31,6 +36,9 @@ int main(int argc, char** argv) {
       check_only = arg == "--check-config";
     } else if (arg == "--list-filters") {
       for (const auto& n : gw::FilterRegistry::get().names()) std::cout << n << "\n";
+      return 0;
+    } else if (arg == "--version") {
+      std::cout << "gateway " << gw::kGatewayVersion << "\n";
       return 0;
     } else if (arg == "--help" || arg == "-h") {
       usage();

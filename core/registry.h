@@ -99,7 +99,10 @@ class FilterConfigFactory {
   virtual std::shared_ptr<const FilterConfig> parse(const rapidjson::Value& config,
                                                     ParseContext& ctx) const = 0;
   // Builds the factory of one worker (called on the main thread before the
-  // worker's loop starts; the factory is then used only on that worker).
+  // worker's loop starts, and on the worker's own thread when a SIGHUP reload
+  // is applied; the factory is then used only on that worker). After a
+  // reload the old and the new factory live side by side on the worker until
+  // the last connection made by the old one closes.
   virtual std::unique_ptr<FilterFactory> createFactory(std::shared_ptr<const FilterConfig> config,
                                                        WorkerContext& worker) const = 0;
 };

@@ -4,10 +4,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstring>
 
+#include "config/loader.h"
 #include "core/log.h"
 
 namespace gw {
@@ -29,12 +32,32 @@ bool portFree(const Address& addr, std::string* error) {
   return ok;
 }
 
+// How often a drain checks whether the last connection is gone.
+constexpr std::chrono::milliseconds kDrainPoll{50};
+
 }  // namespace
 
 Server::Server(std::shared_ptr<const GatewayConfig> config)
-    : config_(std::move(config)), main_("main") {}
+    : config_(std::move(config)),
+      main_("main"),
+      drain_deadline_(main_, [this] {
+        GW_LOG(warn, "drain: drain_timeout ({} ms) passed with {} connection(s) open; "
+                     "closing them",
+               config_->drain_timeout.count(), activeConnections());
+        stop();
+      }),
+      drain_poll_(main_, [this] { checkDrained(); }) {
+  auto& reg = stats::StatsRegistry::get();
+  const char* help = "Config reloads (SIGHUP) by result.";
+  reloads_ok_ = &reg.counter("game_gateway_config_reloads_total", help, {{"result", "ok"}});
+  reloads_error_ = &reg.counter("game_gateway_config_reloads_total", help, {{"result", "error"}});
+  last_reload_ok_time_ =
+      &reg.gauge("game_gateway_config_last_reload_success_timestamp_seconds",
+                 "Unix time of the last successful config load (start or reload).");
+}
 
 Server::~Server() {
+  admin_.reset();
   for (event* ev : signal_events_) event_free(ev);
   for (auto& w : workers_) w->join();
   workers_.clear();
@@ -65,23 +88,44 @@ bool Server::init(std::string* error) {
     for (size_t i = 0; i < workers_.size(); ++i) workers_[i]->addListener(l, fds[i]);
     bound_.push_back(addr);
   }
+  std::string why;
+  access_log_ = AccessLog::open(config_->access_log, &why);
+  if (!access_log_) {
+    *error = why;
+    return false;
+  }
+  for (auto& w : workers_) w->setAccessLog(access_log_);
+  if (config_->admin.enabled) {
+    admin_ = std::make_unique<AdminServer>(main_, *this);
+    if (!admin_->listen(config_->admin.address, error)) return false;
+  }
   return true;
 }
 
 int Server::run() {
-  for (int sig : {SIGTERM, SIGINT}) {
+  for (int sig : {SIGTERM, SIGINT, SIGHUP}) {
     event* ev = evsignal_new(main_.base(), sig, &Server::onSignal, this);
     event_add(ev, nullptr);
     signal_events_.push_back(ev);
   }
   std::signal(SIGPIPE, SIG_IGN);
+  last_reload_ok_time_->set(std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
   for (auto& w : workers_) w->start();
   for (size_t i = 0; i < bound_.size(); ++i) {
     GW_LOG(info, "listener '{}' listening on {} ({} workers, chain: {} filters)",
            config_->listeners[i].name, bound_[i].toString(), workers_.size(),
            config_->listeners[i].filters.size());
   }
+  // After the listener lines: tests wait for the first "listening on".
+  if (admin_) GW_LOG(info, "admin listening on {}", admin_->address().toString());
+  if (config_->access_log.enabled) {
+    GW_LOG(info, "access log: {} (sample_rate {})", config_->access_log.path,
+           config_->access_log.sample_rate);
+  }
   main_.run();
+  admin_.reset();  // no admin requests while the workers wind down
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
   GW_LOG(info, "gateway stopped");
@@ -90,10 +134,139 @@ int Server::run() {
 
 void Server::stop() { main_.exit(); }
 
+bool Server::ready() const {
+  if (draining_) return false;
+  for (const auto& w : workers_)
+    if (!w->running()) return false;
+  return true;
+}
+
+size_t Server::activeConnections() const {
+  size_t n = 0;
+  for (const auto& w : workers_) n += w->activeConnections();
+  return n;
+}
+
+void Server::drain(std::string_view why) {
+  if (draining_) return;
+  draining_ = true;
+  GW_LOG(info, "drain ({}): not accepting; {} connection(s) open; closing the rest in {} ms",
+         why, activeConnections(), config_->drain_timeout.count());
+  for (auto& w : workers_) w->stopAccepting();
+  drain_deadline_.enable(config_->drain_timeout);
+  drain_poll_.enable(std::chrono::milliseconds(0));
+}
+
+void Server::checkDrained() {
+  if (activeConnections() == 0) {
+    GW_LOG(info, "drain: all connections closed");
+    stop();
+    return;
+  }
+  drain_poll_.enable(kDrainPoll);
+}
+
+std::string Server::reloadBlocker(const GatewayConfig& next) const {
+  const GatewayConfig& cur = *config_;
+  if (next.workers != cur.workers) {
+    return "\"workers\" changed from " + std::to_string(cur.workers) + " to " +
+           std::to_string(next.workers) + "; restart the gateway to change it";
+  }
+  if (next.admin.enabled != cur.admin.enabled ||
+      next.admin.address.toString() != cur.admin.address.toString()) {
+    return "the admin address changed from " + cur.admin.address.toString() + " to " +
+           next.admin.address.toString() + "; restart the gateway to change it";
+  }
+  if (next.listeners.size() != cur.listeners.size()) {
+    return "the number of listeners changed from " + std::to_string(cur.listeners.size()) +
+           " to " + std::to_string(next.listeners.size()) +
+           "; listeners cannot be added or removed by a reload: restart the gateway";
+  }
+  for (size_t i = 0; i < cur.listeners.size(); ++i) {
+    const auto& a = cur.listeners[i];
+    const auto& b = next.listeners[i];
+    if (a.name != b.name) {
+      return "listener #" + std::to_string(i + 1) + " was renamed from '" + a.name + "' to '" +
+             b.name + "'; listeners cannot change by a reload: restart the gateway";
+    }
+    if (a.address.toString() != b.address.toString()) {
+      return "listener '" + a.name + "' address changed from " + a.address.toString() + " to " +
+             b.address.toString() +
+             "; listener addresses cannot change by a reload: restart the gateway";
+    }
+    if (a.backlog != b.backlog) {
+      return "listener '" + a.name + "' backlog changed from " + std::to_string(a.backlog) +
+             " to " + std::to_string(b.backlog) + "; restart the gateway to change it";
+    }
+  }
+  return "";
+}
+
+bool Server::reload() {
+  const std::string& path = config_->source;
+  auto refuse = [&](const std::string& why) {
+    reloads_error_->inc();
+    GW_LOG(error, "config reload refused: {}; still running generation {} from {}", why,
+           generation_, path);
+    return false;
+  };
+  if (draining_) return refuse("the gateway is draining");
+  GW_LOG(info, "config reload: reading {}", path);
+  auto result = config::loadFile(path);
+  if (!result.errors.empty()) {
+    for (const auto& e : result.errors) GW_LOG(error, "config reload: {}", e);
+    return refuse(std::to_string(result.errors.size()) + " config error" +
+                  (result.errors.size() == 1 ? "" : "s"));
+  }
+  std::unique_ptr<GatewayConfig> next = std::move(result.config);
+  std::string blocker = reloadBlocker(*next);
+  if (!blocker.empty()) return refuse(blocker);
+  std::string why;
+  auto access = AccessLog::open(next->access_log, &why);
+  if (!access) return refuse(why);
+
+  config_ = std::shared_ptr<const GatewayConfig>(std::move(next));
+  uint64_t generation = ++generation_;
+  log::setLevel(config_->log_level);
+  access_log_ = access;
+  auto pending = std::make_shared<std::atomic<size_t>>(workers_.size());
+  for (auto& w : workers_) {
+    w->reload(config_, access, [this, pending, generation] {
+      if (pending->fetch_sub(1) == 1) {
+        main_.post([generation] {
+          GW_LOG(info, "config reload {} applied on every worker", generation);
+        });
+      }
+    });
+  }
+  reloads_ok_->inc();
+  last_reload_ok_time_->set(std::chrono::duration_cast<std::chrono::seconds>(
+                                std::chrono::system_clock::now().time_since_epoch())
+                                .count());
+  GW_LOG(info, "config reload {}: loaded {} ({} listener(s), {} cluster(s)); new connections "
+               "get the new chains, open ones keep theirs",
+         generation, path, config_->listeners.size(), config_->clusters.size());
+  return true;
+}
+
 void Server::onSignal(int sig, short, void* arg) {
   auto* self = static_cast<Server*>(arg);
-  GW_LOG(info, "received {}: stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-  self->stop();
+  switch (sig) {
+    case SIGHUP:
+      GW_LOG(info, "received SIGHUP: reloading the config");
+      self->reload();
+      break;
+    case SIGTERM:
+      // While draining already (POST /drain from a preStop hook, then the
+      // kubelet's SIGTERM), the drain simply goes on.
+      GW_LOG(info, "received SIGTERM: draining");
+      self->drain("SIGTERM");
+      break;
+    default:
+      GW_LOG(info, "received SIGINT: stopping");
+      self->stop();
+      break;
+  }
 }
 
 }  // namespace gw

@@ -1,52 +1,103 @@
-// core/server.h — the gateway process: main thread, workers, signals.
+// core/server.h — the gateway process: main thread, workers, signals,
+// admin API, drain and reload.
 //
-// Defines Server: binds every listener once per worker (SO_REUSEPORT),
-// starts the workers, and runs the main thread's loop for signals (SIGTERM
-// and SIGINT stop the gateway) and the admin port. A bind failure (port in
-// use, bad address) is reported by init() before anything starts.
+// Defines Server: binds every listener once per worker (SO_REUSEPORT) and
+// the admin port, starts the workers, and runs the main thread's loop for
+// signals and the admin API. A bind failure (port in use, bad address) is
+// reported by init() before anything starts.
+//
+// Signals:
+//   SIGTERM  drain: stop accepting on every worker (listening sockets
+//            closed), /ready answers 503 at once, open connections go on;
+//            when the last one closes, or after `drain_timeout`, whichever
+//            comes first, the rest close with reason `shutdown` and run()
+//            returns 0. SIGTERM while draining (e.g. after POST /drain)
+//            lets the drain go on.
+//   SIGINT   stop at once (connections close with reason `shutdown`).
+//   SIGHUP   reload the config file: see reload().
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "core/access_log.h"
+#include "core/admin.h"
 #include "core/dispatcher.h"
+#include "core/stats.h"
 #include "core/worker.h"
 
 struct event;
 
 namespace gw {
 
-class Server {
+class Server : public AdminTarget {
  public:
   explicit Server(std::shared_ptr<const GatewayConfig> config);
-  ~Server();
+  ~Server() override;
 
-  // Binds all listeners for all workers and builds their filter factories.
-  // Returns false with *error set ("listener 'game': bind 0.0.0.0:8080:
-  // Address already in use") if any socket cannot be bound.
+  // Binds all listeners for all workers, builds their filter factories,
+  // opens the access log and binds the admin port (when enabled). Returns
+  // false with *error set ("listener 'game': bind 0.0.0.0:8080: Address
+  // already in use", "admin: bind 127.0.0.1:9901: ...") if any fails.
   bool init(std::string* error);
-  // Starts the workers and runs the main loop until stop() or a signal.
-  // Returns the process exit code (0 after a clean stop).
+  // Starts the workers and runs the main loop until stop(), a signal or the
+  // end of a drain. Returns the process exit code (0 after a clean stop).
   int run();
-  // Asks the server to stop (thread-safe).
+  // Asks the server to stop now (thread-safe).
   void stop();
+
+  // Starts draining (main thread): see the banner. Idempotent.
+  void drain(std::string_view why) override;
+  // Re-reads the config file (main thread). On errors, or if the new config
+  // changes what cannot change while running (listener names, order or
+  // addresses, workers, the admin address), logs why, counts
+  // game_gateway_config_reloads_total{result="error"} and keeps the running
+  // config. Otherwise every worker switches to new factories for new
+  // connections (live ones keep theirs), the log level and access log
+  // follow the new config, and {result="ok"} is counted; "config reload N
+  // applied" is logged once every worker has switched. Returns true if the
+  // reload was accepted.
+  bool reload();
 
   // Bound address of listener `i` (after init; the real port when 0 was
   // configured).
   const Address& listenerAddress(size_t i) const { return bound_[i]; }
   Dispatcher& mainDispatcher() { return main_; }
   const std::vector<std::unique_ptr<Worker>>& workers() const { return workers_; }
+  // The admin server, or nullptr when the admin API is disabled.
+  AdminServer* admin() { return admin_.get(); }
+
+  // AdminTarget (main thread).
+  std::shared_ptr<const GatewayConfig> currentConfig() const override { return config_; }
+  uint64_t configGeneration() const override { return generation_; }
+  bool ready() const override;
+  bool draining() const override { return draining_; }
+  size_t activeConnections() const override;
+  size_t workerCount() const override { return workers_.size(); }
 
  private:
   static void onSignal(int sig, short, void* arg);
+  void checkDrained();
+  // Empty if `next` may replace the running config, else why not.
+  std::string reloadBlocker(const GatewayConfig& next) const;
 
   std::shared_ptr<const GatewayConfig> config_;
   Dispatcher main_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<Address> bound_;
   std::vector<event*> signal_events_;
+  std::unique_ptr<AdminServer> admin_;
+  std::shared_ptr<AccessLog> access_log_;
+  uint64_t generation_ = 1;
+  bool draining_ = false;
+  Timer drain_deadline_;
+  Timer drain_poll_;
+  stats::Counter* reloads_ok_;
+  stats::Counter* reloads_error_;
+  stats::Gauge* last_reload_ok_time_;
 };
 
 }  // namespace gw

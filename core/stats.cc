@@ -105,6 +105,17 @@ Histogram& StatsRegistry::histogram(const std::string& name, const std::string& 
   return *slot;
 }
 
+void StatsRegistry::visit(const std::string& name,
+                          const std::function<void(const Labels&, double)>& fn) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = families_.find(name);
+  if (it == families_.end()) return;
+  const Family& f = it->second;
+  for (const auto& [labels, c] : f.counters) fn(labels, static_cast<double>(c->value()));
+  for (const auto& [labels, g] : f.gauges) fn(labels, static_cast<double>(g->value()));
+  for (const auto& [labels, h] : f.histograms) fn(labels, static_cast<double>(h->snapshot().count));
+}
+
 std::string StatsRegistry::serialize() const {
   std::vector<prometheus::MetricFamily> out;
   {

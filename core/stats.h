@@ -14,6 +14,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -120,6 +121,13 @@ class StatsRegistry {
 
   // Everything, in the Prometheus text exposition format.
   std::string serialize() const;
+
+  // Calls fn(labels, value) for every metric of family `name` that exists:
+  // a counter's or gauge's current value, a histogram's sample count. Does
+  // nothing for an unknown name. Holds the registry lock while it runs: fn
+  // must not create metrics. For the admin API (not the hot path).
+  void visit(const std::string& name,
+             const std::function<void(const Labels&, double)>& fn) const;
 
  private:
   enum class Type { kCounter, kGauge, kHistogram };

@@ -8,8 +8,44 @@
 #include <cstring>
 
 #include "core/log.h"
+#include "core/session_info.h"
 
 namespace gw {
+namespace {
+
+// Connection lifetimes, in seconds: 1 s to 1 day.
+const std::vector<double>& durationBuckets() {
+  static const std::vector<double> b = {0.1, 1, 10, 60, 300, 900, 1800, 3600, 7200, 21600, 86400};
+  return b;
+}
+
+}  // namespace
+
+ListenerStats::ListenerStats(const std::string& listener) {
+  auto& reg = stats::StatsRegistry::get();
+  stats::Labels labels = {{"listener", listener}};
+  accepted = &reg.counter("game_gateway_connections_total", "Client connections accepted.", labels);
+  active = &reg.gauge("game_gateway_connections_active", "Client connections open.", labels);
+  duration = &reg.histogram("game_gateway_connection_duration_seconds",
+                            "Client connection lifetimes (observed at close).", labels,
+                            durationBuckets());
+  const char* bytes_help = "Bytes from (in) and to (out) clients, counted when a connection closes.";
+  bytes_in = &reg.counter("game_gateway_client_bytes_total", bytes_help,
+                          {{"listener", listener}, {"direction", "in"}});
+  bytes_out = &reg.counter("game_gateway_client_bytes_total", bytes_help,
+                           {{"listener", listener}, {"direction", "out"}});
+  const char* log_help = "Access log lines by result (written, or skipped by sample_rate).";
+  access_logged = &reg.counter("game_gateway_access_log_lines_total", log_help,
+                               {{"listener", listener}, {"result", "written"}});
+  access_sampled_out = &reg.counter("game_gateway_access_log_lines_total", log_help,
+                                    {{"listener", listener}, {"result", "sampled_out"}});
+  for (size_t r = 0; r < kCloseReasonCount; ++r) {
+    closes[r] = &reg.counter(
+        "game_gateway_connection_closes_total", "Client connections closed, by reason.",
+        {{"listener", listener},
+         {"reason", std::string(closeReasonName(static_cast<CloseReason>(r)))}});
+  }
+}
 
 Worker::Worker(size_t index, size_t count, std::shared_ptr<const GatewayConfig> config)
     : index_(index),
@@ -20,10 +56,29 @@ Worker::Worker(size_t index, size_t count, std::shared_ptr<const GatewayConfig> 
 Worker::~Worker() {
   join();
   connections_.clear();
+  closeListeningSockets();
+}
+
+void Worker::closeListeningSockets() {
   for (auto& l : listeners_) {
     if (l->accept_ev) event_free(l->accept_ev);
+    l->accept_ev = nullptr;
     if (l->fd >= 0) ::close(l->fd);
+    l->fd = -1;
   }
+}
+
+std::shared_ptr<Worker::ChainSet> Worker::buildChains(
+    const std::shared_ptr<const GatewayConfig>& config, const ListenerConfig& listener) {
+  auto set = std::make_shared<ChainSet>();
+  set->config = config;
+  set->limits = listener.output;
+  WorkerContext ctx{dispatcher_, index_, count_, config->clusters, listener.name, services_};
+  for (const auto& f : listener.filters) {
+    set->factories.push_back(f.factory->createFactory(f.config, ctx));
+    set->elements.push_back({set->factories.back().get(), f.traits});
+  }
+  return set;
 }
 
 void Worker::addListener(const ListenerConfig& listener, int fd) {
@@ -31,23 +86,8 @@ void Worker::addListener(const ListenerConfig& listener, int fd) {
   l->worker = this;
   l->name = listener.name;
   l->fd = fd;
-  l->limits = listener.output;
-  auto& reg = stats::StatsRegistry::get();
-  stats::Labels labels = {{"listener", listener.name}};
-  l->accepted = &reg.counter("game_gateway_connections_total",
-                             "Client connections accepted.", labels);
-  l->active = &reg.gauge("game_gateway_connections_active", "Client connections open.", labels);
-  for (size_t r = 0; r < kCloseReasonCount; ++r) {
-    l->closes[r] = &reg.counter(
-        "game_gateway_connection_closes_total", "Client connections closed, by reason.",
-        {{"listener", listener.name},
-         {"reason", std::string(closeReasonName(static_cast<CloseReason>(r)))}});
-  }
-  WorkerContext ctx{dispatcher_, index_, count_, config_->clusters, listener.name, services_};
-  for (const auto& f : listener.filters) {
-    l->factories.push_back(f.factory->createFactory(f.config, ctx));
-    l->elements.push_back({l->factories.back().get(), f.traits});
-  }
+  l->stats = std::make_unique<ListenerStats>(listener.name);
+  l->chains = buildChains(config_, listener);
   l->accept_ev = event_new(dispatcher_.base(), fd, EV_READ | EV_PERSIST, &Worker::onAcceptable,
                            l.get());
   event_add(l->accept_ev, nullptr);
@@ -55,6 +95,7 @@ void Worker::addListener(const ListenerConfig& listener, int fd) {
 }
 
 void Worker::start() {
+  dispatcher_.post([this] { running_.store(true, std::memory_order_release); });
   thread_ = std::thread([this] {
     stats::setThreadShard(index_);
     dispatcher_.run();
@@ -65,14 +106,33 @@ void Worker::join() {
   if (thread_.joinable()) thread_.join();
 }
 
+void Worker::stopAccepting() {
+  dispatcher_.post([this] { closeListeningSockets(); });
+}
+
+void Worker::reload(std::shared_ptr<const GatewayConfig> config, std::shared_ptr<AccessLog> log,
+                    std::function<void()> done) {
+  dispatcher_.post([this, config = std::move(config), log = std::move(log),
+                    done = std::move(done)]() mutable {
+    // Factories are built here, on the worker's thread: they may create
+    // timers on its loop and objects in its WorkerServices.
+    for (auto& l : listeners_) {
+      for (const auto& lc : config->listeners) {
+        if (lc.name == l->name) l->chains = buildChains(config, lc);
+      }
+    }
+    config_ = std::move(config);
+    access_log_ = std::move(log);
+    if (done) done();
+  });
+}
+
 void Worker::stop() {
   dispatcher_.post([this] {
-    for (auto& l : listeners_) {
-      if (l->accept_ev) event_del(l->accept_ev);
-    }
+    closeListeningSockets();
     // Closing runs onChainClosed, which erases from the map: copy first.
     std::vector<FilterChain*> open;
-    for (auto& [ptr, chain] : connections_) open.push_back(ptr);
+    for (auto& [ptr, record] : connections_) open.push_back(ptr);
     for (FilterChain* c : open)
       c->connection().close(CloseReason::kShutdown, "gateway stopping",
                             Connection::CloseMode::kAbort);
@@ -87,7 +147,7 @@ void Worker::onAcceptable(int, short, void* arg) {
 
 void Worker::acceptFrom(ActiveListener& l) {
   // Bounded batch per readiness so one listener cannot starve the loop.
-  for (int i = 0; i < 64; ++i) {
+  for (int i = 0; i < 64 && l.fd >= 0; ++i) {
     sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     int fd = accept4(l.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -101,28 +161,59 @@ void Worker::acceptFrom(ActiveListener& l) {
     setNoDelay(fd);
     auto conn = std::make_unique<Connection>(dispatcher_, fd,
                                              Address(reinterpret_cast<sockaddr*>(&ss), len), false);
-    auto chain = std::make_unique<FilterChain>(
-        std::move(conn), l.elements, l.limits,
+    auto record = std::make_unique<ConnectionRecord>();
+    record->chains = l.chains;
+    record->accepted_at = dispatcher_.now();
+    record->chain = std::make_unique<FilterChain>(
+        std::move(conn), record->chains->elements, record->chains->limits,
         [this, &l](FilterChain& c, CloseReason r, std::string_view d) {
           onChainClosed(l, c, r, d);
         });
-    FilterChain* raw = chain.get();
-    connections_.emplace(raw, std::move(chain));
+    FilterChain* raw = record->chain.get();
+    connections_.emplace(raw, std::move(record));
     active_.fetch_add(1, std::memory_order_relaxed);
-    l.accepted->inc();
-    l.active->inc();
+    l.stats->accepted->inc();
+    l.stats->active->inc();
     raw->start();
   }
 }
 
 void Worker::onChainClosed(ActiveListener& l, FilterChain& chain, CloseReason reason,
                            std::string_view detail) {
-  l.active->dec();
-  l.closes[static_cast<size_t>(reason)]->inc();
+  ListenerStats& st = *l.stats;
+  st.active->dec();
+  st.closes[static_cast<size_t>(reason)]->inc();
+  Connection& conn = chain.connection();
+  st.bytes_in->inc(conn.bytesRead());
+  st.bytes_out->inc(conn.bytesWritten());
   GW_LOG(debug, "{}: connection from {} closed: {} ({})", dispatcher_.name(),
-         chain.connection().peer().toString(), closeReasonName(reason), detail);
+         conn.peer().toString(), closeReasonName(reason), detail);
   auto it = connections_.find(&chain);
   if (it == connections_.end()) return;
+  auto lifetime = dispatcher_.now() - it->second->accepted_at;
+  st.duration->observe(std::chrono::duration<double>(lifetime).count());
+  if (access_log_ && access_log_->config().enabled) {
+    if (access_log_->sample()) {
+      AccessLogEntry e;
+      e.time = std::chrono::system_clock::now();
+      e.listener = l.name;
+      e.worker = index_;
+      e.client = &conn.peer();
+      const SessionInfo* session = chain.slots().get<SessionInfo>();
+      e.session_id = session ? session->id : 0;
+      e.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(lifetime);
+      e.bytes_in = conn.bytesRead();
+      e.bytes_out = conn.bytesWritten();
+      e.frames_in = chain.framesIn();
+      e.frames_out = chain.framesOut();
+      e.reason = reason;
+      e.detail = detail;
+      access_log_->write(e);
+      st.access_logged->inc();
+    } else {
+      st.access_sampled_out->inc();
+    }
+  }
   dispatcher_.deferredDelete(std::move(it->second));
   connections_.erase(it);
   active_.fetch_sub(1, std::memory_order_relaxed);

@@ -5,11 +5,20 @@
 // spreads new connections across workers), builds one FilterFactory per
 // filter per listener from the immutable config, and runs every connection
 // accepted on its sockets to the end. Nothing on the data path crosses
-// threads; other threads talk to a worker only through post().
+// threads; other threads talk to a worker only through post() and the
+// thread-safe methods below (stopAccepting, reload, stop).
+//
+// Reload: a config generation's factories for one listener form a ChainSet.
+// The listener holds the current set; every connection holds the set it was
+// accepted under, so live chains keep their old factories (and the old
+// config they reference) until the last of them closes, while new
+// connections get chains from the new set.
 #pragma once
 
 #include <array>
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -17,6 +26,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/access_log.h"
 #include "core/dispatcher.h"
 #include "core/filter_chain.h"
 #include "core/stats.h"
@@ -26,16 +36,43 @@ struct event;
 
 namespace gw {
 
+// Every metric a worker keeps per listener, declared in one place. Shared by
+// all workers (the counters are sharded per thread).
+struct ListenerStats {
+  explicit ListenerStats(const std::string& listener);
+  stats::Counter* accepted;          // game_gateway_connections_total
+  stats::Gauge* active;              // game_gateway_connections_active
+  stats::Histogram* duration;        // game_gateway_connection_duration_seconds
+  stats::Counter* bytes_in;          // game_gateway_client_bytes_total{direction="in"}
+  stats::Counter* bytes_out;         //   (counted when the connection closes)
+  stats::Counter* access_logged;     // game_gateway_access_log_lines_total{result="written"}
+  stats::Counter* access_sampled_out;
+  std::array<stats::Counter*, kCloseReasonCount> closes{};  // ..._connection_closes_total
+};
+
 class Worker {
  public:
   Worker(size_t index, size_t count, std::shared_ptr<const GatewayConfig> config);
   ~Worker();
 
-  // Adopts the bound listening socket `fd` for `listener` and builds its
-  // filter factories. Call before start().
+  // Adopts the bound listening socket `fd` for `listener` (an element of the
+  // config given to the constructor) and builds its filter factories. Call
+  // before start().
   void addListener(const ListenerConfig& listener, int fd);
+  // Sets the access log closes are written to (nullptr: none). Call before
+  // start(); reload() replaces it later.
+  void setAccessLog(std::shared_ptr<AccessLog> log) { access_log_ = std::move(log); }
   // Starts the worker thread.
   void start();
+  // Stops accepting: removes the accept events and closes this worker's
+  // listening sockets. Open connections go on. Thread-safe; asynchronous.
+  void stopAccepting();
+  // Switches to `config` (same listeners, same order, as the current one):
+  // on the worker thread, builds new factories for every listener, makes
+  // them current for new connections, swaps the access log, then calls
+  // `done` (on the worker thread). Thread-safe; asynchronous.
+  void reload(std::shared_ptr<const GatewayConfig> config, std::shared_ptr<AccessLog> log,
+              std::function<void()> done);
   // Stops accepting, closes every connection with reason `shutdown`, and
   // ends the loop. Thread-safe; returns at once (join() waits).
   void stop();
@@ -43,35 +80,52 @@ class Worker {
 
   Dispatcher& dispatcher() { return dispatcher_; }
   size_t index() const { return index_; }
+  // True once the worker's loop has started running (any thread).
+  bool running() const { return running_.load(std::memory_order_acquire); }
   // Client connections open on this worker (readable from any thread).
   size_t activeConnections() const { return active_.load(std::memory_order_relaxed); }
 
  private:
+  // One listener's factories built from one config generation.
+  struct ChainSet {
+    std::shared_ptr<const GatewayConfig> config;  // first: factories reference its clusters
+    std::vector<std::unique_ptr<FilterFactory>> factories;
+    std::vector<ChainElement> elements;
+    OutputLimits limits;
+  };
   struct ActiveListener {
     Worker* worker;
     std::string name;
     int fd = -1;
     event* accept_ev = nullptr;
-    std::vector<std::unique_ptr<FilterFactory>> factories;
-    std::vector<ChainElement> elements;
-    OutputLimits limits;
-    stats::Counter* accepted = nullptr;
-    stats::Gauge* active = nullptr;
-    std::array<stats::Counter*, kCloseReasonCount> closes{};
+    std::shared_ptr<ChainSet> chains;  // current: new connections use it
+    std::unique_ptr<ListenerStats> stats;
   };
+  // A live connection: its chain and the chain set its filters came from.
+  struct ConnectionRecord : DeferredDeletable {
+    std::shared_ptr<ChainSet> chains;     // declared first: destroyed after the chain
+    std::unique_ptr<FilterChain> chain;
+    std::chrono::steady_clock::time_point accepted_at;
+  };
+
+  std::shared_ptr<ChainSet> buildChains(const std::shared_ptr<const GatewayConfig>& config,
+                                        const ListenerConfig& listener);
   static void onAcceptable(int fd, short, void* arg);
   void acceptFrom(ActiveListener& l);
   void onChainClosed(ActiveListener& l, FilterChain& chain, CloseReason reason,
                      std::string_view detail);
+  void closeListeningSockets();
 
   size_t index_;
   size_t count_;
-  std::shared_ptr<const GatewayConfig> config_;
+  std::shared_ptr<const GatewayConfig> config_;  // the current generation
   Dispatcher dispatcher_;
   WorkerServices services_;  // before listeners_: factories use it until destroyed
+  std::shared_ptr<AccessLog> access_log_;
   std::vector<std::unique_ptr<ActiveListener>> listeners_;
-  std::unordered_map<FilterChain*, std::unique_ptr<FilterChain>> connections_;
+  std::unordered_map<FilterChain*, std::unique_ptr<ConnectionRecord>> connections_;
   std::atomic<size_t> active_{0};
+  std::atomic<bool> running_{false};
   std::thread thread_;
 };
 

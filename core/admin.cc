@@ -1,0 +1,602 @@
+#include "core/admin.h"
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <fcntl.h>
+#include <rapidjson/document.h>
+#include <rapidjson/prettywriter.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "core/log.h"
+#include "core/session_registry.h"
+#include "core/stats.h"
+
+namespace gw {
+
+using JsonWriter = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
+
+struct AdminServer::Response {
+  int code = 200;
+  std::string body;
+  std::string content_type = "application/json";
+  std::string allow;  // the Allow header of a 405
+};
+
+namespace {
+
+constexpr int kGet = EVHTTP_REQ_GET;
+constexpr int kPost = EVHTTP_REQ_POST;
+constexpr int kHead = EVHTTP_REQ_HEAD;
+
+const char* reasonPhrase(int code) {
+  switch (code) {
+    case 200: return "OK";
+    case 202: return "Accepted";
+    case 400: return "Bad Request";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 503: return "Service Unavailable";
+    default: return "Error";
+  }
+}
+
+std::string jsonError(const std::string& message) {
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  w.StartObject();
+  w.Key("error");
+  w.String(message.c_str());
+  w.EndObject();
+  return std::string(sb.GetString()) + "\n";
+}
+
+const char* lbName(LbPolicy p) {
+  switch (p) {
+    case LbPolicy::kRoundRobin: return "round_robin";
+    case LbPolicy::kLeastRequest: return "least_request";
+    case LbPolicy::kConsistentHash: return "consistent_hash";
+  }
+  return "round_robin";
+}
+
+const char* breakerName(double v) {
+  if (v == 0) return "closed";
+  if (v == 1) return "open";
+  if (v == 2) return "half_open";
+  return "unknown";
+}
+
+// The value of label `key`, or "" when absent.
+std::string labelOf(const stats::Labels& labels, const std::string& key) {
+  for (const auto& [k, v] : labels)
+    if (k == key) return v;
+  return "";
+}
+
+// Per (cluster, host) sums of a metric family, read once per request.
+using HostKey = std::pair<std::string, std::string>;
+std::map<HostKey, double> byHost(const std::string& family, const std::string& only_state = "") {
+  std::map<HostKey, double> out;
+  stats::StatsRegistry::get().visit(family, [&](const stats::Labels& l, double v) {
+    if (!only_state.empty() && labelOf(l, "state") != only_state) return;
+    out[{labelOf(l, "cluster"), labelOf(l, "host")}] += v;
+  });
+  return out;
+}
+
+// Per cluster sums of a metric family, split by label `by` ("" = total).
+std::map<std::string, double> byCluster(const std::string& family, const std::string& by = "",
+                                        const std::string& value = "") {
+  std::map<std::string, double> out;
+  stats::StatsRegistry::get().visit(family, [&](const stats::Labels& l, double v) {
+    if (!by.empty() && labelOf(l, by) != value) return;
+    out[labelOf(l, "cluster")] += v;
+  });
+  return out;
+}
+
+double lookup(const std::map<HostKey, double>& m, const std::string& c, const std::string& h,
+              double dflt = 0) {
+  auto it = m.find({c, h});
+  return it == m.end() ? dflt : it->second;
+}
+
+double lookup(const std::map<std::string, double>& m, const std::string& c) {
+  auto it = m.find(c);
+  return it == m.end() ? 0 : it->second;
+}
+
+bool looksSecret(std::string_view key) {
+  std::string k(key);
+  std::transform(k.begin(), k.end(), k.begin(), [](unsigned char c) { return std::tolower(c); });
+  for (const char* s : {"password", "passwd", "secret", "token", "credential", "api_key", "apikey",
+                        "private_key", "auth"}) {
+    if (k.find(s) != std::string::npos) return true;
+  }
+  return false;
+}
+
+// "scheme://user:pw@host/..." -> "scheme://[redacted]@host/..."; else unchanged.
+std::optional<std::string> redactUrl(std::string_view s) {
+  size_t scheme = s.find("://");
+  if (scheme == std::string_view::npos) return std::nullopt;
+  size_t start = scheme + 3;
+  size_t end = s.find_first_of("/?#", start);
+  std::string_view authority = s.substr(start, end == std::string_view::npos ? s.npos : end - start);
+  size_t at = authority.rfind('@');
+  if (at == std::string_view::npos) return std::nullopt;
+  return std::string(s.substr(0, start)) + "[redacted]" + std::string(s.substr(start + at));
+}
+
+void redactValue(rapidjson::Value& v, rapidjson::Document::AllocatorType& a) {
+  if (v.IsObject()) {
+    for (auto& m : v.GetObject()) {
+      if (looksSecret(std::string_view(m.name.GetString(), m.name.GetStringLength()))) {
+        m.value.SetString("[redacted]", a);
+      } else {
+        redactValue(m.value, a);
+      }
+    }
+  } else if (v.IsArray()) {
+    for (auto& e : v.GetArray()) redactValue(e, a);
+  } else if (v.IsString()) {
+    if (auto r = redactUrl(std::string_view(v.GetString(), v.GetStringLength())))
+      v.SetString(r->c_str(), static_cast<rapidjson::SizeType>(r->size()), a);
+  }
+}
+
+}  // namespace
+
+std::string redactSecrets(std::string_view json) {
+  rapidjson::Document doc;
+  doc.Parse(json.data(), json.size());
+  if (doc.HasParseError()) return "{}";
+  redactValue(doc, doc.GetAllocator());
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.SetIndent(' ', 2);
+  doc.Accept(w);
+  return sb.GetString();
+}
+
+std::optional<uint64_t> parseSessionId(std::string_view text) {
+  if (text.empty() || text.size() > 20) return std::nullopt;
+  uint64_t v = 0;
+  for (char c : text) {
+    if (c < '0' || c > '9') return std::nullopt;
+    uint64_t d = static_cast<uint64_t>(c - '0');
+    if (v > (UINT64_MAX - d) / 10) return std::nullopt;  // overflow
+    v = v * 10 + d;
+  }
+  if (v == 0) return std::nullopt;
+  return v;
+}
+
+AdminServer::AdminServer(Dispatcher& dispatcher, AdminTarget& target)
+    : dispatcher_(dispatcher), target_(target) {
+  auto& reg = stats::StatsRegistry::get();
+#ifdef NDEBUG
+  const char* build = "opt";
+#else
+  const char* build = "dbg";
+#endif
+  reg.gauge("game_gateway_build_info", "Build information (always 1).",
+            {{"version", kGatewayVersion}, {"compiler", __VERSION__}, {"build", build}})
+      .set(1);
+}
+
+AdminServer::~AdminServer() {
+  if (http_) evhttp_free(http_);
+}
+
+bool AdminServer::listen(const Address& addr, std::string* error) {
+  auto fail = [&](const std::string& what) {
+    *error = "admin: " + what + " " + addr.toString() + ": " + std::strerror(errno);
+    return false;
+  };
+  int fd = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return fail("socket");
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (addr.family() == AF_INET6) setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+  if (bind(fd, addr.sockaddr_ptr(), addr.len()) != 0) {
+    bool r = fail("bind");
+    ::close(fd);
+    return r;
+  }
+  if (::listen(fd, 64) != 0) {
+    bool r = fail("listen");
+    ::close(fd);
+    return r;
+  }
+  bound_ = localAddress(fd);
+  http_ = evhttp_new(dispatcher_.base());
+  evhttp_set_allowed_methods(http_, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                        EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE |
+                                        EVHTTP_REQ_OPTIONS | EVHTTP_REQ_PATCH);
+  evhttp_set_timeout(http_, 10);
+  evhttp_set_max_headers_size(http_, 16 * 1024);
+  evhttp_set_max_body_size(http_, 64 * 1024);
+  evhttp_set_gencb(http_, &AdminServer::onRequest, this);
+  if (evhttp_accept_socket_with_handle(http_, fd) == nullptr) {
+    ::close(fd);
+    evhttp_free(http_);
+    http_ = nullptr;
+    errno = EINVAL;
+    return fail("accept");
+  }
+  return true;
+}
+
+void AdminServer::onRequest(evhttp_request* req, void* arg) {
+  static_cast<AdminServer*>(arg)->handle(req);
+}
+
+void AdminServer::handle(evhttp_request* req) {
+  int method = evhttp_request_get_command(req);
+  const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
+  const char* raw_path = uri ? evhttp_uri_get_path(uri) : nullptr;
+  std::string path = raw_path && *raw_path ? raw_path : "/";
+  if (path.size() > 1 && path.back() == '/') path.pop_back();
+  Response r = route(method, path);
+  evkeyvalq* headers = evhttp_request_get_output_headers(req);
+  evhttp_add_header(headers, "Content-Type", r.content_type.c_str());
+  evhttp_add_header(headers, "Cache-Control", "no-store");
+  if (!r.allow.empty()) evhttp_add_header(headers, "Allow", r.allow.c_str());
+  evbuffer* body = evbuffer_new();
+  if (method != kHead) evbuffer_add(body, r.body.data(), r.body.size());  // HEAD: no body
+  evhttp_send_reply(req, r.code, reasonPhrase(r.code), body);
+  evbuffer_free(body);
+  GW_LOG(debug, "admin: {} {} -> {}",
+         method == kGet ? "GET" : method == kPost ? "POST" : method == kHead ? "HEAD" : "other",
+         path, r.code);
+}
+
+AdminServer::Response AdminServer::route(int method, const std::string& path) {
+  auto wrong = [](const char* allow) {
+    Response r;
+    r.code = 405;
+    r.allow = allow;
+    r.body = jsonError(std::string("method not allowed; use ") + allow);
+    return r;
+  };
+  bool get = method == kGet || method == kHead;
+  struct Route {
+    const char* path;
+    bool post;
+    Response (AdminServer::*fn)();
+  };
+  static const Route kRoutes[] = {
+      {"/", false, &AdminServer::index},
+      {"/metrics", false, &AdminServer::metrics},
+      {"/healthz", false, &AdminServer::health},
+      {"/ready", false, &AdminServer::ready},
+      {"/config", false, &AdminServer::config},
+      {"/clusters", false, &AdminServer::clusters},
+      {"/drain", true, &AdminServer::drain},
+  };
+  for (const Route& rt : kRoutes) {
+    if (path != rt.path) continue;
+    if (rt.post) return method == kPost ? (this->*rt.fn)() : wrong("POST");
+    return get ? (this->*rt.fn)() : wrong("GET, HEAD");
+  }
+  const std::string prefix = "/sessions/";
+  if (path.compare(0, prefix.size(), prefix) == 0) {
+    std::string rest = path.substr(prefix.size());
+    const std::string kick_suffix = "/kick";
+    if (rest.size() > kick_suffix.size() &&
+        rest.compare(rest.size() - kick_suffix.size(), kick_suffix.size(), kick_suffix) == 0) {
+      if (method != kPost) return wrong("POST");
+      return kick(std::string_view(rest).substr(0, rest.size() - kick_suffix.size()));
+    }
+    if (rest.find('/') == std::string::npos && !rest.empty()) {
+      if (!get) return wrong("GET, HEAD");
+      return session(rest);
+    }
+  }
+  Response r;
+  r.code = 404;
+  r.body = jsonError("no such endpoint: " + path +
+                     " (see GET / for the list)");
+  return r;
+}
+
+AdminServer::Response AdminServer::index() {
+  Response r;
+  r.body =
+      "{\n"
+      "  \"endpoints\": [\n"
+      "    \"GET /metrics\", \"GET /healthz\", \"GET /ready\", \"GET /config\",\n"
+      "    \"GET /clusters\", \"GET /sessions/{id}\", \"POST /sessions/{id}/kick\",\n"
+      "    \"POST /drain\"\n"
+      "  ]\n"
+      "}\n";
+  return r;
+}
+
+void AdminServer::refreshDerivedMetrics() {
+  auto& reg = stats::StatsRegistry::get();
+  auto cfg = target_.currentConfig();
+  // Pool capacity per host: each worker may open max(1, its share of
+  // max_connections_per_service), so the process holds at most
+  // max(max_connections_per_service, workers) connections to a host.
+  // Utilization is active / capacity, computed by Prometheus (the recording
+  // rule game_gateway:upstream_pool_utilization:ratio in docs/ops/alerts.yaml).
+  const char* capacity_name = "game_gateway_upstream_pool_capacity";
+  const char* capacity_help = "Backend connections the gateway may open to a host (all workers).";
+  size_t workers = target_.workerCount();
+  std::vector<stats::Labels> stale;  // hosts a reload removed: their capacity drops to 0
+  reg.visit(capacity_name, [&](const stats::Labels& l, double) { stale.push_back(l); });
+  for (const auto& c : cfg->clusters) {
+    for (const auto& h : c.hosts) {
+      stats::Labels l = {{"cluster", c.name}, {"host", h.toString()}};
+      auto capacity = std::max<size_t>(c.max_connections_per_service, workers);
+      reg.gauge(capacity_name, capacity_help, l).set(static_cast<int64_t>(capacity));
+      stale.erase(std::remove(stale.begin(), stale.end(), l), stale.end());
+    }
+  }
+  for (const auto& l : stale) reg.gauge(capacity_name, capacity_help, l).set(0);
+  reg.gauge("game_gateway_draining", "1 while the gateway drains (not accepting), else 0.")
+      .set(target_.draining() ? 1 : 0);
+  reg.gauge("game_gateway_config_generation",
+            "Config generation in force: 1 at start, +1 per applied reload.")
+      .set(static_cast<int64_t>(target_.configGeneration()));
+}
+
+AdminServer::Response AdminServer::metrics() {
+  refreshDerivedMetrics();
+  Response r;
+  r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  r.body = stats::StatsRegistry::get().serialize();
+  return r;
+}
+
+AdminServer::Response AdminServer::health() {
+  Response r;
+  r.body = "{\"status\": \"ok\"}\n";
+  return r;
+}
+
+AdminServer::Response AdminServer::ready() {
+  Response r;
+  if (target_.draining()) {
+    r.code = 503;
+    r.body = "{\"status\": \"draining\"}\n";
+  } else if (!target_.ready()) {
+    r.code = 503;
+    r.body = "{\"status\": \"starting\"}\n";
+  } else {
+    r.body = "{\"status\": \"ready\"}\n";
+  }
+  return r;
+}
+
+AdminServer::Response AdminServer::config() {
+  auto cfg = target_.currentConfig();
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.SetIndent(' ', 2);
+  w.StartObject();
+  w.Key("source");
+  w.String(cfg->source.c_str());
+  w.Key("generation");
+  w.Uint64(target_.configGeneration());
+  w.Key("effective");
+  w.StartObject();
+  w.Key("workers");
+  w.Uint64(cfg->workers);
+  w.Key("log_level");
+  w.String(cfg->log_level.c_str());
+  w.Key("drain_timeout_ms");
+  w.Int64(cfg->drain_timeout.count());
+  w.Key("admin_address");
+  w.String(bound_.toString().c_str());
+  w.Key("access_log");
+  w.StartObject();
+  w.Key("enabled");
+  w.Bool(cfg->access_log.enabled);
+  w.Key("path");
+  w.String(cfg->access_log.path.c_str());
+  w.Key("sample_rate");
+  w.Double(cfg->access_log.sample_rate);
+  w.EndObject();
+  w.Key("listeners");
+  w.StartArray();
+  for (const auto& l : cfg->listeners) {
+    w.StartObject();
+    w.Key("name");
+    w.String(l.name.c_str());
+    w.Key("address");
+    w.String(l.address.toString().c_str());
+    w.Key("filters");
+    w.StartArray();
+    for (const auto& f : l.filters) w.String(f.name.c_str());
+    w.EndArray();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  w.Key("config");
+  std::string redacted = redactSecrets(cfg->json);
+  w.RawValue(redacted.c_str(), redacted.size(), rapidjson::kObjectType);
+  w.EndObject();
+  Response r;
+  r.body = std::string(sb.GetString()) + "\n";
+  return r;
+}
+
+AdminServer::Response AdminServer::clusters() {
+  auto cfg = target_.currentConfig();
+  auto active = byHost("game_gateway_upstream_pool_connections", "active");
+  auto idle = byHost("game_gateway_upstream_pool_connections", "idle");
+  auto failures = byHost("game_gateway_upstream_connect_failures_total");
+  auto lost = byHost("game_gateway_upstream_connections_lost_total");
+  // Breaker gauges may be per host or per cluster (no host label).
+  std::map<HostKey, double> breaker;
+  stats::StatsRegistry::get().visit(
+      "game_gateway_circuit_breaker_state", [&](const stats::Labels& l, double v) {
+        std::string host = labelOf(l, "host");
+        if (host == "*") host.clear();  // the cluster as a whole
+        breaker[{labelOf(l, "cluster"), host}] = v;
+      });
+  auto frames_in = byCluster("game_gateway_upstream_frames_total", "direction", "in");
+  auto frames_out = byCluster("game_gateway_upstream_frames_total", "direction", "out");
+  auto bytes_in = byCluster("game_gateway_upstream_bytes_total", "direction", "in");
+  auto bytes_out = byCluster("game_gateway_upstream_bytes_total", "direction", "out");
+  auto requests = byCluster("game_gateway_request_latency_seconds");
+  size_t workers = target_.workerCount();
+
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.SetIndent(' ', 2);
+  w.StartObject();
+  w.Key("clusters");
+  w.StartArray();
+  for (const auto& c : cfg->clusters) {
+    w.StartObject();
+    w.Key("name");
+    w.String(c.name.c_str());
+    w.Key("lb");
+    w.String(lbName(c.lb));
+    w.Key("connect_timeout_ms");
+    w.Int64(c.connect_timeout.count());
+    w.Key("idle_timeout_ms");
+    w.Int64(c.idle_timeout.count());
+    w.Key("max_connections_per_service");
+    w.Uint(c.max_connections_per_service);
+    w.Key("max_connections");
+    w.Uint(c.max_connections);
+    auto cluster_breaker = breaker.find({c.name, ""});
+    if (cluster_breaker != breaker.end()) {
+      w.Key("breaker");
+      w.String(breakerName(cluster_breaker->second));
+    }
+    w.Key("hosts");
+    w.StartArray();
+    for (const auto& h : c.hosts) {
+      std::string host = h.toString();
+      double capacity =
+          static_cast<double>(std::max<size_t>(c.max_connections_per_service, workers));
+      double a = lookup(active, c.name, host);
+      w.StartObject();
+      w.Key("address");
+      w.String(host.c_str());
+      auto hb = breaker.find({c.name, host});
+      w.Key("breaker");
+      w.String(hb != breaker.end() ? breakerName(hb->second)
+               : cluster_breaker != breaker.end() ? breakerName(cluster_breaker->second)
+                                                  : "none");
+      w.Key("pool");
+      w.StartObject();
+      w.Key("active");
+      w.Int64(static_cast<int64_t>(a));
+      w.Key("idle");
+      w.Int64(static_cast<int64_t>(lookup(idle, c.name, host)));
+      w.Key("capacity");
+      w.Int64(static_cast<int64_t>(capacity));
+      w.Key("utilization");
+      w.Double(static_cast<double>(static_cast<int64_t>(a / capacity * 1000 + 0.5)) / 1000);
+      w.EndObject();
+      w.Key("connect_failures");
+      w.Uint64(static_cast<uint64_t>(lookup(failures, c.name, host)));
+      w.Key("connections_lost");
+      w.Uint64(static_cast<uint64_t>(lookup(lost, c.name, host)));
+      w.EndObject();
+    }
+    w.EndArray();
+    w.Key("traffic");
+    w.StartObject();
+    w.Key("frames_in");
+    w.Uint64(static_cast<uint64_t>(lookup(frames_in, c.name)));
+    w.Key("frames_out");
+    w.Uint64(static_cast<uint64_t>(lookup(frames_out, c.name)));
+    w.Key("bytes_in");
+    w.Uint64(static_cast<uint64_t>(lookup(bytes_in, c.name)));
+    w.Key("bytes_out");
+    w.Uint64(static_cast<uint64_t>(lookup(bytes_out, c.name)));
+    w.Key("requests_timed");
+    w.Uint64(static_cast<uint64_t>(lookup(requests, c.name)));
+    w.EndObject();
+    w.EndObject();
+  }
+  w.EndArray();
+  w.EndObject();
+  Response r;
+  r.body = std::string(sb.GetString()) + "\n";
+  return r;
+}
+
+AdminServer::Response AdminServer::session(std::string_view id_text) {
+  Response r;
+  auto id = parseSessionId(id_text);
+  if (!id) {
+    r.code = 400;
+    r.body = jsonError("bad session id \"" + std::string(id_text) +
+                       "\": expected a decimal number from 1 to 18446744073709551615");
+    return r;
+  }
+  SessionRegistry* reg = SessionRegistry::get();
+  if (reg == nullptr) {
+    r.code = 404;
+    r.body = jsonError("sessions are not tracked: no listener uses the 'session' filter");
+    return r;
+  }
+  auto json = reg->describeJson(*id);
+  if (!json) {
+    r.code = 404;
+    r.body = jsonError("no session " + std::to_string(*id) + " on this gateway");
+    return r;
+  }
+  r.body = *json + "\n";
+  return r;
+}
+
+AdminServer::Response AdminServer::kick(std::string_view id_text) {
+  Response r;
+  auto id = parseSessionId(id_text);
+  if (!id) {
+    r.code = 400;
+    r.body = jsonError("bad session id \"" + std::string(id_text) +
+                       "\": expected a decimal number from 1 to 18446744073709551615");
+    return r;
+  }
+  SessionRegistry* reg = SessionRegistry::get();
+  if (reg == nullptr) {
+    r.code = 404;
+    r.body = jsonError("sessions are not tracked: no listener uses the 'session' filter");
+    return r;
+  }
+  if (!reg->kick(*id, "kicked by an operator (admin API)")) {
+    r.code = 404;
+    r.body = jsonError("no session " + std::to_string(*id) + " on this gateway");
+    return r;
+  }
+  GW_LOG(info, "admin: kicked session {}", *id);
+  r.body = "{\"kicked\": \"" + std::to_string(*id) + "\"}\n";
+  return r;
+}
+
+AdminServer::Response AdminServer::drain() {
+  Response r;
+  r.code = 202;
+  bool already = target_.draining();
+  target_.drain("POST /drain");
+  r.body = std::string("{\"status\": \"draining\", \"already_draining\": ") +
+           (already ? "true" : "false") +
+           ", \"active_connections\": " + std::to_string(target_.activeConnections()) + "}\n";
+  return r;
+}
+
+}  // namespace gw

@@ -1,0 +1,113 @@
+// core/admin.h — the admin HTTP API (libevent evhttp) on the main thread.
+//
+// Defines AdminTarget (what the admin API asks of the running gateway:
+// config, readiness, drain) and AdminServer, which serves on the main
+// thread's Dispatcher, by default on 127.0.0.1:9901 only:
+//
+//   GET  /metrics               Prometheus text (StatsRegistry::serialize)
+//   GET  /healthz               200 while the process and its main loop live
+//   GET  /ready                 200 ready; 503 starting or draining
+//   GET  /config                the running config, secrets redacted
+//   GET  /clusters              clusters, hosts, breaker state, pool stats
+//   GET  /sessions/{id}         one session (404 without a `session` filter)
+//   POST /sessions/{id}/kick    closes the session's client (reason kicked)
+//   POST /drain                 starts draining (as SIGTERM does)
+//
+// Every response but /metrics is JSON; errors are {"error": "..."} with 400
+// (bad id), 404 (no such path or session), 405 (wrong method; the Allow
+// header lists the right one). docs/admin.md documents each endpoint.
+// Also defines the helpers the endpoints use, exposed for tests:
+// redactSecrets(), parseSessionId().
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "config/config.h"
+#include "core/address.h"
+#include "core/dispatcher.h"
+
+struct evhttp;
+struct evhttp_request;
+
+namespace gw {
+
+// The gateway's version, reported by --version and game_gateway_build_info.
+inline constexpr const char* kGatewayVersion = "0.1.0";
+
+// What the admin API reads from and asks of the gateway. Called on the main
+// thread only.
+class AdminTarget {
+ public:
+  virtual ~AdminTarget() = default;
+  // The config in force (the latest successful load or reload).
+  virtual std::shared_ptr<const GatewayConfig> currentConfig() const = 0;
+  // How many successful loads (1 at start, +1 per applied reload).
+  virtual uint64_t configGeneration() const = 0;
+  // True once every worker's loop runs and listeners accept, and not draining.
+  virtual bool ready() const = 0;
+  virtual bool draining() const = 0;
+  // Starts draining (idempotent); `why` is logged.
+  virtual void drain(std::string_view why) = 0;
+  // Client connections open, all workers.
+  virtual size_t activeConnections() const = 0;
+  // Worker threads.
+  virtual size_t workerCount() const = 0;
+};
+
+class AdminServer {
+ public:
+  // Serves on `dispatcher` (the main thread's) for `target`.
+  AdminServer(Dispatcher& dispatcher, AdminTarget& target);
+  ~AdminServer();
+  AdminServer(const AdminServer&) = delete;
+  AdminServer& operator=(const AdminServer&) = delete;
+
+  // Binds `addr` (no SO_REUSEPORT: a second gateway on the same admin port
+  // fails here) and starts serving. Port 0 binds a free port. Returns false
+  // with *error set ("admin: bind 127.0.0.1:9901: Address already in use").
+  bool listen(const Address& addr, std::string* error);
+  // The bound address (the real port when 0 was asked for).
+  const Address& address() const { return bound_; }
+
+  // Metrics computed at scrape time from config and other metrics (pool
+  // capacity and utilization, sessions, build info). Called by /metrics
+  // before serializing; public for tests.
+  void refreshDerivedMetrics();
+
+ private:
+  struct Response;
+  static void onRequest(evhttp_request* req, void* arg);
+  void handle(evhttp_request* req);
+  Response route(int method, const std::string& path);
+  Response metrics();
+  Response health();
+  Response ready();
+  Response config();
+  Response clusters();
+  Response session(std::string_view id_text);
+  Response kick(std::string_view id_text);
+  Response drain();
+  Response index();
+
+  Dispatcher& dispatcher_;
+  AdminTarget& target_;
+  evhttp* http_ = nullptr;
+  Address bound_;
+};
+
+// Returns `json` with the value of every object member whose key looks
+// secret (contains "password", "passwd", "secret", "token", "credential",
+// "api_key", "apikey", "private_key" or "auth", any case) replaced by
+// "[redacted]", and the user-info of URL strings ("redis://user:pw@host")
+// replaced likewise. Pretty-printed. Returns "{}" if `json` does not parse.
+std::string redactSecrets(std::string_view json);
+
+// Parses a session id path segment: decimal digits only, 1..20 of them, no
+// sign, value in 1..2^64-1. Returns nullopt otherwise.
+std::optional<uint64_t> parseSessionId(std::string_view text);
+
+}  // namespace gw
