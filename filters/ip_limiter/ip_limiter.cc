@@ -1,0 +1,415 @@
+#include "filters/ip_limiter/ip_limiter.h"
+
+#include <event2/buffer.h>
+
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <mutex>
+
+#include "config/duration.h"
+#include "core/error_frame.h"
+#include "core/log.h"
+#include "core/wire.h"
+#include "filters/ip_limiter/ip_limiter_schema.h"
+#include "filters/ip_limiter/proxy_protocol.h"
+
+namespace gw {
+namespace ip_limiter {
+
+IpLimiterStats::IpLimiterStats(const std::string& listener) {
+  auto& r = stats::StatsRegistry::get();
+  for (size_t i = 1; i < kRejectReasonCount; ++i) {
+    rejected_[i] =
+        &r.counter("game_gateway_rate_limit_rejected_total",
+                   "Connections refused and frames over the message rate, by reason (ip_limiter).",
+                   {{"listener", listener},
+                    {"reason", std::string(rejectReasonName(static_cast<RejectReason>(i)))}});
+  }
+  rejected_[0] = rejected_[static_cast<size_t>(RejectReason::kGlobal)];  // never used
+  table_entries =
+      &r.gauge("game_gateway_ip_table_entries",
+               "Client addresses tracked by the ip_limiter IP table.", {{"listener", listener}});
+  evictions = &r.counter("game_gateway_ip_table_evictions_total",
+                         "Idle IP table entries evicted to make room for a new address.",
+                         {{"listener", listener}});
+  proxy_errors = &r.counter("game_gateway_proxy_protocol_errors_total",
+                            "Connections closed for a bad or missing PROXY protocol header.",
+                            {{"listener", listener}});
+}
+
+std::chrono::milliseconds IpLimiterConfig::sweepInterval() const {
+  auto d = entry_ttl / 2;
+  if (d < std::chrono::milliseconds(100)) d = std::chrono::milliseconds(100);
+  if (d > std::chrono::milliseconds(10000)) d = std::chrono::milliseconds(10000);
+  return d;
+}
+
+namespace {
+
+bool parseCidrList(const rapidjson::Value& arr, const std::string& pointer, CidrSet* out,
+                   ParseContext& ctx) {
+  bool ok = true;
+  for (rapidjson::SizeType i = 0; i < arr.Size(); ++i) {
+    std::string why;
+    auto c = Cidr::parse(arr[i].GetString(), &why);
+    if (!c) {
+      ctx.fail(pointer + "/" + std::to_string(i), why);
+      ok = false;
+      continue;
+    }
+    out->add(*c);
+  }
+  return ok;
+}
+
+std::chrono::milliseconds durationOf(const rapidjson::Value& v) {
+  return *config::parseDuration(v.GetString());  // the schema checked the pattern
+}
+
+// The limiter of listener `o.name`: the live one if its settings are the
+// same (a reload with unchanged ip_limiter settings keeps the IP table and
+// its counts), else a new one that replaces it for new connections.
+std::shared_ptr<IpLimiter> limiterFor(IpLimiter::Options o) {
+  static std::mutex mu;
+  static auto* live = new std::map<std::string, std::weak_ptr<IpLimiter>>();
+  std::lock_guard<std::mutex> lock(mu);
+  std::weak_ptr<IpLimiter>& slot = (*live)[o.name];
+  if (auto existing = slot.lock(); existing && existing->sameSettings(o)) return existing;
+  auto fresh = std::make_shared<IpLimiter>(std::move(o));
+  slot = fresh;
+  return fresh;
+}
+
+}  // namespace
+
+std::shared_ptr<IpLimiterConfig> parseConfig(const rapidjson::Value& json, ParseContext& ctx) {
+  auto cfg = std::make_shared<IpLimiterConfig>();
+  bool ok = true;
+  if (json.HasMember("max_connections_per_ip"))
+    cfg->max_connections_per_ip = json["max_connections_per_ip"].GetUint();
+  if (json.HasMember("connection_rate_limit"))
+    cfg->connection_rate_limit = json["connection_rate_limit"].GetDouble();
+  if (json.HasMember("connection_burst"))
+    cfg->connection_burst = json["connection_burst"].GetUint();
+  if (json.HasMember("max_connections")) cfg->max_connections = json["max_connections"].GetInt64();
+  if (json.HasMember("message_rate_limit"))
+    cfg->message_rate_limit = json["message_rate_limit"].GetDouble();
+  if (json.HasMember("message_burst")) {
+    cfg->message_burst = json["message_burst"].GetUint();
+    if (cfg->message_rate_limit <= 0) {
+      ctx.fail("/message_burst",
+               "message_burst has no effect without message_rate_limit: set message_rate_limit "
+               "(frames per second per connection) or remove message_burst");
+      ok = false;
+    }
+  }
+  if (json.HasMember("message_rate_action")) {
+    cfg->message_rate_action = std::string_view(json["message_rate_action"].GetString()) == "drop"
+                                   ? MessageRateTracker::Action::kDrop
+                                   : MessageRateTracker::Action::kClose;
+  }
+  if (json.HasMember("ipv6_prefix_length"))
+    cfg->ipv6_prefix_length = json["ipv6_prefix_length"].GetInt();
+  if (json.HasMember("trusted_cidrs"))
+    ok &= parseCidrList(json["trusted_cidrs"], "/trusted_cidrs", &cfg->trusted_cidrs, ctx);
+  if (json.HasMember("max_tracked_ips")) cfg->max_tracked_ips = json["max_tracked_ips"].GetUint64();
+  if (json.HasMember("entry_ttl")) {
+    cfg->entry_ttl = durationOf(json["entry_ttl"]);
+    if (cfg->entry_ttl.count() == 0) {
+      ctx.fail("/entry_ttl", "must be > 0 (how long an idle address is remembered, e.g. \"5m\")");
+      ok = false;
+    }
+  }
+  if (json.HasMember("shards")) cfg->shards = json["shards"].GetUint64();
+  if (cfg->max_tracked_ips < cfg->shards) {
+    ctx.fail("/max_tracked_ips", "must be at least `shards` (" + std::to_string(cfg->shards) +
+                                     "): each shard needs room for one address");
+    ok = false;
+  }
+  if (json.HasMember("proxy_protocol")) {
+    const auto& pp = json["proxy_protocol"];
+    if (pp.HasMember("enabled")) cfg->proxy_protocol.enabled = pp["enabled"].GetBool();
+    if (pp.HasMember("trusted_sources")) {
+      ok &= parseCidrList(pp["trusted_sources"], "/proxy_protocol/trusted_sources",
+                          &cfg->proxy_protocol.trusted_sources, ctx);
+    }
+    if (pp.HasMember("header_timeout")) {
+      cfg->proxy_protocol.header_timeout = durationOf(pp["header_timeout"]);
+      if (cfg->proxy_protocol.header_timeout.count() == 0) {
+        ctx.fail("/proxy_protocol/header_timeout", "must be > 0 (e.g. \"5s\")");
+        ok = false;
+      }
+    }
+    bool listed = pp.HasMember("trusted_sources") && pp["trusted_sources"].Size() > 0;
+    if (cfg->proxy_protocol.enabled && !listed) {
+      ctx.fail(
+          pp.HasMember("trusted_sources") ? "/proxy_protocol/trusted_sources" : "/proxy_protocol",
+          "enabled needs trusted_sources: a PROXY header is only believed from the load "
+          "balancers listed there (e.g. \"trusted_sources\": [\"10.0.0.0/8\"])");
+      ok = false;
+    }
+  }
+  if (!ok) return nullptr;
+
+  if (cfg->message_rate_limit > 0) {
+    if (cfg->message_burst == 0) {
+      double b = std::ceil(cfg->message_rate_limit);
+      cfg->message_burst = b < 1 ? 1 : static_cast<uint32_t>(b);
+    }
+    cfg->message_rate = RateSpec::make(cfg->message_rate_limit, cfg->message_burst);
+  }
+  cfg->listener = ctx.listener();
+  cfg->stats = std::make_shared<IpLimiterStats>(cfg->listener);
+
+  IpLimiter::Options o;
+  o.table.max_entries = cfg->max_tracked_ips;
+  o.table.shards = cfg->shards;
+  o.table.max_per_key = cfg->max_connections_per_ip;
+  o.table.rate = RateSpec::make(cfg->connection_rate_limit, cfg->connection_burst);
+  o.table.ttl_ns = static_cast<int64_t>(cfg->entry_ttl.count()) * 1000 * 1000;
+  o.table.entries_gauge = cfg->stats->table_entries;
+  o.table.evictions_counter = cfg->stats->evictions;
+  o.max_connections = cfg->max_connections;
+  o.ipv6_prefix = cfg->ipv6_prefix_length;
+  o.trusted = cfg->trusted_cidrs;
+  o.name = cfg->listener;
+  cfg->limiter = limiterFor(std::move(o));
+  return cfg;
+}
+
+size_t encodeRateLimitedFrame(uint16_t refused_msg_id, uint8_t* out) {
+  constexpr std::string_view name = errorCodeName(ErrorCode::kRateLimited);
+  static_assert(name.size() == kErrorFrameBytes - 12, "error frame size");
+  wire::ClientHeader h;
+  h.length = static_cast<uint16_t>(4 + name.size());
+  h.msg_id = kErrorMsgId;
+  h.server_id = 0;
+  h.encode(out);
+  wire::putU16(out + 8, static_cast<uint16_t>(ErrorCode::kRateLimited));
+  wire::putU16(out + 10, refused_msg_id);
+  for (size_t i = 0; i < name.size(); ++i) out[12 + i] = static_cast<uint8_t>(name[i]);
+  return kErrorFrameBytes;
+}
+
+// ---------------------------------------------------------------------------
+
+namespace {
+// "5", "0.5", "1e+06": a rate for a close detail.
+std::string rateText(double rate) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%g", rate);
+  return buf;
+}
+}  // namespace
+
+IpLimiterFilter::IpLimiterFilter(std::shared_ptr<const IpLimiterConfig> config,
+                                 Dispatcher& dispatcher)
+    : config_(std::move(config)), dispatcher_(dispatcher) {}
+
+IpLimiterFilter::~IpLimiterFilter() {
+  // A chain destroyed without a close (it should not happen) must not leak
+  // its place in the limits.
+  if (admitted_ && !released_) config_->limiter->release(ticket_, config_->clock());
+}
+
+std::string IpLimiterFilter::clientAddress() const {
+  if (!client_set_) return "";
+  IpKey k = limitKey(client_, config_->ipv6_prefix_length);
+  if (k.isV4() || config_->ipv6_prefix_length >= 128) return k.toString();
+  return k.toString() + "/" + std::to_string(config_->ipv6_prefix_length);
+}
+
+FilterStatus IpLimiterFilter::onNewConnection() {
+  Connection& conn = callbacks().connection();
+  if (config_->message_rate_limit > 0) {
+    message_rate_ =
+        std::make_unique<MessageRateTracker>(config_->message_rate, config_->message_rate_action);
+    message_rate_->attach(conn.input());
+  }
+  std::optional<IpKey> peer = keyOf(conn.peer().sockaddr_ptr());
+  if (!peer) return FilterStatus::kContinue;  // not an IP socket: nothing to limit
+  if (config_->proxy_protocol.enabled && config_->proxy_protocol.trusted_sources.contains(*peer)) {
+    // The limits apply to the address in the header: decided in onData.
+    proxy_pending_ = true;
+    proxy_timer_ = std::make_unique<Timer>(dispatcher_, [this] {
+      failProxy(CloseReason::kReadTimeout,
+                "no PROXY protocol header within " +
+                    std::to_string(config_->proxy_protocol.header_timeout.count()) + "ms");
+    });
+    proxy_timer_->enable(config_->proxy_protocol.header_timeout);
+    return FilterStatus::kContinue;
+  }
+  return admit(*peer) ? FilterStatus::kContinue : FilterStatus::kStopIteration;
+}
+
+bool IpLimiterFilter::admit(const IpKey& addr) {
+  client_ = addr;
+  client_set_ = true;
+  IpLimiter& limiter = *config_->limiter;
+  RejectReason r = limiter.admit(addr, config_->clock(), &ticket_);
+  if (r == RejectReason::kNone) {
+    admitted_ = true;
+    return true;
+  }
+  config_->stats->rejected(r).inc();
+  std::string detail = "ip_limiter: " + clientAddress() + ": ";
+  switch (r) {
+    case RejectReason::kPerIpConnections:
+      detail += "already has " + std::to_string(config_->max_connections_per_ip) +
+                " connections (max_connections_per_ip)";
+      break;
+    case RejectReason::kPerIpRate:
+      detail += "new connections faster than " + rateText(config_->connection_rate_limit) +
+                "/s, burst " + std::to_string(config_->connection_burst) +
+                " (connection_rate_limit)";
+      break;
+    default:
+      if (limiter.global().value() >= config_->max_connections) {
+        detail += "the gateway has max_connections (" + std::to_string(config_->max_connections) +
+                  ") connections";
+      } else {
+        detail += "the IP table is full of connected addresses (max_tracked_ips " +
+                  std::to_string(config_->max_tracked_ips) + ")";
+      }
+      break;
+  }
+  callbacks().close(CloseReason::kRateLimited, detail, Connection::CloseMode::kAbort);
+  return false;
+}
+
+void IpLimiterFilter::failProxy(CloseReason reason, const std::string& why) {
+  config_->stats->proxy_errors->inc();
+  if (proxy_timer_) proxy_timer_->disable();
+  proxy_pending_ = false;
+  callbacks().close(reason, why, Connection::CloseMode::kAbort);
+}
+
+FilterStatus IpLimiterFilter::onProxyData(evbuffer* data, bool end_stream) {
+  size_t len = evbuffer_get_length(data);
+  if (len == 0) {
+    if (end_stream) {
+      // Connected and closed without a byte (a TCP health check): not an error.
+      proxy_pending_ = false;
+      if (proxy_timer_) proxy_timer_->disable();
+      callbacks().close(CloseReason::kRemoteClosed, "closed before the PROXY protocol header",
+                        Connection::CloseMode::kAbort);
+    }
+    return FilterStatus::kStopIteration;
+  }
+  uint8_t head[kProxyPeekBytes];
+  size_t n = len < sizeof(head) ? len : sizeof(head);
+  evbuffer_copyout(data, head, n);
+  ProxyHeader h = parseProxyHeader(head, n, len);
+  if (h.status == ProxyHeader::Status::kError) {
+    failProxy(CloseReason::kMalformedFrame, "bad PROXY protocol header: " + h.error);
+    return FilterStatus::kStopIteration;
+  }
+  if (h.status == ProxyHeader::Status::kNeedMore) {
+    if (end_stream) {
+      failProxy(CloseReason::kMalformedFrame,
+                "bad PROXY protocol header: the connection ended inside it (" +
+                    std::to_string(len) + " bytes)");
+    }
+    return FilterStatus::kStopIteration;
+  }
+  evbuffer_drain(data, h.length);
+  proxy_pending_ = false;
+  proxy_timer_->disable();
+  std::optional<IpKey> addr = h.has_source ? keyOf(h.source.sockaddr_ptr())
+                                           : keyOf(callbacks().connection().peer().sockaddr_ptr());
+  if (!addr) return FilterStatus::kContinue;  // cannot happen: headers carry IP addresses
+  if (!admit(*addr)) return FilterStatus::kStopIteration;
+  return FilterStatus::kContinue;
+}
+
+FilterStatus IpLimiterFilter::onData(evbuffer* data, bool end_stream) {
+  if (proxy_pending_) {
+    FilterStatus s = onProxyData(data, end_stream);
+    if (s != FilterStatus::kContinue) return s;
+  }
+  if (message_rate_) {
+    MessageRateTracker::Result r = message_rate_->scan(config_->clock(), this);
+    if (r.dropped > 0) config_->stats->rejected(RejectReason::kMessageRate).inc(r.dropped);
+    if (r.exceeded) {
+      config_->stats->rejected(RejectReason::kMessageRate).inc();
+      callbacks().close(CloseReason::kRateLimited,
+                        "ip_limiter: " + clientAddress() + ": more than " +
+                            rateText(config_->message_rate_limit) + " frames/s, burst " +
+                            std::to_string(config_->message_burst) + " (message_rate_limit)",
+                        Connection::CloseMode::kFlush);
+      return FilterStatus::kStopIteration;
+    }
+    if (callbacks().connection().state() == Connection::State::kClosed)
+      return FilterStatus::kStopIteration;  // an error frame overflowed the output bound
+  }
+  return FilterStatus::kContinue;
+}
+
+void IpLimiterFilter::onFrameDropped(uint16_t msg_id) {
+  uint8_t frame[kErrorFrameBytes];
+  size_t n = encodeRateLimitedFrame(msg_id, frame);
+  callbacks().writeBytes(frame, n);
+}
+
+void IpLimiterFilter::onClose(CloseReason) {
+  if (proxy_timer_) proxy_timer_->disable();
+  if (admitted_ && !released_) {
+    released_ = true;
+    config_->limiter->release(ticket_, config_->clock());
+  }
+}
+
+// ---------------------------------------------------------------------------
+
+IpLimiterFactory::IpLimiterFactory(std::shared_ptr<const IpLimiterConfig> config,
+                                   Dispatcher& dispatcher)
+    : config_(std::move(config)), dispatcher_(dispatcher), sweep_timer_(dispatcher, [this] {
+        sweep();
+        sweep_timer_.enable(config_->sweepInterval());
+      }) {}
+
+std::unique_ptr<Filter> IpLimiterFactory::createFilter() {
+  // Armed here, on the worker's thread: the constructor may run on the main
+  // thread before the worker's loop starts.
+  if (!sweep_timer_.enabled()) sweep_timer_.enable(config_->sweepInterval());
+  return std::make_unique<IpLimiterFilter>(config_, dispatcher_);
+}
+
+size_t IpLimiterFactory::sweep() {
+  int64_t now = config_->clock();
+  int64_t interval_ns = static_cast<int64_t>(config_->sweepInterval().count()) * 1000 * 1000;
+  if (!config_->limiter->claimSweep(now, interval_ns)) return 0;  // another worker just did
+  return config_->limiter->table().sweepAll(now);
+}
+
+namespace {
+
+class IpLimiterConfigFactory : public FilterConfigFactory {
+ public:
+  std::string_view name() const override { return "ip_limiter"; }
+  FilterTraits traits() const override {
+    FilterTraits t;
+    t.consumes = Layer::kBytes;
+    t.produces = Layer::kBytes;
+    t.terminal = false;
+    return t;
+  }
+  std::string_view schema() const override { return kIpLimiterSchema; }
+  std::shared_ptr<const FilterConfig> parse(const rapidjson::Value& json,
+                                            ParseContext& ctx) const override {
+    return parseConfig(json, ctx);
+  }
+  std::unique_ptr<FilterFactory> createFactory(std::shared_ptr<const FilterConfig> config,
+                                               WorkerContext& worker) const override {
+    return std::make_unique<IpLimiterFactory>(
+        std::static_pointer_cast<const IpLimiterConfig>(config), worker.dispatcher);
+  }
+};
+
+}  // namespace
+
+GW_REGISTER_FILTER(IpLimiterConfigFactory);
+
+}  // namespace ip_limiter
+}  // namespace gw

@@ -1,0 +1,152 @@
+// filters/ip_limiter/ip_limiter.h — the `ip_limiter` filter: the gateway's
+// first line of defence.
+//
+// Bytes layer, not terminal, meant to be first in the chain:
+//   - on connect: per client IP (IPv6: per prefix) at most
+//     max_connections_per_ip concurrent connections and a new-connection
+//     token bucket (connection_rate_limit/s, connection_burst); a global
+//     max_connections across all workers and listeners; trusted_cidrs are
+//     exempt from the per-IP checks. A refused connection is closed at once
+//     (reason rate_limited, abort) before anything is read;
+//   - optionally a per-connection frame rate (message_rate_limit): over it,
+//     close the connection or drop the frame and answer with an error frame
+//     (core/error_frame.h, code rate_limited);
+//   - optionally the PROXY protocol (v1/v2) from trusted load balancers, so
+//     the limits apply to the real client address.
+// Shared state (IpLimiter: the IP table and the global count) lives in the
+// parsed IpLimiterConfig, shared by every worker's factory. See
+// docs/filters/ip_limiter.md for config, metrics and the eviction rule.
+#pragma once
+
+#include <array>
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "core/dispatcher.h"
+#include "core/registry.h"
+#include "core/stats.h"
+#include "filters/ip_limiter/cidr.h"
+#include "filters/ip_limiter/limiter.h"
+#include "filters/ip_limiter/message_rate.h"
+
+namespace gw {
+namespace ip_limiter {
+
+// Every metric of the filter, per listener, declared in one place.
+struct IpLimiterStats {
+  explicit IpLimiterStats(const std::string& listener);
+  // game_gateway_rate_limit_rejected_total{listener, reason}
+  stats::Counter& rejected(RejectReason r) { return *rejected_[static_cast<size_t>(r)]; }
+  // game_gateway_ip_table_entries{listener}
+  stats::Gauge* table_entries;
+  // game_gateway_ip_table_evictions_total{listener}
+  stats::Counter* evictions;
+  // game_gateway_proxy_protocol_errors_total{listener}
+  stats::Counter* proxy_errors;
+
+ private:
+  std::array<stats::Counter*, kRejectReasonCount> rejected_{};
+};
+
+struct IpLimiterConfig : FilterConfig {
+  uint32_t max_connections_per_ip = 10;
+  double connection_rate_limit = 5;  // per second; 0 = no rate limit
+  uint32_t connection_burst = 10;
+  int64_t max_connections = 1000;
+  double message_rate_limit = 0;  // frames per second per connection; 0 = off
+  uint32_t message_burst = 0;     // 0 in JSON or absent: max(1, ceil(rate))
+  MessageRateTracker::Action message_rate_action = MessageRateTracker::Action::kClose;
+  int ipv6_prefix_length = 64;
+  CidrSet trusted_cidrs;
+  size_t max_tracked_ips = 100000;
+  std::chrono::milliseconds entry_ttl{5 * 60 * 1000};
+  size_t shards = 16;
+  struct ProxyProtocol {
+    bool enabled = false;
+    CidrSet trusted_sources;
+    std::chrono::milliseconds header_timeout{5000};
+  } proxy_protocol;
+
+  // Derived at parse time.
+  RateSpec message_rate;
+  std::string listener;
+  std::shared_ptr<IpLimiterStats> stats;
+  // The shared, thread-safe admission state (IP table + global count).
+  // parseConfig() reuses the listener's live limiter when the settings are
+  // unchanged, so a reload keeps the table and its counts.
+  std::shared_ptr<IpLimiter> limiter;
+  // The clock (nanoseconds); tests substitute a fake one before building
+  // factories.
+  int64_t (*clock)() = &monotonicCoarseNs;
+  // How often each worker sweeps its share of the table's shards.
+  std::chrono::milliseconds sweepInterval() const;
+};
+
+// Parses a schema-valid `config` object (errors go to ctx with their JSON
+// pointer) and finds or builds the shared IpLimiter of ctx.listener(): the
+// live one if its settings are the same, else a new one. Returns nullptr on
+// error.
+std::shared_ptr<IpLimiterConfig> parseConfig(const rapidjson::Value& json, ParseContext& ctx);
+
+// The error frame sent for a dropped frame (action drop): client header
+// (msg_id kErrorMsgId, server_id 0) + errorFramePayload(kRateLimited,
+// refused msg_id). Writes at most kErrorFrameBytes into `out`; returns the size.
+inline constexpr size_t kErrorFrameBytes = 8 + 4 + 12;
+size_t encodeRateLimitedFrame(uint16_t refused_msg_id, uint8_t* out);
+
+class IpLimiterFilter : public Filter, private MessageRateTracker::DropSink {
+ public:
+  IpLimiterFilter(std::shared_ptr<const IpLimiterConfig> config, Dispatcher& dispatcher);
+  ~IpLimiterFilter() override;
+
+  FilterStatus onNewConnection() override;
+  FilterStatus onData(evbuffer* data, bool end_stream) override;
+  void onClose(CloseReason reason) override;
+
+  // True once the connection was admitted (counted in the limits).
+  bool admitted() const { return admitted_; }
+  // The address the limits applied to ("" before admission).
+  std::string clientAddress() const;
+
+ private:
+  // Admits `addr` or closes the connection. Returns true if admitted.
+  bool admit(const IpKey& addr);
+  // Parses the PROXY header from `data`. Returns kContinue once it is
+  // stripped and the real client admitted.
+  FilterStatus onProxyData(evbuffer* data, bool end_stream);
+  void failProxy(CloseReason reason, const std::string& why);
+  void onFrameDropped(uint16_t msg_id) override;
+
+  std::shared_ptr<const IpLimiterConfig> config_;
+  Dispatcher& dispatcher_;
+  IpLimiter::Ticket ticket_;
+  IpKey client_;
+  bool client_set_ = false;
+  bool admitted_ = false;
+  bool released_ = false;
+  bool proxy_pending_ = false;
+  std::unique_ptr<Timer> proxy_timer_;
+  std::unique_ptr<MessageRateTracker> message_rate_;
+};
+
+// Per worker: creates filters, and every config.sweepInterval() offers to
+// sweep the IP table of expired idle entries (the first worker to ask in an
+// interval sweeps every shard; see IpLimiter::claimSweep). The timer is armed
+// on the worker's thread by the first createFilter().
+class IpLimiterFactory : public FilterFactory {
+ public:
+  IpLimiterFactory(std::shared_ptr<const IpLimiterConfig> config, Dispatcher& dispatcher);
+  std::unique_ptr<Filter> createFilter() override;
+  // Sweeps the whole table unless a worker did within the last interval.
+  // Returns the entries removed.
+  size_t sweep();
+
+ private:
+  std::shared_ptr<const IpLimiterConfig> config_;
+  Dispatcher& dispatcher_;
+  Timer sweep_timer_;
+};
+
+}  // namespace ip_limiter
+}  // namespace gw

@@ -1,0 +1,160 @@
+// filters/ip_limiter/limiter.h — the connection admission decision.
+//
+// Defines RejectReason (the `reason` label of
+// game_gateway_rate_limit_rejected_total), GlobalConnectionCount (one
+// process-wide atomic count of connections admitted by every ip_limiter of
+// every listener and worker) and IpLimiter: trusted ranges + IpTable +
+// global cap, the thread-safe object a listener's workers share. It is what
+// the benchmarks call "Limiter".
+//
+// admit() checks, in order:
+//   1. the global count against max_connections (a relaxed load; cheap under
+//      a flood once the gateway is full)                  -> kGlobal
+//   2. trusted ranges: exempt from every per-IP check; still counted in the
+//      global cap (it protects the process, not fairness)
+//   3. per-IP (IPv6: per prefix) concurrent connections   -> kPerIpConnections
+//   4. per-IP new-connection token bucket                 -> kPerIpRate
+//   5. table space for a new address (see ip_table.h)     -> kGlobal
+//   6. the global reservation (atomic; undone on failure) -> kGlobal
+// A refused attempt takes no token and changes no count.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "filters/ip_limiter/cidr.h"
+#include "filters/ip_limiter/ip_table.h"
+
+namespace gw {
+namespace ip_limiter {
+
+enum class RejectReason : uint8_t {
+  kNone,              // admitted
+  kPerIpConnections,  // too many concurrent connections from the address
+  kPerIpRate,         // new connections from the address too fast
+  kGlobal,            // max_connections reached, or the IP table is full of live entries
+  kMessageRate,       // a connection sent frames faster than message_rate_limit
+  kCount,
+};
+
+inline constexpr size_t kRejectReasonCount = static_cast<size_t>(RejectReason::kCount);
+
+// The metric label: "per_ip_connections", "per_ip_rate", "global",
+// "message_rate" ("none" for kNone).
+constexpr std::string_view rejectReasonName(RejectReason r) {
+  switch (r) {
+    case RejectReason::kNone: return "none";
+    case RejectReason::kPerIpConnections: return "per_ip_connections";
+    case RejectReason::kPerIpRate: return "per_ip_rate";
+    case RejectReason::kGlobal: return "global";
+    case RejectReason::kMessageRate: return "message_rate";
+    case RejectReason::kCount: break;
+  }
+  return "unknown";
+}
+
+// A count of connections shared by every thread. The process-wide instance
+// (process()) is what every ip_limiter uses, so `max_connections` bounds the
+// connections admitted across all workers and all listeners; each listener
+// compares the shared count with its own max_connections.
+class GlobalConnectionCount {
+ public:
+  // The process-wide count.
+  static GlobalConnectionCount& process();
+
+  // Counts one connection if fewer than `max` are counted. Returns false
+  // (nothing counted) at the cap. Never lets the count settle above `max`.
+  bool tryAcquire(int64_t max) {
+    if (n_.load(std::memory_order_relaxed) >= max) return false;
+    if (n_.fetch_add(1, std::memory_order_relaxed) >= max) {
+      n_.fetch_sub(1, std::memory_order_relaxed);
+      return false;
+    }
+    return true;
+  }
+  // Uncounts one connection counted by tryAcquire().
+  void release() { n_.fetch_sub(1, std::memory_order_relaxed); }
+  int64_t value() const { return n_.load(std::memory_order_relaxed); }
+
+ private:
+  alignas(64) std::atomic<int64_t> n_{0};
+  char pad_[64 - sizeof(std::atomic<int64_t>)] = {};
+};
+
+class IpLimiter {
+ public:
+  struct Options {
+    IpTable::Options table;
+    int64_t max_connections = 1000;
+    int ipv6_prefix = 64;
+    CidrSet trusted;
+    // null: GlobalConnectionCount::process(). Tests pass their own.
+    GlobalConnectionCount* global = nullptr;
+    // Names this limiter in log lines (the listener).
+    std::string name;
+  };
+
+  // What admit() counted, to hand back to release().
+  struct Ticket {
+    IpKey key;             // the limited key (IPv6 masked to the prefix)
+    uint64_t hash = 0;     // the table's hash of `key`
+    bool tracked = false;  // counted in the IP table (false for trusted addresses)
+  };
+
+  explicit IpLimiter(Options options);
+
+  // Decides on a new connection from `addr` (the unmasked client address)
+  // at `now_ns`. Returns kNone and fills *ticket when admitted: the caller
+  // must call release(*ticket) when the connection ends. Thread-safe;
+  // allocation-free.
+  RejectReason admit(const IpKey& addr, int64_t now_ns, Ticket* ticket);
+  // Ends an admitted connection.
+  void release(const Ticket& ticket, int64_t now_ns);
+
+  // True if `o` describes the same limits as this limiter's options (table
+  // size, shards, per-IP limits, ttl, global cap, IPv6 prefix, trusted
+  // ranges); metrics, name and the global count object are not compared.
+  bool sameSettings(const Options& o) const;
+
+  // True if `addr` lies in a trusted range.
+  bool trusted(const IpKey& addr) const { return options_.trusted.contains(addr); }
+  IpTable& table() { return table_; }
+  const IpTable& table() const { return table_; }
+  GlobalConnectionCount& global() { return *global_; }
+  const Options& options() const { return options_; }
+
+  // True for the first caller in each `interval_ns` (the caller then sweeps
+  // the table); false if another thread claimed the sweep less than
+  // interval_ns before `now_ns`. Lets several workers run a sweep timer
+  // while the table is swept once per interval.
+  bool claimSweep(int64_t now_ns, int64_t interval_ns) {
+    int64_t last = last_sweep_ns_.load(std::memory_order_relaxed);
+    if (last >= 0 && now_ns - last < interval_ns) return false;
+    return last_sweep_ns_.compare_exchange_strong(last, now_ns, std::memory_order_relaxed);
+  }
+
+  // Table-full events (evictions, refusals) since construction.
+  uint64_t tableFullRefusals() const { return refusals_total_.load(std::memory_order_relaxed); }
+
+  // Shortest time between two "IP table full" log lines.
+  static constexpr int64_t kLogIntervalNs = int64_t{10} * 1000 * 1000 * 1000;
+
+ private:
+  // Counts an eviction or a table-full refusal, and logs a summary at most
+  // once per kLogIntervalNs (warn).
+  void noteTableEvent(bool refused, int64_t now_ns);
+
+  Options options_;
+  IpTable table_;
+  GlobalConnectionCount* global_;
+  std::atomic<int64_t> last_log_ns_{-1};
+  std::atomic<int64_t> last_sweep_ns_{-1};
+  std::atomic<uint64_t> evictions_since_log_{0};
+  std::atomic<uint64_t> refusals_since_log_{0};
+  std::atomic<uint64_t> refusals_total_{0};
+};
+
+}  // namespace ip_limiter
+}  // namespace gw
