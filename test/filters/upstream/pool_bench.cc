@@ -1,0 +1,322 @@
+// test/filters/upstream/pool_bench.cc — Google Benchmark of the `upstream`
+// filter's per-worker pool operations (filters/upstream/cluster_pool.h and
+// the session registry in filters/upstream/upstream.h).
+//
+// Run: bazel run -c opt //test/filters/upstream:pool_bench
+//      (or tools/bench --filter upstream)
+//
+// What the names mean here. The upstream pool is not a free list of
+// connections: backend connections are multiplexed and shared, so a session
+// "gets" a connection by being pinned to one and "puts" it back by leaving.
+//   BM_Pool_Get     a session acquires its backend connection: what
+//                   UpstreamFilter::onFrame does for a session's first frame
+//                   in a cluster — ClusterPool::pickHost (round robin over 4
+//                   hosts, each checked for backoff and availability against
+//                   the worker clock) + ClusterPool::pickConnection (the
+//                   least-loaded of the host's 4 open connections) +
+//                   HostPool::sessions++ + UpstreamFactory::registerSession
+//                   (so backend frames find the client). With 10,000
+//                   sessions already registered on the worker.
+//   BM_Pool_Put     the session gives it back, as UpstreamFilter::onClose
+//                   does: UpstreamFactory::unregisterSession +
+//                   HostPool::sessions--. (The session-close frame it also
+//                   writes to the backend is a write, not a pool operation.)
+//   BM_Pool_Find    what every backend frame pays to find its client:
+//                   UpstreamFactory::findSession among 10,000 sessions.
+//   BM_Pool_PickAffinity  pickHost for a session whose preferred host is up
+//                   (its connection dropped; the host is kept).
+// Get and Put each run in batches of 1024: after 1024 timed Gets the timer
+// is paused while those sessions are Put back (and the other way round), so
+// the registry stays between 10,000 and 11,024 sessions and every timed
+// operation is a real insert or erase. The pause costs two clock reads per
+// batch (< 0.1 ns per op).
+//
+// The hosts are 4 listening sockets of this process that never accept; the
+// connections stay "connecting" (the event loop never runs), which the pool
+// counts as open. Heap allocations inside the timed sections are counted by
+// replacing global operator new and reported as "allocs/op".
+#include <event2/event.h>
+#include <benchmark/benchmark.h>
+#include <event2/buffer.h>
+
+#include <atomic>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <string>
+#include <vector>
+
+#include "core/address.h"
+#include "core/dispatcher.h"
+#include "core/registry.h"
+#include "core/session_info.h"
+#include "core/stats.h"
+#include "core/worker_services.h"
+#include "filters/upstream/cluster_pool.h"
+#include "filters/upstream/upstream.h"
+
+namespace {
+
+std::atomic<uint64_t> g_allocs{0};
+
+void* countAndMalloc(size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  return std::malloc(n == 0 ? 1 : n);
+}
+void* countingRealloc(void* p, size_t n) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  return std::realloc(p, n);
+}
+void countingFree(void* p) { std::free(p); }
+
+uint64_t allocs() { return g_allocs.load(std::memory_order_relaxed); }
+
+}  // namespace
+
+// Not inlined: GCC would otherwise see the malloc/free pairs behind new and
+// delete and warn (-Wmismatched-new-delete), which is what these do.
+__attribute__((noinline)) void* operator new(size_t n) {
+  void* p = countAndMalloc(n);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+__attribute__((noinline)) void* operator new[](size_t n) {
+  void* p = countAndMalloc(n);
+  if (p == nullptr) throw std::bad_alloc();
+  return p;
+}
+__attribute__((noinline)) void* operator new(size_t n, const std::nothrow_t&) noexcept {
+  return countAndMalloc(n);
+}
+__attribute__((noinline)) void* operator new[](size_t n, const std::nothrow_t&) noexcept {
+  return countAndMalloc(n);
+}
+__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete[](void* p) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete(void* p, size_t) noexcept { std::free(p); }
+__attribute__((noinline)) void operator delete[](void* p, size_t) noexcept { std::free(p); }
+
+namespace gw {
+namespace upstream {
+namespace {
+
+constexpr size_t kHosts = 4;
+constexpr size_t kConnsPerHost = 4;
+constexpr size_t kResident = 10000;  // sessions registered before any benchmark
+constexpr size_t kBatch = 1024;      // Gets (or Puts) between two untimed reversals
+constexpr size_t kFresh = 64 * kBatch;
+
+[[noreturn]] void die(const std::string& why) {
+  std::fprintf(stderr, "pool_bench: %s\n", why.c_str());
+  std::abort();
+}
+
+// One worker's upstream factory with one cluster of kHosts hosts, each with
+// kConnsPerHost connections, and kResident registered sessions. Built once
+// and never destroyed (the pool's shutdown would need a running loop).
+class PoolFixture {
+ public:
+  PoolFixture() : dispatcher_("pool_bench") {
+    ClusterConfig cluster;
+    cluster.name = "game";
+    cluster.lb = LbPolicy::kRoundRobin;
+    cluster.max_connections_per_service = kConnsPerHost;
+    cluster.max_connections = kHosts * kConnsPerHost;
+    for (size_t i = 0; i < kHosts; ++i) {
+      std::string why;
+      int fd = listenSocket(*Address::parse("127.0.0.1:0"), 64, &why);
+      if (fd < 0) die(why);
+      listeners_.push_back(fd);
+      cluster.hosts.push_back(localAddress(fd));
+    }
+    auto config = std::make_shared<UpstreamConfig>();
+    config->clusters.push_back(cluster);
+    clusters_.push_back(cluster);
+    WorkerContext wctx{dispatcher_, 0, 1, clusters_, "bench", services_};
+    factory_ = std::make_unique<UpstreamFactory>(config, wctx);
+    owner_ = factory_->createFilter();
+    owner_ptr_ = static_cast<UpstreamFilter*>(owner_.get());
+
+    // Open every connection: a connection with no session is reused before
+    // the pool grows, so each gets one session through a real data frame.
+    ClusterPool& p = pool();
+    evbuffer* payload = evbuffer_new();
+    uint64_t seed = 1;
+    for (size_t h = 0; h < kHosts; ++h) {
+      for (size_t c = 0; c < kConnsPerHost; ++c) {
+        BackendConnection* conn = p.pickConnection(h);
+        if (conn == nullptr) die("pickConnection failed while filling the pool");
+        evbuffer_add(payload, "x", 1);
+        wire::ClientHeader hdr;
+        hdr.length = 1;
+        Frame frame(hdr, payload);
+        conn->sendData(seed++, false, frame);
+      }
+      if (p.host(h).connections.size() != kConnsPerHost) die("pool did not grow to 4 per host");
+    }
+    evbuffer_free(payload);
+
+    SessionIdGenerator gen("pool-bench");
+    for (size_t i = 0; i < kResident; ++i) {
+      uint64_t id = gen.next();
+      resident_.push_back(id);
+      factory_->registerSession(id, owner_ptr_);
+    }
+    for (size_t i = 0; i < kFresh; ++i) fresh_.push_back(gen.next());
+    host_of_.assign(kFresh, 0);
+  }
+
+  ClusterPool& pool() { return factory_->pool(0); }
+  UpstreamFactory& factory() { return *factory_; }
+  UpstreamFilter* owner() { return owner_ptr_; }
+  const std::vector<uint64_t>& resident() const { return resident_; }
+  const std::vector<uint64_t>& fresh() const { return fresh_; }
+  std::vector<int>& hostOf() { return host_of_; }
+
+  // A session acquires its connection (see BM_Pool_Get). Returns the host.
+  int get(uint64_t id) {
+    ClusterPool& p = pool();
+    int h = p.pickHost(id, -1);
+    BackendConnection* conn = p.pickConnection(static_cast<size_t>(h));
+    benchmark::DoNotOptimize(conn);
+    ++p.host(static_cast<size_t>(h)).sessions;
+    factory_->registerSession(id, owner_ptr_);
+    return h;
+  }
+  // The session leaves (see BM_Pool_Put).
+  void put(uint64_t id, int h) {
+    factory_->unregisterSession(id, owner_ptr_);
+    --pool().host(static_cast<size_t>(h)).sessions;
+  }
+
+ private:
+  Dispatcher dispatcher_;
+  WorkerServices services_;
+  std::vector<ClusterConfig> clusters_;
+  std::vector<int> listeners_;
+  std::unique_ptr<UpstreamFactory> factory_;
+  std::unique_ptr<Filter> owner_;
+  UpstreamFilter* owner_ptr_ = nullptr;
+  std::vector<uint64_t> resident_;
+  std::vector<uint64_t> fresh_;
+  std::vector<int> host_of_;
+};
+
+PoolFixture& fixture() {
+  static PoolFixture* f = new PoolFixture();  // never destroyed: see the class comment
+  return *f;
+}
+
+void reportAllocs(benchmark::State& state, uint64_t timed_allocs) {
+  state.counters["allocs/op"] =
+      benchmark::Counter(static_cast<double>(timed_allocs), benchmark::Counter::kAvgIterations);
+}
+
+void BM_Pool_Get(benchmark::State& state) {
+  stats::setThreadShard(0);
+  PoolFixture& f = fixture();
+  const auto& ids = f.fresh();
+  auto& host_of = f.hostOf();
+  size_t next = 0;        // index into ids of the next Get
+  size_t batch_start = 0; // first index of the current batch
+  // One untimed round so the registry has grown to its working size.
+  for (size_t i = 0; i < kBatch; ++i) host_of[i] = f.get(ids[i]);
+  for (size_t i = 0; i < kBatch; ++i) f.put(ids[i], host_of[i]);
+  uint64_t untimed = 0;
+  const uint64_t before = allocs();
+  for (auto _ : state) {
+    host_of[next] = f.get(ids[next]);
+    if (++next - batch_start == kBatch) {
+      state.PauseTiming();
+      uint64_t a = allocs();
+      for (size_t i = batch_start; i < next; ++i) f.put(ids[i], host_of[i]);
+      if (next == kFresh) next = 0;
+      batch_start = next;
+      untimed += allocs() - a;
+      state.ResumeTiming();
+    }
+  }
+  reportAllocs(state, allocs() - before - untimed);
+  for (size_t i = batch_start; i < next; ++i) f.put(ids[i], host_of[i]);
+  if (f.factory().sessionCount() != kResident) state.SkipWithError("registry size drifted");
+}
+BENCHMARK(BM_Pool_Get);
+
+void BM_Pool_Put(benchmark::State& state) {
+  stats::setThreadShard(0);
+  PoolFixture& f = fixture();
+  const auto& ids = f.fresh();
+  auto& host_of = f.hostOf();
+  size_t next = 0;  // index of the next Put; sessions [next, batch_end) are registered
+  size_t batch_end = 0;
+  uint64_t untimed = 0;
+  const uint64_t before = allocs();
+  for (auto _ : state) {
+    if (next == batch_end) {
+      state.PauseTiming();
+      uint64_t a = allocs();
+      if (next == kFresh) next = 0;
+      batch_end = next + kBatch;
+      for (size_t i = next; i < batch_end; ++i) host_of[i] = f.get(ids[i]);
+      untimed += allocs() - a;
+      state.ResumeTiming();
+    }
+    f.put(ids[next], host_of[next]);
+    ++next;
+  }
+  reportAllocs(state, allocs() - before - untimed);
+  for (size_t i = next; i < batch_end; ++i) f.put(ids[i], host_of[i]);
+  if (f.factory().sessionCount() != kResident) state.SkipWithError("registry size drifted");
+}
+BENCHMARK(BM_Pool_Put);
+
+void BM_Pool_Find(benchmark::State& state) {
+  PoolFixture& f = fixture();
+  const auto& ids = f.resident();
+  size_t i = 0;
+  uint64_t found = 0;
+  const uint64_t before = allocs();
+  for (auto _ : state) {
+    // A scattered walk over the resident sessions (7919 is prime to 10,000).
+    i += 7919;
+    if (i >= ids.size()) i -= ids.size();
+    found += f.factory().findSession(ids[i]) != nullptr;
+  }
+  reportAllocs(state, allocs() - before);
+  if (found != static_cast<uint64_t>(state.iterations())) state.SkipWithError("lookup missed");
+}
+BENCHMARK(BM_Pool_Find);
+
+void BM_Pool_PickAffinity(benchmark::State& state) {
+  PoolFixture& f = fixture();
+  ClusterPool& p = f.pool();
+  const auto& ids = f.resident();
+  size_t i = 0;
+  int64_t sum = 0;
+  const uint64_t before = allocs();
+  for (auto _ : state) {
+    if (++i == ids.size()) i = 0;
+    int preferred = static_cast<int>(i % kHosts);
+    int h = p.pickHost(ids[i], preferred);
+    sum += h == preferred;
+  }
+  reportAllocs(state, allocs() - before);
+  if (sum != static_cast<int64_t>(state.iterations())) state.SkipWithError("affinity not kept");
+}
+BENCHMARK(BM_Pool_PickAffinity);
+
+}  // namespace
+}  // namespace upstream
+}  // namespace gw
+
+int main(int argc, char** argv) {
+  event_set_mem_functions(countAndMalloc, countingRealloc, countingFree);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  gw::upstream::fixture();  // built before any timing
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}
