@@ -2,25 +2,119 @@
 //
 // Defines SessionInfo, published in the connection's Slots by whichever
 // filter owns session identity (`session`; `upstream` makes one itself when
-// no filter did), and SessionIdGenerator: 64-bit ids unique across gateway
-// replicas without coordination (12 bits of a hash of the node name, 40 bits
-// of milliseconds, 12 bits of sequence — the Go gateway's layout).
+// no filter did), SessionObserver (how the terminal tells the owner what
+// backends did to the session), the per-worker seams between the session
+// owner and the terminal for sessions that outlive their connection
+// (SessionLingerSeams), and SessionIdGenerator: 64-bit ids unique across
+// gateway replicas without coordination (12 bits of a hash of the node name,
+// 40 bits of milliseconds, 12 bits of sequence — the Go gateway's layout).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace gw {
 
+// Told by the terminal (`upstream`) about what backends did to a session.
+// Implemented by the session owner (`session`); called on the connection's
+// worker thread while the connection is open.
+class SessionObserver {
+ public:
+  virtual ~SessionObserver() = default;
+  // A backend bound `player_id` to the session (lifecycle opcode 5). The
+  // owner enforces duplicate-login rules; it may close this connection.
+  virtual void onPlayerBound(uint64_t player_id) = 0;
+  // The session was pinned to `host` ("ip:port") of `cluster` (its first
+  // frame to that cluster, or a re-home after the host went down).
+  virtual void onAffinityChanged(const std::string& cluster, const std::string& host) = 0;
+};
+
 struct SessionInfo {
+  // What the terminal does with the session's backend side when the client
+  // connection closes. Set by the owner before (or while) the connection
+  // closes; the terminal reads it in its onClose.
+  enum class End : uint8_t {
+    kDefault,  // linger (if `linger` > 0) so the client can resume, else close
+    kFinal,    // the session is over (kicked, duplicate login, idle): close now
+    kMoved,    // the session continues on another connection or replica:
+               // forget it without telling backends
+  };
+
   uint64_t id = 0;
   uint64_t player_id = 0;  // 0 until a backend binds one
   // Set by the owner when the session came back through resume: backends
-  // then see it continue (no new open).
+  // then see it continue (session open with payload "resume").
   bool resumed = false;
+  End end = End::kDefault;
+  // > 0: the client may resume this session; when its connection closes
+  // (End::kDefault) the terminal keeps the session's backend binding this
+  // long and asks SessionLingerSeams::owner whether it continued before
+  // sending session close. 0: close at once (the Go gateway's behaviour).
+  std::chrono::milliseconds linger{0};
+  // Per-cluster host affinity: (cluster name, host "ip:port"). The owner
+  // fills it on resume (the terminal prefers that host while it is up); the
+  // terminal updates it when it pins a host and tells `observer`.
+  std::vector<std::pair<std::string, std::string>> affinity;
+  // The owner's hooks, or nullptr (no session filter).
+  SessionObserver* observer = nullptr;
+
+  // The affinity host for `cluster`, or nullptr.
+  const std::string* affinityFor(std::string_view cluster) const {
+    for (const auto& a : affinity)
+      if (a.first == cluster) return &a.second;
+    return nullptr;
+  }
+  // Sets the affinity host for `cluster`. Returns true if it changed.
+  bool setAffinity(std::string_view cluster, std::string_view host) {
+    for (auto& a : affinity) {
+      if (a.first == cluster) {
+        if (a.second == host) return false;
+        a.second = std::string(host);
+        return true;
+      }
+    }
+    affinity.emplace_back(std::string(cluster), std::string(host));
+    return true;
+  }
+};
+
+// The session owner's side of a lingering session (a client that left with
+// resume on). Implemented by `session` per worker.
+class SessionLingerOwner {
+ public:
+  virtual ~SessionLingerOwner() = default;
+  // The terminal's linger for session `id` ran out. Calls done(true) if the
+  // session continues elsewhere (resumed on another connection, worker or
+  // replica: send nothing) or done(false) if it is over (send session
+  // close). `done` runs on this worker's thread, possibly before this
+  // returns, possibly later (a store lookup); it is always called once.
+  virtual void lingerExpired(uint64_t id, std::function<void(bool continued)> done) = 0;
+  // The terminal ended lingering session `id` early (a backend kicked it):
+  // it can no longer be resumed.
+  virtual void lingerEnded(uint64_t id) = 0;
+};
+
+// The terminal's side of lingering sessions. Implemented by `upstream` per
+// worker.
+class SessionLingerKeeper {
+ public:
+  virtual ~SessionLingerKeeper() = default;
+  // Ends lingering session `id` now: sends session close to its backends if
+  // `notify_backends`, else forgets it silently (it continues elsewhere).
+  // No-op if `id` does not linger on this worker.
+  virtual void endLinger(uint64_t id, bool notify_backends) = 0;
+};
+
+// WorkerServices slot joining the two (either may be nullptr).
+struct SessionLingerSeams {
+  SessionLingerOwner* owner = nullptr;
+  SessionLingerKeeper* keeper = nullptr;
 };
 
 class SessionIdGenerator {

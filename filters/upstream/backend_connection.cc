@@ -148,14 +148,15 @@ void BackendConnection::onRead(Connection& conn, bool end_stream) {
         if (target != nullptr) {
           factory.drops().kicks->inc();
           target->kick(host_.name);
+        } else if (factory.linger().kicked(session)) {
+          factory.drops().kicks->inc();  // a lingering session: it ends now
         }
         break;
       case wire::Opcode::kBindPlayer: {
         uint8_t id[8] = {0};
         if (payload >= 8) evbuffer_copyout(in, id, 8);
         evbuffer_drain(in, static_cast<size_t>(payload));
-        if (target != nullptr && target->session() != nullptr && payload >= 8)
-          target->session()->player_id = wire::getU64(id);
+        if (target != nullptr && payload >= 8) target->bindPlayer(wire::getU64(id));
         break;
       }
       default:
@@ -184,12 +185,17 @@ void BackendConnection::onClose(Connection&, CloseReason reason, std::string_vie
   }
   pending_.clear();
   // Sessions on this connection re-home on their next frame.
+  bool had_sessions = !sessions_.empty();
   auto sessions = std::move(sessions_);
   sessions_.clear();
   for (uint64_t s : sessions) {
-    if (UpstreamFilter* f = factory.findSession(s)) f->onBackendGone(pool_, this);
+    if (UpstreamFilter* f = factory.findSession(s)) {
+      f->onBackendGone(pool_, this);
+    } else {
+      factory.linger().backendGone(s, this);
+    }
   }
-  pool_.onConnectionClosed(this, during_connect, detail);
+  pool_.onConnectionClosed(this, during_connect, had_sessions, detail);
 }
 
 }  // namespace upstream

@@ -121,6 +121,7 @@ BackendConnection* ClusterPool::pickConnection(size_t h) {
   if (fd < 0) {
     host.stats->connect_failures->inc();
     GW_LOG(warn, "upstream: cluster '{}': {}", config_.name, why);
+    publish(UpstreamEvent::Type::kConnectFailed, host, 0);
     return best;
   }
   auto conn = std::make_unique<Connection>(dispatcher(), fd, host.address, true);
@@ -137,7 +138,7 @@ void ClusterPool::onConnected(HostPool& host) {
 }
 
 void ClusterPool::onConnectionClosed(BackendConnection* conn, bool during_connect,
-                                     std::string_view detail) {
+                                     bool had_sessions, std::string_view detail) {
   HostPool& host = conn->host();
   if (during_connect) {
     host.stats->connect_failures->inc();
@@ -154,7 +155,7 @@ void ClusterPool::onConnectionClosed(BackendConnection* conn, bool during_connec
     host.stats->connections_lost->inc();
     GW_LOG(warn, "upstream: cluster '{}' host {}: backend connection closed: {}", config_.name,
            host.name, detail);
-    publish(UpstreamEvent::Type::kConnectionLost, host, 0);
+    if (had_sessions) publish(UpstreamEvent::Type::kConnectionLost, host, 0);
   }
   for (size_t i = 0; i < host.connections.size(); ++i) {
     if (host.connections[i].get() == conn) {

@@ -65,9 +65,11 @@ class ClusterPool {
   BackendConnection* pickConnection(size_t h);
 
   // Called by a BackendConnection when it closed. `during_connect`: the
-  // connect failed (backoff starts). The connection is deleted later in this
-  // loop turn.
-  void onConnectionClosed(BackendConnection* conn, bool during_connect, std::string_view detail);
+  // connect failed (backoff starts). `had_sessions`: sessions were on it
+  // (only then is kConnectionLost published). The connection is deleted
+  // later in this loop turn.
+  void onConnectionClosed(BackendConnection* conn, bool during_connect, bool had_sessions,
+                          std::string_view detail);
   // Called when a connect succeeded (resets the host's backoff).
   void onConnected(HostPool& host);
   // Publishes an event on this worker's UpstreamEventBus.

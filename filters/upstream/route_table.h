@@ -8,6 +8,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,16 @@ class RouteTable {
   // Returns nullopt with *error set for anything else.
   static std::optional<std::pair<uint8_t, uint16_t>> parseMatch(std::string_view text,
                                                                 std::string* error);
+
+  // Parses route rules from JSON (the value of routes_from_redis's key):
+  //   {"routes": [{"match": "200:0", "cluster": "game"}, ...]}
+  // `cluster_index` maps a cluster name to its index, or -1 if unknown.
+  // Returns nullopt with *error set ("routes[1].cluster: unknown cluster
+  // \"gmae\"") for anything else: not JSON, unknown keys, an empty list, a
+  // bad match or an unknown cluster.
+  static std::optional<RouteTable> fromJson(
+      std::string_view json, const std::function<int(std::string_view)>& cluster_index,
+      std::string* error);
 
   // Adds a rule. A later rule for the same match replaces the earlier one.
   void add(uint8_t server_type, uint16_t world_id, int cluster_index);

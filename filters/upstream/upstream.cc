@@ -13,7 +13,9 @@ namespace upstream {
 UpstreamFilter::UpstreamFilter(UpstreamFactory& factory) : factory_(factory) {}
 
 UpstreamFilter::~UpstreamFilter() {
-  if (registered_) factory_.unregisterSession(session_->id, this);
+  // Not session_->id: the filter that published the SessionInfo may be
+  // destroyed already (a chain torn down without a close).
+  if (registered_) factory_.unregisterSession(registered_id_, this);
 }
 
 FilterStatus UpstreamFilter::onNewConnection() {
@@ -22,7 +24,7 @@ FilterStatus UpstreamFilter::onNewConnection() {
 }
 
 const std::string* UpstreamFilter::clusterFor(const wire::ClientHeader& header) const {
-  int c = factory_.config().routes.resolve(header);
+  int c = factory_.routes().resolve(header);
   return c == RouteTable::kNoRoute ? nullptr : &factory_.config().clusters[static_cast<size_t>(c)].name;
 }
 
@@ -38,6 +40,11 @@ void UpstreamFilter::ensureSession() {
   if (!registered_) {
     factory_.registerSession(session_->id, this);
     registered_ = true;
+    registered_id_ = session_->id;
+    // A resumed session whose old connection lingers on this worker: this
+    // connection takes over (backends get session open "resume" on its
+    // first frame, never a close).
+    if (session_->resumed) factory_.linger().takeOver(session_->id);
   }
 }
 
@@ -45,7 +52,26 @@ UpstreamFilter::Affinity& UpstreamFilter::affinityFor(ClusterPool& pool) {
   for (auto& a : affinity_)
     if (a.pool == &pool) return a;
   affinity_.push_back(Affinity{&pool});
-  return affinity_.back();
+  Affinity& a = affinity_.back();
+  // A resumed session carries the host it used (maybe on another replica):
+  // prefer it while it is up.
+  if (const std::string* host = session_->affinityFor(pool.name())) {
+    for (size_t h = 0; h < pool.hostCount(); ++h) {
+      if (pool.host(h).name == *host) {
+        a.host = static_cast<int>(h);
+        ++pool.host(h).sessions;
+        break;
+      }
+    }
+  }
+  return a;
+}
+
+void UpstreamFilter::noteAffinity(ClusterPool& pool, int h) {
+  if (session_->setAffinity(pool.name(), pool.host(static_cast<size_t>(h)).name) &&
+      session_->observer != nullptr) {
+    session_->observer->onAffinityChanged(pool.name(), pool.host(static_cast<size_t>(h)).name);
+  }
 }
 
 void UpstreamFilter::sendError(ClusterPool* pool, uint16_t msg_id, ErrorCode code) {
@@ -56,7 +82,7 @@ void UpstreamFilter::sendError(ClusterPool* pool, uint16_t msg_id, ErrorCode cod
 
 FilterStatus UpstreamFilter::onFrame(Frame& frame) {
   ensureSession();
-  int c = factory_.config().routes.resolve(frame.header);
+  int c = factory_.routes().resolve(frame.header);
   if (c == RouteTable::kNoRoute) {
     factory_.noRoute()->inc();
     sendError(nullptr, frame.header.msg_id, ErrorCode::kNoRoute);
@@ -81,6 +107,7 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
       a.host = h;
     }
     a.conn = conn;
+    noteAffinity(pool, h);
   }
   BackendConnection& conn = *a.conn;
   if ((conn.connecting() && conn.pendingFrames() >= pool.config().max_pending_frames) ||
@@ -127,8 +154,16 @@ void UpstreamFilter::deliver(ClusterPool& pool, const wire::ServerHeader& header
 }
 
 void UpstreamFilter::kick(const std::string& by) {
+  if (session_ != nullptr) session_->end = SessionInfo::End::kFinal;  // no linger after a kick
   callbacks().close(CloseReason::kKicked, "kicked by backend " + by,
                     Connection::CloseMode::kFlush);
+}
+
+void UpstreamFilter::bindPlayer(uint64_t player_id) {
+  if (session_ == nullptr) return;
+  session_->player_id = player_id;
+  // The owner may close this connection (duplicate login, refuse_new).
+  if (session_->observer != nullptr) session_->observer->onPlayerBound(player_id);
 }
 
 void UpstreamFilter::onBackendGone(ClusterPool& pool, BackendConnection* conn) {
@@ -145,8 +180,26 @@ void UpstreamFilter::refuse(ClusterPool& pool, uint16_t msg_id, ErrorCode code) 
 }
 
 void UpstreamFilter::onClose(CloseReason) {
+  // A session published by an owner that never reached this filter (the
+  // client left after a control frame) still lingers uniformly.
+  SessionInfo* s = session_ != nullptr ? session_ : callbacks().slots().get<SessionInfo>();
+  SessionInfo::End end = s != nullptr ? s->end : SessionInfo::End::kDefault;
+  if (s != nullptr && end == SessionInfo::End::kDefault && s->linger.count() > 0) {
+    // The client may resume: keep the backend bindings for the linger; the
+    // keeper sends session close only if nobody resumes the session.
+    std::vector<LingerKeeper::Binding> bindings;
+    for (auto& a : affinity_) bindings.push_back({a.pool, a.host, a.conn});
+    affinity_.clear();
+    factory_.linger().park(s->id, &factory_, std::move(bindings), s->linger);
+  }
   for (auto& a : affinity_) {
-    if (a.conn != nullptr) a.conn->closeSession(session_->id);
+    if (a.conn != nullptr) {
+      if (end == SessionInfo::End::kMoved) {
+        a.conn->forgetSession(session_->id);  // it continues elsewhere: backends hear nothing
+      } else {
+        a.conn->closeSession(session_->id);
+      }
+    }
     a.conn = nullptr;
     if (a.host >= 0) --a.pool->host(static_cast<size_t>(a.host)).sessions;
     a.host = -1;
@@ -160,7 +213,9 @@ void UpstreamFilter::onClose(CloseReason) {
 UpstreamFactory::UpstreamFactory(std::shared_ptr<const UpstreamConfig> config,
                                  WorkerContext& worker)
     : config_(std::move(config)),
+      routes_(&config_->routes),
       dispatcher_(worker.dispatcher),
+      linger_(worker.services.get<LingerKeeper>()),
       bus_(worker.services.get<UpstreamEventBus>()),
       availability_(worker.services.get<HostAvailabilitySlot>()),
       no_route_(&stats::StatsRegistry::get().counter(
@@ -168,9 +223,23 @@ UpstreamFactory::UpstreamFactory(std::shared_ptr<const UpstreamConfig> config,
           {{"listener", worker.listener}})) {
   for (const auto& c : config_->clusters)
     pools_.push_back(std::make_unique<ClusterPool>(*this, c, worker.worker_index, worker.worker_count));
+  linger_.init(worker.dispatcher, worker.services);
+  if (config_->routes_from_redis) {
+    redis_routes_ = std::make_unique<RedisRoutes>(
+        worker.dispatcher, *config_->routes_from_redis, config_->clusters, worker.worker_index,
+        worker.listener, [this](std::shared_ptr<const RouteTable> table) {
+          redis_table_ = std::move(table);
+          routes_ = redis_table_.get();
+        });
+    redis_routes_->start();
+  }
 }
 
-UpstreamFactory::~UpstreamFactory() = default;
+UpstreamFactory::~UpstreamFactory() {
+  redis_routes_.reset();
+  // Lingering sessions on this factory's connections: dropped with the pools.
+  linger_.factoryGone(this);
+}
 
 std::unique_ptr<Filter> UpstreamFactory::createFilter() {
   return std::make_unique<UpstreamFilter>(*this);
@@ -191,6 +260,33 @@ class UpstreamConfigFactory : public FilterConfigFactory {
     auto cfg = std::make_shared<UpstreamConfig>();
     const auto& routes = json["routes"];
     bool ok = true;
+    if (json.HasMember("routes_from_redis")) {
+      // Redis rules may name any cluster: every one gets a pool (pools
+      // connect on first use, so unused ones cost nothing).
+      cfg->clusters = ctx.clusters();
+      const auto& r = json["routes_from_redis"];
+      RoutesFromRedis rr;
+      std::string why;
+      auto addr = Address::parse(r["address"].GetString(), &why);
+      if (!addr) {
+        ctx.fail("/routes_from_redis/address", why + " (an IP and port, e.g. \"127.0.0.1:6379\")");
+        ok = false;
+      } else {
+        rr.address = *addr;
+      }
+      if (r.HasMember("key")) rr.key = r["key"].GetString();
+      if (r.HasMember("channel")) rr.channel = r["channel"].GetString();
+      if (r.HasMember("refresh_interval")) {
+        auto d = config::parseDuration(r["refresh_interval"].GetString());
+        if (!d || d->count() == 0) {
+          ctx.fail("/routes_from_redis/refresh_interval", "must be > 0 and at most 30 days");
+          ok = false;
+        } else {
+          rr.refresh_interval = *d;
+        }
+      }
+      cfg->routes_from_redis = rr;
+    }
     for (rapidjson::SizeType i = 0; i < routes.Size(); ++i) {
       std::string at = "/routes/" + std::to_string(i);
       std::string why;

@@ -11,15 +11,24 @@
 //
 // State: UpstreamFilter (per client connection) holds the session id and
 // its per-cluster affinity (host and backend connection). UpstreamFactory
-// (per worker) owns the pools and the session -> filter map used to route
-// backend frames; nothing is shared across workers except the immutable
-// UpstreamConfig and the sharded stats.
+// (per worker) owns the pools, the session -> filter map used to route
+// backend frames and the route table in force (the static routes, or rules
+// read from Redis: routes_from_redis, redis_routes.h); nothing is shared
+// across workers except the immutable UpstreamConfig and the sharded stats.
+//
+// Sessions published by a `session` filter (core/session_info.h): the
+// affinity it carries (a resumed session) is preferred when picking hosts,
+// and affinity changes and player bindings are reported to its observer.
+// When a resumable session's client leaves, its backend bindings linger
+// (linger.h) instead of being closed at once: backends see the session
+// continue if the client resumes it, here or on another replica.
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +36,8 @@
 #include "core/session_info.h"
 #include "core/upstream_events.h"
 #include "filters/upstream/cluster_pool.h"
+#include "filters/upstream/linger.h"
+#include "filters/upstream/redis_routes.h"
 #include "filters/upstream/route_table.h"
 
 namespace gw {
@@ -34,8 +45,12 @@ namespace upstream {
 
 struct UpstreamConfig : FilterConfig {
   RouteTable routes;
-  std::vector<ClusterConfig> clusters;  // only the ones routes reference; index = route target
+  // The clusters routes may name; index = route target. Only those the
+  // static routes reference, or every cluster of the gateway config when
+  // routes_from_redis is set (its rules may name any of them).
+  std::vector<ClusterConfig> clusters;
   size_t max_backend_output_bytes = 8 * 1024 * 1024;
+  std::optional<RoutesFromRedis> routes_from_redis;
 };
 
 class UpstreamFactory;
@@ -56,6 +71,8 @@ class UpstreamFilter : public Filter, public RouteResolver {
   void deliver(ClusterPool& pool, const wire::ServerHeader& header, evbuffer* payload_src);
   // A backend asked to close this session.
   void kick(const std::string& by);
+  // A backend bound a player id to this session (opcode 5).
+  void bindPlayer(uint64_t player_id);
   // The backend connection this session used in `pool` is gone.
   void onBackendGone(ClusterPool& pool, BackendConnection* conn);
   // A frame queued on a connection that failed to connect: tells the client.
@@ -73,12 +90,16 @@ class UpstreamFilter : public Filter, public RouteResolver {
   };
   Affinity& affinityFor(ClusterPool& pool);
   void ensureSession();
+  // Records host `h` of `pool` as the session's affinity (and tells the
+  // session owner when it changed).
+  void noteAffinity(ClusterPool& pool, int h);
   void sendError(ClusterPool* pool, uint16_t msg_id, ErrorCode code);
 
   UpstreamFactory& factory_;
   SessionInfo own_session_;            // used when no filter published one
   SessionInfo* session_ = nullptr;
   bool registered_ = false;
+  uint64_t registered_id_ = 0;  // the id registered with the factory
   std::vector<Affinity> affinity_;     // usually one entry per cluster used
 };
 
@@ -90,6 +111,9 @@ class UpstreamFactory : public FilterFactory {
   std::unique_ptr<Filter> createFilter() override;
 
   const UpstreamConfig& config() const { return *config_; }
+  // The route table in force on this worker.
+  const RouteTable& routes() const { return *routes_; }
+  LingerKeeper& linger() { return linger_; }
   Dispatcher& dispatcher() { return dispatcher_; }
   ClusterPool& pool(int index) { return *pools_[static_cast<size_t>(index)]; }
   UpstreamEventBus& bus() { return bus_; }
@@ -111,13 +135,17 @@ class UpstreamFactory : public FilterFactory {
 
  private:
   std::shared_ptr<const UpstreamConfig> config_;
+  const RouteTable* routes_;                        // config_->routes or *redis_table_
+  std::shared_ptr<const RouteTable> redis_table_;  // rules read from Redis, once any
   Dispatcher& dispatcher_;
+  LingerKeeper& linger_;
   UpstreamEventBus& bus_;
   HostAvailabilitySlot& availability_;
   DropStats drops_;
   stats::Counter* no_route_;
   std::vector<std::unique_ptr<ClusterPool>> pools_;
   absl::flat_hash_map<uint64_t, UpstreamFilter*> sessions_;
+  std::unique_ptr<RedisRoutes> redis_routes_;  // last: stops before the pools go
 };
 
 }  // namespace upstream

@@ -1,0 +1,70 @@
+// filters/session/session_config.h — the parsed config of the `session` filter.
+//
+// Defines SessionConfig (one per listener that uses `session`; immutable,
+// shared by every worker), its Redis part, and the duplicate-login policy.
+// docs/filters/session.md documents every field.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "core/address.h"
+#include "core/registry.h"
+
+namespace gw {
+namespace session {
+
+class SessionManager;
+struct SessionStats;
+
+// What happens when a second session binds a player id that a live session
+// already has.
+enum class DuplicateLogin {
+  kKickOld,    // the older session is kicked (reason duplicate_login)
+  kRefuseNew,  // the newer session is closed (reason duplicate_login)
+};
+
+// When a resume-enabled listener sends the "session established" frame.
+enum class Announce {
+  kOnRequest,  // only to clients whose first frame is a resume request
+  kAlways,     // to every new session
+};
+
+struct RedisStoreConfig {
+  Address address;                                 // "127.0.0.1:6379"
+  std::string prefix = "game-gateway:";            // every key and channel starts with it
+  std::chrono::milliseconds refresh_interval{30000};  // batched TTL refresh of active sessions
+  std::chrono::milliseconds connect_timeout{1000};
+  std::chrono::milliseconds command_timeout{1000};
+};
+
+struct SessionConfig : FilterConfig {
+  std::string listener;
+  bool redis = false;  // store: "redis" (else "memory")
+  RedisStoreConfig redis_config;
+  size_t shards = 16;
+  std::chrono::milliseconds cleanup_interval{5 * 60 * 1000};
+  std::chrono::milliseconds idle_timeout{30 * 60 * 1000};  // 0: never idle-closed
+  bool resume = false;
+  std::chrono::milliseconds resume_window{60 * 1000};
+  Announce announce = Announce::kOnRequest;
+  DuplicateLogin duplicate_login = DuplicateLogin::kKickOld;
+  // The process-wide table every worker and listener shares.
+  std::shared_ptr<SessionManager> manager;
+  // The listener's metrics (thread-safe counters, shared by its workers).
+  std::shared_ptr<SessionStats> stats;
+
+  // TTL of a connected session's Redis record: it outlives the idle sweep,
+  // and the batched refresh renews it well before it runs out.
+  std::chrono::milliseconds recordTtl() const {
+    auto base = idle_timeout.count() > 0 ? idle_timeout : std::chrono::milliseconds(30 * 60 * 1000);
+    return base + 2 * redis_config.refresh_interval;
+  }
+  // TTL of a lingering session's record: the resume window plus slack.
+  std::chrono::milliseconds lingerTtl() const { return resume_window + std::chrono::seconds(5); }
+};
+
+}  // namespace session
+}  // namespace gw

@@ -1,0 +1,116 @@
+#include "filters/upstream/redis_routes.h"
+
+#include "core/log.h"
+
+namespace gw {
+namespace upstream {
+
+RedisRoutes::RedisRoutes(Dispatcher& dispatcher, const RoutesFromRedis& config,
+                         const std::vector<ClusterConfig>& clusters, size_t worker_index,
+                         const std::string& listener,
+                         std::function<void(std::shared_ptr<const RouteTable>)> apply)
+    : config_(config),
+      clusters_(clusters),
+      worker_(worker_index),
+      listener_(listener),
+      apply_(std::move(apply)),
+      commands_(dispatcher, [&] {
+        redis::RedisClient::Options o;
+        o.address = config.address;
+        o.name = "routes_from_redis (listener " + listener + ", worker " +
+                 std::to_string(worker_index) + ")";
+        return o;
+      }()),
+      notices_(dispatcher, [&] {
+        redis::RedisClient::Options o;
+        o.address = config.address;
+        o.ping_interval = std::chrono::milliseconds(0);
+        o.name = "routes_from_redis notices (listener " + listener + ", worker " +
+                 std::to_string(worker_index) + ")";
+        return o;
+      }()),
+      timer_(dispatcher, [this] {
+        fetch();
+        timer_.enable(config_.refresh_interval);
+      }) {
+  auto& r = stats::StatsRegistry::get();
+  const char* help = "Route rule updates read from Redis, by result (counted per worker).";
+  applied_ = &r.counter("game_gateway_upstream_route_updates_total", help,
+                        {{"listener", listener}, {"result", "applied"}});
+  refused_ = &r.counter("game_gateway_upstream_route_updates_total", help,
+                        {{"listener", listener}, {"result", "refused"}});
+  active_ = &r.gauge("game_gateway_upstream_redis_routes_active",
+                     "Workers routing with rules from Redis (0: the static routes).",
+                     {{"listener", listener}});
+}
+
+RedisRoutes::~RedisRoutes() {
+  if (from_redis_) active_->dec();
+}
+
+void RedisRoutes::start() {
+  commands_.setStateHandler([this](bool up) {
+    if (up) fetch();
+  });
+  notices_.subscribe(config_.channel, [this](std::string_view, std::string_view) { fetch(); });
+  commands_.start();
+  notices_.start();
+  timer_.enable(config_.refresh_interval);
+}
+
+void RedisRoutes::fetch() {
+  if (fetching_) return;
+  fetching_ = true;
+  bool sent = commands_.command({"GET", config_.key}, [this](const redisReply* reply) {
+    fetching_ = false;
+    onValue(reply);
+  });
+  if (!sent) fetching_ = false;
+}
+
+void RedisRoutes::onValue(const redisReply* reply) {
+  if (reply == nullptr || redis::replyIsError(reply)) return;  // down: keep what we have
+  if (redis::replyIsNil(reply)) {
+    if (!warned_missing_ && worker_ == 0) {
+      GW_LOG(warn, "upstream (listener '{}'): routes_from_redis: key {} does not exist; {}",
+             listener_, config_.key,
+             from_redis_ ? "keeping the last rules read from it" : "using the static routes");
+    }
+    warned_missing_ = true;
+    return;
+  }
+  warned_missing_ = false;
+  auto text = redis::replyString(reply);
+  if (!text) return;
+  if (*text == last_value_) return;  // unchanged: nothing to do (and nothing to log again)
+  last_value_ = std::string(*text);
+  std::string why;
+  auto table = RouteTable::fromJson(
+      *text,
+      [this](std::string_view name) {
+        for (size_t i = 0; i < clusters_.size(); ++i)
+          if (clusters_[i].name == name) return static_cast<int>(i);
+        return -1;
+      },
+      &why);
+  if (!table) {
+    refused_->inc();
+    if (worker_ == 0) {
+      GW_LOG(error, "upstream (listener '{}'): routes_from_redis: refused the update in {}: {}; "
+                    "keeping the {} rules",
+             listener_, config_.key, why, from_redis_ ? "last good" : "static");
+    }
+    return;
+  }
+  applied_->inc();
+  if (!from_redis_) active_->inc();
+  from_redis_ = true;
+  apply_(std::make_shared<const RouteTable>(std::move(*table)));
+  if (worker_ == 0) {
+    GW_LOG(info, "upstream (listener '{}'): routes_from_redis: applied new rules from {}",
+           listener_, config_.key);
+  }
+}
+
+}  // namespace upstream
+}  // namespace gw

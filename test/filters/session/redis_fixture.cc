@@ -1,0 +1,104 @@
+#include "test/filters/session/redis_fixture.h"
+
+#include <signal.h>
+
+#include <thread>
+
+#include "test/harness/net.h"
+
+namespace gw {
+namespace test {
+
+RedisServer::~RedisServer() { kill(); }
+
+bool RedisServer::start(std::string* error, uint16_t port, std::chrono::milliseconds timeout) {
+  auto fail = [&](const std::string& why) {
+    if (error) *error = why;
+    return false;
+  };
+  if (running()) return fail("redis-server already running");
+  port_ = port != 0 ? port : freePort();
+  if (port_ == 0) return fail("no free port");
+  process_ = std::make_unique<Process>();
+  std::string why;
+  if (!process_->start({"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind",
+                        "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no",
+                        "--loglevel", "notice"},
+                       &why)) {
+    return fail("cannot start redis-server: " + why);
+  }
+  if (!process_->waitForOutput("Ready to accept connections", timeout)) {
+    std::string out = process_->output();
+    kill();
+    return fail("redis-server did not become ready on port " + std::to_string(port_) +
+                "; output:\n" + out);
+  }
+  std::string addr_error;
+  auto addr = Address::parse(address(), &addr_error);
+  client_ = std::make_unique<redis::BlockingRedis>(*addr, std::chrono::milliseconds(2000));
+  return true;
+}
+
+void RedisServer::kill() {
+  if (process_ != nullptr && process_->running()) {
+    process_->signal(SIGCONT);  // a paused server dies as well
+    process_->signal(SIGKILL);
+    process_->wait(std::chrono::seconds(5));
+  }
+}
+
+void RedisServer::pause() {
+  if (running()) process_->signal(SIGSTOP);
+}
+
+void RedisServer::resume() {
+  if (running()) process_->signal(SIGCONT);
+}
+
+bool RedisServer::restart(std::string* error) {
+  kill();
+  // The port was ours a moment ago; a TIME_WAIT does not block a listener.
+  return start(error, port_);
+}
+
+redis::BlockingRedis::ReplyPtr RedisServer::command(const std::vector<std::string>& args) {
+  if (!client_) return redis::BlockingRedis::ReplyPtr(nullptr, [](redisReply*) {});
+  std::vector<std::string_view> v(args.begin(), args.end());
+  return client_->command(v);
+}
+
+std::optional<std::string> RedisServer::get(const std::string& key) {
+  auto r = command({"GET", key});
+  auto s = redis::replyString(r.get());
+  if (!s) return std::nullopt;
+  return std::string(*s);
+}
+
+bool RedisServer::set(const std::string& key, const std::string& value) {
+  auto r = command({"SET", key, value});
+  return r != nullptr && !redis::replyIsError(r.get());
+}
+
+long long RedisServer::publish(const std::string& channel, const std::string& message) {
+  auto r = command({"PUBLISH", channel, message});
+  return redis::replyInteger(r.get()).value_or(-1);
+}
+
+bool RedisServer::exists(const std::string& key) {
+  auto r = command({"EXISTS", key});
+  return redis::replyInteger(r.get()).value_or(0) == 1;
+}
+
+std::vector<std::pair<std::string, std::string>> RedisServer::hgetall(const std::string& key) {
+  auto r = command({"HGETALL", key});
+  auto p = redis::replyPairs(r.get());
+  return p ? *p : std::vector<std::pair<std::string, std::string>>{};
+}
+
+long long RedisServer::pttl(const std::string& key) {
+  auto r = command({"PTTL", key});
+  return redis::replyInteger(r.get()).value_or(-3);
+}
+
+}  // namespace test
+}  // namespace gw
