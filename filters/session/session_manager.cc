@@ -124,47 +124,11 @@ SessionSlot* SessionManager::Shard::find(uint64_t id, uint64_t h) {
   }
 }
 
-bool SessionManager::Shard::read(uint64_t id, uint64_t h, SessionView* out) const {
-  for (int attempt = 0;; ++attempt) {
-    uint32_t before = seq.load(std::memory_order_acquire);
-    if (before & 1) {
-      // A writer is at work (a few ns; ms while a shard doubles).
-      if (attempt < 64) {
-        __builtin_ia32_pause();
-      } else {
-        sched_yield();
-      }
-      continue;
-    }
-    uint64_t t = table.load(std::memory_order_acquire);
-    bool found = false;
-    uint64_t bits = 0;
-    if (t != 0) {
-      size_t mask = maskOf(t);
-      SessionSlot* slots = slotsOf(t);
-      // Bounded: a view torn by a writer (detected below) must not loop.
-      for (size_t i = h & mask, n = 0; n <= mask; i = (i + 1) & mask, ++n) {
-        uint64_t k = __atomic_load_n(&slots[i].id, __ATOMIC_RELAXED);
-        if (k == id) {
-          bits = __atomic_load_n(&slots[i].bits, __ATOMIC_RELAXED);
-          found = true;
-          break;
-        }
-        if (k == 0) break;
-      }
-    }
-    std::atomic_thread_fence(std::memory_order_acquire);
-    if (seq.load(std::memory_order_relaxed) != before) continue;
-    if (found) {
-      SessionSlot copy;
-      copy.id = id;
-      copy.bits = bits;
-      out->id = id;
-      out->worker = copy.worker();
-      out->state = copy.state();
-      out->record = copy.record();
-    }
-    return found;
+void SessionManager::Shard::waitForWriter(int attempt) const {
+  if (attempt < 64) {
+    __builtin_ia32_pause();
+  } else {
+    sched_yield();  // the writer may be descheduled, or doubling the shard
   }
 }
 
@@ -302,12 +266,6 @@ void SessionManager::reserve(size_t sessions) {
   }
 }
 
-SessionManager::Shard& SessionManager::shardOf(uint64_t hash) const {
-  // The high half picks the shard (fast range); the low bits pick the slot.
-  uint64_t i = ((hash >> 32) * shard_count_) >> 32;
-  return shards_[i];
-}
-
 SessionRecord* SessionManager::add(uint64_t id, SessionRecord* record, uint16_t worker,
                                    SlotState state) {
   SessionSlot slot(id, record, worker, state);
@@ -316,11 +274,6 @@ SessionRecord* SessionManager::add(uint64_t id, SessionRecord* record, uint16_t 
     t.insert(slot, &replaced);
     return replaced;
   });
-}
-
-bool SessionManager::get(uint64_t id, SessionView* out) const {
-  uint64_t h = mixId(id);
-  return shardOf(h).read(id, h, out);
 }
 
 bool SessionManager::remove(uint64_t id, const SessionRecord* only_if) {

@@ -21,9 +21,11 @@
 // on its own cache line; get() takes no lock at all: it reads optimistically
 // under the shard's sequence counter (a seqlock: odd while a writer works)
 // and retries if a writer interfered, so concurrent lookups never bounce a
-// lock's cache line between cores. A shard that doubles keeps its old slot
-// array mapped (its memory returned with MADV_DONTNEED) so a reader still
-// looking at it reads zeros, never freed memory. Nothing is allocated per
+// lock's cache line between cores. A shard that doubles never frees its old
+// slot array while running (a mapped one's memory is returned with
+// MADV_DONTNEED and reads as zeros), so a reader still looking at it reads
+// stale slots or zeros — then sees the sequence change and retries — never
+// freed memory. Nothing is allocated per
 // lookup and, once a shard has grown to its working size, nothing per insert
 // or removal. Lock hold times are a few dozen nanoseconds, except while a
 // shard doubles (rare; amortized).
@@ -340,9 +342,56 @@ class SessionManager::Shard {
   void endWrite() { seq.store(seq.load(std::memory_order_relaxed) + 1, std::memory_order_release); }
 
   // Without the lock: copies the slot of `id` into *out; false if absent.
+  // Inline (below): lookups are a few dozen instructions around one cache
+  // miss, so back-to-back lookups overlap their misses.
   bool read(uint64_t id, uint64_t h, SessionView* out) const;
+  void waitForWriter(int attempt) const;
   char pad[64];  // keeps the next shard's lock off this cache line
 };
+
+inline SessionManager::Shard& SessionManager::shardOf(uint64_t hash) const {
+  // The high half picks the shard (fast range); the low bits pick the slot.
+  return shards_[((hash >> 32) * shard_count_) >> 32];
+}
+
+inline bool SessionManager::Shard::read(uint64_t id, uint64_t h, SessionView* out) const {
+  for (int attempt = 0;; ++attempt) {
+    uint32_t before = seq.load(std::memory_order_acquire);
+    if (before & 1) {
+      waitForWriter(attempt);  // a writer is at work
+      continue;
+    }
+    uint64_t t = table.load(std::memory_order_acquire);
+    uint64_t bits = 0;
+    if (t != 0) {
+      size_t mask = maskOf(t);
+      const SessionSlot* slots = slotsOf(t);
+      // Ends at an empty slot: every version of an array is at most 3/4
+      // full (a retired one reads as zeros), even while a writer moves slots.
+      for (size_t i = h & mask;; i = (i + 1) & mask) {
+        uint64_t k = __atomic_load_n(&slots[i].id, __ATOMIC_RELAXED);
+        if (k == id) {
+          bits = __atomic_load_n(&slots[i].bits, __ATOMIC_RELAXED);
+          break;
+        }
+        if (k == 0) break;
+      }
+    }
+    std::atomic_thread_fence(std::memory_order_acquire);
+    if (seq.load(std::memory_order_relaxed) != before) continue;
+    if (bits == 0) return false;  // a present slot never has 0 state bits
+    out->id = id;
+    out->worker = static_cast<uint16_t>((bits >> SessionSlot::kWorkerShift) & 0xfff);
+    out->state = static_cast<SlotState>((bits >> SessionSlot::kStateShift) & 3);
+    out->record = reinterpret_cast<SessionRecord*>(bits & SessionSlot::kPointerMask);
+    return true;
+  }
+}
+
+inline bool SessionManager::get(uint64_t id, SessionView* out) const {
+  uint64_t h = mixId(id);
+  return shardOf(h).read(id, h, out);
+}
 
 template <class F>
 auto SessionManager::locked(uint64_t id, F&& fn) -> decltype(fn(std::declval<Table&>())) {
