@@ -107,10 +107,6 @@ void Dispatcher::onDeferredDelete(int, short, void* arg) {
   if (!self->to_delete_.empty()) event_active(self->deferred_ev_, EV_TIMEOUT, 0);
 }
 
-std::chrono::steady_clock::time_point Dispatcher::now() const {
-  return std::chrono::steady_clock::now();
-}
-
 bool Dispatcher::isThreadSafe() const { return std::this_thread::get_id() == thread_id_; }
 
 }  // namespace gw

@@ -78,9 +78,6 @@ class Dispatcher {
   // dispatcher is destroyed). Call on the dispatcher's thread.
   void deferredDelete(std::unique_ptr<DeferredDeletable> obj);
 
-  // Monotonic time (vDSO clock; no syscall).
-  std::chrono::steady_clock::time_point now() const;
-
   // True if the calling thread is the one running this dispatcher.
   bool isThreadSafe() const;
 

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "core/session_info.h"
 
@@ -163,7 +164,7 @@ void Worker::acceptFrom(ActiveListener& l) {
                                              Address(reinterpret_cast<sockaddr*>(&ss), len), false);
     auto record = std::make_unique<ConnectionRecord>();
     record->chains = l.chains;
-    record->accepted_at = dispatcher_.now();
+    record->accepted_at = preciseNow();
     record->chain = std::make_unique<FilterChain>(
         std::move(conn), record->chains->elements, record->chains->limits,
         [this, &l](FilterChain& c, CloseReason r, std::string_view d) {
@@ -190,7 +191,7 @@ void Worker::onChainClosed(ActiveListener& l, FilterChain& chain, CloseReason re
          conn.peer().toString(), closeReasonName(reason), detail);
   auto it = connections_.find(&chain);
   if (it == connections_.end()) return;
-  auto lifetime = dispatcher_.now() - it->second->accepted_at;
+  auto lifetime = preciseNow() - it->second->accepted_at;
   st.duration->observe(std::chrono::duration<double>(lifetime).count());
   if (access_log_ && access_log_->config().enabled) {
     if (access_log_->sample()) {

@@ -47,13 +47,6 @@ FramingStats::FramingStats(const std::string& listener) {
   idle_timeout = error(CloseReason::kIdleTimeout);
 }
 
-steady_clock::time_point coarseNow() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return steady_clock::time_point(std::chrono::duration_cast<steady_clock::duration>(
-      std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec)));
-}
-
 FramingFilter::FramingFilter(const FramingConfig& config, const FramingStats& stats)
     : config_(config), stats_(stats) {}
 

@@ -26,6 +26,7 @@
 #include <optional>
 #include <string>
 
+#include "core/clock.h"
 #include "core/dispatcher.h"
 #include "core/registry.h"
 #include "core/stats.h"
@@ -58,11 +59,6 @@ struct FramingStats {
   stats::Counter* read_timeout;  // ...{reason="read_timeout"}
   stats::Counter* idle_timeout;  // ...{reason="idle_timeout"}
 };
-
-// Monotonic time at the resolution of the kernel tick (a few ms), read
-// without touching the clock source: ~4 ns where steady_clock::now() costs
-// ~25 ns (kvm-clock). Same epoch as std::chrono::steady_clock on Linux.
-std::chrono::steady_clock::time_point coarseNow();
 
 class FramingFactory;
 

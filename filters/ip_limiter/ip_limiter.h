@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 
+#include "core/clock.h"
 #include "core/dispatcher.h"
 #include "core/registry.h"
 #include "core/stats.h"
@@ -78,7 +79,7 @@ struct IpLimiterConfig : FilterConfig {
   std::shared_ptr<IpLimiter> limiter;
   // The clock (nanoseconds); tests substitute a fake one before building
   // factories.
-  int64_t (*clock)() = &monotonicCoarseNs;
+  int64_t (*clock)() = &coarseNowNs;
   // How often each worker sweeps its share of the table's shards.
   std::chrono::milliseconds sweepInterval() const;
 };

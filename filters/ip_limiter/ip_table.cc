@@ -15,12 +15,6 @@
 namespace gw {
 namespace ip_limiter {
 
-int64_t monotonicCoarseNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 IpKey IpKey::fromV6(const uint8_t* bytes) {
   IpKey k;
   for (int i = 0; i < 8; ++i) k.hi = (k.hi << 8) | bytes[i];

@@ -43,11 +43,6 @@ class Gauge;
 
 namespace ip_limiter {
 
-// A monotonic clock in nanoseconds with coarse (about 1-4 ms) resolution and
-// no system call (CLOCK_MONOTONIC_COARSE through the vDSO). Good enough for
-// per-second rates; used on the hot path.
-int64_t monotonicCoarseNs();
-
 // A client address as a 128-bit big-endian number: IPv6 as is, IPv4 as the
 // IPv4-mapped IPv6 address ::ffff:a.b.c.d (so an IPv4 client reaching a
 // dual-stack socket gets the same key as on an IPv4 socket).

@@ -27,7 +27,7 @@ ResumeResult MemoryStore::resumeLocal(SessionRecord& rec, const Token& presented
       r.status = ResumeResult::Status::kBadToken;
       return;
     }
-    if (s->state() == SlotState::kLingering && monoSeconds() > o->linger_until_s) {
+    if (s->state() == SlotState::kLingering && coarseNowSeconds() > o->linger_until_s) {
       r.status = ResumeResult::Status::kExpired;
       return;
     }

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <random>
 
+#include "core/clock.h"
 #include "core/log.h"
 
 namespace gw {
@@ -151,7 +152,7 @@ void RedisClient::onConnected(int status) {
     delete p;
     return;
   }
-  in_flight_.push_back(dispatcher_.now());
+  in_flight_.push_back(coarseNow());
 }
 
 void RedisClient::becomeUp() {
@@ -256,7 +257,7 @@ void RedisClient::scheduleReconnect() {
 
 void RedisClient::onTick() {
   if (state_ != State::kUp && state_ != State::kHandshake) return;
-  auto now = dispatcher_.now();
+  auto now = coarseNow();
   if (!in_flight_.empty() && now - in_flight_.front() > options_.command_timeout) {
     dropConnection("no reply within command_timeout " +
                    std::to_string(options_.command_timeout.count()) + "ms");
@@ -306,7 +307,7 @@ bool RedisClient::command(const std::vector<std::string_view>& args, Callback cb
     delete p;
     return false;
   }
-  in_flight_.push_back(dispatcher_.now());
+  in_flight_.push_back(coarseNow());
   return true;
 }
 

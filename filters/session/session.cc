@@ -81,10 +81,10 @@ void WorkerSessions::init(Dispatcher& dispatcher, size_t worker_index, WorkerSer
   services_ = &services;
   manager_ = std::move(manager);
   memory_ = std::make_unique<MemoryStore>(manager_);
-  now_s_ = monoSeconds();
+  now_s_ = coarseNowSeconds();
   // Four ticks a second: a stamp lags the real second by at most 250 ms.
   clock_timer_ = std::make_unique<Timer>(dispatcher, [this] {
-    now_s_ = monoSeconds();
+    now_s_ = coarseNowSeconds();
     clock_timer_->enable(milliseconds(250));
   });
   clock_timer_->enable(milliseconds(250));
@@ -134,7 +134,7 @@ void WorkerSessions::deleteRecord(SessionRecord* rec) {
 }
 
 bool WorkerSessions::startLinger(SessionRecord* rec) {
-  uint32_t until = monoSeconds() + ceilSeconds(rec->config->resume_window);
+  uint32_t until = coarseNowSeconds() + ceilSeconds(rec->config->resume_window);
   bool current = manager_->locked(rec->id, [&](SessionManager::Table& t) {
     SessionSlot* s = t.find(rec->id);
     if (s == nullptr || s->record() != rec) return false;
@@ -244,7 +244,7 @@ void WorkerSessions::forEachRecord(SessionStore* store,
 }
 
 void WorkerSessions::sweep() {
-  uint32_t now = monoSeconds();
+  uint32_t now = coarseNowSeconds();
   now_s_ = now;
   std::vector<std::pair<SessionFilter*, uint32_t>> idle;
   std::vector<SessionRecord*> stale;

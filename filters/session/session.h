@@ -82,7 +82,7 @@ class WorkerSessions : public SessionHome, public SessionLingerOwner, public Red
   // address and prefix, created and started on first use), and registers
   // the config's sweep interval.
   SessionStore& storeFor(const SessionConfig& config);
-  // The worker's coarse clock (monoSeconds(), updated four times a second).
+  // The worker's coarse clock (coarseNowSeconds(), updated four times a second).
   uint32_t now() const { return now_s_; }
   const uint32_t& nowRef() const { return now_s_; }
   size_t workerIndex() const { return worker_; }

@@ -32,12 +32,6 @@ const std::string& processReplicaName() {
   return *name;
 }
 
-uint32_t monoSeconds() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return static_cast<uint32_t>(ts.tv_sec);
-}
-
 int64_t unixMillis() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -369,7 +363,7 @@ std::optional<std::string> SessionManager::describeJson(uint64_t id) {
     if (fleet) return fleet->describe(id);
     return std::nullopt;
   }
-  uint32_t now = monoSeconds();
+  uint32_t now = coarseNowSeconds();
   rapidjson::StringBuffer sb;
   rapidjson::Writer<rapidjson::StringBuffer> w(sb);
   w.StartObject();

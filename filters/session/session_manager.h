@@ -49,6 +49,7 @@
 
 #include "core/address.h"
 #include "core/close_reason.h"
+#include "core/clock.h"
 #include "core/dispatcher.h"
 #include "core/session_registry.h"
 #include "filters/session/session_config.h"
@@ -64,10 +65,6 @@ class SessionStore;
 // else $HOSTNAME, else the host name. The same name SessionIdGenerator
 // hashes into session ids.
 const std::string& processReplicaName();
-
-// Seconds of CLOCK_MONOTONIC_COARSE (no syscall; a few ns). The clock
-// last-activity stamps use; the same on every thread.
-uint32_t monoSeconds();
 
 // Milliseconds since the Unix epoch (records and Redis fields).
 int64_t unixMillis();
@@ -111,11 +108,11 @@ struct SessionRecord {
   // --- Guarded by the shard lock of `id` ---
   std::vector<std::pair<std::string, std::string>> affinity;  // cluster -> host
   uint64_t player_id = 0;
-  uint32_t linger_until_s = 0;  // lingering: monoSeconds() when resume closes
+  uint32_t linger_until_s = 0;  // lingering: coarseNowSeconds() when resume closes
   bool lingering = false;
 
   // --- Lock-free ---
-  std::atomic<uint32_t> last_active_s{0};  // monoSeconds() of the last frame either way
+  std::atomic<uint32_t> last_active_s{0};  // coarseNowSeconds() of the last frame either way
 
   // --- Owning worker only ---
   SessionFilter* filter = nullptr;  // nullptr while lingering

@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 
+#include "core/clock.h"
 #include "config/duration.h"
 #include "core/log.h"
 #include "filters/tcp_proxy/tcp_proxy_schema.h"
@@ -42,7 +43,7 @@ FilterStatus TcpProxyFilter::onNewConnection() {
 
 void TcpProxyFilter::onConnected(Connection&) {
   connect_timer_->disable();
-  last_activity_ = factory_.dispatcher().now();
+  last_activity_ = coarseNow();
   idle_timer_ = std::make_unique<Timer>(factory_.dispatcher(), [this] { onIdleCheck(); });
   idle_timer_->enable(config_.idle_timeout);
   callbacks().readDisable(false);
@@ -51,7 +52,7 @@ void TcpProxyFilter::onConnected(Connection&) {
 
 FilterStatus TcpProxyFilter::onData(evbuffer* data, bool end_stream) {
   if (!upstream_ || closing_) return FilterStatus::kStopIteration;
-  last_activity_ = factory_.dispatcher().now();
+  last_activity_ = coarseNow();
   if (evbuffer_get_length(data) > 0) upstream_->write(data);
   if (end_stream && !client_eof_) {
     client_eof_ = true;
@@ -62,7 +63,7 @@ FilterStatus TcpProxyFilter::onData(evbuffer* data, bool end_stream) {
 }
 
 void TcpProxyFilter::onRead(Connection& conn, bool end_stream) {
-  last_activity_ = factory_.dispatcher().now();
+  last_activity_ = coarseNow();
   size_t len = evbuffer_get_length(conn.input());
   if (len > 0) callbacks().writeBytes(conn.input(), len);
   if (end_stream && !upstream_eof_) {
@@ -77,7 +78,7 @@ void TcpProxyFilter::maybeFinish() {
 }
 
 void TcpProxyFilter::onIdleCheck() {
-  auto idle = factory_.dispatcher().now() - last_activity_;
+  auto idle = coarseNow() - last_activity_;
   if (idle >= config_.idle_timeout) {
     closeBoth(CloseReason::kIdleTimeout,
               "no traffic for " + std::to_string(config_.idle_timeout.count()) + "ms");

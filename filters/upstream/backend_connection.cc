@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "filters/upstream/cluster_pool.h"
 #include "filters/upstream/upstream.h"
@@ -31,7 +32,7 @@ BackendConnection::BackendConnection(ClusterPool& pool, HostPool& host,
   conn_->setCallbacks(this);
   conn_->setReadSize(64 * 1024);
   connect_timer_.enable(pool_.config().connect_timeout);
-  last_activity_ = pool_.dispatcher().now();
+  last_activity_ = coarseNow();
 }
 
 BackendConnection::~BackendConnection() { conn_->setCallbacks(nullptr); }
@@ -66,7 +67,7 @@ size_t BackendConnection::sendData(uint64_t session, bool resumed, Frame& frame)
   written += wire::kServerFrameOverhead + len;
   if (connecting()) pending_.emplace_back(session, frame.header.msg_id);
   conn_->flushSoon();
-  last_activity_ = pool_.dispatcher().now();
+  last_activity_ = coarseNow();
   return written;
 }
 
@@ -78,7 +79,7 @@ void BackendConnection::closeSession(uint64_t session) {
   }
   if (sessions_.empty()) {
     pool_.updatePoolGauges(host_);
-    last_activity_ = pool_.dispatcher().now();
+    last_activity_ = coarseNow();
   }
 }
 
@@ -86,13 +87,13 @@ void BackendConnection::onConnected(Connection&) {
   connect_timer_.disable();
   pending_.clear();
   pending_.shrink_to_fit();
-  last_activity_ = pool_.dispatcher().now();
+  last_activity_ = coarseNow();
   idle_timer_.enable(pool_.config().idle_timeout);
   pool_.onConnected(host_);
 }
 
 void BackendConnection::onIdleCheck() {
-  auto idle = pool_.dispatcher().now() - last_activity_;
+  auto idle = coarseNow() - last_activity_;
   if (sessions_.empty() && idle >= pool_.config().idle_timeout) {
     conn_->close(CloseReason::kIdleTimeout, "backend connection idle", Connection::CloseMode::kFlush);
     return;
@@ -107,7 +108,7 @@ void BackendConnection::onRead(Connection& conn, bool end_stream) {
   UpstreamFactory& factory = pool_.factory();
   ClusterStats& stats = pool_.stats();
   uint8_t raw[wire::kServerFrameOverhead];
-  last_activity_ = pool_.dispatcher().now();
+  last_activity_ = coarseNow();
   while (conn.state() == Connection::State::kOpen) {
     size_t avail = evbuffer_get_length(in);
     if (avail < wire::kServerFrameOverhead) break;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/clock.h"
 #include "core/log.h"
 #include "filters/upstream/upstream.h"
 
@@ -64,7 +65,7 @@ bool ClusterPool::hostUsable(const HostPool& h, std::chrono::steady_clock::time_
 }
 
 int ClusterPool::pickHost(uint64_t session, int preferred) {
-  auto now = dispatcher().now();
+  auto now = coarseNow();
   if (preferred >= 0 && hostUsable(*hosts_[static_cast<size_t>(preferred)], now)) return preferred;
   return pickByPolicy(session, now);
 }
@@ -147,7 +148,7 @@ void ClusterPool::onConnectionClosed(BackendConnection* conn, bool during_connec
     host.backoff = host.backoff.count() == 0 ? base : std::min(host.backoff * 2, config_.reconnect_max);
     auto jittered = host.backoff / 2 +
                     std::chrono::milliseconds(rng_() % static_cast<uint64_t>(host.backoff.count() / 2 + 1));
-    host.down_until = dispatcher().now() + jittered;
+    host.down_until = coarseNow() + jittered;
     GW_LOG(warn, "upstream: cluster '{}' host {}: {} (retry in {}ms)", config_.name, host.name,
            detail, jittered.count());
     publish(UpstreamEvent::Type::kConnectFailed, host, 0);

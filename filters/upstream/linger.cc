@@ -1,5 +1,6 @@
 #include "filters/upstream/linger.h"
 
+#include "core/clock.h"
 #include "filters/upstream/backend_connection.h"
 #include "filters/upstream/cluster_pool.h"
 
@@ -22,7 +23,7 @@ void LingerKeeper::park(uint64_t id, UpstreamFactory* factory, std::vector<Bindi
   Entry e;
   e.factory = factory;
   e.bindings = std::move(bindings);
-  e.deadline = dispatcher_->now() + linger;
+  e.deadline = coarseNow() + linger;
   e.generation = next_generation_++;
   deadlines_.emplace(e.deadline, id);
   sessions_.emplace(id, std::move(e));
@@ -35,12 +36,12 @@ void LingerKeeper::arm() {
     return;
   }
   auto wait = std::chrono::ceil<std::chrono::milliseconds>(deadlines_.begin()->first -
-                                                           dispatcher_->now());
+                                                           coarseNow());
   timer_->enable(std::max(wait, std::chrono::milliseconds(0)));
 }
 
 void LingerKeeper::onTimer() {
-  auto now = dispatcher_->now();
+  auto now = coarseNow();
   std::vector<uint64_t> due;
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
     due.push_back(deadlines_.begin()->second);

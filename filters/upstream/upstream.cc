@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 
+#include "core/clock.h"
 #include "config/duration.h"
 #include "core/error_frame.h"
 #include "core/log.h"
@@ -120,7 +121,7 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
   pool.stats().bytes_out->inc(bytes);
   if (!a.awaiting) {
     a.awaiting = true;
-    a.sent_at = factory_.dispatcher().now();
+    a.sent_at = preciseNow();
   }
   pool.publish(UpstreamEvent::Type::kFrameSent, conn.host(), session_->id);
   return FilterStatus::kStopIteration;
@@ -131,7 +132,7 @@ void UpstreamFilter::deliver(ClusterPool& pool, const wire::ServerHeader& header
   for (auto& a : affinity_) {
     if (a.pool == &pool && a.awaiting) {
       a.awaiting = false;
-      auto d = factory_.dispatcher().now() - a.sent_at;
+      auto d = preciseNow() - a.sent_at;
       pool.stats().latency->observe(std::chrono::duration<double>(d).count());
       break;
     }

@@ -125,7 +125,7 @@ class Replica : public session::RedisStoreHost, public session::SessionHome {
     manager_->locked(r->id, [&](SessionManager::Table& t) {
       t.find(r->id)->setState(SlotState::kLingering);
       r->lingering = true;
-      r->linger_until_s = session::monoSeconds() + 60;
+      r->linger_until_s = coarseNowSeconds() + 60;
     });
     store_->lingering(*r);
   }

@@ -209,7 +209,7 @@ TEST(SessionManagerTest, DescribeAndKickGoThroughTheOwningWorker) {
   r.client = *Address::parse("10.1.2.3:4567");
   r.affinity = {{"game", "127.0.0.1:9000"}};
   r.player_id = 42;
-  r.last_active_s.store(monoSeconds());
+  r.last_active_s.store(coarseNowSeconds());
   m.add(777, &r, 3);
   auto json = m.describeJson(777);
   ASSERT_TRUE(json.has_value());
