@@ -204,13 +204,13 @@ std::string rateText(double rate) {
 }  // namespace
 
 IpLimiterFilter::IpLimiterFilter(std::shared_ptr<const IpLimiterConfig> config,
-                                 Dispatcher& dispatcher)
-    : config_(std::move(config)), dispatcher_(dispatcher) {}
+                                 Dispatcher& dispatcher, LocalReserve& reserve)
+    : config_(std::move(config)), dispatcher_(dispatcher), reserve_(reserve) {}
 
 IpLimiterFilter::~IpLimiterFilter() {
   // A chain destroyed without a close (it should not happen) must not leak
   // its place in the limits.
-  if (admitted_ && !released_) config_->limiter->release(ticket_, config_->clock());
+  if (admitted_ && !released_) config_->limiter->release(ticket_, config_->clock(), &reserve_);
 }
 
 std::string IpLimiterFilter::clientAddress() const {
@@ -247,7 +247,7 @@ bool IpLimiterFilter::admit(const IpKey& addr) {
   client_ = addr;
   client_set_ = true;
   IpLimiter& limiter = *config_->limiter;
-  RejectReason r = limiter.admit(addr, config_->clock(), &ticket_);
+  RejectReason r = limiter.admit(addr, config_->clock(), &ticket_, &reserve_);
   if (r == RejectReason::kNone) {
     admitted_ = true;
     return true;
@@ -356,7 +356,7 @@ void IpLimiterFilter::onClose(CloseReason) {
   if (proxy_timer_) proxy_timer_->disable();
   if (admitted_ && !released_) {
     released_ = true;
-    config_->limiter->release(ticket_, config_->clock());
+    config_->limiter->release(ticket_, config_->clock(), &reserve_);
   }
 }
 
@@ -364,7 +364,10 @@ void IpLimiterFilter::onClose(CloseReason) {
 
 IpLimiterFactory::IpLimiterFactory(std::shared_ptr<const IpLimiterConfig> config,
                                    Dispatcher& dispatcher)
-    : config_(std::move(config)), dispatcher_(dispatcher), sweep_timer_(dispatcher, [this] {
+    : config_(std::move(config)),
+      dispatcher_(dispatcher),
+      reserve_(config_->limiter->global()),
+      sweep_timer_(dispatcher, [this] {
         sweep();
         sweep_timer_.enable(config_->sweepInterval());
       }) {}
@@ -373,7 +376,7 @@ std::unique_ptr<Filter> IpLimiterFactory::createFilter() {
   // Armed here, on the worker's thread: the constructor may run on the main
   // thread before the worker's loop starts.
   if (!sweep_timer_.enabled()) sweep_timer_.enable(config_->sweepInterval());
-  return std::make_unique<IpLimiterFilter>(config_, dispatcher_);
+  return std::make_unique<IpLimiterFilter>(config_, dispatcher_, reserve_);
 }
 
 size_t IpLimiterFactory::sweep() {

@@ -98,7 +98,10 @@ size_t encodeRateLimitedFrame(uint16_t refused_msg_id, uint8_t* out);
 
 class IpLimiterFilter : public Filter, private MessageRateTracker::DropSink {
  public:
-  IpLimiterFilter(std::shared_ptr<const IpLimiterConfig> config, Dispatcher& dispatcher);
+  // `reserve`: the worker's share of the global count (the factory's; it
+  // outlives the filter).
+  IpLimiterFilter(std::shared_ptr<const IpLimiterConfig> config, Dispatcher& dispatcher,
+                  LocalReserve& reserve);
   ~IpLimiterFilter() override;
 
   FilterStatus onNewConnection() override;
@@ -121,6 +124,7 @@ class IpLimiterFilter : public Filter, private MessageRateTracker::DropSink {
 
   std::shared_ptr<const IpLimiterConfig> config_;
   Dispatcher& dispatcher_;
+  LocalReserve& reserve_;
   IpLimiter::Ticket ticket_;
   IpKey client_;
   bool client_set_ = false;
@@ -131,10 +135,11 @@ class IpLimiterFilter : public Filter, private MessageRateTracker::DropSink {
   std::unique_ptr<MessageRateTracker> message_rate_;
 };
 
-// Per worker: creates filters, and every config.sweepInterval() offers to
-// sweep the IP table of expired idle entries (the first worker to ask in an
-// interval sweeps every shard; see IpLimiter::claimSweep). The timer is armed
-// on the worker's thread by the first createFilter().
+// Per worker: creates filters, holds the worker's LocalReserve of the global
+// connection count (global_count.h), and every config.sweepInterval() offers
+// to sweep the IP table of expired idle entries (the first worker to ask in
+// an interval sweeps every shard; see IpLimiter::claimSweep). The timer is
+// armed on the worker's thread by the first createFilter().
 class IpLimiterFactory : public FilterFactory {
  public:
   IpLimiterFactory(std::shared_ptr<const IpLimiterConfig> config, Dispatcher& dispatcher);
@@ -146,6 +151,7 @@ class IpLimiterFactory : public FilterFactory {
  private:
   std::shared_ptr<const IpLimiterConfig> config_;
   Dispatcher& dispatcher_;
+  LocalReserve reserve_;
   Timer sweep_timer_;
 };
 

@@ -5,11 +5,6 @@
 namespace gw {
 namespace ip_limiter {
 
-GlobalConnectionCount& GlobalConnectionCount::process() {
-  static GlobalConnectionCount* count = new GlobalConnectionCount();
-  return *count;
-}
-
 IpLimiter::IpLimiter(Options options)
     : options_(std::move(options)),
       table_(options_.table),
@@ -25,11 +20,19 @@ bool IpLimiter::sameSettings(const Options& o) const {
          m.ipv6_prefix == o.ipv6_prefix && m.trusted == o.trusted;
 }
 
-RejectReason IpLimiter::admit(const IpKey& addr, int64_t now_ns, Ticket* ticket) {
+namespace {
+bool acquireGlobal(GlobalConnectionCount& global, LocalReserve* reserve, int64_t max) {
+  return reserve != nullptr ? reserve->tryAcquire(max) : global.tryAcquire(max);
+}
+}  // namespace
+
+RejectReason IpLimiter::admit(const IpKey& addr, int64_t now_ns, Ticket* ticket,
+                              LocalReserve* reserve) {
   const int64_t max = options_.max_connections;
-  if (global_->value() >= max) return RejectReason::kGlobal;
+  if ((reserve == nullptr || reserve->held() == 0) && global_->value() >= max)
+    return RejectReason::kGlobal;
   if (!options_.trusted.empty() && options_.trusted.contains(addr)) {
-    if (!global_->tryAcquire(max)) return RejectReason::kGlobal;
+    if (!acquireGlobal(*global_, reserve, max)) return RejectReason::kGlobal;
     ticket->key = addr;
     ticket->tracked = false;
     return RejectReason::kNone;
@@ -50,7 +53,7 @@ RejectReason IpLimiter::admit(const IpKey& addr, int64_t now_ns, Ticket* ticket)
       noteTableEvent(true, now_ns);
       return RejectReason::kGlobal;
   }
-  if (!global_->tryAcquire(max)) {
+  if (!acquireGlobal(*global_, reserve, max)) {
     table_.cancel(key, now_ns);
     return RejectReason::kGlobal;
   }
@@ -60,9 +63,13 @@ RejectReason IpLimiter::admit(const IpKey& addr, int64_t now_ns, Ticket* ticket)
   return RejectReason::kNone;
 }
 
-void IpLimiter::release(const Ticket& ticket, int64_t now_ns) {
+void IpLimiter::release(const Ticket& ticket, int64_t now_ns, LocalReserve* reserve) {
   if (ticket.tracked) table_.release(ticket.key, ticket.hash, now_ns);
-  global_->release();
+  if (reserve != nullptr) {
+    reserve->release(options_.max_connections);
+  } else {
+    global_->release();
+  }
 }
 
 void IpLimiter::noteTableEvent(bool refused, int64_t now_ns) {

@@ -1,21 +1,23 @@
 // filters/ip_limiter/limiter.h — the connection admission decision.
 //
 // Defines RejectReason (the `reason` label of
-// game_gateway_rate_limit_rejected_total), GlobalConnectionCount (one
-// process-wide atomic count of connections admitted by every ip_limiter of
-// every listener and worker) and IpLimiter: trusted ranges + IpTable +
-// global cap, the thread-safe object a listener's workers share. It is what
-// the benchmarks call "Limiter".
+// game_gateway_rate_limit_rejected_total) and IpLimiter: trusted ranges +
+// IpTable + the global cap (GlobalConnectionCount, global_count.h), the
+// thread-safe object a listener's workers share. It is what the benchmarks
+// call "Limiter".
 //
 // admit() checks, in order:
 //   1. the global count against max_connections (a relaxed load; cheap under
-//      a flood once the gateway is full)                  -> kGlobal
+//      a flood once the gateway is full; skipped while the worker's reserve
+//      holds a place)                                     -> kGlobal
 //   2. trusted ranges: exempt from every per-IP check; still counted in the
 //      global cap (it protects the process, not fairness)
 //   3. per-IP (IPv6: per prefix) concurrent connections   -> kPerIpConnections
 //   4. per-IP new-connection token bucket                 -> kPerIpRate
 //   5. table space for a new address (see ip_table.h)     -> kGlobal
-//   6. the global reservation (atomic; undone on failure) -> kGlobal
+//   6. the global reservation: from the worker's LocalReserve when one is
+//      given (no atomic operation most of the time), else one atomic add;
+//      undone on failure                                  -> kGlobal
 // A refused attempt takes no token and changes no count.
 #pragma once
 
@@ -25,6 +27,7 @@
 #include <string_view>
 
 #include "filters/ip_limiter/cidr.h"
+#include "filters/ip_limiter/global_count.h"
 #include "filters/ip_limiter/ip_table.h"
 
 namespace gw {
@@ -55,34 +58,6 @@ constexpr std::string_view rejectReasonName(RejectReason r) {
   return "unknown";
 }
 
-// A count of connections shared by every thread. The process-wide instance
-// (process()) is what every ip_limiter uses, so `max_connections` bounds the
-// connections admitted across all workers and all listeners; each listener
-// compares the shared count with its own max_connections.
-class GlobalConnectionCount {
- public:
-  // The process-wide count.
-  static GlobalConnectionCount& process();
-
-  // Counts one connection if fewer than `max` are counted. Returns false
-  // (nothing counted) at the cap. Never lets the count settle above `max`.
-  bool tryAcquire(int64_t max) {
-    if (n_.load(std::memory_order_relaxed) >= max) return false;
-    if (n_.fetch_add(1, std::memory_order_relaxed) >= max) {
-      n_.fetch_sub(1, std::memory_order_relaxed);
-      return false;
-    }
-    return true;
-  }
-  // Uncounts one connection counted by tryAcquire().
-  void release() { n_.fetch_sub(1, std::memory_order_relaxed); }
-  int64_t value() const { return n_.load(std::memory_order_relaxed); }
-
- private:
-  alignas(64) std::atomic<int64_t> n_{0};
-  char pad_[64 - sizeof(std::atomic<int64_t>)] = {};
-};
-
 class IpLimiter {
  public:
   struct Options {
@@ -107,11 +82,14 @@ class IpLimiter {
 
   // Decides on a new connection from `addr` (the unmasked client address)
   // at `now_ns`. Returns kNone and fills *ticket when admitted: the caller
-  // must call release(*ticket) when the connection ends. Thread-safe;
-  // allocation-free.
-  RejectReason admit(const IpKey& addr, int64_t now_ns, Ticket* ticket);
-  // Ends an admitted connection.
-  void release(const Ticket& ticket, int64_t now_ns);
+  // must call release() with the same ticket and reserve when the
+  // connection ends. `reserve` (may be null: exact, one atomic add) is the
+  // calling worker's LocalReserve on global(). Thread-safe (the reserve is
+  // the caller's own); allocation-free.
+  RejectReason admit(const IpKey& addr, int64_t now_ns, Ticket* ticket,
+                     LocalReserve* reserve = nullptr);
+  // Ends an admitted connection (`reserve`: the one given to admit()).
+  void release(const Ticket& ticket, int64_t now_ns, LocalReserve* reserve = nullptr);
 
   // True if `o` describes the same limits as this limiter's options (table
   // size, shards, per-IP limits, ttl, global cap, IPv6 prefix, trusted

@@ -151,13 +151,13 @@ class IpLimiterFilterTest : public ::testing::Test {
  protected:
   void SetUp() override {
     g_now = 1000 * kSec;
-    global_before_ = GlobalConnectionCount::process().value();
+    global_before_ = GlobalConnectionCount::process().connections();
   }
   void TearDown() override {
     for (auto& c : conns_) c->close();
     conns_.clear();
     // Every admitted connection was released.
-    EXPECT_EQ(GlobalConnectionCount::process().value(), global_before_);
+    EXPECT_EQ(GlobalConnectionCount::process().connections(), global_before_);
   }
 
   void build(const std::string& json) {
