@@ -59,17 +59,38 @@ void RedisRoutes::start() {
 }
 
 void RedisRoutes::fetch() {
-  if (fetching_) return;
+  if (fetching_) {
+    // A GET is in flight, but it may have been read before the change this
+    // call announces: read again when it returns.
+    refetch_ = true;
+    return;
+  }
   fetching_ = true;
+  refetch_ = false;
   bool sent = commands_.command({"GET", config_.key}, [this](const redisReply* reply) {
     fetching_ = false;
     onValue(reply);
+    if (refetch_) fetch();
   });
   if (!sent) fetching_ = false;
 }
 
 void RedisRoutes::onValue(const redisReply* reply) {
-  if (reply == nullptr || redis::replyIsError(reply)) return;  // down: keep what we have
+  if (reply == nullptr) return;  // down: keep what we have
+  if (redis::replyIsError(reply)) {
+    // E.g. WRONGTYPE: the key holds no string. Counted and logged like a
+    // malformed value, once per distinct error.
+    std::string error = reply->str != nullptr ? std::string(reply->str, reply->len) : "error reply";
+    if (error == last_value_) return;
+    last_value_ = error;
+    refused_->inc();
+    if (worker_ == 0) {
+      GW_LOG(error, "upstream (listener '{}'): routes_from_redis: GET {} failed: {}; keeping the "
+                    "{} rules",
+             listener_, config_.key, error, from_redis_ ? "last good" : "static");
+    }
+    return;
+  }
   if (redis::replyIsNil(reply)) {
     if (!warned_missing_ && worker_ == 0) {
       GW_LOG(warn, "upstream (listener '{}'): routes_from_redis: key {} does not exist; {}",

@@ -66,6 +66,7 @@ class RedisRoutes {
   Timer timer_;
   std::string last_value_;    // the last value seen (applied or refused)
   bool fetching_ = false;
+  bool refetch_ = false;  // a fetch() came while a GET was in flight
   bool from_redis_ = false;
   bool warned_missing_ = false;
   stats::Counter* applied_;

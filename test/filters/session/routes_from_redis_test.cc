@@ -7,6 +7,7 @@
 
 #include <functional>
 
+#include "core/stats.h"
 #include "filters/upstream/redis_routes.h"
 #include "filters/upstream/route_table.h"
 #include "test/filters/session/redis_fixture.h"
@@ -129,6 +130,16 @@ TEST_F(RedisRoutesTest, MalformedUpdatesAreRefusedAndTheLastGoodRulesStay) {
     runUntil(d, [] { return false; }, 200ms);
   }
   EXPECT_EQ(applied_.size(), 1u);  // nothing replaced the good rules
+  // A key of the wrong type (GET answers WRONGTYPE) is refused the same way.
+  stats::Counter& refused = stats::StatsRegistry::get().counter(
+      "game_gateway_upstream_route_updates_total", "",
+      {{"listener", "test"}, {"result", "refused"}});
+  uint64_t refused_before = refused.value();
+  redis_.command({"DEL", cfg_.key});
+  redis_.command({"RPUSH", cfg_.key, "x"});
+  redis_.publish(cfg_.channel, "updated");
+  ASSERT_TRUE(runUntil(d, [&] { return refused.value() == refused_before + 1; }, 2s));
+  EXPECT_EQ(applied_.size(), 1u);
   redis_.command({"DEL", cfg_.key});
   redis_.publish(cfg_.channel, "deleted");
   runUntil(d, [] { return false; }, 200ms);
