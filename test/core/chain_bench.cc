@@ -25,20 +25,18 @@
 // frame and leaves the next one's first 4 bytes buffered; libevent then
 // reuses its buffer chain (the steady state of a busy connection).
 //
-// Heap allocations: global operator new/delete and libevent's allocator
-// (event_set_mem_functions) are replaced by counting wrappers; each
-// benchmark reports the counter "allocs/op" (must be 0 in steady state).
+// Heap allocations: //test/bench:alloc_counter replaces global operator
+// new/delete with counting wrappers, and main() routes libevent's allocator
+// through them; each benchmark reports the counter "allocs/op" (process-wide
+// count; must be 0 in steady state).
 #include <event2/buffer.h>
-#include <event2/event.h>
 #include <benchmark/benchmark.h>
 #include <rapidjson/document.h>
 
-#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
-#include <new>
 #include <string>
 #include <vector>
 
@@ -50,47 +48,7 @@
 #include "core/stats.h"
 #include "core/wire.h"
 #include "core/worker_services.h"
-
-namespace {
-
-// Heap allocations since start, all threads (the benchmarks run on one).
-std::atomic<uint64_t> g_allocs{0};
-
-void* countAndMalloc(size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-void* countingRealloc(void* p, size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return std::realloc(p, n);
-}
-void countingFree(void* p) { std::free(p); }
-
-}  // namespace
-
-// Not inlined (nor the deletes below): GCC would otherwise see malloc/free
-// pairs behind new/delete and warn (-Wmismatched-new-delete), which is what
-// these replacements are built to do.
-__attribute__((noinline)) void* operator new(size_t n) {
-  void* p = countAndMalloc(n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-__attribute__((noinline)) void* operator new[](size_t n) {
-  void* p = countAndMalloc(n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-__attribute__((noinline)) void* operator new(size_t n, const std::nothrow_t&) noexcept {
-  return countAndMalloc(n);
-}
-__attribute__((noinline)) void* operator new[](size_t n, const std::nothrow_t&) noexcept {
-  return countAndMalloc(n);
-}
-__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
-__attribute__((noinline)) void operator delete[](void* p) noexcept { std::free(p); }
-__attribute__((noinline)) void operator delete(void* p, size_t) noexcept { std::free(p); }
-__attribute__((noinline)) void operator delete[](void* p, size_t) noexcept { std::free(p); }
+#include "test/bench/alloc_counter.h"
 
 namespace gw {
 namespace {
@@ -221,11 +179,6 @@ class BenchChain {
   std::unique_ptr<FilterChain> chain_;
 };
 
-void reportAllocs(benchmark::State& state, uint64_t allocs) {
-  state.counters["allocs/op"] =
-      benchmark::Counter(static_cast<double>(allocs), benchmark::Counter::kAvgIterations);
-}
-
 // Read path: one frame per iteration through `filters` filters after the codec.
 void runRead(benchmark::State& state, size_t filters) {
   stats::setThreadShard(0);
@@ -237,12 +190,12 @@ void runRead(benchmark::State& state, size_t filters) {
   evbuffer_add(b.input(), step.data(), step.size());
   b.chain().deliverInput(false);
   const uint64_t before_seen = b.terminalSeen();
-  const uint64_t before = g_allocs.load(std::memory_order_relaxed);
+  bench::AllocsPerOp allocs(state, bench::AllocScope::kProcess);
   for (auto _ : state) {
     evbuffer_add(b.input(), step.data(), step.size());
     b.chain().deliverInput(false);
   }
-  reportAllocs(state, g_allocs.load(std::memory_order_relaxed) - before);
+  allocs.stop();
   const uint64_t n = static_cast<uint64_t>(state.iterations());
   if (b.terminalSeen() - before_seen != n) state.SkipWithError("terminal missed frames");
   if (b.passSeen() != (n + 1) * (filters - 1)) state.SkipWithError("a filter missed frames");
@@ -278,9 +231,9 @@ void runWrite(benchmark::State& state, size_t filters) {
   };
   // Untimed: the buffers' first chains are allocated here, not in the loop.
   for (int i = 0; i < 64; ++i) writeOne();
-  const uint64_t before = g_allocs.load(std::memory_order_relaxed);
+  bench::AllocsPerOp allocs(state, bench::AllocScope::kProcess);
   for (auto _ : state) writeOne();
-  reportAllocs(state, g_allocs.load(std::memory_order_relaxed) - before);
+  allocs.stop();
   if (evbuffer_get_length(backend) != kPayload) state.SkipWithError("payload not moved");
   if (b.chain().framesOut() != n) state.SkipWithError("codec did not encode every frame");
   evbuffer_free(backend);
@@ -302,7 +255,7 @@ BENCHMARK(BM_Chain_5Filters_Write);
 
 int main(int argc, char** argv) {
   // Before libevent allocates anything, so every allocation is counted.
-  event_set_mem_functions(countAndMalloc, countingRealloc, countingFree);
+  gw::bench::installLibeventCounting();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

@@ -4,10 +4,11 @@
 //
 // Run: bazel run -c opt //test/filters/breaker:breaker_bench
 //
-// Heap allocations are counted by replacing the global operator new/delete
-// with counting wrappers (a per-thread count); each benchmark reports
-// allocs/op (must be 0). Each thread is bound to its own stats shard, as a
-// worker is, so it writes its own stripe of the rolling window.
+// Heap allocations (global operator new; libevent's allocator is not
+// counted) are counted per thread by //test/bench:alloc_counter; each
+// benchmark reports allocs/op (must be 0). Each thread is bound to its own
+// stats shard, as a worker is, so it writes its own stripe of the rolling
+// window.
 //   BM_Breaker_Allow          allow() on a closed breaker: the per-frame hot
 //                             path (one atomic load; the clock is not read).
 //   BM_Breaker_AllowOpen      allow() on an open breaker before its deadline:
@@ -27,48 +28,21 @@
 //                             subtract from _Frame.
 #include <benchmark/benchmark.h>
 
-#include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstdlib>
 #include <limits>
-#include <new>
+#include <memory>
+#include <string>
+#include <vector>
 
 #include "core/log.h"
 #include "core/session_info.h"
 #include "core/stats.h"
 #include "core/upstream_events.h"
 #include "filters/breaker/breaker_state.h"
+#include "test/bench/alloc_counter.h"
 #include "test/harness/embedded_chain.h"
 #include "test/harness/net.h"
-
-namespace {
-
-thread_local uint64_t t_allocs = 0;
-
-void* countedAlloc(size_t n) {
-  ++t_allocs;
-  void* p = std::malloc(n == 0 ? 1 : n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-
-}  // namespace
-
-void* operator new(size_t n) { return countedAlloc(n); }
-void* operator new[](size_t n) { return countedAlloc(n); }
-void* operator new(size_t n, const std::nothrow_t&) noexcept {
-  ++t_allocs;
-  return std::malloc(n == 0 ? 1 : n);
-}
-void* operator new[](size_t n, const std::nothrow_t&) noexcept {
-  ++t_allocs;
-  return std::malloc(n == 0 ? 1 : n);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
 
 namespace gw {
 namespace breaker {
@@ -108,59 +82,57 @@ void setUp(benchmark::State& state, bool open) {
   if (open) g_state->recordFailure(steadyNs(), FailureKind::kConnectFailed);
 }
 
-void tearDown(benchmark::State& state, uint64_t allocs_before) {
-  state.counters["allocs/op"] = benchmark::Counter(static_cast<double>(t_allocs - allocs_before),
-                                                   benchmark::Counter::kAvgIterations);
-}
+using bench::AllocScope;
+using bench::AllocsPerOp;
 
 void BM_Breaker_Allow(benchmark::State& state) {
   setUp(state, false);
-  uint64_t before = t_allocs;
   uint64_t allowed = 0;
+  AllocsPerOp allocs(state, AllocScope::kThread);
   for (auto _ : state) {
     Admission a = g_state->allow([] { return int64_t{0}; });
     allowed += a == Admission::kAllow;
     benchmark::DoNotOptimize(allowed);
   }
+  allocs.stop();
   if (allowed != static_cast<uint64_t>(state.iterations())) state.SkipWithError("not allowed");
-  tearDown(state, before);
 }
 
 void BM_Breaker_AllowOpen(benchmark::State& state) {
   setUp(state, true);
-  uint64_t before = t_allocs;
   uint64_t rejected = 0;
   int64_t now = steadyNs();
+  AllocsPerOp allocs(state, AllocScope::kThread);
   for (auto _ : state) {
     Admission a = g_state->allow([now] { return now; });
     rejected += a == Admission::kRejectOpen;
     benchmark::DoNotOptimize(rejected);
   }
+  allocs.stop();
   if (rejected != static_cast<uint64_t>(state.iterations())) state.SkipWithError("not rejected");
-  tearDown(state, before);
 }
 
 void BM_Breaker_RecordSuccess(benchmark::State& state) {
   setUp(state, false);
-  uint64_t before = t_allocs;
   int64_t now = steadyNs();
+  AllocsPerOp allocs(state, AllocScope::kThread);
   for (auto _ : state) {
     g_state->recordSuccess(now);
     now += 1000;  // 1µs per outcome: crosses bucket boundaries as real time does
   }
-  tearDown(state, before);
+  allocs.stop();
 }
 
 void BM_Breaker_RecordFailure(benchmark::State& state) {
   setUp(state, false);
-  uint64_t before = t_allocs;
   int64_t now = steadyNs();
+  AllocsPerOp allocs(state, AllocScope::kThread);
   for (auto _ : state) {
     g_state->recordFailure(now, FailureKind::kReplyTimeout);
     now += 1000;
   }
+  allocs.stop();
   if (g_state->state() != CircuitState::kClosed) state.SkipWithError("tripped");
-  tearDown(state, before);
 }
 
 // A terminal that behaves like upstream towards the breaker: publishes its
@@ -229,10 +201,9 @@ void runChain(benchmark::State& state, bool with_breaker) {
   std::string frame =
       test::encodeClientFrame(1, wire::ClientHeader::makeServerId(0, 200, 1), std::string(64, 'x'));
   for (int i = 0; i < 1000; ++i) ec.feed(frame);  // warm up: the session is registered
-  uint64_t before = t_allocs;
+  AllocsPerOp allocs(state, AllocScope::kThread);
   for (auto _ : state) ec.feed(frame);
-  state.counters["allocs/op"] = benchmark::Counter(static_cast<double>(t_allocs - before),
-                                                   benchmark::Counter::kAvgIterations);
+  allocs.stop();
   if (!with_breaker) bus->unsubscribe(&null_observer);
 }
 

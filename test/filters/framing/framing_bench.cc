@@ -4,31 +4,28 @@
 //
 // Run: bazel run -c opt //test/filters/framing:framing_bench
 //
-// Heap allocations are counted by replacing the global operator new/delete
-// and libevent's allocator (event_set_mem_functions) with counting wrappers;
-// each benchmark reports allocs per op. Benchmarks:
+// Heap allocations are counted by //test/bench:alloc_counter (global
+// operator new/delete, and libevent's allocator, routed through it in
+// main()), process-wide; each benchmark reports "allocs/op". Benchmarks:
 //   BM_Decode64_Stream     one 64-byte frame decoded per read, the stream
 //                          split mid-header (a 4-byte residue stays buffered,
 //                          so libevent reuses its chain): the steady state.
 //   BM_Decode64_PerRead    one whole 64-byte frame per read; the input buffer
 //                          empties every read, so libevent allocates a chain
-//                          for each fed frame. codec_allocs counts only the
-//                          allocations made inside the codec's read.
+//                          for each fed frame. codec_allocs/op counts only
+//                          the allocations made inside the codec's read.
 //   BM_Decode64_Batch/N    N frames per read; time and allocs are per frame.
 //   BM_Encode64            writeFrame of a 64-byte payload from a backend
 //                          buffer to the client's output.
 //   BM_FeedBaseline        the benchmark's own feeding (append + drain one
 //                          frame's bytes, no codec): subtract from _Stream.
 #include <event2/buffer.h>
-#include <event2/event.h>
 #include <benchmark/benchmark.h>
 #include <rapidjson/document.h>
 
-#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
-#include <new>
 #include <string>
 
 #include "core/connection.h"
@@ -39,46 +36,7 @@
 #include "core/stats.h"
 #include "core/wire.h"
 #include "core/worker_services.h"
-
-namespace {
-
-std::atomic<uint64_t> g_allocs{0};
-
-void* countedAlloc(size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  void* p = std::malloc(n == 0 ? 1 : n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-
-void* countingMalloc(size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n);
-}
-void* countingRealloc(void* p, size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return std::realloc(p, n);
-}
-void countingFree(void* p) { std::free(p); }
-
-uint64_t allocs() { return g_allocs.load(std::memory_order_relaxed); }
-
-}  // namespace
-
-void* operator new(size_t n) { return countedAlloc(n); }
-void* operator new[](size_t n) { return countedAlloc(n); }
-void* operator new(size_t n, const std::nothrow_t&) noexcept {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-void* operator new[](size_t n, const std::nothrow_t&) noexcept {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
+#include "test/bench/alloc_counter.h"
 
 namespace gw {
 namespace {
@@ -165,10 +123,8 @@ class BenchChain {
   std::unique_ptr<FilterChain> chain_;
 };
 
-void setCounters(benchmark::State& state, uint64_t allocs_total, double per_op_items) {
-  double ops = static_cast<double>(state.iterations()) * per_op_items;
-  state.counters["allocs/op"] = benchmark::Counter(static_cast<double>(allocs_total) / ops);
-}
+using bench::AllocScope;
+using bench::AllocsPerOp;
 
 void BM_Decode64_Stream(benchmark::State& state) {
   stats::setThreadShard(0);
@@ -178,12 +134,12 @@ void BM_Decode64_Stream(benchmark::State& state) {
   // the next, leaving its first 4 bytes buffered.
   const std::string step = f.substr(4) + f.substr(0, 4);
   evbuffer_add(b.input(), f.data(), 4);
-  uint64_t before = allocs();
+  AllocsPerOp allocs(state, AllocScope::kProcess);
   for (auto _ : state) {
     evbuffer_add(b.input(), step.data(), step.size());
     b.chain().deliverInput(false);
   }
-  setCounters(state, allocs() - before, 1);
+  allocs.stop();
   if (evbuffer_get_length(b.input()) != 4) state.SkipWithError("codec left the wrong residue");
 }
 BENCHMARK(BM_Decode64_Stream);
@@ -196,12 +152,12 @@ void BM_FeedBaseline(benchmark::State& state) {
   const std::string f = frame64();
   const std::string step = f.substr(4) + f.substr(0, 4);
   evbuffer_add(in, f.data(), 4);
-  uint64_t before = allocs();
+  AllocsPerOp allocs(state, AllocScope::kProcess);
   for (auto _ : state) {
     evbuffer_add(in, step.data(), step.size());
     evbuffer_drain(in, step.size());
   }
-  setCounters(state, allocs() - before, 1);
+  allocs.stop();
   evbuffer_free(in);
 }
 BENCHMARK(BM_FeedBaseline);
@@ -211,14 +167,14 @@ void BM_Decode64_PerRead(benchmark::State& state) {
   BenchChain b;
   const std::string f = frame64();
   uint64_t codec_allocs = 0;
-  uint64_t before = allocs();
+  AllocsPerOp allocs(state, AllocScope::kProcess);
   for (auto _ : state) {
     evbuffer_add(b.input(), f.data(), f.size());
-    uint64_t a = allocs();
+    uint64_t a = bench::processAllocs();
     b.chain().deliverInput(false);
-    codec_allocs += allocs() - a;
+    codec_allocs += bench::processAllocs() - a;
   }
-  setCounters(state, allocs() - before, 1);
+  allocs.stop();
   state.counters["codec_allocs/op"] =
       benchmark::Counter(static_cast<double>(codec_allocs) / state.iterations());
   if (evbuffer_get_length(b.input()) != 0) state.SkipWithError("frame not decoded");
@@ -235,12 +191,12 @@ void BM_Decode64_Batch(benchmark::State& state) {
   const std::string f = frame64();
   std::string step = batch.substr(4) + f.substr(0, 4);
   evbuffer_add(b.input(), f.data(), 4);
-  uint64_t before = allocs();
+  AllocsPerOp allocs(state, AllocScope::kProcess);
   for (auto _ : state) {
     evbuffer_add(b.input(), step.data(), step.size());
     b.chain().deliverInput(false);
   }
-  setCounters(state, allocs() - before, static_cast<double>(n));
+  allocs.stop(static_cast<double>(n));  // per frame
   // Seconds per frame (printed with an SI prefix: "25n" = 25 ns).
   state.counters["sec/frame"] = benchmark::Counter(
       static_cast<double>(n),
@@ -261,7 +217,7 @@ void BM_Encode64(benchmark::State& state) {
   wire::ClientHeader h;
   h.length = kPayload;
   h.msg_id = 0x1234;
-  uint64_t before = allocs();
+  AllocsPerOp allocs(state, AllocScope::kProcess);
   size_t n = 0;
   for (auto _ : state) {
     evbuffer_add(backend, payload.data(), payload.size());
@@ -272,7 +228,7 @@ void BM_Encode64(benchmark::State& state) {
       evbuffer_drain(b.output(), evbuffer_get_length(b.output()) - 1);
     }
   }
-  setCounters(state, allocs() - before, 1);
+  allocs.stop();
   if (evbuffer_get_length(backend) != kPayload) state.SkipWithError("payload not moved");
   evbuffer_free(backend);
 }
@@ -283,7 +239,7 @@ BENCHMARK(BM_Encode64);
 
 int main(int argc, char** argv) {
   // Before any libevent allocation, so every one of them is counted.
-  event_set_mem_functions(countingMalloc, countingRealloc, countingFree);
+  gw::bench::installLibeventCounting();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

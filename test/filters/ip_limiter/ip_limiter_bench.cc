@@ -12,65 +12,35 @@
 //                              check, per frame (16 frames per read; the
 //                              evbuffer append/drain of the test is included)
 //   BM_Clock_MonotonicCoarse   the clock the filter reads per connect/close
-// Each also runs with 2 threads. "allocs/op" counts heap allocations per
-// iteration (global operator new is replaced below).
+// Each also runs with 2 threads. "allocs/op" counts the heap allocations
+// (global operator new, per thread: //test/bench:alloc_counter; libevent's
+// allocator is not counted) per iteration.
 //
 //   bazel run -c opt //test/filters/ip_limiter:ip_limiter_bench
 #include <benchmark/benchmark.h>
 #include <event2/buffer.h>
 
+#include <algorithm>
 #include <atomic>
-#include <cstdlib>
-#include <new>
+#include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/wire.h"
 #include "filters/ip_limiter/ip_table.h"
 #include "filters/ip_limiter/limiter.h"
 #include "filters/ip_limiter/message_rate.h"
-
-namespace {
-thread_local uint64_t t_allocs = 0;
-}  // namespace
-
-void* operator new(std::size_t n) {
-  ++t_allocs;
-  void* p = std::malloc(n == 0 ? 1 : n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-void* operator new[](std::size_t n) {
-  ++t_allocs;
-  void* p = std::malloc(n == 0 ? 1 : n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+#include "test/bench/alloc_counter.h"
 
 namespace gw {
 namespace ip_limiter {
 namespace {
 
-// Counts this thread's heap allocations from construction to stop(), and
-// reports them per iteration as "allocs/op".
-class AllocCounter {
- public:
-  explicit AllocCounter(benchmark::State& state) : state_(state), start_(t_allocs) {}
-  // Call right after the timed loop.
-  void stop() {
-    double n = static_cast<double>(t_allocs - start_);
-    state_.counters["allocs/op"] = benchmark::Counter(n, benchmark::Counter::kAvgIterations);
-  }
-
- private:
-  benchmark::State& state_;
-  uint64_t start_;
-};
+// Each thread counts its own allocations (see the top comment).
+using bench::AllocScope;
+using bench::AllocsPerOp;
 
 // A limiter with the defaults except a rate high enough that the loop's
 // fake clock (1 µs per iteration) never runs out of tokens.
@@ -96,7 +66,7 @@ void BM_Limiter_Allow(benchmark::State& state) {
   // Each thread is a worker serving its own client.
   IpKey key = IpKey::fromV4(0x0a000001 + static_cast<uint32_t>(state.thread_index()) * 7919);
   int64_t now = 1000000000;
-  AllocCounter allocs(state);
+  AllocsPerOp allocs(state, AllocScope::kThread);
   for (auto _ : state) {
     IpLimiter::Ticket t;
     RejectReason r = limiter.admit(key, now, &t);
@@ -123,7 +93,7 @@ void BM_Limiter_Admit(benchmark::State& state) {
   }();
   IpKey key = IpKey::fromV4(0x0d000001 + static_cast<uint32_t>(state.thread_index()) * 7919);
   int64_t now = 1000000000;
-  AllocCounter allocs(state);
+  AllocsPerOp allocs(state, AllocScope::kThread);
   for (auto _ : state) {
     IpLimiter::Ticket t;
     RejectReason r = limiter->admit(key, now, &t);
@@ -139,7 +109,7 @@ void BM_Limiter_Allow_SameIp(benchmark::State& state) {
   IpLimiter& limiter = sharedLimiter(100000);
   IpKey key = IpKey::fromV4(0x0b000001);
   int64_t now = 1000000000;
-  AllocCounter allocs(state);
+  AllocsPerOp allocs(state, AllocScope::kThread);
   for (auto _ : state) {
     IpLimiter::Ticket t;
     RejectReason r = limiter.admit(key, now, &t);
@@ -176,7 +146,7 @@ void BM_Limiter_Allow_100kIPs(benchmark::State& state) {
   IpLimiter& limiter = sharedLimiter(200000);
   size_t i = static_cast<size_t>(state.thread_index()) * 50000;
   int64_t now = 1000000000;
-  AllocCounter allocs(state);
+  AllocsPerOp allocs(state, AllocScope::kThread);
   for (auto _ : state) {
     const IpKey& k = keys[i];
     if (++i == keys.size()) i = 0;
@@ -211,7 +181,7 @@ void BM_Limiter_Admit_Refused(benchmark::State& state) {
     return l;
   }();
   IpKey key = IpKey::fromV4(0x0c000001 + static_cast<uint32_t>(state.thread_index()) * 7919);
-  AllocCounter allocs(state);
+  AllocsPerOp allocs(state, AllocScope::kThread);
   int64_t now = 2;
   for (auto _ : state) {
     IpLimiter::Ticket t;
@@ -229,7 +199,7 @@ void BM_Limiter_MessageRate(benchmark::State& state) {
   TokenBucket bucket;
   int64_t now = 1000000000;
   uint64_t allowed = 0;
-  AllocCounter allocs(state);
+  AllocsPerOp allocs(state, AllocScope::kThread);
   for (auto _ : state) {
     allowed += bucket.take(spec, now);
     now += 11000000;  // 11 ms apart: just under the 100/s rate
@@ -262,7 +232,7 @@ void BM_Limiter_MessageScan(benchmark::State& state) {
   evbuffer_add(in, read.data(), read.size());
   tracker.scan(now, nullptr);
   evbuffer_drain(in, read.size());
-  AllocCounter allocs(state);
+  AllocsPerOp allocs(state, AllocScope::kThread);
   for (auto _ : state) {
     evbuffer_add(in, read.data(), read.size());  // a read from the socket
     frames += tracker.scan(now, nullptr).frames;
@@ -280,7 +250,7 @@ BENCHMARK(BM_Limiter_MessageScan);
 BENCHMARK(BM_Limiter_MessageScan)->Threads(2);
 
 void BM_Clock_MonotonicCoarse(benchmark::State& state) {
-  for (auto _ : state) benchmark::DoNotOptimize(monotonicCoarseNs());
+  for (auto _ : state) benchmark::DoNotOptimize(coarseNowNs());
 }
 BENCHMARK(BM_Clock_MonotonicCoarse);
 

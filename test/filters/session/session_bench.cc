@@ -21,63 +21,30 @@
 //   BM_Chain_Frame/session=0|1  one 64-byte client frame through framing ->
 //                             [session ->] a no-op terminal: the difference
 //                             is what the session filter adds per frame.
-// Counters: allocs_per_op (global operator new, counted), table_growths
-// (slot arrays allocated when a shard doubles: aligned_alloc, not new).
+// Counters: allocs/op (global operator new, counted process-wide by
+// //test/bench:alloc_counter; libevent's allocator is not counted), and
+// table_growths (slot arrays allocated when a shard doubles: aligned_alloc,
+// not new).
 #include <benchmark/benchmark.h>
 #include <event2/buffer.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cstdlib>
+#include <cstdint>
 #include <memory>
-#include <new>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/session_info.h"
 #include "core/wire.h"
 #include "filters/session/session_manager.h"
+#include "test/bench/alloc_counter.h"
 #include "test/harness/embedded_chain.h"
 
 namespace {
 
-std::atomic<uint64_t> g_allocs{0};
-
-void* countedAlloc(size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  void* p = std::malloc(n == 0 ? 1 : n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-
-}  // namespace
-
-void* operator new(size_t n) { return countedAlloc(n); }
-void* operator new[](size_t n) { return countedAlloc(n); }
-void* operator new(size_t n, const std::nothrow_t&) noexcept {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-void* operator new[](size_t n, const std::nothrow_t&) noexcept {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-void* operator new(size_t n, std::align_val_t a) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  size_t al = static_cast<size_t>(a);
-  void* p = std::aligned_alloc(al, (n + al - 1) / al * al);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
-void operator delete[](void* p, size_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, size_t, std::align_val_t) noexcept { std::free(p); }
-
-namespace {
-
+using gw::bench::processAllocs;
+using gw::bench::reportAllocsPerOp;
 using gw::session::SessionManager;
 using gw::session::SessionRecord;
 using gw::session::SessionView;
@@ -122,10 +89,11 @@ void tearDown() {
   g_fixture = nullptr;
 }
 
+// Called by thread 0 only, after the timed loop: the count is process-wide
+// (all threads' allocations), and "allocs/op" divides it by the iterations
+// of all threads.
 void report(benchmark::State& state, uint64_t allocs_before, uint64_t growths_before) {
-  state.counters["allocs_per_op"] = benchmark::Counter(
-      static_cast<double>(g_allocs.load() - allocs_before) / static_cast<double>(state.iterations()),
-      benchmark::Counter::kAvgThreads);
+  reportAllocsPerOp(state, processAllocs() - allocs_before);
   state.counters["table_growths"] =
       static_cast<double>(SessionManager::tableGrowths() - growths_before);
 }
@@ -136,7 +104,7 @@ void BM_SessionManager_Add(benchmark::State& state) {
   size_t i = 0;
   for (auto _ : state) {
     if (i == 0) {
-      allocs = g_allocs.load();
+      allocs = processAllocs();
       growths = SessionManager::tableGrowths();
     }
     const auto& ids = g_fixture->extra[static_cast<size_t>(state.thread_index())];
@@ -174,7 +142,7 @@ void BM_SessionManager_Get(benchmark::State& state) {
       state.PauseTiming();
       order = g_fixture->base;
       std::shuffle(order.begin(), order.end(), std::mt19937_64(state.thread_index() + 1));
-      allocs = g_allocs.load();
+      allocs = processAllocs();
       first = false;
       state.ResumeTiming();
     }
@@ -183,10 +151,9 @@ void BM_SessionManager_Get(benchmark::State& state) {
     benchmark::DoNotOptimize(v);
     if (++i == order.size()) i = 0;
   }
-  uint64_t allocs_in_loop = g_allocs.load() - allocs;
+  uint64_t allocs_in_loop = processAllocs() - allocs;
   if (state.thread_index() == 0) {
-    state.counters["allocs_per_op"] =
-        static_cast<double>(allocs_in_loop) / static_cast<double>(state.iterations());
+    reportAllocsPerOp(state, allocs_in_loop);  // thread 0 only: see report()
     tearDown();
   }
 }
@@ -198,7 +165,7 @@ void BM_SessionManager_Remove(benchmark::State& state) {
   size_t i = 0;
   for (auto _ : state) {
     if (i == 0) {
-      allocs = g_allocs.load();
+      allocs = processAllocs();
       growths = SessionManager::tableGrowths();
     }
     const auto& ids = g_fixture->extra[static_cast<size_t>(state.thread_index())];
@@ -251,10 +218,9 @@ void BM_Chain_Frame(benchmark::State& state) {
   std::string stream = frame + frame.substr(0, 4);
   ec.feed(stream.substr(frame.size()));
   std::string rest = frame.substr(4) + frame.substr(0, 4);
-  uint64_t allocs = g_allocs.load();
+  gw::bench::AllocsPerOp allocs(state, gw::bench::AllocScope::kProcess);
   for (auto _ : state) ec.feed(rest);
-  state.counters["allocs_per_op"] =
-      static_cast<double>(g_allocs.load() - allocs) / static_cast<double>(state.iterations());
+  allocs.stop();
 }
 BENCHMARK(BM_Chain_Frame)->ArgName("session")->Arg(0)->Arg(1);
 

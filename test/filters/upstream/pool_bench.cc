@@ -33,18 +33,16 @@
 //
 // The hosts are 4 listening sockets of this process that never accept; the
 // connections stay "connecting" (the event loop never runs), which the pool
-// counts as open. Heap allocations inside the timed sections are counted by
-// replacing global operator new and reported as "allocs/op".
-#include <event2/event.h>
+// counts as open. Heap allocations inside the timed sections (global
+// operator new and libevent's allocator, process-wide) are counted by
+// //test/bench:alloc_counter and reported as "allocs/op".
 #include <benchmark/benchmark.h>
 #include <event2/buffer.h>
 
-#include <atomic>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
-#include <new>
 #include <string>
 #include <vector>
 
@@ -56,47 +54,7 @@
 #include "core/worker_services.h"
 #include "filters/upstream/cluster_pool.h"
 #include "filters/upstream/upstream.h"
-
-namespace {
-
-std::atomic<uint64_t> g_allocs{0};
-
-void* countAndMalloc(size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return std::malloc(n == 0 ? 1 : n);
-}
-void* countingRealloc(void* p, size_t n) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  return std::realloc(p, n);
-}
-void countingFree(void* p) { std::free(p); }
-
-uint64_t allocs() { return g_allocs.load(std::memory_order_relaxed); }
-
-}  // namespace
-
-// Not inlined: GCC would otherwise see the malloc/free pairs behind new and
-// delete and warn (-Wmismatched-new-delete), which is what these do.
-__attribute__((noinline)) void* operator new(size_t n) {
-  void* p = countAndMalloc(n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-__attribute__((noinline)) void* operator new[](size_t n) {
-  void* p = countAndMalloc(n);
-  if (p == nullptr) throw std::bad_alloc();
-  return p;
-}
-__attribute__((noinline)) void* operator new(size_t n, const std::nothrow_t&) noexcept {
-  return countAndMalloc(n);
-}
-__attribute__((noinline)) void* operator new[](size_t n, const std::nothrow_t&) noexcept {
-  return countAndMalloc(n);
-}
-__attribute__((noinline)) void operator delete(void* p) noexcept { std::free(p); }
-__attribute__((noinline)) void operator delete[](void* p) noexcept { std::free(p); }
-__attribute__((noinline)) void operator delete(void* p, size_t) noexcept { std::free(p); }
-__attribute__((noinline)) void operator delete[](void* p, size_t) noexcept { std::free(p); }
+#include "test/bench/alloc_counter.h"
 
 namespace gw {
 namespace upstream {
@@ -209,10 +167,8 @@ PoolFixture& fixture() {
   return *f;
 }
 
-void reportAllocs(benchmark::State& state, uint64_t timed_allocs) {
-  state.counters["allocs/op"] =
-      benchmark::Counter(static_cast<double>(timed_allocs), benchmark::Counter::kAvgIterations);
-}
+using bench::AllocScope;
+using bench::AllocsPerOp;
 
 void BM_Pool_Get(benchmark::State& state) {
   stats::setThreadShard(0);
@@ -224,21 +180,20 @@ void BM_Pool_Get(benchmark::State& state) {
   // One untimed round so the registry has grown to its working size.
   for (size_t i = 0; i < kBatch; ++i) host_of[i] = f.get(ids[i]);
   for (size_t i = 0; i < kBatch; ++i) f.put(ids[i], host_of[i]);
-  uint64_t untimed = 0;
-  const uint64_t before = allocs();
+  AllocsPerOp allocs(state, AllocScope::kProcess);
   for (auto _ : state) {
     host_of[next] = f.get(ids[next]);
     if (++next - batch_start == kBatch) {
       state.PauseTiming();
-      uint64_t a = allocs();
+      allocs.pause();
       for (size_t i = batch_start; i < next; ++i) f.put(ids[i], host_of[i]);
       if (next == kFresh) next = 0;
       batch_start = next;
-      untimed += allocs() - a;
+      allocs.resume();
       state.ResumeTiming();
     }
   }
-  reportAllocs(state, allocs() - before - untimed);
+  allocs.stop();
   for (size_t i = batch_start; i < next; ++i) f.put(ids[i], host_of[i]);
   if (f.factory().sessionCount() != kResident) state.SkipWithError("registry size drifted");
 }
@@ -251,22 +206,21 @@ void BM_Pool_Put(benchmark::State& state) {
   auto& host_of = f.hostOf();
   size_t next = 0;  // index of the next Put; sessions [next, batch_end) are registered
   size_t batch_end = 0;
-  uint64_t untimed = 0;
-  const uint64_t before = allocs();
+  AllocsPerOp allocs(state, AllocScope::kProcess);
   for (auto _ : state) {
     if (next == batch_end) {
       state.PauseTiming();
-      uint64_t a = allocs();
+      allocs.pause();
       if (next == kFresh) next = 0;
       batch_end = next + kBatch;
       for (size_t i = next; i < batch_end; ++i) host_of[i] = f.get(ids[i]);
-      untimed += allocs() - a;
+      allocs.resume();
       state.ResumeTiming();
     }
     f.put(ids[next], host_of[next]);
     ++next;
   }
-  reportAllocs(state, allocs() - before - untimed);
+  allocs.stop();
   for (size_t i = next; i < batch_end; ++i) f.put(ids[i], host_of[i]);
   if (f.factory().sessionCount() != kResident) state.SkipWithError("registry size drifted");
 }
@@ -277,14 +231,14 @@ void BM_Pool_Find(benchmark::State& state) {
   const auto& ids = f.resident();
   size_t i = 0;
   uint64_t found = 0;
-  const uint64_t before = allocs();
+  AllocsPerOp allocs(state, AllocScope::kProcess);
   for (auto _ : state) {
     // A scattered walk over the resident sessions (7919 is prime to 10,000).
     i += 7919;
     if (i >= ids.size()) i -= ids.size();
     found += f.factory().findSession(ids[i]) != nullptr;
   }
-  reportAllocs(state, allocs() - before);
+  allocs.stop();
   if (found != static_cast<uint64_t>(state.iterations())) state.SkipWithError("lookup missed");
 }
 BENCHMARK(BM_Pool_Find);
@@ -295,14 +249,14 @@ void BM_Pool_PickAffinity(benchmark::State& state) {
   const auto& ids = f.resident();
   size_t i = 0;
   int64_t sum = 0;
-  const uint64_t before = allocs();
+  AllocsPerOp allocs(state, AllocScope::kProcess);
   for (auto _ : state) {
     if (++i == ids.size()) i = 0;
     int preferred = static_cast<int>(i % kHosts);
     int h = p.pickHost(ids[i], preferred);
     sum += h == preferred;
   }
-  reportAllocs(state, allocs() - before);
+  allocs.stop();
   if (sum != static_cast<int64_t>(state.iterations())) state.SkipWithError("affinity not kept");
 }
 BENCHMARK(BM_Pool_PickAffinity);
@@ -312,7 +266,7 @@ BENCHMARK(BM_Pool_PickAffinity);
 }  // namespace gw
 
 int main(int argc, char** argv) {
-  event_set_mem_functions(countAndMalloc, countingRealloc, countingFree);
+  gw::bench::installLibeventCounting();  // before libevent allocates anything
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   gw::upstream::fixture();  // built before any timing
