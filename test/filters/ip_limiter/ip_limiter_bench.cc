@@ -1,6 +1,9 @@
 // Benchmarks of the ip_limiter's hot paths (Google Benchmark):
 //   BM_Limiter_Allow           admit + release of one address (the Go
-//                              gateway's Limiter_Allow: 150 ns/op)
+//                              gateway's Limiter_Allow: 150 ns/op), each
+//                              thread with its LocalReserve, as a worker
+//   BM_Limiter_Allow_NoReserve the same with no reserve: every admit and
+//                              release is an atomic op on the global count
 //   BM_Limiter_Admit           admit() alone, never released
 //   BM_Limiter_Allow_SameIp    both threads on one address (worst case: one
 //                              shard lock and one entry shared)
@@ -61,23 +64,32 @@ IpLimiter& sharedLimiter(size_t max_entries) {
   return max_entries == 100000 ? *small : *big;
 }
 
-void BM_Limiter_Allow(benchmark::State& state) {
+// Admit + release of one address per thread; `reserve` as a worker has it.
+void allowLoop(benchmark::State& state, bool reserve) {
   IpLimiter& limiter = sharedLimiter(100000);
+  LocalReserve local(limiter.global());
+  LocalReserve* r = reserve ? &local : nullptr;
   // Each thread is a worker serving its own client.
   IpKey key = IpKey::fromV4(0x0a000001 + static_cast<uint32_t>(state.thread_index()) * 7919);
   int64_t now = 1000000000;
   AllocsPerOp allocs(state, AllocScope::kThread);
   for (auto _ : state) {
     IpLimiter::Ticket t;
-    RejectReason r = limiter.admit(key, now, &t);
-    benchmark::DoNotOptimize(r);
-    limiter.release(t, now);
+    RejectReason v = limiter.admit(key, now, &t, r);
+    benchmark::DoNotOptimize(v);
+    limiter.release(t, now, r);
     now += 1000;
   }
   allocs.stop();
 }
+
+void BM_Limiter_Allow(benchmark::State& state) { allowLoop(state, true); }
 BENCHMARK(BM_Limiter_Allow);
 BENCHMARK(BM_Limiter_Allow)->Threads(2);
+
+void BM_Limiter_Allow_NoReserve(benchmark::State& state) { allowLoop(state, false); }
+BENCHMARK(BM_Limiter_Allow_NoReserve);
+BENCHMARK(BM_Limiter_Allow_NoReserve)->Threads(2);
 
 void BM_Limiter_Admit(benchmark::State& state) {
   // admit() alone, never released (the Go gateway's Allow() has no release):
@@ -107,14 +119,15 @@ BENCHMARK(BM_Limiter_Admit)->Threads(2);
 
 void BM_Limiter_Allow_SameIp(benchmark::State& state) {
   IpLimiter& limiter = sharedLimiter(100000);
+  LocalReserve reserve(limiter.global());
   IpKey key = IpKey::fromV4(0x0b000001);
   int64_t now = 1000000000;
   AllocsPerOp allocs(state, AllocScope::kThread);
   for (auto _ : state) {
     IpLimiter::Ticket t;
-    RejectReason r = limiter.admit(key, now, &t);
+    RejectReason r = limiter.admit(key, now, &t, &reserve);
     benchmark::DoNotOptimize(r);
-    if (r == RejectReason::kNone) limiter.release(t, now);
+    if (r == RejectReason::kNone) limiter.release(t, now, &reserve);
     now += 500;
   }
   allocs.stop();
@@ -144,6 +157,7 @@ const std::vector<IpKey>& trackedKeys() {
 void BM_Limiter_Allow_100kIPs(benchmark::State& state) {
   const std::vector<IpKey>& keys = trackedKeys();
   IpLimiter& limiter = sharedLimiter(200000);
+  LocalReserve reserve(limiter.global());
   size_t i = static_cast<size_t>(state.thread_index()) * 50000;
   int64_t now = 1000000000;
   AllocsPerOp allocs(state, AllocScope::kThread);
@@ -151,9 +165,9 @@ void BM_Limiter_Allow_100kIPs(benchmark::State& state) {
     const IpKey& k = keys[i];
     if (++i == keys.size()) i = 0;
     IpLimiter::Ticket t;
-    RejectReason r = limiter.admit(k, now, &t);
+    RejectReason r = limiter.admit(k, now, &t, &reserve);
     benchmark::DoNotOptimize(r);
-    if (r == RejectReason::kNone) limiter.release(t, now);
+    if (r == RejectReason::kNone) limiter.release(t, now, &reserve);
     now += 1000;
   }
   allocs.stop();
