@@ -203,7 +203,8 @@ bool IpTable::evictOne(Shard& s, int64_t now_ns) {
   return true;
 }
 
-IpTable::Verdict IpTable::acquire(const IpKey& key, uint64_t h, int64_t now_ns, bool* evicted) {
+IpTable::Verdict IpTable::acquire(const IpKey& key, uint64_t h, int64_t now_ns, bool* evicted,
+                                  uint32_t* slot) {
   Shard& s = shardFor(h);
   std::lock_guard<SpinLock> guard(s.lock);
   bool found;
@@ -231,15 +232,20 @@ IpTable::Verdict IpTable::acquire(const IpKey& key, uint64_t h, int64_t now_ns, 
   if (!bucket.take(options_.rate, now_ns)) return Verdict::kPerIpRate;
   e.tat_ns = bucket.tat_ns;
   if (e.count++ == 0) ++s.live;
+  if (slot != nullptr) *slot = i;
   return Verdict::kAdmitted;
 }
 
-void IpTable::release(const IpKey& key, uint64_t h, int64_t now_ns) {
+void IpTable::release(const IpKey& key, uint64_t h, int64_t now_ns, uint32_t slot) {
   Shard& s = shardFor(h);
   std::lock_guard<SpinLock> guard(s.lock);
-  bool found;
-  uint32_t i = probe(s, key, h, &found);
-  if (!found) return;  // cannot happen: live entries are never evicted
+  uint32_t i = slot;
+  if (i >= s.nslots || s.slots[i].used == 0 || s.slots[i].lo != key.lo ||
+      s.slots[i].hi != key.hi) {
+    bool found;
+    i = probe(s, key, h, &found);
+    if (!found) return;  // cannot happen: live entries are never evicted
+  }
   Slot& e = s.slots[i];
   if (e.count > 0 && --e.count == 0) --s.live;
   e.last_seen_ns = now_ns;

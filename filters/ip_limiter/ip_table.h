@@ -174,11 +174,17 @@ class IpTable {
     return acquire(key, hash(key), now_ns, evicted);
   }
   // acquire() with the key's hash(), for callers that keep it for release().
-  Verdict acquire(const IpKey& key, uint64_t hash, int64_t now_ns, bool* evicted = nullptr);
+  // On kAdmitted, *slot (if given) receives the entry's position: a hint for
+  // release() (entries can move when others are erased; the hint is checked).
+  Verdict acquire(const IpKey& key, uint64_t hash, int64_t now_ns, bool* evicted = nullptr,
+                  uint32_t* slot = nullptr);
   // Ends one admitted connection of `key` (count down, last seen = now).
   void release(const IpKey& key, int64_t now_ns) { release(key, hash(key), now_ns); }
-  // release() with the key's hash() (saves rehashing on the close path).
-  void release(const IpKey& key, uint64_t hash, int64_t now_ns);
+  // release() with the key's hash() (saves rehashing on the close path) and
+  // the position acquire() reported (saves the probe when the entry has not
+  // moved; kNoSlot: probe).
+  void release(const IpKey& key, uint64_t hash, int64_t now_ns, uint32_t slot = kNoSlot);
+  static constexpr uint32_t kNoSlot = 0xffffffffu;
   // Undoes the last kAdmitted acquire() of `key` (count down, token given
   // back), for a connection refused by a later check (the global cap).
   void cancel(const IpKey& key, int64_t now_ns);

@@ -40,7 +40,8 @@ RejectReason IpLimiter::admit(const IpKey& addr, int64_t now_ns, Ticket* ticket,
   IpKey key = limitKey(addr, options_.ipv6_prefix);
   bool evicted = false;
   uint64_t hash = table_.hash(key);
-  IpTable::Verdict v = table_.acquire(key, hash, now_ns, &evicted);
+  uint32_t slot = IpTable::kNoSlot;
+  IpTable::Verdict v = table_.acquire(key, hash, now_ns, &evicted, &slot);
   if (evicted) noteTableEvent(false, now_ns);
   switch (v) {
     case IpTable::Verdict::kAdmitted:
@@ -59,12 +60,13 @@ RejectReason IpLimiter::admit(const IpKey& addr, int64_t now_ns, Ticket* ticket,
   }
   ticket->key = key;
   ticket->hash = hash;
+  ticket->slot = slot;
   ticket->tracked = true;
   return RejectReason::kNone;
 }
 
 void IpLimiter::release(const Ticket& ticket, int64_t now_ns, LocalReserve* reserve) {
-  if (ticket.tracked) table_.release(ticket.key, ticket.hash, now_ns);
+  if (ticket.tracked) table_.release(ticket.key, ticket.hash, now_ns, ticket.slot);
   if (reserve != nullptr) {
     reserve->release(options_.max_connections);
   } else {

@@ -75,6 +75,7 @@ class IpLimiter {
   struct Ticket {
     IpKey key;             // the limited key (IPv6 masked to the prefix)
     uint64_t hash = 0;     // the table's hash of `key`
+    uint32_t slot = IpTable::kNoSlot;  // where acquire() found the entry (a hint)
     bool tracked = false;  // counted in the IP table (false for trusted addresses)
   };
 
