@@ -204,6 +204,38 @@ TEST(IpTableTest, PerKeyConcurrencyLimitAndRelease) {
   EXPECT_EQ(t.size(), 2u);
 }
 
+TEST(IpTableTest, ReleaseWithAStaleSlotHintFindsTheEntry) {
+  // One shard of 8 entries: 40 addresses cycle through it, so entries are
+  // evicted and later ones shift into freed positions (backward-shift
+  // deletion). Every hint recorded at acquire() is then checked on release.
+  IpTable t(tableOptions(8, 1, 10));
+  int64_t now = kSec;
+  struct Held {
+    IpKey key;
+    uint32_t slot;
+  };
+  std::vector<Held> held;
+  for (uint32_t i = 0; i < 40; ++i) {
+    IpKey k = IpKey::fromV4(0x0a000000 + i);
+    uint32_t slot = IpTable::kNoSlot;
+    ASSERT_EQ(t.acquire(k, t.hash(k), now, nullptr, &slot), IpTable::Verdict::kAdmitted) << i;
+    ASSERT_NE(slot, IpTable::kNoSlot);
+    held.push_back({k, slot});
+    if (held.size() == 4) {
+      // Release with the recorded hints, and one deliberately wrong hint.
+      for (size_t j = 0; j < held.size(); ++j) {
+        uint32_t hint = j == 0 ? (held[j].slot + 1) % 12 : held[j].slot;
+        t.release(held[j].key, t.hash(held[j].key), now, hint);
+        EXPECT_EQ(t.find(held[j].key, now)->connections, 0u) << i << " " << j;
+      }
+      held.clear();
+    }
+    now += kSec;
+  }
+  EXPECT_LE(t.size(), 8u);
+  EXPECT_GT(t.evictions(), 0u);
+}
+
 TEST(IpTableTest, PerKeyRateAndCancelGivesTokenBack) {
   IpTable t(tableOptions(100, 4, 100, RateSpec::make(5, 2)));
   IpKey a = v4("10.0.0.1");
