@@ -2,7 +2,9 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <event2/event_struct.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,28 +12,44 @@
 
 namespace gw {
 
+static_assert(sizeof(struct event) <= Connection::kEventBytes,
+              "raise Connection::kEventBytes to sizeof(struct event)");
+static_assert(alignof(struct event) <= 16, "struct event needs a larger alignment");
+
+struct Connection::FlushState {
+  FlushState(Connection& conn, CloseReason r, std::string d)
+      : timer(conn.dispatcher_,
+              [&conn] {
+                FlushState& self = *conn.flush_;
+                conn.closeNow(self.reason, self.detail + " (output not drained in time)");
+              }),
+        reason(r),
+        detail(std::move(d)) {}
+  Timer timer;
+  CloseReason reason;
+  std::string detail;
+};
+
 Connection::Connection(Dispatcher& dispatcher, int fd, Address peer, bool connecting)
     : dispatcher_(dispatcher),
-      fd_(fd),
-      peer_(peer),
-      state_(connecting ? State::kConnecting : State::kOpen),
       input_(evbuffer_new()),
       output_(evbuffer_new()),
-      flush_timer_(dispatcher, [this] {
-        closeNow(pending_reason_, pending_detail_ + " (output not drained in time)");
-      }) {
-  read_ev_ = event_new(dispatcher.base(), fd, EV_READ | EV_PERSIST, &Connection::onReadable, this);
-  write_ev_ = event_new(dispatcher.base(), fd, EV_WRITE, &Connection::onWritable, this);
+      fd_(fd),
+      state_(connecting ? State::kConnecting : State::kOpen),
+      peer_(peer) {
+  event_assign(readEv(), dispatcher.base(), fd, EV_READ | EV_PERSIST, &Connection::onReadable,
+               this);
+  event_assign(writeEv(), dispatcher.base(), fd, EV_WRITE, &Connection::onWritable, this);
   if (connecting) {
-    event_add(write_ev_, nullptr);  // writable = connect finished (or failed)
+    event_add(writeEv(), nullptr);  // writable = connect finished (or failed)
   } else {
     updateReadEvent();
   }
 }
 
 Connection::~Connection() {
-  event_free(read_ev_);
-  event_free(write_ev_);
+  event_del(readEv());
+  event_del(writeEv());
   if (fd_ >= 0) ::close(fd_);
   evbuffer_free(input_);
   evbuffer_free(output_);
@@ -55,7 +73,7 @@ void Connection::flushSoon() {
   }
   // Activating the write event runs onWritable later in this loop turn, after
   // the callbacks already queued: all writes of a turn leave in one writev.
-  event_active(write_ev_, EV_WRITE, 0);
+  event_active(writeEv(), EV_WRITE, 0);
   checkWatermarks();
 }
 
@@ -73,7 +91,7 @@ void Connection::readDisable(bool disable) {
     if (read_disable_count_ == 0 && state_ == State::kOpen && evbuffer_get_length(input_) > 0) {
       // Bytes arrived before the pause: deliver them again on a later turn.
       redeliver_ = true;
-      event_active(read_ev_, EV_READ, 0);
+      event_active(readEv(), EV_READ, 0);
     }
     return;
   }
@@ -83,10 +101,10 @@ void Connection::readDisable(bool disable) {
 void Connection::updateReadEvent() {
   bool want = state_ == State::kOpen && read_disable_count_ == 0 && !read_eof_ && fd_ >= 0;
   if (want && !read_ev_added_) {
-    event_add(read_ev_, nullptr);
+    event_add(readEv(), nullptr);
     read_ev_added_ = true;
   } else if (!want && read_ev_added_) {
-    event_del(read_ev_);
+    event_del(readEv());
     read_ev_added_ = false;
   }
 }
@@ -124,19 +142,18 @@ void Connection::close(CloseReason reason, std::string_view detail, CloseMode mo
   }
   if (state_ == State::kClosing) return;
   state_ = State::kClosing;
-  pending_reason_ = reason;
-  pending_detail_ = std::string(detail);
+  flush_ = std::make_unique<FlushState>(*this, reason, std::string(detail));
   updateReadEvent();
-  event_active(write_ev_, EV_WRITE, 0);
-  flush_timer_.enable(std::chrono::milliseconds(kFlushTimeoutMs));
+  event_active(writeEv(), EV_WRITE, 0);
+  flush_->timer.enable(std::chrono::milliseconds(kFlushTimeoutMs));
 }
 
 void Connection::closeNow(CloseReason reason, std::string detail) {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
-  flush_timer_.disable();
-  event_del(read_ev_);
-  event_del(write_ev_);
+  if (flush_) flush_->timer.disable();
+  event_del(readEv());
+  event_del(writeEv());
   read_ev_added_ = false;
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
@@ -177,7 +194,7 @@ void Connection::doRead() {
     return;
   }
   if (fd_ < 0 || read_disable_count_ > 0) return;
-  int n = evbuffer_read(input_, fd_, static_cast<int>(read_size_));
+  ssize_t n = readSocket();
   if (n > 0) {
     bytes_read_ += static_cast<uint64_t>(n);
     if (callbacks_ != nullptr) callbacks_->onRead(*this, false);
@@ -192,6 +209,60 @@ void Connection::doRead() {
   if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
   closeNow(errno == ECONNRESET ? CloseReason::kRemoteClosed : CloseReason::kSocketError,
            std::string("read: ") + std::strerror(errno));
+}
+
+ssize_t Connection::readSocket() {
+  // Not evbuffer_read(): it asks the kernel how much is readable (an ioctl,
+  // one more system call per read) before reading. Space is reserved in the
+  // input buffer instead (the tail of the last chain, or a new chain) and
+  // read into directly.
+  uint32_t want = next_read_ < read_size_ ? next_read_ : read_size_;
+  evbuffer_iovec vec[2];
+  int nvec = evbuffer_reserve_space(input_, want, vec, 2);
+  if (nvec <= 0) {
+    errno = ENOMEM;
+    return -1;
+  }
+  // The reservation may be larger (a chain's tail plus a new chain): read
+  // at most `want`, so the read size bounds what one read adds.
+  iovec iov[2];
+  size_t space = 0;
+  int used = 0;
+  for (int i = 0; i < nvec && space < want; ++i) {
+    size_t len = vec[i].iov_len < want - space ? vec[i].iov_len : want - space;
+    iov[i].iov_base = vec[i].iov_base;
+    iov[i].iov_len = len;
+    space += len;
+    used = i + 1;
+  }
+  ssize_t n = ::readv(fd_, iov, used);
+  if (n <= 0) {
+    int saved = errno;
+    evbuffer_commit_space(input_, vec, 0);  // releases the reservation
+    errno = saved;
+    return n;
+  }
+  // Hand the bytes read to the buffer: fill the vectors in order.
+  size_t left = static_cast<size_t>(n);
+  for (int i = 0; i < used; ++i) {
+    size_t take = left < iov[i].iov_len ? left : iov[i].iov_len;
+    vec[i].iov_len = take;
+    left -= take;
+  }
+  evbuffer_commit_space(input_, vec, used);
+  // Adapt the next read to what this one got.
+  if (static_cast<size_t>(n) >= space && want < read_size_) {
+    next_read_ = want * 2 < read_size_ ? want * 2 : read_size_;
+    small_reads_ = 0;
+  } else if (static_cast<uint32_t>(n) < want / 4 && want > kMinReadSize) {
+    if (++small_reads_ >= 2) {
+      next_read_ = want / 2 > kMinReadSize ? want / 2 : kMinReadSize;
+      small_reads_ = 0;
+    }
+  } else {
+    small_reads_ = 0;
+  }
+  return n;
 }
 
 void Connection::doWrite() {
@@ -209,16 +280,16 @@ void Connection::doWrite() {
     return;
   }
   if (evbuffer_get_length(output_) > 0) {
-    event_add(write_ev_, nullptr);  // wait until the socket takes more
+    event_add(writeEv(), nullptr);  // wait until the socket takes more
   } else {
-    event_del(write_ev_);
+    event_del(writeEv());
     if (shutdown_pending_ && !write_shut_) {
       ::shutdown(fd_, SHUT_WR);
       write_shut_ = true;
       shutdown_pending_ = false;
     }
     if (state_ == State::kClosing) {
-      closeNow(pending_reason_, pending_detail_);
+      closeNow(flush_->reason, flush_->detail);
       return;
     }
   }

@@ -5,10 +5,16 @@
 // end of the turn), output watermarks, counted read pausing, half-close, and
 // close with a reason. Used for client connections (accepted) and backend
 // connections (connect()). Owned by one worker; not thread-safe.
+//
+// Memory: one allocation for the object, which embeds its two libevent
+// events (read, write), plus the two evbuffers. The timer and the close
+// reason of a flushing close (kFlush with output still buffered) are
+// allocated only when such a close starts.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -43,7 +49,7 @@ class ConnectionCallbacks {
 
 class Connection {
  public:
-  enum class State { kConnecting, kOpen, kClosing, kClosed };
+  enum class State : uint8_t { kConnecting, kOpen, kClosing, kClosed };
   enum class CloseMode {
     kFlush,  // stop reading, write what is buffered (bounded in time), then close
     kAbort,  // close now, drop buffered output
@@ -88,8 +94,11 @@ class Connection {
   // back under `low` -> onBelowLowWatermark. 0 disables them.
   void setWatermarks(size_t low, size_t high);
   bool aboveHighWatermark() const { return above_high_; }
-  // Largest read per socket readiness (default 16 KiB).
-  void setReadSize(size_t n) { read_size_ = n; }
+  // Largest read per socket readiness (default 16 KiB). Reads start at
+  // kMinReadSize and adapt: a read that fills its space doubles the next
+  // one (up to this size), two reads in a row under a quarter of it halve
+  // it, so an idle or chatty connection never pins a large buffer.
+  void setReadSize(size_t n) { read_size_ = static_cast<uint32_t>(n > kMaxReadSize ? kMaxReadSize : n); }
 
   // Sends FIN once output() has drained (half-close); reading goes on.
   void shutdownWrite();
@@ -102,41 +111,55 @@ class Connection {
 
   // How long a kFlush close may wait for the peer to take the output.
   static constexpr int kFlushTimeoutMs = 1000;
+  // Largest setReadSize() (larger values are clamped).
+  static constexpr size_t kMaxReadSize = 64 * 1024 * 1024;
+  // The first read's size, and the least the adaptive size shrinks to.
+  static constexpr uint32_t kMinReadSize = 2048;
+  // Bytes reserved in the object for each libevent `struct event`
+  // (checked against sizeof(struct event) when connection.cc compiles).
+  static constexpr size_t kEventBytes = 128;
 
  private:
   static void onReadable(int fd, short what, void* arg);
   static void onWritable(int fd, short what, void* arg);
   void doRead();
+  // One readv() into reserved input space; returns what readv() did.
+  ssize_t readSocket();
   void doWrite();
   void finishConnect();
   void updateReadEvent();
   void checkWatermarks();
   void closeNow(CloseReason reason, std::string detail);
 
+  struct FlushState;  // a kFlush close waiting for the output to drain
+  event* readEv() { return reinterpret_cast<event*>(read_ev_mem_); }
+  event* writeEv() { return reinterpret_cast<event*>(write_ev_mem_); }
+
   Dispatcher& dispatcher_;
-  int fd_;
-  Address peer_;
-  State state_;
   ConnectionCallbacks* callbacks_ = nullptr;
   evbuffer* input_;
   evbuffer* output_;
-  event* read_ev_;
-  event* write_ev_;
-  Timer flush_timer_;
+  std::unique_ptr<FlushState> flush_;  // created when a kFlush close has to wait
+  uint64_t bytes_read_ = 0;
+  uint64_t bytes_written_ = 0;
+  size_t low_watermark_ = 0;
+  size_t high_watermark_ = 0;
+  int fd_;
   int read_disable_count_ = 0;
+  uint32_t read_size_ = 16 * 1024;
+  uint32_t next_read_ = kMinReadSize;  // adaptive size of the next read (<= read_size_)
+  uint8_t small_reads_ = 0;            // reads in a row under a quarter of next_read_
+  State state_;
   bool read_ev_added_ = false;
   bool read_eof_ = false;
   bool redeliver_ = false;
   bool shutdown_pending_ = false;
   bool write_shut_ = false;
   bool above_high_ = false;
-  size_t low_watermark_ = 0;
-  size_t high_watermark_ = 0;
-  size_t read_size_ = 16 * 1024;
-  uint64_t bytes_read_ = 0;
-  uint64_t bytes_written_ = 0;
-  CloseReason pending_reason_ = CloseReason::kLocalClosed;
-  std::string pending_detail_;
+  Address peer_;
+  // The events live in the object (event_assign): no allocation of their own.
+  alignas(16) unsigned char read_ev_mem_[kEventBytes];
+  alignas(16) unsigned char write_ev_mem_[kEventBytes];
 };
 
 }  // namespace gw

@@ -5,6 +5,11 @@
 // holds the connection's Slots, enforces the output bound (a slow reader is
 // disconnected with reason output_overflow), and reports the close to its
 // owner. Per connection, on one worker thread.
+//
+// Memory per chain (an idle connection pays for all of it): the object, one
+// allocation holding every filter's Entry, the filters themselves and the
+// Connection. The write-path buffers (staging for observing bytes filters,
+// scratch for sendFrame()) are allocated only when first used.
 #pragma once
 
 #include <functional>
@@ -37,7 +42,11 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   using ClosedCallback =
       std::function<void(FilterChain&, CloseReason, std::string_view detail)>;
 
-  // Creates one filter per element. Call start() to begin.
+  // Most filters one chain can hold.
+  static constexpr size_t kMaxFilters = 65535;
+
+  // Creates one filter per element (throws std::length_error past
+  // kMaxFilters). Call start() to begin.
   FilterChain(std::unique_ptr<Connection> conn, const std::vector<ChainElement>& elements,
               OutputLimits limits, ClosedCallback on_closed);
   ~FilterChain() override;
@@ -47,7 +56,7 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
 
   Connection& connection() { return *conn_; }
   Slots& slots() { return slots_; }
-  size_t size() const { return entries_.size(); }
+  size_t size() const { return count_; }
   Filter& filter(size_t i);
   // Frames the codec decoded from the client (passFrame) and frames it took
   // to encode toward the client; 0 on a chain without a codec. For the
@@ -75,18 +84,26 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   void runWriteBytes(size_t below, evbuffer* src, size_t len);
   void checkOutputBound();
   bool closed() const { return conn_->state() == Connection::State::kClosed; }
+  void destroyEntries();
+  // staging_ / scratch_, created on first use (most connections never need
+  // them) and kept until the chain is destroyed.
+  evbuffer* staging();
+  evbuffer* scratch();
 
   std::unique_ptr<Connection> conn_;
-  std::vector<std::unique_ptr<Entry>> entries_;
+  // One contiguous allocation of count_ entries, built in place: they never
+  // move (each is its filter's FilterCallbacks).
+  Entry* entries_ = nullptr;
+  uint32_t count_ = 0;
+  uint32_t started_ = 0;  // filters whose onNewConnection has returned kContinue
+  bool pending_eos_ = false;
   Slots slots_;
   OutputLimits limits_;
   ClosedCallback on_closed_;
-  evbuffer* staging_;  // bytes passing through observing write filters
-  evbuffer* scratch_;  // payloads of frames built by sendFrame()
+  evbuffer* staging_ = nullptr;  // bytes passing through observing write filters (lazy)
+  evbuffer* scratch_ = nullptr;  // payloads of frames built by sendFrame() (lazy)
   uint64_t frames_in_ = 0;
   uint64_t frames_out_ = 0;
-  size_t started_ = 0;  // filters whose onNewConnection has returned kContinue
-  bool pending_eos_ = false;
 };
 
 }  // namespace gw

@@ -54,9 +54,41 @@ Worker::Worker(size_t index, size_t count, std::shared_ptr<const GatewayConfig> 
       config_(std::move(config)),
       dispatcher_("worker-" + std::to_string(index)) {}
 
+Worker::ConnectionRecord::ConnectionRecord(Worker& worker, ActiveListener& l,
+                                           std::unique_ptr<Connection> conn)
+    : chains(l.chains),
+      listener(&l),
+      accepted_at(preciseNow()),
+      // Two pointers: fits std::function's inline storage (no allocation).
+      chain(std::move(conn), chains->elements, chains->limits,
+            [w = &worker, self = this](FilterChain&, CloseReason r, std::string_view d) {
+              w->onChainClosed(*self, r, d);
+            }) {}
+
+void Worker::linkConnection(ConnectionRecord* r) {
+  r->prev = nullptr;
+  r->next = connections_;
+  if (connections_ != nullptr) connections_->prev = r;
+  connections_ = r;
+}
+
+void Worker::unlinkConnection(ConnectionRecord* r) {
+  if (r->prev != nullptr) {
+    r->prev->next = r->next;
+  } else {
+    connections_ = r->next;
+  }
+  if (r->next != nullptr) r->next->prev = r->prev;
+  r->prev = r->next = nullptr;
+}
+
 Worker::~Worker() {
   join();
-  connections_.clear();
+  while (connections_ != nullptr) {
+    ConnectionRecord* r = connections_;
+    unlinkConnection(r);
+    delete r;
+  }
   closeListeningSockets();
 }
 
@@ -131,9 +163,9 @@ void Worker::reload(std::shared_ptr<const GatewayConfig> config, std::shared_ptr
 void Worker::stop() {
   dispatcher_.post([this] {
     closeListeningSockets();
-    // Closing runs onChainClosed, which erases from the map: copy first.
+    // Closing runs onChainClosed, which unlinks from the list: copy first.
     std::vector<FilterChain*> open;
-    for (auto& [ptr, record] : connections_) open.push_back(ptr);
+    for (ConnectionRecord* r = connections_; r != nullptr; r = r->next) open.push_back(&r->chain);
     for (FilterChain* c : open)
       c->connection().close(CloseReason::kShutdown, "gateway stopping",
                             Connection::CloseMode::kAbort);
@@ -162,25 +194,19 @@ void Worker::acceptFrom(ActiveListener& l) {
     setNoDelay(fd);
     auto conn = std::make_unique<Connection>(dispatcher_, fd,
                                              Address(reinterpret_cast<sockaddr*>(&ss), len), false);
-    auto record = std::make_unique<ConnectionRecord>();
-    record->chains = l.chains;
-    record->accepted_at = preciseNow();
-    record->chain = std::make_unique<FilterChain>(
-        std::move(conn), record->chains->elements, record->chains->limits,
-        [this, &l](FilterChain& c, CloseReason r, std::string_view d) {
-          onChainClosed(l, c, r, d);
-        });
-    FilterChain* raw = record->chain.get();
-    connections_.emplace(raw, std::move(record));
+    auto* record = new ConnectionRecord(*this, l, std::move(conn));
+    linkConnection(record);
     active_.fetch_add(1, std::memory_order_relaxed);
     l.stats->accepted->inc();
     l.stats->active->inc();
-    raw->start();
+    record->chain.start();
   }
 }
 
-void Worker::onChainClosed(ActiveListener& l, FilterChain& chain, CloseReason reason,
+void Worker::onChainClosed(ConnectionRecord& record, CloseReason reason,
                            std::string_view detail) {
+  ActiveListener& l = *record.listener;
+  FilterChain& chain = record.chain;
   ListenerStats& st = *l.stats;
   st.active->dec();
   st.closes[static_cast<size_t>(reason)]->inc();
@@ -189,9 +215,7 @@ void Worker::onChainClosed(ActiveListener& l, FilterChain& chain, CloseReason re
   st.bytes_out->inc(conn.bytesWritten());
   GW_LOG(debug, "{}: connection from {} closed: {} ({})", dispatcher_.name(),
          conn.peer().toString(), closeReasonName(reason), detail);
-  auto it = connections_.find(&chain);
-  if (it == connections_.end()) return;
-  auto lifetime = preciseNow() - it->second->accepted_at;
+  auto lifetime = preciseNow() - record.accepted_at;
   st.duration->observe(std::chrono::duration<double>(lifetime).count());
   if (access_log_ && access_log_->config().enabled) {
     if (access_log_->sample()) {
@@ -215,8 +239,8 @@ void Worker::onChainClosed(ActiveListener& l, FilterChain& chain, CloseReason re
       st.access_sampled_out->inc();
     }
   }
-  dispatcher_.deferredDelete(std::move(it->second));
-  connections_.erase(it);
+  unlinkConnection(&record);
+  dispatcher_.deferredDelete(std::unique_ptr<DeferredDeletable>(&record));
   active_.fetch_sub(1, std::memory_order_relaxed);
 }
 

@@ -22,7 +22,6 @@
 #include <memory>
 #include <string>
 #include <thread>
-#include <unordered_map>
 #include <vector>
 
 #include "config/config.h"
@@ -101,19 +100,25 @@ class Worker {
     std::shared_ptr<ChainSet> chains;  // current: new connections use it
     std::unique_ptr<ListenerStats> stats;
   };
-  // A live connection: its chain and the chain set its filters came from.
+  // A live connection: its chain (in the same allocation), the chain set its
+  // filters came from, and its links in the worker's list of connections.
   struct ConnectionRecord : DeferredDeletable {
-    std::shared_ptr<ChainSet> chains;     // declared first: destroyed after the chain
-    std::unique_ptr<FilterChain> chain;
+    ConnectionRecord(Worker& worker, ActiveListener& l, std::unique_ptr<Connection> conn);
+    std::shared_ptr<ChainSet> chains;  // declared first: destroyed after the chain
+    ActiveListener* listener;
+    ConnectionRecord* prev = nullptr;  // Worker::connections_ (intrusive, unordered)
+    ConnectionRecord* next = nullptr;
     std::chrono::steady_clock::time_point accepted_at;
+    FilterChain chain;
   };
 
   std::shared_ptr<ChainSet> buildChains(const std::shared_ptr<const GatewayConfig>& config,
                                         const ListenerConfig& listener);
   static void onAcceptable(int fd, short, void* arg);
   void acceptFrom(ActiveListener& l);
-  void onChainClosed(ActiveListener& l, FilterChain& chain, CloseReason reason,
-                     std::string_view detail);
+  void onChainClosed(ConnectionRecord& record, CloseReason reason, std::string_view detail);
+  void linkConnection(ConnectionRecord* r);
+  void unlinkConnection(ConnectionRecord* r);
   void closeListeningSockets();
 
   size_t index_;
@@ -123,7 +128,9 @@ class Worker {
   WorkerServices services_;  // before listeners_: factories use it until destroyed
   std::shared_ptr<AccessLog> access_log_;
   std::vector<std::unique_ptr<ActiveListener>> listeners_;
-  std::unordered_map<FilterChain*, std::unique_ptr<ConnectionRecord>> connections_;
+  // Live connections (owned: deleted when unlinked, or by ~Worker). An
+  // intrusive doubly linked list: no allocation besides the record itself.
+  ConnectionRecord* connections_ = nullptr;
   std::atomic<size_t> active_{0};
   std::atomic<bool> running_{false};
   std::thread thread_;

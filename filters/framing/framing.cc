@@ -47,17 +47,20 @@ FramingStats::FramingStats(const std::string& listener) {
   idle_timeout = error(CloseReason::kIdleTimeout);
 }
 
-FramingFilter::FramingFilter(const FramingConfig& config, const FramingStats& stats)
-    : config_(config), stats_(stats) {}
+FramingFilter::FramingFilter(FramingFactory& factory) : factory_(factory) {}
 
 FilterStatus FramingFilter::onNewConnection() {
   conn_ = &callbacks().connection();
-  if (config_.idle_timeout.count() > 0) {
-    auto now = coarseNow();
-    last_frame_ = now;
-    armBy(now + config_.idle_timeout, now);
-  }
+  if (TimeoutList* idle = factory_.idleTimeouts()) idle->touch(*this, coarseNowNs());
   return FilterStatus::kContinue;
+}
+
+void FramingFilter::trackIdle(int64_t now_ns) {
+  if (TimeoutList* idle = factory_.idleTimeouts()) {
+    idle->touch(*this, now_ns);
+  } else {
+    unlink();
+  }
 }
 
 FilterStatus FramingFilter::onData(evbuffer* data, bool end_stream) {
@@ -65,17 +68,20 @@ FilterStatus FramingFilter::onData(evbuffer* data, bool end_stream) {
   uint64_t frames = 0;
   uint64_t bytes = 0;
   Stop stop = decode(data, &frames, &bytes);
+  const FramingStats& st = stats();
   // Counted once per read, not per frame.
   if (frames > 0) {
-    stats_.frames_in->inc(frames);
-    stats_.bytes_in->inc(bytes);
+    st.frames_in->inc(frames);
+    st.bytes_in->inc(bytes);
   }
   if (stop == Stop::kClosed) return FilterStatus::kStopIteration;
+  const bool idle_on = factory_.idleTimeouts() != nullptr;
   if (stop == Stop::kPaused) {
     // Complete frames wait for the resume (the connection re-delivers them);
-    // nothing is stalled on the client's side.
+    // nothing is stalled on the client's side: the idle timeout applies
+    // (and an expiry while paused restarts it).
+    if ((frames > 0 && idle_on) || partial_) trackIdle(coarseNowNs());
     partial_ = false;
-    if (frames > 0 && config_.idle_timeout.count() > 0) last_frame_ = coarseNow();
     return FilterStatus::kStopIteration;
   }
   size_t remaining = evbuffer_get_length(data);
@@ -86,12 +92,14 @@ FilterStatus FramingFilter::onData(evbuffer* data, bool end_stream) {
   // A new frame started arriving: either none was in progress, or the one in
   // progress completed during this read and another began.
   bool starts_partial = remaining > 0 && (!partial_ || frames > 0);
-  if ((frames > 0 && config_.idle_timeout.count() > 0) || starts_partial) {
-    auto now = coarseNow();
-    if (frames > 0) last_frame_ = now;
-    if (starts_partial) {
-      partial_since_ = now;
-      armBy(now + config_.read_timeout, now);
+  if (starts_partial) {
+    factory_.readTimeouts().touch(*this, coarseNowNs());
+  } else if (frames > 0 && remaining == 0) {
+    // Idle from now on. Without idle_timeout this only stops a read timeout.
+    if (idle_on) {
+      trackIdle(coarseNowNs());
+    } else {
+      unlink();
     }
   }
   partial_ = remaining > 0;
@@ -99,6 +107,7 @@ FilterStatus FramingFilter::onData(evbuffer* data, bool end_stream) {
 }
 
 FramingFilter::Stop FramingFilter::decode(evbuffer* buf, uint64_t* frames, uint64_t* bytes) {
+  const size_t max_frame_bytes = config().max_frame_bytes;
   size_t avail = evbuffer_get_length(buf);
   while (avail >= kHeader) {
     // Read the header in place when the first chain holds all of it (the
@@ -112,11 +121,11 @@ FramingFilter::Stop FramingFilter::decode(evbuffer* buf, uint64_t* frames, uint6
       evbuffer_copyout(buf, raw, kHeader);
     }
     wire::ClientHeader h = wire::ClientHeader::decode(hp);
-    if (h.length > config_.max_frame_bytes) {
-      stats_.too_large->inc();
+    if (h.length > max_frame_bytes) {
+      stats().too_large->inc();
       callbacks().close(CloseReason::kFrameTooLarge,
                         "frame length " + std::to_string(h.length) + " exceeds max_frame_bytes " +
-                            std::to_string(config_.max_frame_bytes) + " (msg_id " +
+                            std::to_string(max_frame_bytes) + " (msg_id " +
                             std::to_string(h.msg_id) + ")",
                         Connection::CloseMode::kAbort);
       return Stop::kClosed;
@@ -153,59 +162,41 @@ void FramingFilter::closeAtEof(evbuffer* buf, size_t remaining) {
                       Connection::CloseMode::kFlush);
     return;
   }
-  stats_.malformed->inc();
+  stats().malformed->inc();
   callbacks().close(CloseReason::kMalformedFrame,
                     "connection closed mid-frame: " + describePartial(buf, remaining),
                     Connection::CloseMode::kFlush);
 }
 
-void FramingFilter::armBy(steady_clock::time_point deadline, steady_clock::time_point now) {
-  if (timer_armed_ && timer_deadline_ <= deadline) return;
-  if (!timer_) timer_.emplace(callbacks().dispatcher(), [this] { onTimer(); });
-  auto wait = std::chrono::ceil<milliseconds>(deadline - now);
-  timer_->enable(std::max(wait, milliseconds(1)));
-  timer_deadline_ = deadline;
-  timer_armed_ = true;
-}
-
-void FramingFilter::onTimer() {
-  timer_armed_ = false;
+void FramingFilter::onExpired(bool read, int64_t now_ns) {
   Connection& conn = *conn_;
   if (!conn.open()) return;
-  auto now = coarseNow();
-  const bool idle_on = config_.idle_timeout.count() > 0;
   const bool paused = callbacks().readDisabled();
   if (paused || was_paused_) {
     // Reading is (or was, since the last check) paused by backpressure: the
-    // client could not make progress, so both clocks restart here. After a
+    // client could not make progress, so the clock restarts here. After a
     // resume the client gets at least a full timeout.
     was_paused_ = paused;
-    last_frame_ = now;
-    if (partial_) partial_since_ = now;
-  } else if (partial_) {
-    if (now - partial_since_ >= config_.read_timeout) {
-      stats_.read_timeout->inc();
-      size_t remaining = evbuffer_get_length(conn.input());
-      callbacks().close(CloseReason::kReadTimeout,
-                        "frame not completed within read_timeout " + ms(config_.read_timeout) +
-                            ": " + describePartial(conn.input(), remaining),
-                        Connection::CloseMode::kFlush);
-      return;
+    if (read) {
+      factory_.readTimeouts().touch(*this, now_ns);
+    } else {
+      trackIdle(now_ns);
     }
-  } else if (idle_on && now - last_frame_ >= config_.idle_timeout) {
-    stats_.idle_timeout->inc();
-    callbacks().close(CloseReason::kIdleTimeout,
-                      "no frame within idle_timeout " + ms(config_.idle_timeout),
+    return;
+  }
+  if (read) {
+    stats().read_timeout->inc();
+    size_t remaining = evbuffer_get_length(conn.input());
+    callbacks().close(CloseReason::kReadTimeout,
+                      "frame not completed within read_timeout " + ms(config().read_timeout) +
+                          ": " + describePartial(conn.input(), remaining),
                       Connection::CloseMode::kFlush);
     return;
   }
-  // Not expired: re-arm for what is left. While a frame is in progress only
-  // read_timeout applies; idle_timeout counts from the frame's completion.
-  if (partial_) {
-    armBy(partial_since_ + config_.read_timeout, now);
-  } else if (idle_on) {
-    armBy(last_frame_ + config_.idle_timeout, now);
-  }
+  stats().idle_timeout->inc();
+  callbacks().close(CloseReason::kIdleTimeout,
+                    "no frame within idle_timeout " + ms(config().idle_timeout),
+                    Connection::CloseMode::kFlush);
 }
 
 FilterStatus FramingFilter::onWriteFrame(Frame& frame) {
@@ -225,18 +216,31 @@ FilterStatus FramingFilter::onWriteFrame(Frame& frame) {
   callbacks().writeBytes(raw, kHeader);
   if (len > 0) callbacks().writeBytes(frame.source(), len);  // moves the payload's chains
   frame.markConsumed();
-  stats_.frames_out->inc();
-  stats_.bytes_out->inc(kHeader + len);
+  const FramingStats& st = stats();
+  st.frames_out->inc();
+  st.bytes_out->inc(kHeader + len);
   return FilterStatus::kStopIteration;
 }
 
-void FramingFilter::onClose(CloseReason) {
-  if (timer_) timer_->disable();
-  timer_armed_ = false;
+void FramingFilter::onClose(CloseReason) { unlink(); }
+
+FramingFactory::FramingFactory(std::shared_ptr<const FramingConfig> config,
+                               const std::string& listener, Dispatcher& dispatcher)
+    : config_(std::move(config)),
+      stats_(listener),
+      read_timeouts_(dispatcher, config_->read_timeout, [](TimeoutList::Entry& e, int64_t now) {
+        static_cast<FramingFilter&>(e).onExpired(true, now);
+      }) {
+  if (config_->idle_timeout.count() > 0) {
+    idle_timeouts_.emplace(dispatcher, config_->idle_timeout,
+                           [](TimeoutList::Entry& e, int64_t now) {
+                             static_cast<FramingFilter&>(e).onExpired(false, now);
+                           });
+  }
 }
 
 std::unique_ptr<Filter> FramingFactory::createFilter() {
-  return std::make_unique<FramingFilter>(*config_, stats_);
+  return std::make_unique<FramingFilter>(*this);
 }
 
 class FramingConfigFactory : public FilterConfigFactory {
@@ -273,7 +277,8 @@ class FramingConfigFactory : public FilterConfigFactory {
   std::unique_ptr<FilterFactory> createFactory(std::shared_ptr<const FilterConfig> config,
                                                WorkerContext& worker) const override {
     return std::make_unique<FramingFactory>(
-        std::static_pointer_cast<const FramingConfig>(config), worker.listener);
+        std::static_pointer_cast<const FramingConfig>(config), worker.listener,
+        worker.dispatcher);
   }
 };
 

@@ -30,6 +30,7 @@
 #include "core/dispatcher.h"
 #include "core/registry.h"
 #include "core/stats.h"
+#include "core/timeout_list.h"
 
 namespace gw {
 namespace framing {
@@ -62,22 +63,23 @@ struct FramingStats {
 
 class FramingFactory;
 
-// One per client connection. Per-connection state, all in members:
-//  - timer_: one timer for both timeouts, created on first need (at connect
-//    when idle_timeout is on, else when a read first leaves a frame incomplete);
-//    timer_deadline_/timer_armed_ say when it fires. Reads never re-arm it
-//    unless a new partial frame needs an earlier deadline; on fire it checks
-//    the timestamps below and re-arms for the remainder.
-//  - last_frame_: coarse time of the last complete frame (or of connect).
-//  - partial_, partial_since_: a frame has started arriving and is not yet
-//    complete, and the coarse time its first byte was seen.
-//  - was_paused_: the last timer check found reading paused (backpressure);
+// One per client connection. Per-connection state, all in members (64 bytes
+// with the Filter base; no allocation besides the object itself):
+//  - the TimeoutList::Entry base (24 bytes): the connection's place in one of
+//    its factory's two per-worker timeout lists. While a frame is in progress
+//    (partial_) it is in the read_timeout list, stamped with the time the
+//    frame's first byte was seen; otherwise, if idle_timeout is on, in the
+//    idle_timeout list, stamped with the time of the last complete frame (or
+//    of connect); otherwise in none. Reads move it (touch) once per read, not
+//    per frame, with the coarse time read once for that read.
+//  - partial_: a frame has started arriving and is not yet complete.
+//  - was_paused_: the last expiry found reading paused (backpressure);
 //    paused time counts toward neither timeout.
 // The decode position needs no state: an incomplete frame stays in the
 // connection's input buffer until all of it is there.
-class FramingFilter : public Filter {
+class FramingFilter : public Filter, private TimeoutList::Entry {
  public:
-  FramingFilter(const FramingConfig& config, const FramingStats& stats);
+  explicit FramingFilter(FramingFactory& factory);
 
   FilterStatus onNewConnection() override;
   // Decodes every complete frame in `data` and passes each on; returns
@@ -89,6 +91,7 @@ class FramingFilter : public Filter {
   void onClose(CloseReason reason) override;
 
  private:
+  friend class FramingFactory;
   // Why decode() stopped.
   enum class Stop { kNeedMore, kPaused, kClosed };
   // Passes on the complete frames at the front of `buf`. Adds to *frames and
@@ -99,34 +102,47 @@ class FramingFilter : public Filter {
   // "5 of 8 header bytes" / "10 of 100 payload bytes (msg_id 7)" for the
   // incomplete frame at the front of `buf`.
   static std::string describePartial(evbuffer* buf, size_t remaining);
-  // Arms the timer to fire by `deadline` unless it already fires no later.
-  void armBy(std::chrono::steady_clock::time_point deadline,
-             std::chrono::steady_clock::time_point now);
-  void onTimer();
+  // Starts the idle timeout from `now_ns` (or stops all timeouts when
+  // idle_timeout is off).
+  void trackIdle(int64_t now_ns);
+  // The entry's list expired it (it is already unlinked): `read` is true for
+  // the read_timeout list.
+  void onExpired(bool read, int64_t now_ns);
 
-  const FramingConfig& config_;
-  const FramingStats& stats_;
+  const FramingConfig& config() const;
+  const FramingStats& stats() const;
+
+  FramingFactory& factory_;
   Connection* conn_ = nullptr;  // callbacks().connection(), set in onNewConnection
-  std::optional<Timer> timer_;
-  std::chrono::steady_clock::time_point timer_deadline_;
-  std::chrono::steady_clock::time_point last_frame_;
-  std::chrono::steady_clock::time_point partial_since_;
-  bool timer_armed_ = false;
   bool partial_ = false;
   bool was_paused_ = false;
 };
 
-// One per worker per listener: holds the config and the listener's metrics.
+// One per worker per listener: holds the config, the listener's metrics and
+// the worker's two timeout lists (read_timeout; idle_timeout when it is on),
+// each one libevent timer for every connection of this worker and listener.
+// Must outlive its filters (a chain keeps its factories alive).
 class FramingFactory : public FilterFactory {
  public:
-  FramingFactory(std::shared_ptr<const FramingConfig> config, const std::string& listener)
-      : config_(std::move(config)), stats_(listener) {}
+  FramingFactory(std::shared_ptr<const FramingConfig> config, const std::string& listener,
+                 Dispatcher& dispatcher);
   std::unique_ptr<Filter> createFilter() override;
+
+  const FramingConfig& config() const { return *config_; }
+  const FramingStats& stats() const { return stats_; }
+  TimeoutList& readTimeouts() { return read_timeouts_; }
+  // nullptr when idle_timeout is 0 (off).
+  TimeoutList* idleTimeouts() { return idle_timeouts_ ? &*idle_timeouts_ : nullptr; }
 
  private:
   std::shared_ptr<const FramingConfig> config_;
   FramingStats stats_;
+  TimeoutList read_timeouts_;
+  std::optional<TimeoutList> idle_timeouts_;
 };
+
+inline const FramingConfig& FramingFilter::config() const { return factory_.config(); }
+inline const FramingStats& FramingFilter::stats() const { return factory_.stats(); }
 
 }  // namespace framing
 }  // namespace gw
