@@ -114,7 +114,11 @@ class Connection {
   // Largest setReadSize() (larger values are clamped).
   static constexpr size_t kMaxReadSize = 64 * 1024 * 1024;
   // The first read's size, and the least the adaptive size shrinks to.
-  static constexpr uint32_t kMinReadSize = 2048;
+  // libevent rounds a new chain (this plus its ~50-byte header) up to a
+  // power of two of at least 1 KiB: 960 bytes make a 1 KiB allocation,
+  // which malloc serves from its per-thread cache (tcache holds chunks up
+  // to ~1 KiB); 2 KiB would cost a 4 KiB allocation from the arena per read.
+  static constexpr uint32_t kMinReadSize = 960;
   // Bytes reserved in the object for each libevent `struct event`
   // (checked against sizeof(struct event) when connection.cc compiles).
   static constexpr size_t kEventBytes = 128;
