@@ -11,8 +11,15 @@
 namespace gw {
 
 Address::Address(const sockaddr* sa, socklen_t len) {
-  len_ = len > sizeof(storage_) ? sizeof(storage_) : len;
-  std::memcpy(&storage_, sa, len_);
+  // The sockaddr's own size for IP families (a caller may pass the size of
+  // the sockaddr_storage it filled); at most the union's size for others.
+  socklen_t cap = sizeof(u_);
+  if (len >= sizeof(sa_family_t)) {
+    if (sa->sa_family == AF_INET) cap = sizeof(sockaddr_in);
+    if (sa->sa_family == AF_INET6) cap = sizeof(sockaddr_in6);
+  }
+  len_ = len > cap ? cap : len;
+  std::memcpy(&u_, sa, len_);
 }
 
 std::optional<Address> Address::parse(std::string_view text, std::string* error) {
@@ -66,23 +73,23 @@ std::optional<Address> Address::parse(std::string_view text, std::string* error)
 }
 
 uint16_t Address::port() const {
-  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage_)->sin_port);
+  if (family() == AF_INET) return ntohs(u_.v4.sin_port);
   if (family() == AF_INET6)
-    return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_port);
+    return ntohs(u_.v6.sin6_port);
   return 0;
 }
 
 void Address::setPort(uint16_t port) {
-  if (family() == AF_INET) reinterpret_cast<sockaddr_in*>(&storage_)->sin_port = htons(port);
-  if (family() == AF_INET6) reinterpret_cast<sockaddr_in6*>(&storage_)->sin6_port = htons(port);
+  if (family() == AF_INET) u_.v4.sin_port = htons(port);
+  if (family() == AF_INET6) u_.v6.sin6_port = htons(port);
 }
 
 std::string Address::ipString() const {
   char buf[INET6_ADDRSTRLEN] = {0};
   if (family() == AF_INET) {
-    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage_)->sin_addr, buf, sizeof(buf));
+    inet_ntop(AF_INET, &u_.v4.sin_addr, buf, sizeof(buf));
   } else if (family() == AF_INET6) {
-    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage_)->sin6_addr, buf,
+    inet_ntop(AF_INET6, &u_.v6.sin6_addr, buf,
               sizeof(buf));
   } else {
     return "unknown";

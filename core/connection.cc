@@ -15,6 +15,8 @@ namespace gw {
 static_assert(sizeof(struct event) <= Connection::kEventBytes,
               "raise Connection::kEventBytes to sizeof(struct event)");
 static_assert(alignof(struct event) <= 16, "struct event needs a larger alignment");
+static_assert(sizeof(void*) != 8 || sizeof(Connection) <= 256,
+              "Connection grew past 256 bytes (every client connection pays for it)");
 
 struct Connection::FlushState {
   FlushState(Connection& conn, CloseReason r, std::string d)
@@ -36,20 +38,23 @@ Connection::Connection(Dispatcher& dispatcher, int fd, Address peer, bool connec
       output_(evbuffer_new()),
       fd_(fd),
       state_(connecting ? State::kConnecting : State::kOpen),
+      ev_added_(false),
+      flush_scheduled_(false),
+      write_blocked_(false),
+      read_eof_(false),
+      redeliver_(false),
+      shutdown_pending_(false),
+      write_shut_(false),
+      above_high_(false),
       peer_(peer) {
-  event_assign(readEv(), dispatcher.base(), fd, EV_READ | EV_PERSIST, &Connection::onReadable,
-               this);
-  event_assign(writeEv(), dispatcher.base(), fd, EV_WRITE, &Connection::onWritable, this);
-  if (connecting) {
-    event_add(writeEv(), nullptr);  // writable = connect finished (or failed)
-  } else {
-    updateReadEvent();
-  }
+  // Assigned for no events yet: updateEvents() assigns what the state needs
+  // (EV_WRITE while connecting: writable = connect finished or failed).
+  event_assign(ev(), dispatcher.base(), fd, EV_PERSIST, &Connection::onEvent, this);
+  updateEvents();
 }
 
 Connection::~Connection() {
-  event_del(readEv());
-  event_del(writeEv());
+  event_del(ev());
   if (fd_ >= 0) ::close(fd_);
   evbuffer_free(input_);
   evbuffer_free(output_);
@@ -71,10 +76,17 @@ void Connection::flushSoon() {
     checkWatermarks();  // detached (fd -1): output stays for the test to read
     return;
   }
-  // Activating the write event runs onWritable later in this loop turn, after
-  // the callbacks already queued: all writes of a turn leave in one writev.
-  event_active(writeEv(), EV_WRITE, 0);
+  // Activating the event with EV_WRITE runs doWrite later in this loop turn,
+  // after the callbacks already queued: all writes of a turn leave in one
+  // writev.
+  scheduleFlush();
   checkWatermarks();
+}
+
+void Connection::scheduleFlush() {
+  if (flush_scheduled_) return;
+  flush_scheduled_ = true;
+  event_active(ev(), EV_WRITE, 0);
 }
 
 size_t Connection::bufferedOutput() const { return evbuffer_get_length(output_); }
@@ -87,26 +99,62 @@ void Connection::readDisable(bool disable) {
     // Re-arm before activating: libevent does not register an event with
     // the poller while it is active, so event_add after event_active would
     // leave the socket unwatched once the redelivery ran (EOF never seen).
-    updateReadEvent();
+    updateEvents();
     if (read_disable_count_ == 0 && state_ == State::kOpen && evbuffer_get_length(input_) > 0) {
       // Bytes arrived before the pause: deliver them again on a later turn.
       redeliver_ = true;
-      event_active(readEv(), EV_READ, 0);
+      event_active(ev(), EV_READ, 0);
     }
     return;
   }
-  updateReadEvent();
+  updateEvents();
 }
 
-void Connection::updateReadEvent() {
-  bool want = state_ == State::kOpen && read_disable_count_ == 0 && !read_eof_ && fd_ >= 0;
-  if (want && !read_ev_added_) {
-    event_add(readEv(), nullptr);
-    read_ev_added_ = true;
-  } else if (!want && read_ev_added_) {
-    event_del(readEv());
-    read_ev_added_ = false;
+short Connection::wantedEvents() const {
+  if (fd_ < 0) return 0;
+  switch (state_) {
+    case State::kConnecting:
+      return EV_WRITE;
+    case State::kClosed:
+      return 0;
+    case State::kOpen:
+    case State::kClosing:
+      break;
   }
+  short want = 0;
+  if (state_ == State::kOpen && read_disable_count_ == 0 && !read_eof_) want |= EV_READ;
+  if (write_blocked_) want |= EV_WRITE;
+  return want;
+}
+
+void Connection::updateEvents() {
+  const short want = wantedEvents();
+  if (want == (ev_added_ ? ev_assigned_ : 0)) return;
+  // libevent has no "modify": an event's mask changes with del + assign +
+  // add. The del comes first even when the event is not registered: it
+  // also takes the event off the active queue (a queued flush or
+  // redelivery), and libevent neither registers a queued event with the
+  // poller on event_add (the socket would go unwatched) nor allows
+  // event_assign on it. What the del dropped is queued again below.
+  event_del(ev());
+  ev_added_ = false;
+  if (want != 0) {
+    if (want != ev_assigned_) {
+      event_assign(ev(), dispatcher_.base(), fd_, static_cast<short>(want | EV_PERSIST),
+                   &Connection::onEvent, this);
+      ev_assigned_ = static_cast<uint8_t>(want);
+    }
+    event_add(ev(), nullptr);
+    ev_added_ = true;
+  }
+  // Re-queue what the del dropped: a scheduled flush, and a pending
+  // redelivery while reading is on (with two events, neither was touched
+  // by a change of the other's interest). A dropped readiness is reported
+  // again by the (level-triggered) poller.
+  short again = 0;
+  if (flush_scheduled_) again |= EV_WRITE;
+  if (redeliver_ && (want & EV_READ)) again |= EV_READ;
+  if (again != 0) event_active(ev(), again, 0);
 }
 
 void Connection::setWatermarks(size_t low, size_t high) {
@@ -143,8 +191,8 @@ void Connection::close(CloseReason reason, std::string_view detail, CloseMode mo
   if (state_ == State::kClosing) return;
   state_ = State::kClosing;
   flush_ = std::make_unique<FlushState>(*this, reason, std::string(detail));
-  updateReadEvent();
-  event_active(writeEv(), EV_WRITE, 0);
+  updateEvents();
+  scheduleFlush();
   flush_->timer.enable(std::chrono::milliseconds(kFlushTimeoutMs));
 }
 
@@ -152,23 +200,33 @@ void Connection::closeNow(CloseReason reason, std::string detail) {
   if (state_ == State::kClosed) return;
   state_ = State::kClosed;
   if (flush_) flush_->timer.disable();
-  event_del(readEv());
-  event_del(writeEv());
-  read_ev_added_ = false;
+  event_del(ev());  // unregisters it and drops any activation
+  ev_added_ = false;
+  flush_scheduled_ = false;
+  write_blocked_ = false;
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
   if (callbacks_ != nullptr) callbacks_->onClose(*this, reason, detail);
 }
 
-void Connection::onReadable(int, short, void* arg) { static_cast<Connection*>(arg)->doRead(); }
-
-void Connection::onWritable(int, short, void* arg) {
+void Connection::onEvent(int, short what, void* arg) {
   auto* self = static_cast<Connection*>(arg);
+  // This activation carried every flag queued for the event: a scheduled
+  // flush (EV_WRITE) is being delivered now.
+  self->flush_scheduled_ = false;
   if (self->state_ == State::kConnecting) {
-    self->finishConnect();
-  } else {
-    self->doWrite();
+    if (what & EV_WRITE) self->finishConnect();
+    return;
   }
+  if (what & EV_READ) {
+    self->doRead();
+    // A flush (or writability) that arrived with the read goes to the back
+    // of the queue: callbacks queued after this one may still add output
+    // this turn, and all of it should leave in one writev.
+    if ((what & EV_WRITE) && self->state_ != State::kClosed) self->scheduleFlush();
+    return;
+  }
+  if (what & EV_WRITE) self->doWrite();
 }
 
 void Connection::finishConnect() {
@@ -181,7 +239,7 @@ void Connection::finishConnect() {
     return;
   }
   state_ = State::kOpen;
-  updateReadEvent();
+  updateEvents();
   if (callbacks_ != nullptr) callbacks_->onConnected(*this);
   if (state_ == State::kOpen && evbuffer_get_length(output_) > 0) flushSoon();
 }
@@ -202,7 +260,7 @@ void Connection::doRead() {
   }
   if (n == 0) {
     read_eof_ = true;
-    updateReadEvent();
+    updateEvents();
     if (callbacks_ != nullptr) callbacks_->onRead(*this, true);
     return;
   }
@@ -279,10 +337,13 @@ void Connection::doWrite() {
              std::string("write: ") + std::strerror(errno));
     return;
   }
-  if (evbuffer_get_length(output_) > 0) {
-    event_add(writeEv(), nullptr);  // wait until the socket takes more
-  } else {
-    event_del(writeEv());
+  const bool blocked = evbuffer_get_length(output_) > 0;
+  if (blocked != write_blocked_) {
+    // Watch for writability only while output waits for the socket.
+    write_blocked_ = blocked;
+    updateEvents();
+  }
+  if (!blocked) {
     if (shutdown_pending_ && !write_shut_) {
       ::shutdown(fd_, SHUT_WR);
       write_shut_ = true;

@@ -6,10 +6,19 @@
 // close with a reason. Used for client connections (accepted) and backend
 // connections (connect()). Owned by one worker; not thread-safe.
 //
-// Memory: one allocation for the object, which embeds its two libevent
-// events (read, write), plus the two evbuffers. The timer and the close
-// reason of a flushing close (kFlush with output still buffered) are
-// allocated only when such a close starts.
+// Memory: one allocation for the object (256 bytes), which embeds its one
+// libevent event and its peer's Address (32 bytes), plus the two evbuffers.
+// The timer and the close reason of a flushing close (kFlush with output
+// still buffered) are allocated only when such a close starts.
+//
+// One event, not a read and a write event: it is registered for EV_READ
+// while reading is on, and for EV_WRITE only while output waits for the
+// socket (a write hit EAGAIN), so an idle connection watches only
+// EV_READ. Batched writes activate the same event with EV_WRITE
+// (event_active): the flush runs at the end of this loop turn's queue, after
+// the callbacks already queued. When one callback brings both a read
+// readiness and a flush, the read is handled and the flush is queued again
+// at the back, so writes made later in the turn still join the same writev.
 #pragma once
 
 #include <cstddef>
@@ -94,6 +103,9 @@ class Connection {
   // back under `low` -> onBelowLowWatermark. 0 disables them.
   void setWatermarks(size_t low, size_t high);
   bool aboveHighWatermark() const { return above_high_; }
+  // True while buffered output waits for the socket to become writable (a
+  // write hit EAGAIN): only then is EV_WRITE registered with the poller.
+  bool writeBlocked() const { return write_blocked_; }
   // Largest read per socket readiness (default 16 KiB). Reads start at
   // kMinReadSize and adapt: a read that fills its space doubles the next
   // one (up to this size), two reads in a row under a quarter of it halve
@@ -119,25 +131,32 @@ class Connection {
   // which malloc serves from its per-thread cache (tcache holds chunks up
   // to ~1 KiB); 2 KiB would cost a 4 KiB allocation from the arena per read.
   static constexpr uint32_t kMinReadSize = 960;
-  // Bytes reserved in the object for each libevent `struct event`
+  // Bytes reserved in the object for its libevent `struct event`
   // (checked against sizeof(struct event) when connection.cc compiles).
   static constexpr size_t kEventBytes = 128;
 
  private:
-  static void onReadable(int fd, short what, void* arg);
-  static void onWritable(int fd, short what, void* arg);
+  // The event's callback: EV_READ (readable, or a redelivery), EV_WRITE
+  // (writable, a scheduled flush, or a finished connect).
+  static void onEvent(int fd, short what, void* arg);
   void doRead();
   // One readv() into reserved input space; returns what readv() did.
   ssize_t readSocket();
   void doWrite();
   void finishConnect();
-  void updateReadEvent();
+  // What the socket should be watched for in this state (EV_READ, EV_WRITE).
+  short wantedEvents() const;
+  // Registers the event for wantedEvents() if that changed (re-assigning
+  // it: del, assign, add), and re-queues the activations the del dropped.
+  void updateEvents();
+  // Activates the event with EV_WRITE (once until it runs): doWrite at the
+  // end of this loop turn.
+  void scheduleFlush();
   void checkWatermarks();
   void closeNow(CloseReason reason, std::string detail);
 
   struct FlushState;  // a kFlush close waiting for the output to drain
-  event* readEv() { return reinterpret_cast<event*>(read_ev_mem_); }
-  event* writeEv() { return reinterpret_cast<event*>(write_ev_mem_); }
+  event* ev() { return reinterpret_cast<event*>(ev_mem_); }
 
   Dispatcher& dispatcher_;
   ConnectionCallbacks* callbacks_ = nullptr;
@@ -154,16 +173,20 @@ class Connection {
   uint32_t next_read_ = kMinReadSize;  // adaptive size of the next read (<= read_size_)
   uint8_t small_reads_ = 0;            // reads in a row under a quarter of next_read_
   State state_;
-  bool read_ev_added_ = false;
-  bool read_eof_ = false;
-  bool redeliver_ = false;
-  bool shutdown_pending_ = false;
-  bool write_shut_ = false;
-  bool above_high_ = false;
+  uint8_t ev_assigned_ = 0;  // EV_READ/EV_WRITE the event was last assigned with
+  // Flags in one byte (initialized by the constructor), so that the object
+  // stays at 256 bytes.
+  bool ev_added_ : 1;         // the event is registered (event_add) for ev_assigned_
+  bool flush_scheduled_ : 1;  // activated with EV_WRITE, callback not yet run
+  bool write_blocked_ : 1;    // output waits for writability (EV_WRITE registered)
+  bool read_eof_ : 1;
+  bool redeliver_ : 1;
+  bool shutdown_pending_ : 1;
+  bool write_shut_ : 1;
+  bool above_high_ : 1;
   Address peer_;
-  // The events live in the object (event_assign): no allocation of their own.
-  alignas(16) unsigned char read_ev_mem_[kEventBytes];
-  alignas(16) unsigned char write_ev_mem_[kEventBytes];
+  // The event lives in the object (event_assign): no allocation of its own.
+  alignas(16) unsigned char ev_mem_[kEventBytes];
 };
 
 }  // namespace gw

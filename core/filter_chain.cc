@@ -49,7 +49,7 @@ class FilterChain::Entry : public FilterCallbacks {
     if (chain_.closed()) return;
     if (chain_.started_ <= index_) {
       // Stopped in onNewConnection: finish that iteration, then deliver data.
-      chain_.started_ = static_cast<uint32_t>(index_ + 1);
+      chain_.started_ = static_cast<uint16_t>(index_ + 1);
       chain_.runNewConnection(index_ + 1);
       return;
     }
@@ -100,10 +100,34 @@ class FilterChain::Entry : public FilterCallbacks {
   bool direct_write = true;  // no observing bytes filter below: write straight to the socket
 };
 
+struct FilterChain::Owned {
+  OutputLimits limits;
+  ClosedCallback callback;
+  static void run(void* context, FilterChain& chain, CloseReason reason, std::string_view detail) {
+    auto* self = static_cast<Owned*>(context);
+    if (self->callback) self->callback(chain, reason, detail);
+  }
+};
+
 FilterChain::FilterChain(std::unique_ptr<Connection> conn,
                          const std::vector<ChainElement>& elements, OutputLimits limits,
                          ClosedCallback on_closed)
-    : conn_(std::move(conn)), limits_(limits), on_closed_(std::move(on_closed)) {
+    : FilterChain(std::move(conn), elements,
+                  std::unique_ptr<Owned>(new Owned{limits, std::move(on_closed)})) {}
+
+// `owned` is released to the chain only once the main constructor succeeded
+// (if it throws, the parameter frees it).
+FilterChain::FilterChain(std::unique_ptr<Connection> conn,
+                         const std::vector<ChainElement>& elements, std::unique_ptr<Owned> owned)
+    : FilterChain(std::move(conn), elements, &owned->limits, &Owned::run, owned.get()) {
+  owned.release();
+  owns_context_ = true;
+}
+
+FilterChain::FilterChain(std::unique_ptr<Connection> conn,
+                         const std::vector<ChainElement>& elements, const OutputLimits* limits,
+                         ClosedFn on_closed, void* context)
+    : conn_(std::move(conn)), limits_(limits), on_closed_(on_closed), context_(context) {
   if (elements.size() > kMaxFilters)
     throw std::length_error("a filter chain holds at most " + std::to_string(kMaxFilters) +
                             " filters");
@@ -113,7 +137,7 @@ FilterChain::FilterChain(std::unique_ptr<Connection> conn,
     for (size_t i = 0; i < elements.size(); ++i) {
       Entry* e = new (&entries_[i])
           Entry(*this, i, elements[i].factory->createFilter(), elements[i].traits);
-      ++count_;
+      count_ = static_cast<uint16_t>(count_ + 1);
       e->direct_write = !observer_below;
       if (e->traits.produces() == Layer::kBytes && e->traits.observes_writes && !e->traits.terminal)
         observer_below = true;
@@ -124,7 +148,7 @@ FilterChain::FilterChain(std::unique_ptr<Connection> conn,
     throw;
   }
   conn_->setCallbacks(this);
-  conn_->setWatermarks(limits_.low_watermark, limits_.high_watermark);
+  conn_->setWatermarks(limits_->low_watermark, limits_->high_watermark);
 }
 
 void FilterChain::destroyEntries() {
@@ -142,6 +166,7 @@ FilterChain::~FilterChain() {
   conn_.reset();
   if (staging_ != nullptr) evbuffer_free(staging_);
   if (scratch_ != nullptr) evbuffer_free(scratch_);
+  if (owns_context_) delete static_cast<Owned*>(context_);
 }
 
 evbuffer* FilterChain::staging() {
@@ -162,10 +187,10 @@ void FilterChain::runNewConnection(size_t from) {
   for (size_t i = from; i < count_; ++i) {
     if (closed()) return;
     if (entries_[i].filter->onNewConnection() == FilterStatus::kStopIteration) {
-      started_ = static_cast<uint32_t>(i);
+      started_ = static_cast<uint16_t>(i);
       return;
     }
-    started_ = static_cast<uint32_t>(i + 1);
+    started_ = static_cast<uint16_t>(i + 1);
   }
   if (!closed() && (evbuffer_get_length(conn_->input()) > 0 || pending_eos_))
     runData(0, pending_eos_);
@@ -239,19 +264,19 @@ void FilterChain::runWriteBytes(size_t below, evbuffer* src, size_t len) {
 }
 
 void FilterChain::checkOutputBound() {
-  if (limits_.max_bytes == 0 || closed()) return;
+  if (limits_->max_bytes == 0 || closed()) return;
   size_t buffered = conn_->bufferedOutput();
-  if (buffered > limits_.max_bytes) {
+  if (buffered > limits_->max_bytes) {
     conn_->close(CloseReason::kOutputOverflow,
                  "client output buffer " + std::to_string(buffered) + " bytes exceeds " +
-                     std::to_string(limits_.max_bytes),
+                     std::to_string(limits_->max_bytes),
                  Connection::CloseMode::kAbort);
   }
 }
 
 void FilterChain::onClose(Connection&, CloseReason reason, std::string_view detail) {
   for (uint32_t i = 0; i < count_; ++i) entries_[i].filter->onClose(reason);
-  if (on_closed_) on_closed_(*this, reason, detail);
+  if (on_closed_ != nullptr) on_closed_(context_, *this, reason, detail);
 }
 
 void FilterChain::onAboveHighWatermark(Connection&) {

@@ -6,10 +6,14 @@
 // disconnected with reason output_overflow), and reports the close to its
 // owner. Per connection, on one worker thread.
 //
-// Memory per chain (an idle connection pays for all of it): the object, one
-// allocation holding every filter's Entry, the filters themselves and the
-// Connection. The write-path buffers (staging for observing bytes filters,
-// scratch for sendFrame()) are allocated only when first used.
+// Memory per chain (an idle connection pays for all of it): the object (160
+// bytes), one allocation holding every filter's Entry, the filters
+// themselves and the Connection. The write-path buffers (staging for
+// observing bytes filters, scratch for sendFrame()) are allocated only when
+// first used. The worker's constructor keeps no copies: the output limits
+// are its chain set's, and the close callback is a function pointer and a
+// context pointer; the convenience constructor (tests, tools) makes one
+// more allocation holding its limits and std::function.
 #pragma once
 
 #include <functional>
@@ -41,12 +45,20 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   // Called once when the client connection closed (after filters' onClose).
   using ClosedCallback =
       std::function<void(FilterChain&, CloseReason, std::string_view detail)>;
+  // The same, as a plain function with the context pointer given to the
+  // constructor.
+  using ClosedFn = void (*)(void* context, FilterChain&, CloseReason, std::string_view detail);
 
   // Most filters one chain can hold.
   static constexpr size_t kMaxFilters = 65535;
 
   // Creates one filter per element (throws std::length_error past
-  // kMaxFilters). Call start() to begin.
+  // kMaxFilters). Call start() to begin. `*limits` must outlive the chain
+  // (the worker's chain set holds them); `on_closed` (may be null) gets
+  // `context`.
+  FilterChain(std::unique_ptr<Connection> conn, const std::vector<ChainElement>& elements,
+              const OutputLimits* limits, ClosedFn on_closed, void* context);
+  // The same with limits copied and any callable (one more allocation).
   FilterChain(std::unique_ptr<Connection> conn, const std::vector<ChainElement>& elements,
               OutputLimits limits, ClosedCallback on_closed);
   ~FilterChain() override;
@@ -71,6 +83,9 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
  private:
   class Entry;
   friend class Entry;
+  struct Owned;  // the convenience constructor's copies of limits and callback
+  FilterChain(std::unique_ptr<Connection> conn, const std::vector<ChainElement>& elements,
+              std::unique_ptr<Owned> owned);
 
   void onRead(Connection& conn, bool end_stream) override;
   void onClose(Connection& conn, CloseReason reason, std::string_view detail) override;
@@ -94,12 +109,14 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   // One contiguous allocation of count_ entries, built in place: they never
   // move (each is its filter's FilterCallbacks).
   Entry* entries_ = nullptr;
-  uint32_t count_ = 0;
-  uint32_t started_ = 0;  // filters whose onNewConnection has returned kContinue
+  uint16_t count_ = 0;    // at most kMaxFilters
+  uint16_t started_ = 0;  // filters whose onNewConnection has returned kContinue
   bool pending_eos_ = false;
+  bool owns_context_ = false;  // context_ is an Owned (deleted with the chain)
   Slots slots_;
-  OutputLimits limits_;
-  ClosedCallback on_closed_;
+  const OutputLimits* limits_;
+  ClosedFn on_closed_;
+  void* context_;
   evbuffer* staging_ = nullptr;  // bytes passing through observing write filters (lazy)
   evbuffer* scratch_ = nullptr;  // payloads of frames built by sendFrame() (lazy)
   uint64_t frames_in_ = 0;

@@ -16,8 +16,6 @@
 #include <functional>
 #include <string>
 #include <string_view>
-#include <utility>
-#include <vector>
 
 namespace gw {
 
@@ -31,10 +29,22 @@ class SessionObserver {
   // owner enforces duplicate-login rules; it may close this connection.
   virtual void onPlayerBound(uint64_t player_id) = 0;
   // The session was pinned to `host` ("ip:port") of `cluster` (its first
-  // frame to that cluster, or a re-home after the host went down).
+  // frame to that cluster, or a re-home after the host went down). Called
+  // only when the host differs from the one affinityFor() gave.
   virtual void onAffinityChanged(const std::string& cluster, const std::string& host) = 0;
+  // The host ("ip:port") the session is pinned to in `cluster`, or "" if
+  // none. For a resumed session: the host it used before (maybe on another
+  // replica), which the terminal prefers while it is up. The owner keeps the
+  // affinity (SessionInfo does not); the view is valid until the next
+  // onAffinityChanged.
+  virtual std::string_view affinityFor(std::string_view /*cluster*/) const { return {}; }
 };
 
+// Per connection: published in the connection's Slots by the session owner
+// (a member of its filter object), read by the terminal. 32 bytes: the
+// session's per-cluster affinity is not here but with the owner (see
+// SessionObserver::affinityFor), and the terminal keeps its own per-cluster
+// state (host index, backend connection).
 struct SessionInfo {
   // What the terminal does with the session's backend side when the client
   // connection closes. Set by the owner before (or while) the connection
@@ -45,44 +55,25 @@ struct SessionInfo {
     kMoved,    // the session continues on another connection or replica:
                // forget it without telling backends
   };
+  // Milliseconds in 32 bits (durations in config are at most 30 days).
+  using Millis32 = std::chrono::duration<uint32_t, std::milli>;
 
   uint64_t id = 0;
   uint64_t player_id = 0;  // 0 until a backend binds one
-  // Set by the owner when the session came back through resume: backends
-  // then see it continue (session open with payload "resume").
-  bool resumed = false;
-  End end = End::kDefault;
+  // The owner's hooks (player binding, affinity), or nullptr (no session
+  // filter: the terminal made the session itself).
+  SessionObserver* observer = nullptr;
   // > 0: the client may resume this session; when its connection closes
   // (End::kDefault) the terminal keeps the session's backend binding this
   // long and asks SessionLingerSeams::owner whether it continued before
   // sending session close. 0: close at once (the Go gateway's behaviour).
-  std::chrono::milliseconds linger{0};
-  // Per-cluster host affinity: (cluster name, host "ip:port"). The owner
-  // fills it on resume (the terminal prefers that host while it is up); the
-  // terminal updates it when it pins a host and tells `observer`.
-  std::vector<std::pair<std::string, std::string>> affinity;
-  // The owner's hooks, or nullptr (no session filter).
-  SessionObserver* observer = nullptr;
-
-  // The affinity host for `cluster`, or nullptr.
-  const std::string* affinityFor(std::string_view cluster) const {
-    for (const auto& a : affinity)
-      if (a.first == cluster) return &a.second;
-    return nullptr;
-  }
-  // Sets the affinity host for `cluster`. Returns true if it changed.
-  bool setAffinity(std::string_view cluster, std::string_view host) {
-    for (auto& a : affinity) {
-      if (a.first == cluster) {
-        if (a.second == host) return false;
-        a.second = std::string(host);
-        return true;
-      }
-    }
-    affinity.emplace_back(std::string(cluster), std::string(host));
-    return true;
-  }
+  Millis32 linger{0};
+  // Set by the owner when the session came back through resume: backends
+  // then see it continue (session open with payload "resume").
+  bool resumed = false;
+  End end = End::kDefault;
 };
+static_assert(sizeof(SessionInfo) <= 32, "SessionInfo is per connection: keep it small");
 
 // The session owner's side of a lingering session (a client that left with
 // resume on). Implemented by `session` per worker.

@@ -54,16 +54,21 @@ Worker::Worker(size_t index, size_t count, std::shared_ptr<const GatewayConfig> 
       config_(std::move(config)),
       dispatcher_("worker-" + std::to_string(index)) {}
 
-Worker::ConnectionRecord::ConnectionRecord(Worker& worker, ActiveListener& l,
+static_assert(sizeof(void*) != 8 || sizeof(FilterChain) <= 160,
+              "FilterChain grew past 160 bytes (an idle connection pays for it)");
+
+Worker::ConnectionRecord::ConnectionRecord(const ChainSetRef& set,
                                            std::unique_ptr<Connection> conn)
-    : chains(l.chains),
-      listener(&l),
+    : chains(set),
       accepted_at(preciseNow()),
-      // Two pointers: fits std::function's inline storage (no allocation).
-      chain(std::move(conn), chains->elements, chains->limits,
-            [w = &worker, self = this](FilterChain&, CloseReason r, std::string_view d) {
-              w->onChainClosed(*self, r, d);
-            }) {}
+      chain(std::move(conn), chains->elements, &chains->limits, &Worker::onChainClosedThunk,
+            this) {}
+
+void Worker::onChainClosedThunk(void* context, FilterChain&, CloseReason reason,
+                                std::string_view detail) {
+  auto* record = static_cast<ConnectionRecord*>(context);
+  record->listener().worker->onChainClosed(*record, reason, detail);
+}
 
 void Worker::linkConnection(ConnectionRecord* r) {
   r->prev = nullptr;
@@ -101,9 +106,10 @@ void Worker::closeListeningSockets() {
   }
 }
 
-std::shared_ptr<Worker::ChainSet> Worker::buildChains(
-    const std::shared_ptr<const GatewayConfig>& config, const ListenerConfig& listener) {
-  auto set = std::make_shared<ChainSet>();
+Worker::ChainSetRef Worker::buildChains(const std::shared_ptr<const GatewayConfig>& config,
+                                        const ListenerConfig& listener, ActiveListener& active) {
+  ChainSetRef set(new ChainSet());
+  set->listener = &active;
   set->config = config;
   set->limits = listener.output;
   WorkerContext ctx{dispatcher_, index_, count_, config->clusters, listener.name, services_};
@@ -120,7 +126,7 @@ void Worker::addListener(const ListenerConfig& listener, int fd) {
   l->name = listener.name;
   l->fd = fd;
   l->stats = std::make_unique<ListenerStats>(listener.name);
-  l->chains = buildChains(config_, listener);
+  l->chains = buildChains(config_, listener, *l);
   l->accept_ev = event_new(dispatcher_.base(), fd, EV_READ | EV_PERSIST, &Worker::onAcceptable,
                            l.get());
   event_add(l->accept_ev, nullptr);
@@ -151,7 +157,7 @@ void Worker::reload(std::shared_ptr<const GatewayConfig> config, std::shared_ptr
     // timers on its loop and objects in its WorkerServices.
     for (auto& l : listeners_) {
       for (const auto& lc : config->listeners) {
-        if (lc.name == l->name) l->chains = buildChains(config, lc);
+        if (lc.name == l->name) l->chains = buildChains(config, lc, *l);
       }
     }
     config_ = std::move(config);
@@ -194,7 +200,7 @@ void Worker::acceptFrom(ActiveListener& l) {
     setNoDelay(fd);
     auto conn = std::make_unique<Connection>(dispatcher_, fd,
                                              Address(reinterpret_cast<sockaddr*>(&ss), len), false);
-    auto* record = new ConnectionRecord(*this, l, std::move(conn));
+    auto* record = new ConnectionRecord(l.chains, std::move(conn));
     linkConnection(record);
     active_.fetch_add(1, std::memory_order_relaxed);
     l.stats->accepted->inc();
@@ -205,7 +211,7 @@ void Worker::acceptFrom(ActiveListener& l) {
 
 void Worker::onChainClosed(ConnectionRecord& record, CloseReason reason,
                            std::string_view detail) {
-  ActiveListener& l = *record.listener;
+  ActiveListener& l = record.listener();
   FilterChain& chain = record.chain;
   ListenerStats& st = *l.stats;
   st.active->dec();

@@ -489,11 +489,10 @@ void BreakerFilter::unpin(ClusterBreaker& cb, size_t host) {
 }
 
 void BreakerFilter::armReplyTimer(int64_t at_ns) {
-  if (!reply_timer_)
-    reply_timer_ = std::make_unique<Timer>(hub_.dispatcher(), [this] { onReplyTimer(); });
-  if (reply_timer_->enabled() && reply_timer_at_ns_ <= at_ns) return;
-  reply_timer_at_ns_ = at_ns;
-  reply_timer_->enable(delayUntil(at_ns, hub_.nowNs()));
+  if (!reply_timer_) reply_timer_ = std::make_unique<ReplyTimer>(hub_.dispatcher(), this);
+  if (reply_timer_->timer.enabled() && reply_timer_->at_ns <= at_ns) return;
+  reply_timer_->at_ns = at_ns;
+  reply_timer_->timer.enable(delayUntil(at_ns, hub_.nowNs()));
 }
 
 void BreakerFilter::onReplyTimer() {
@@ -513,8 +512,8 @@ void BreakerFilter::onReplyTimer() {
     }
   }
   if (next != std::numeric_limits<int64_t>::max()) {
-    reply_timer_at_ns_ = next;
-    reply_timer_->enable(delayUntil(next, now));
+    reply_timer_->at_ns = next;
+    reply_timer_->timer.enable(delayUntil(next, now));
   }
 }
 
@@ -527,7 +526,7 @@ void BreakerFilter::release() {
     if (r.unanswered > 0) r.cb->addPending(-static_cast<int64_t>(r.unanswered));
     r.unanswered = 0;
   }
-  if (reply_timer_) reply_timer_->disable();
+  if (reply_timer_) reply_timer_->timer.disable();
   if (session_ != 0) hub_.unregisterSession(session_, this);
   session_ = 0;
   hub_.forget(this);

@@ -18,7 +18,8 @@
 // in WorkerServices): the event subscription, the session -> filter map,
 // the host availability hook, the timer that moves open breakers to
 // half-open on time. BreakerFilter is per connection: the session's
-// clusters, its host per cluster, its unanswered frames and their timer.
+// clusters (inline for the first), its host per cluster, its unanswered
+// frames and, only once a frame awaits a reply, their timer.
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
@@ -160,13 +161,23 @@ class BreakerFilter : public Filter {
   void onReplyTimer();
   void release();
 
-  BreakerHub& hub_;
-  RouteResolver* resolver_ = nullptr;
+  // The reply timer and when it fires; made on the first frame that
+  // expects a reply (clusters with expect_reply only).
+  struct ReplyTimer {
+    ReplyTimer(Dispatcher& d, BreakerFilter* f) : timer(d, [f] { f->onReplyTimer(); }) {}
+    Timer timer;
+    int64_t at_ns = 0;
+  };
+
+  // Per connection (104 bytes).
+  BreakerHub& hub_;                     // per worker
+  RouteResolver* resolver_ = nullptr;   // upstream's, from the slots (first frame)
   uint64_t session_ = 0;  // registered in the hub under this id (0: not registered)
+  // One per cluster the session used; inline for the first (a second
+  // cluster moves them to the heap).
+  absl::InlinedVector<Record, 1> records_;
+  std::unique_ptr<ReplyTimer> reply_timer_;
   bool closed_ = false;
-  absl::InlinedVector<Record, 2> records_;
-  std::unique_ptr<Timer> reply_timer_;
-  int64_t reply_timer_at_ns_ = 0;
 };
 
 class BreakerFactory : public FilterFactory {

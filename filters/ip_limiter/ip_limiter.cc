@@ -203,74 +203,77 @@ std::string rateText(double rate) {
 }
 }  // namespace
 
-IpLimiterFilter::IpLimiterFilter(std::shared_ptr<const IpLimiterConfig> config,
-                                 Dispatcher& dispatcher, LocalReserve& reserve)
-    : config_(std::move(config)), dispatcher_(dispatcher), reserve_(reserve) {}
+IpLimiterFilter::IpLimiterFilter(IpLimiterFactory& factory) : factory_(factory) {}
+
+const IpLimiterConfig& IpLimiterFilter::config() const { return factory_.config(); }
 
 IpLimiterFilter::~IpLimiterFilter() {
   // A chain destroyed without a close (it should not happen) must not leak
   // its place in the limits.
-  if (admitted_ && !released_) config_->limiter->release(ticket_, config_->clock(), &reserve_);
+  if (admitted_ && !released_)
+    config().limiter->release(ticket_, config().clock(), &factory_.reserve());
 }
 
 std::string IpLimiterFilter::clientAddress() const {
   if (!client_set_) return "";
-  IpKey k = limitKey(client_, config_->ipv6_prefix_length);
-  if (k.isV4() || config_->ipv6_prefix_length >= 128) return k.toString();
-  return k.toString() + "/" + std::to_string(config_->ipv6_prefix_length);
+  // The ticket's key: masked for a tracked address, as given for a trusted
+  // or refused one (masking again changes nothing).
+  IpKey k = limitKey(ticket_.key, config().ipv6_prefix_length);
+  if (k.isV4() || config().ipv6_prefix_length >= 128) return k.toString();
+  return k.toString() + "/" + std::to_string(config().ipv6_prefix_length);
 }
 
 FilterStatus IpLimiterFilter::onNewConnection() {
   Connection& conn = callbacks().connection();
-  if (config_->message_rate_limit > 0) {
+  if (config().message_rate_limit > 0) {
     message_rate_ =
-        std::make_unique<MessageRateTracker>(config_->message_rate, config_->message_rate_action);
+        std::make_unique<MessageRateTracker>(config().message_rate, config().message_rate_action);
     message_rate_->attach(conn.input());
   }
   std::optional<IpKey> peer = keyOf(conn.peer().sockaddr_ptr());
   if (!peer) return FilterStatus::kContinue;  // not an IP socket: nothing to limit
-  if (config_->proxy_protocol.enabled && config_->proxy_protocol.trusted_sources.contains(*peer)) {
+  if (config().proxy_protocol.enabled && config().proxy_protocol.trusted_sources.contains(*peer)) {
     // The limits apply to the address in the header: decided in onData.
     proxy_pending_ = true;
-    proxy_timer_ = std::make_unique<Timer>(dispatcher_, [this] {
+    proxy_timer_ = std::make_unique<Timer>(factory_.dispatcher(), [this] {
       failProxy(CloseReason::kReadTimeout,
                 "no PROXY protocol header within " +
-                    std::to_string(config_->proxy_protocol.header_timeout.count()) + "ms");
+                    std::to_string(config().proxy_protocol.header_timeout.count()) + "ms");
     });
-    proxy_timer_->enable(config_->proxy_protocol.header_timeout);
+    proxy_timer_->enable(config().proxy_protocol.header_timeout);
     return FilterStatus::kContinue;
   }
   return admit(*peer) ? FilterStatus::kContinue : FilterStatus::kStopIteration;
 }
 
 bool IpLimiterFilter::admit(const IpKey& addr) {
-  client_ = addr;
+  IpLimiter& limiter = *config().limiter;
+  RejectReason r = limiter.admit(addr, config().clock(), &ticket_, &factory_.reserve());
   client_set_ = true;
-  IpLimiter& limiter = *config_->limiter;
-  RejectReason r = limiter.admit(addr, config_->clock(), &ticket_, &reserve_);
   if (r == RejectReason::kNone) {
     admitted_ = true;
     return true;
   }
-  config_->stats->rejected(r).inc();
+  ticket_.key = addr;  // refused: the ticket is unused; it names the client
+  config().stats->rejected(r).inc();
   std::string detail = "ip_limiter: " + clientAddress() + ": ";
   switch (r) {
     case RejectReason::kPerIpConnections:
-      detail += "already has " + std::to_string(config_->max_connections_per_ip) +
+      detail += "already has " + std::to_string(config().max_connections_per_ip) +
                 " connections (max_connections_per_ip)";
       break;
     case RejectReason::kPerIpRate:
-      detail += "new connections faster than " + rateText(config_->connection_rate_limit) +
-                "/s, burst " + std::to_string(config_->connection_burst) +
+      detail += "new connections faster than " + rateText(config().connection_rate_limit) +
+                "/s, burst " + std::to_string(config().connection_burst) +
                 " (connection_rate_limit)";
       break;
     default:
-      if (limiter.global().value() >= config_->max_connections) {
-        detail += "the gateway has max_connections (" + std::to_string(config_->max_connections) +
+      if (limiter.global().value() >= config().max_connections) {
+        detail += "the gateway has max_connections (" + std::to_string(config().max_connections) +
                   ") connections";
       } else {
         detail += "the IP table is full of connected addresses (max_tracked_ips " +
-                  std::to_string(config_->max_tracked_ips) + ")";
+                  std::to_string(config().max_tracked_ips) + ")";
       }
       break;
   }
@@ -279,7 +282,7 @@ bool IpLimiterFilter::admit(const IpKey& addr) {
 }
 
 void IpLimiterFilter::failProxy(CloseReason reason, const std::string& why) {
-  config_->stats->proxy_errors->inc();
+  config().stats->proxy_errors->inc();
   if (proxy_timer_) proxy_timer_->disable();
   proxy_pending_ = false;
   callbacks().close(reason, why, Connection::CloseMode::kAbort);
@@ -329,14 +332,14 @@ FilterStatus IpLimiterFilter::onData(evbuffer* data, bool end_stream) {
     if (s != FilterStatus::kContinue) return s;
   }
   if (message_rate_) {
-    MessageRateTracker::Result r = message_rate_->scan(config_->clock(), this);
-    if (r.dropped > 0) config_->stats->rejected(RejectReason::kMessageRate).inc(r.dropped);
+    MessageRateTracker::Result r = message_rate_->scan(config().clock(), this);
+    if (r.dropped > 0) config().stats->rejected(RejectReason::kMessageRate).inc(r.dropped);
     if (r.exceeded) {
-      config_->stats->rejected(RejectReason::kMessageRate).inc();
+      config().stats->rejected(RejectReason::kMessageRate).inc();
       callbacks().close(CloseReason::kRateLimited,
                         "ip_limiter: " + clientAddress() + ": more than " +
-                            rateText(config_->message_rate_limit) + " frames/s, burst " +
-                            std::to_string(config_->message_burst) + " (message_rate_limit)",
+                            rateText(config().message_rate_limit) + " frames/s, burst " +
+                            std::to_string(config().message_burst) + " (message_rate_limit)",
                         Connection::CloseMode::kFlush);
       return FilterStatus::kStopIteration;
     }
@@ -356,7 +359,7 @@ void IpLimiterFilter::onClose(CloseReason) {
   if (proxy_timer_) proxy_timer_->disable();
   if (admitted_ && !released_) {
     released_ = true;
-    config_->limiter->release(ticket_, config_->clock(), &reserve_);
+    config().limiter->release(ticket_, config().clock(), &factory_.reserve());
   }
 }
 
@@ -376,7 +379,7 @@ std::unique_ptr<Filter> IpLimiterFactory::createFilter() {
   // Armed here, on the worker's thread: the constructor may run on the main
   // thread before the worker's loop starts.
   if (!sweep_timer_.enabled()) sweep_timer_.enable(config_->sweepInterval());
-  return std::make_unique<IpLimiterFilter>(config_, dispatcher_, reserve_);
+  return std::make_unique<IpLimiterFilter>(*this);
 }
 
 size_t IpLimiterFactory::sweep() {

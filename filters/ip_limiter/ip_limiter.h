@@ -96,12 +96,13 @@ std::shared_ptr<IpLimiterConfig> parseConfig(const rapidjson::Value& json, Parse
 inline constexpr size_t kErrorFrameBytes = 8 + 4 + 12;
 size_t encodeRateLimitedFrame(uint16_t refused_msg_id, uint8_t* out);
 
+class IpLimiterFactory;
+
 class IpLimiterFilter : public Filter, private MessageRateTracker::DropSink {
  public:
-  // `reserve`: the worker's share of the global count (the factory's; it
-  // outlives the filter).
-  IpLimiterFilter(std::shared_ptr<const IpLimiterConfig> config, Dispatcher& dispatcher,
-                  LocalReserve& reserve);
+  // `factory`: the worker's factory (config, dispatcher, the worker's share
+  // of the global count); it outlives the filter.
+  explicit IpLimiterFilter(IpLimiterFactory& factory);
   ~IpLimiterFilter() override;
 
   FilterStatus onNewConnection() override;
@@ -122,17 +123,22 @@ class IpLimiterFilter : public Filter, private MessageRateTracker::DropSink {
   void failProxy(CloseReason reason, const std::string& why);
   void onFrameDropped(uint16_t msg_id) override;
 
-  std::shared_ptr<const IpLimiterConfig> config_;
-  Dispatcher& dispatcher_;
-  LocalReserve& reserve_;
+  const IpLimiterConfig& config() const;
+
+  // Per connection (88 bytes). Config, dispatcher and the LocalReserve are
+  // the factory's (per worker); the IP table and global count are shared
+  // (IpLimiter, in the config).
+  IpLimiterFactory& factory_;
+  // The admission ticket. Its key is also the address the limits applied
+  // to (clientAddress()): admit() stores it there on a refusal too (a
+  // refused ticket is never released).
   IpLimiter::Ticket ticket_;
-  IpKey client_;
-  bool client_set_ = false;
+  bool client_set_ = false;  // ticket_.key holds the client's address
   bool admitted_ = false;
   bool released_ = false;
   bool proxy_pending_ = false;
-  std::unique_ptr<Timer> proxy_timer_;
-  std::unique_ptr<MessageRateTracker> message_rate_;
+  std::unique_ptr<Timer> proxy_timer_;                // PROXY protocol only, until the header
+  std::unique_ptr<MessageRateTracker> message_rate_;  // message_rate_limit only
 };
 
 // Per worker: creates filters, holds the worker's LocalReserve of the global
@@ -144,6 +150,9 @@ class IpLimiterFactory : public FilterFactory {
  public:
   IpLimiterFactory(std::shared_ptr<const IpLimiterConfig> config, Dispatcher& dispatcher);
   std::unique_ptr<Filter> createFilter() override;
+  const IpLimiterConfig& config() const { return *config_; }
+  Dispatcher& dispatcher() { return dispatcher_; }
+  LocalReserve& reserve() { return reserve_; }
   // Sweeps the whole table unless a worker did within the last interval.
   // Returns the entries removed.
   size_t sweep();

@@ -34,10 +34,12 @@ ResumeResult MemoryStore::resumeLocal(SessionRecord& rec, const Token& presented
     r.status = ResumeResult::Status::kOk;
     r.created_ms = o->created_ms;
     r.player_id = o->player_id;
-    r.affinity = o->affinity;
+    r.affinity = o->affinity.toPairs(o->affinityNames());
     rec.created_ms = o->created_ms;
     rec.player_id = o->player_id;
-    rec.affinity = o->affinity;
+    // Indexes are copied as they are when both records have the same
+    // config; else through names.
+    rec.affinity.assign(rec.affinityNames(), o->affinity, o->affinityNames());
     t.insert(SessionSlot(rec.id, &rec, rec.worker, SlotState::kConnected));
     old = o;
   });
@@ -55,7 +57,7 @@ void MemoryStore::install(SessionRecord& rec, const ResumeResult& r) {
   rec.created_ms = r.created_ms;
   manager_->locked(rec.id, [&](SessionManager::Table& t) {
     rec.player_id = r.player_id;
-    rec.affinity = r.affinity;
+    rec.affinity.assign(rec.affinityNames(), r.affinity);
     t.insert(SessionSlot(rec.id, &rec, rec.worker, SlotState::kConnected), &old);
   });
   if (r.player_id != 0) manager_->bindPlayer(r.player_id, rec.id);

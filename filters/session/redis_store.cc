@@ -170,7 +170,10 @@ void recordFields(Argv& a, const SessionRecord& rec, bool lingering, const std::
   if (lingering) pair("left", std::to_string(now));
   pair("player", std::to_string(rec.player_id));
   if (rec.resumable) pair("token", tokenHex(rec.token));
-  for (const auto& [cluster, host] : rec.affinity) pair(("aff:" + cluster).c_str(), host);
+  // Affinity as names (records hold indexes into their config's names).
+  rec.affinity.forEach(rec.affinityNames(), [&](std::string_view cluster, std::string_view host) {
+    pair(("aff:" + std::string(cluster)).c_str(), std::string(host));
+  });
 }
 
 }  // namespace
@@ -278,7 +281,7 @@ void RedisStore::onStateChange(bool up) {
   // away become visible to the fleet, and a Redis that lost its data is
   // repopulated. A few hundred per loop turn.
   auto todo = std::make_shared<std::vector<std::pair<SessionRecord*, std::weak_ptr<char>>>>();
-  host_.forEachRecord(this, [&](SessionRecord& r) { todo->emplace_back(&r, r.life); });
+  host_.forEachRecord(this, [&](SessionRecord& r) { todo->emplace_back(&r, r.lifeToken()); });
   if (!todo->empty()) {
     GW_LOG(info, "session store (worker {}): redis is back; re-writing {} session record(s)",
            worker_, todo->size());
@@ -327,7 +330,7 @@ void RedisStore::sync(SessionRecord& rec, bool lingering,
   // Guarded fields (affinity, player) are written by this worker only, so
   // reading them here without the lock is safe.
   recordFields(a, rec, lingering, instance_, owner);
-  std::weak_ptr<char> life = rec.life;
+  std::weak_ptr<char> life = rec.lifeToken();
   SessionRecord* r = &rec;
   bool sent = commands_.command(a.views(), [this, life, r, done](const redisReply* reply) {
     auto v = redis::replyInteger(reply);
@@ -390,7 +393,7 @@ void RedisStore::lingerExpired(SessionRecord& rec, std::function<void(bool conti
   if (rec.player_id != 0) a.add(playerKey(rec.player_id));
   a.add(ownerTag(rec));
   a.add(std::to_string(rec.id));
-  std::weak_ptr<char> life = rec.life;
+  std::weak_ptr<char> life = rec.lifeToken();
   SessionRecord* r = &rec;
   bool sent = commands_.command(a.views(), [this, life, r, done](const redisReply* reply) {
     auto v = redis::replyInteger(reply);
@@ -427,7 +430,7 @@ void RedisStore::resume(SessionRecord& rec, const Token& presented,
     done(std::move(r));
     return;
   }
-  std::weak_ptr<char> life = rec.life;
+  std::weak_ptr<char> life = rec.lifeToken();
   SessionRecord* r = &rec;
   Token token = presented;
   std::string key = sessionKey(rec.id);
@@ -494,7 +497,7 @@ void RedisStore::resume(SessionRecord& rec, const Token& presented,
         // Claim it: compare-and-set on gen, so one claimant wins.
         rec.created_ms = res.created_ms;
         rec.player_id = res.player_id;
-        rec.affinity = res.affinity;
+        rec.affinity.assign(rec.affinityNames(), res.affinity);
         std::string owner = ownerTag(rec);
         Argv a;
         a.add("EVAL");
@@ -506,7 +509,7 @@ void RedisStore::resume(SessionRecord& rec, const Token& presented,
         a.add(channel());
         a.add("moved " + std::to_string(rec.id) + " " + owner);
         recordFields(a, rec, false, instance_, owner);
-        std::weak_ptr<char> life2 = rec.life;
+        std::weak_ptr<char> life2 = rec.lifeToken();
         bool sent = commands_.command(
             a.views(), [this, life2, r, res, done, token](const redisReply* claim) mutable {
               if (life2.expired()) return;
@@ -568,7 +571,7 @@ void RedisStore::bindPlayer(SessionRecord& rec, uint64_t player,
   a.add(config_.prefix + "session:");
   a.add(ownerTag(rec));
   a.add(std::to_string(player));
-  std::weak_ptr<char> life = rec.life;
+  std::weak_ptr<char> life = rec.lifeToken();
   SessionRecord* r = &rec;
   bool sent = commands_.command(a.views(), [this, life, r, player, done](const redisReply* reply) {
     if (life.expired()) return;
@@ -618,7 +621,7 @@ void RedisStore::refreshNow() {
     a.add(instance());
     a.add(now);
     a.add(std::to_string(rec.id));
-    std::weak_ptr<char> life = rec.life;
+    std::weak_ptr<char> life = rec.lifeToken();
     SessionRecord* r = &rec;
     commands_.command(a.views(), [this, life, r](const redisReply* reply) {
       if (life.expired()) return;

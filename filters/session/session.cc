@@ -214,9 +214,9 @@ void WorkerSessions::lingerExpired(uint64_t id, std::function<void(bool continue
   lingering_.erase(it);
   rec->config->stats->lingering->dec();
   rec->config->stats->linger_ended->inc();
-  std::weak_ptr<char> life = rec->life;
-  rec->store->lingerExpired(*rec, [this, rec, life, done](bool continued) {
-    if (!life.expired()) {
+  uint64_t serial = rec->serial;
+  rec->store->lingerExpired(*rec, [this, serial, done](bool continued) {
+    if (SessionRecord* rec = findRecord(serial)) {
       if (!continued && rec->player_id != 0) manager_->unbindPlayer(rec->player_id, rec->id);
       deleteRecord(rec);
     }
@@ -273,12 +273,15 @@ void WorkerSessions::sweep() {
 
 // ---------------------------------------------------------------- SessionFilter
 
-SessionFilter::SessionFilter(SessionFactory& factory)
-    : factory_(factory), now_ref_(factory.sessions().nowRef()) {}
+SessionFilter::SessionFilter(SessionFactory& factory) : factory_(factory) {}
+
+inline void SessionFilter::touch() {
+  uint32_t now = factory_.sessions().now();
+  if (rec_ != nullptr && rec_->last_active_s.load(std::memory_order_relaxed) != now)
+    rec_->last_active_s.store(now, std::memory_order_relaxed);
+}
 
 SessionFilter::~SessionFilter() {
-  *alive_ = false;
-  if (held_ != nullptr) evbuffer_free(held_);
   if (rec_ != nullptr && phase_ != Phase::kClosed) {
     // Destroyed without a close (a test tearing the chain down): end the
     // session so nothing points at this filter.
@@ -366,7 +369,7 @@ void SessionFilter::createSession(bool resumable) {
   rec_->client = callbacks().connection().peer();
   rec_->resumable = resumable;
   if (resumable) rec_->token = randomToken();
-  rec_->last_active_s.store(now_ref_, std::memory_order_relaxed);
+  rec_->last_active_s.store(factory_.sessions().now(), std::memory_order_relaxed);
   rec_->filter = this;
   ws.manager().add(rec_->id, rec_, static_cast<uint16_t>(ws.workerIndex()));
   goLive();
@@ -407,13 +410,16 @@ void SessionFilter::beginResume(uint64_t id, const Token& presented) {
   rec_->client = callbacks().connection().peer();
   rec_->resumable = true;
   rec_->token = randomToken();  // a new token for every resume
-  rec_->last_active_s.store(now_ref_, std::memory_order_relaxed);
+  rec_->last_active_s.store(factory_.sessions().now(), std::memory_order_relaxed);
   rec_->filter = this;
-  std::weak_ptr<bool> alive = alive_;
-  factory_.store().resume(*rec_, presented, [this, alive](ResumeResult r) {
-    auto a = alive.lock();
-    if (!a || !*a) return;
-    finishResume(std::move(r));
+  // The filter is found again through the record: gone (closed or
+  // destroyed while resuming) means nobody waits for the answer.
+  WorkerSessions* home = &ws;
+  uint64_t serial = rec_->serial;
+  factory_.store().resume(*rec_, presented, [home, serial](ResumeResult r) {
+    SessionRecord* rec = home->findRecord(serial);
+    if (rec == nullptr || rec->filter == nullptr) return;
+    rec->filter->finishResume(std::move(r));
   });
 }
 
@@ -422,7 +428,7 @@ void SessionFilter::finishResume(ResumeResult r) {
   if (r.status == ResumeResult::Status::kOk) {
     info_.resumed = true;
     info_.player_id = r.player_id;
-    info_.affinity = r.affinity;
+    // The store copied the affinity into rec_ (affinityFor() answers from it).
     goLive();
     factory_.stats().resumed->inc();
     GW_LOG(debug, "session {}: resumed by {}", rec_->id, rec_->client.toString());
@@ -444,32 +450,36 @@ void SessionFilter::finishResume(ResumeResult r) {
 }
 
 void SessionFilter::holdFrame(Frame& frame) {
-  if (held_ == nullptr) held_ = evbuffer_new();
-  held_headers_.push_back(frame.header);
-  frame.movePayloadTo(held_);
+  if (!held_) held_ = std::make_unique<Held>();
+  held_->headers.push_back(frame.header);
+  frame.movePayloadTo(held_->payloads);
 }
 
 void SessionFilter::replayHeld() {
-  for (const auto& h : held_headers_) {
+  if (!held_) return;
+  // Owned here while replaying: a passed frame may close the connection.
+  std::unique_ptr<Held> held = std::move(held_);
+  for (const auto& h : held->headers) {
     if (phase_ != Phase::kLive || !callbacks().connection().open()) break;
     touch();
-    Frame f(h, held_);
+    Frame f(h, held->payloads);
     callbacks().passFrame(f);
   }
-  held_headers_.clear();
-  if (held_ != nullptr) evbuffer_drain(held_, evbuffer_get_length(held_));
 }
 
 void SessionFilter::onPlayerBound(uint64_t player_id) {
   if (phase_ != Phase::kLive || rec_ == nullptr || player_id == 0) return;
   info_.player_id = player_id;
-  std::weak_ptr<bool> alive = alive_;
+  WorkerSessions* home = &factory_.sessions();
+  uint64_t serial = rec_->serial;
   uint64_t id = rec_->id;
-  factory_.store().bindPlayer(*rec_, player_id, [this, alive, player_id, id](BindResult r) {
-    auto a = alive.lock();
-    if (!a || !*a || phase_ != Phase::kLive) return;
+  factory_.store().bindPlayer(*rec_, player_id, [home, serial, player_id, id](BindResult r) {
+    // The filter, found again through its record (gone: nothing to do).
+    SessionRecord* rec = home->findRecord(serial);
+    SessionFilter* self = rec != nullptr ? rec->filter : nullptr;
+    if (self == nullptr || self->phase_ != Phase::kLive) return;
     if (r.status == BindResult::Status::kBound) return;
-    factory_.stats().duplicate_login->inc();
+    self->factory_.stats().duplicate_login->inc();
     if (r.status == BindResult::Status::kKickedOld) {
       GW_LOG(info, "session {}: player {} logged in again; kicking the older session {}", id,
              player_id, r.other_session);
@@ -477,25 +487,26 @@ void SessionFilter::onPlayerBound(uint64_t player_id) {
     }
     GW_LOG(info, "session {}: player {} is already logged in on session {}; refusing this one",
            id, player_id, r.other_session);
-    kick(CloseReason::kDuplicateLogin,
-         "player " + std::to_string(player_id) + " is already logged in (session " +
-             std::to_string(r.other_session) + ")");
+    self->kick(CloseReason::kDuplicateLogin,
+               "player " + std::to_string(player_id) + " is already logged in (session " +
+                   std::to_string(r.other_session) + ")");
   });
 }
 
 void SessionFilter::onAffinityChanged(const std::string& cluster, const std::string& host) {
   if (phase_ != Phase::kLive || rec_ == nullptr) return;
+  // Stored as indexes into the config's names (no allocation for a host
+  // of the config); the admin API reads it under the lock.
   factory_.sessions().manager().locked(rec_->id, [&](SessionManager::Table&) {
-    bool found = false;
-    for (auto& a : rec_->affinity) {
-      if (a.first == cluster) {
-        a.second = host;
-        found = true;
-      }
-    }
-    if (!found) rec_->affinity.emplace_back(cluster, host);
+    rec_->affinity.set(rec_->affinityNames(), cluster, host);
   });
   factory_.store().affinityChanged(*rec_);
+}
+
+std::string_view SessionFilter::affinityFor(std::string_view cluster) const {
+  // Only this worker writes the record: no lock to read it here.
+  if (rec_ == nullptr) return {};
+  return rec_->affinity.hostFor(rec_->affinityNames(), cluster);
 }
 
 void SessionFilter::kick(CloseReason reason, const std::string& why) {
@@ -524,7 +535,7 @@ void SessionFilter::closeIdle(uint32_t idle_s) {
 void SessionFilter::onClose(CloseReason reason) {
   Phase was = phase_;
   phase_ = Phase::kClosed;
-  held_headers_.clear();
+  held_.reset();
   if (rec_ == nullptr) return;
   WorkerSessions& ws = factory_.sessions();
   if (was == Phase::kResuming) {
@@ -591,6 +602,7 @@ class SessionConfigFactory : public FilterConfigFactory {
     auto cfg = std::make_shared<SessionConfig>();
     cfg->listener = ctx.listener();
     cfg->stats = statsFor(cfg->listener);
+    cfg->affinity_names = AffinityNames(ctx.clusters());
     bool ok = true;
     auto duration = [&](const rapidjson::Value& obj, const char* key, const std::string& at,
                         milliseconds* out, bool allow_zero) {

@@ -84,12 +84,17 @@ class WorkerSessions : public SessionHome, public SessionLingerOwner, public Red
   SessionStore& storeFor(const SessionConfig& config);
   // The worker's coarse clock (coarseNowSeconds(), updated four times a second).
   uint32_t now() const { return now_s_; }
-  const uint32_t& nowRef() const { return now_s_; }
   size_t workerIndex() const { return worker_; }
   SessionManager& manager() { return *manager_; }
 
   // A new record owned by this worker (id 0; the caller fills it in).
   SessionRecord* newRecord(std::shared_ptr<const SessionConfig> config, SessionStore* store);
+  // The record of this worker with `serial`, or nullptr (deleted): what
+  // asynchronous callbacks hold instead of a pointer.
+  SessionRecord* findRecord(uint64_t serial) {
+    auto it = records_.find(serial);
+    return it == records_.end() ? nullptr : it->second.get();
+  }
   // Deletes a record of this worker (it must not be in the table).
   void deleteRecord(SessionRecord* rec);
   // A record's connection closed and it may resume: it lingers here (the
@@ -147,6 +152,7 @@ class SessionFilter : public Filter, public SessionObserver {
   // SessionObserver (called by upstream).
   void onPlayerBound(uint64_t player_id) override;
   void onAffinityChanged(const std::string& cluster, const std::string& host) override;
+  std::string_view affinityFor(std::string_view cluster) const override;
 
   // From WorkerSessions (this worker's thread):
   // Closes the connection for good with `reason` (kicked, duplicate login).
@@ -161,14 +167,17 @@ class SessionFilter : public Filter, public SessionObserver {
   SessionRecord* record() { return rec_; }
 
  private:
-  enum class Phase { kNew, kResuming, kLive, kClosed };
+  enum class Phase : uint8_t { kNew, kResuming, kLive, kClosed };
+  // Frames that arrived while a resume was in flight (rare: allocated then).
+  struct Held {
+    Held() : payloads(evbuffer_new()) {}
+    ~Held() { evbuffer_free(payloads); }
+    evbuffer* payloads;
+    std::vector<wire::ClientHeader> headers;
+  };
 
   // Marks activity: one comparison; a store only when the second changed.
-  void touch() {
-    uint32_t now = now_ref_;
-    if (rec_ != nullptr && rec_->last_active_s.load(std::memory_order_relaxed) != now)
-      rec_->last_active_s.store(now, std::memory_order_relaxed);
-  }
+  void touch();
   FilterStatus firstFrame(Frame& frame);
   // Creates a new session; `resumable`: the client gets a token.
   void createSession(bool resumable);
@@ -180,16 +189,19 @@ class SessionFilter : public Filter, public SessionObserver {
   void holdFrame(Frame& frame);
   void replayHeld();
 
-  SessionFactory& factory_;
-  const uint32_t& now_ref_;
-  SessionInfo info_;
-  SessionRecord* rec_ = nullptr;
+  // Per connection (88 bytes with the bases' pointers). Everything else
+  // about the session is in its SessionRecord (per session, owned by the
+  // worker's WorkerSessions): id, player, affinity, token, last activity.
+  // Asynchronous store callbacks find this filter again through the
+  // record's serial (WorkerSessions::findRecord), so nothing here is
+  // reference-counted.
+  SessionFactory& factory_;  // per worker: config, store, clock, stats
+  SessionInfo info_;         // published in the connection's Slots
+  SessionRecord* rec_ = nullptr;  // the session's record (nullptr before the first frame)
+  std::unique_ptr<Held> held_;    // only while a resume is in flight
   Phase phase_ = Phase::kNew;
   bool read_paused_ = false;
   bool counted_active_ = false;
-  evbuffer* held_ = nullptr;
-  std::vector<wire::ClientHeader> held_headers_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 class SessionFactory : public FilterFactory {

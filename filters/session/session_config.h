@@ -12,6 +12,7 @@
 
 #include "core/address.h"
 #include "core/registry.h"
+#include "filters/session/affinity.h"
 
 namespace gw {
 namespace session {
@@ -55,6 +56,9 @@ struct SessionConfig : FilterConfig {
   std::shared_ptr<SessionManager> manager;
   // The listener's metrics (thread-safe counters, shared by its workers).
   std::shared_ptr<SessionStats> stats;
+  // The gateway config's cluster and host names by index: records of this
+  // config store their affinity as indexes into it (affinity.h).
+  AffinityNames affinity_names;
 
   // TTL of a connected session's Redis record: it outlives the idle sweep,
   // and the batched refresh renews it well before it runs out.

@@ -345,7 +345,7 @@ std::optional<std::string> SessionManager::describeJson(uint64_t id) {
       c.listener = r->config ? r->config->listener : "";
       c.store = r->config && r->config->redis ? "redis" : "memory";
       c.client = r->client.toString();
-      c.affinity = r->affinity;
+      c.affinity = r->affinity.toPairs(r->affinityNames());
       c.last_active_s = r->last_active_s.load(std::memory_order_relaxed);
       c.linger_until_s = r->lingering ? r->linger_until_s : 0;
       c.created_ms = r->created_ms;

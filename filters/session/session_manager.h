@@ -91,36 +91,52 @@ enum class SlotState : uint8_t {
 };
 
 // Everything known about one session. Owned by its worker (SessionHome);
-// the table points to the current record of each id.
+// the table points to the current record of each id. One per session, on
+// the heap of the worker that serves it (connected or lingering); fields
+// are ordered to pack (144 bytes plus the client Address).
 struct SessionRecord {
   // --- Set at creation, then immutable ---
   uint64_t id = 0;
   uint64_t serial = 0;  // unique per record in this process
   SessionHome* home = nullptr;
-  uint16_t worker = 0;
-  std::shared_ptr<const SessionConfig> config;
+  std::shared_ptr<const SessionConfig> config;  // also names the affinity's indexes
   SessionStore* store = nullptr;
   int64_t created_ms = 0;  // Unix ms when the session (not this record) began
-  bool resumable = false;  // the client holds a resume token
-  Token token{};
   Address client;
+  Token token{};
+  uint16_t worker = 0;
+  bool resumable = false;  // the client holds a resume token
 
   // --- Guarded by the shard lock of `id` ---
-  std::vector<std::pair<std::string, std::string>> affinity;  // cluster -> host
-  uint64_t player_id = 0;
-  uint32_t linger_until_s = 0;  // lingering: coarseNowSeconds() when resume closes
   bool lingering = false;
+  uint32_t linger_until_s = 0;  // lingering: coarseNowSeconds() when resume closes
+  uint64_t player_id = 0;
+  // cluster -> host, as indexes into config->affinity_names (names it does
+  // not know are kept as names); see affinity.h.
+  SessionAffinity affinity;
 
   // --- Lock-free ---
   std::atomic<uint32_t> last_active_s{0};  // coarseNowSeconds() of the last frame either way
 
   // --- Owning worker only ---
-  SessionFilter* filter = nullptr;  // nullptr while lingering
   uint32_t refreshed_active_s = 0;  // last_active_s the store last refreshed
+  SessionFilter* filter = nullptr;  // nullptr while lingering
   bool persisted = false;           // the Redis record was written
-  // Expires when the record is destroyed: asynchronous callbacks hold a
-  // weak_ptr to it and do nothing once it is gone.
-  std::shared_ptr<char> life = std::make_shared<char>(0);
+
+  // The names affinity's indexes refer to.
+  const AffinityNames& affinityNames() const {
+    return config ? config->affinity_names : AffinityNames::empty();
+  }
+  // Owning worker only: a token that expires when the record is destroyed;
+  // asynchronous callbacks hold it and do nothing once it expired. Made on
+  // first use (only the Redis store's callbacks need one).
+  std::weak_ptr<char> lifeToken() {
+    if (!life_) life_ = std::make_shared<char>(0);
+    return life_;
+  }
+
+ private:
+  std::shared_ptr<char> life_;  // see lifeToken(); nullptr until then
 };
 
 // A table slot: 16 bytes, four per cache line. id 0 = empty. The second

@@ -45,7 +45,9 @@ struct ResumeResult {
   // kOk: what the session carries over.
   int64_t created_ms = 0;
   uint64_t player_id = 0;
-  std::vector<std::pair<std::string, std::string>> affinity;
+  // As names (cluster, host "ip:port"): records of another config or
+  // replica may use other indexes.
+  AffinityPairs affinity;
 };
 
 // Stable snake_case name of a resume failure, for the metric label.

@@ -30,29 +30,28 @@ FilterStatus TcpProxyFilter::onNewConnection() {
   upstream_->setCallbacks(this);
   size_t high = config_.buffer_high_watermark;
   upstream_->setWatermarks(high / 4, high);
-  connect_timer_ = std::make_unique<Timer>(factory_.dispatcher(), [this] {
-    closeBoth(CloseReason::kUpstreamConnectFailed,
-              "connect " + upstream_->peer().toString() + ": timed out after " +
-                  std::to_string(config_.cluster.connect_timeout.count()) + "ms");
-  });
-  connect_timer_->enable(config_.cluster.connect_timeout);
+  factory_.connectTimeouts().touch(*this, coarseNowNs());
   // Hold client bytes in the kernel until the backend is there.
   callbacks().readDisable(true);
   return FilterStatus::kStopIteration;
 }
 
+void TcpProxyFilter::onConnectTimeout() {
+  closeBoth(CloseReason::kUpstreamConnectFailed,
+            "connect " + upstream_->peer().toString() + ": timed out after " +
+                std::to_string(config_.cluster.connect_timeout.count()) + "ms");
+}
+
 void TcpProxyFilter::onConnected(Connection&) {
-  connect_timer_->disable();
-  last_activity_ = coarseNow();
-  idle_timer_ = std::make_unique<Timer>(factory_.dispatcher(), [this] { onIdleCheck(); });
-  idle_timer_->enable(config_.idle_timeout);
+  // Leaves the connect list for the idle list.
+  touchIdle();
   callbacks().readDisable(false);
   callbacks().continueReading();
 }
 
 FilterStatus TcpProxyFilter::onData(evbuffer* data, bool end_stream) {
   if (!upstream_ || closing_) return FilterStatus::kStopIteration;
-  last_activity_ = coarseNow();
+  touchIdle();
   if (evbuffer_get_length(data) > 0) upstream_->write(data);
   if (end_stream && !client_eof_) {
     client_eof_ = true;
@@ -63,7 +62,7 @@ FilterStatus TcpProxyFilter::onData(evbuffer* data, bool end_stream) {
 }
 
 void TcpProxyFilter::onRead(Connection& conn, bool end_stream) {
-  last_activity_ = coarseNow();
+  touchIdle();
   size_t len = evbuffer_get_length(conn.input());
   if (len > 0) callbacks().writeBytes(conn.input(), len);
   if (end_stream && !upstream_eof_) {
@@ -77,15 +76,14 @@ void TcpProxyFilter::maybeFinish() {
   if (client_eof_ && upstream_eof_) closeBoth(CloseReason::kLocalClosed, "both sides closed");
 }
 
-void TcpProxyFilter::onIdleCheck() {
-  auto idle = coarseNow() - last_activity_;
-  if (idle >= config_.idle_timeout) {
-    closeBoth(CloseReason::kIdleTimeout,
-              "no traffic for " + std::to_string(config_.idle_timeout.count()) + "ms");
-    return;
-  }
-  idle_timer_->enable(std::chrono::duration_cast<std::chrono::milliseconds>(
-      config_.idle_timeout - idle));
+void TcpProxyFilter::touchIdle() {
+  if (closing_) return;
+  factory_.idleTimeouts().touch(*this, coarseNowNs());
+}
+
+void TcpProxyFilter::onIdleTimeout() {
+  closeBoth(CloseReason::kIdleTimeout,
+            "no traffic for " + std::to_string(config_.idle_timeout.count()) + "ms");
 }
 
 void TcpProxyFilter::closeBoth(CloseReason reason, const std::string& detail) {
@@ -120,8 +118,7 @@ void TcpProxyFilter::onClose(CloseReason reason) {
     upstream_->setCallbacks(nullptr);
     upstream_->close(reason, "client closed", Connection::CloseMode::kFlush);
   }
-  if (connect_timer_) connect_timer_->disable();
-  if (idle_timer_) idle_timer_->disable();
+  unlink();  // no timeout after the close
 }
 
 // Upstream output high: stop reading the client.
@@ -150,6 +147,18 @@ void TcpProxyFilter::onBelowWriteBufferLowWatermark() {
     upstream_->readDisable(false);
   }
 }
+
+TcpProxyFactory::TcpProxyFactory(std::shared_ptr<const TcpProxyConfig> config,
+                                 Dispatcher& dispatcher)
+    : config_(std::move(config)),
+      dispatcher_(dispatcher),
+      connect_timeouts_(dispatcher, config_->cluster.connect_timeout,
+                        [](TimeoutList::Entry& e, int64_t) {
+                          static_cast<TcpProxyFilter&>(e).onConnectTimeout();
+                        }),
+      idle_timeouts_(dispatcher, config_->idle_timeout, [](TimeoutList::Entry& e, int64_t) {
+        static_cast<TcpProxyFilter&>(e).onIdleTimeout();
+      }) {}
 
 std::unique_ptr<Filter> TcpProxyFactory::createFilter() {
   return std::make_unique<TcpProxyFilter>(*this, *config_);

@@ -8,7 +8,12 @@
 // reading on the other side until it drains to a quarter of it, so neither
 // buffer grows without bound. Half-close (FIN) is propagated each way; the
 // pair closes when both sides finished. State: TcpProxyFilter is per
-// connection; TcpProxyFactory (per worker) holds the round-robin cursor.
+// connection; TcpProxyFactory (per worker) holds the round-robin cursor and
+// the worker's two timeout lists (connect timeout, idle timeout): one
+// libevent timer each for all of the worker's proxied connections, instead
+// of two Timers (an allocation and a libevent event each) per connection.
+// A connection is in the connect list until its backend answers, then in
+// the idle list, moved to its tail by every read on either side.
 #pragma once
 
 #include <chrono>
@@ -18,6 +23,7 @@
 #include "core/connection.h"
 #include "core/dispatcher.h"
 #include "core/registry.h"
+#include "core/timeout_list.h"
 
 namespace gw {
 namespace tcp_proxy {
@@ -30,7 +36,7 @@ struct TcpProxyConfig : FilterConfig {
 
 class TcpProxyFactory;
 
-class TcpProxyFilter : public Filter, private ConnectionCallbacks {
+class TcpProxyFilter : public Filter, private ConnectionCallbacks, private TimeoutList::Entry {
  public:
   TcpProxyFilter(TcpProxyFactory& factory, const TcpProxyConfig& config);
   ~TcpProxyFilter() override;
@@ -49,16 +55,19 @@ class TcpProxyFilter : public Filter, private ConnectionCallbacks {
   void onAboveHighWatermark(Connection& conn) override;
   void onBelowLowWatermark(Connection& conn) override;
 
+  friend class TcpProxyFactory;
   void closeBoth(CloseReason reason, const std::string& detail);
   void maybeFinish();
-  void onIdleCheck();
+  // Traffic either way: restarts the idle timeout (moves the entry to the
+  // idle list's tail).
+  void touchIdle();
+  // The entry's list expired it (already unlinked).
+  void onConnectTimeout();
+  void onIdleTimeout();
 
   TcpProxyFactory& factory_;
   const TcpProxyConfig& config_;
   std::unique_ptr<Connection> upstream_;
-  std::unique_ptr<Timer> connect_timer_;
-  std::unique_ptr<Timer> idle_timer_;
-  std::chrono::steady_clock::time_point last_activity_;
   bool client_eof_ = false;
   bool upstream_eof_ = false;
   bool client_paused_ = false;    // we paused client reads (upstream output high)
@@ -68,17 +77,21 @@ class TcpProxyFilter : public Filter, private ConnectionCallbacks {
 
 class TcpProxyFactory : public FilterFactory {
  public:
-  TcpProxyFactory(std::shared_ptr<const TcpProxyConfig> config, Dispatcher& dispatcher)
-      : config_(std::move(config)), dispatcher_(dispatcher) {}
+  TcpProxyFactory(std::shared_ptr<const TcpProxyConfig> config, Dispatcher& dispatcher);
   std::unique_ptr<Filter> createFilter() override;
   // Next host, round robin.
   const Address& pickHost();
   Dispatcher& dispatcher() { return dispatcher_; }
+  // The cluster's connect_timeout, and the filter's idle_timeout.
+  TimeoutList& connectTimeouts() { return connect_timeouts_; }
+  TimeoutList& idleTimeouts() { return idle_timeouts_; }
 
  private:
   std::shared_ptr<const TcpProxyConfig> config_;
   Dispatcher& dispatcher_;
   size_t next_host_ = 0;
+  TimeoutList connect_timeouts_;
+  TimeoutList idle_timeouts_;
 };
 
 }  // namespace tcp_proxy

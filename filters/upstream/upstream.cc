@@ -16,7 +16,7 @@ UpstreamFilter::UpstreamFilter(UpstreamFactory& factory) : factory_(factory) {}
 UpstreamFilter::~UpstreamFilter() {
   // Not session_->id: the filter that published the SessionInfo may be
   // destroyed already (a chain torn down without a close).
-  if (registered_) factory_.unregisterSession(registered_id_, this);
+  if (registered_id_ != 0) factory_.unregisterSession(registered_id_, this);
 }
 
 FilterStatus UpstreamFilter::onNewConnection() {
@@ -33,14 +33,14 @@ void UpstreamFilter::ensureSession() {
   if (session_ == nullptr) {
     session_ = callbacks().slots().get<SessionInfo>();
     if (session_ == nullptr) {
-      own_session_.id = SessionIdGenerator::process().next();
-      session_ = &own_session_;
+      own_session_ = std::make_unique<SessionInfo>();
+      own_session_->id = SessionIdGenerator::process().next();
+      session_ = own_session_.get();
       callbacks().slots().set<SessionInfo>(session_);
     }
   }
-  if (!registered_) {
+  if (registered_id_ == 0) {
     factory_.registerSession(session_->id, this);
-    registered_ = true;
     registered_id_ = session_->id;
     // A resumed session whose old connection lingers on this worker: this
     // connection takes over (backends get session open "resume" on its
@@ -56,9 +56,11 @@ UpstreamFilter::Affinity& UpstreamFilter::affinityFor(ClusterPool& pool) {
   Affinity& a = affinity_.back();
   // A resumed session carries the host it used (maybe on another replica):
   // prefer it while it is up.
-  if (const std::string* host = session_->affinityFor(pool.name())) {
+  std::string_view host =
+      session_->observer != nullptr ? session_->observer->affinityFor(pool.name()) : "";
+  if (!host.empty()) {
     for (size_t h = 0; h < pool.hostCount(); ++h) {
-      if (pool.host(h).name == *host) {
+      if (pool.host(h).name == host) {
         a.host = static_cast<int>(h);
         ++pool.host(h).sessions;
         break;
@@ -69,10 +71,8 @@ UpstreamFilter::Affinity& UpstreamFilter::affinityFor(ClusterPool& pool) {
 }
 
 void UpstreamFilter::noteAffinity(ClusterPool& pool, int h) {
-  if (session_->setAffinity(pool.name(), pool.host(static_cast<size_t>(h)).name) &&
-      session_->observer != nullptr) {
+  if (session_->observer != nullptr)
     session_->observer->onAffinityChanged(pool.name(), pool.host(static_cast<size_t>(h)).name);
-  }
 }
 
 void UpstreamFilter::sendError(ClusterPool* pool, uint16_t msg_id, ErrorCode code) {
@@ -102,13 +102,16 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
       sendError(&pool, frame.header.msg_id, ErrorCode::kUpstreamUnavailable);
       return FilterStatus::kStopIteration;
     }
-    if (a.host != h) {
+    // a.host is the host the owner knows (its affinityFor() answer, or the
+    // last one reported): report only a change.
+    bool changed = a.host != h;
+    if (changed) {
       if (a.host >= 0) --pool.host(static_cast<size_t>(a.host)).sessions;
       ++pool.host(static_cast<size_t>(h)).sessions;
       a.host = h;
     }
     a.conn = conn;
-    noteAffinity(pool, h);
+    if (changed) noteAffinity(pool, h);
   }
   BackendConnection& conn = *a.conn;
   if ((conn.connecting() && conn.pendingFrames() >= pool.config().max_pending_frames) ||
@@ -143,7 +146,7 @@ void UpstreamFilter::deliver(ClusterPool& pool, const wire::ServerHeader& header
   h.server_id = 0;
   Frame frame(h, payload_src);
   callbacks().writeFrame(frame);
-  if (!factory_.bus().empty() && registered_) {
+  if (!factory_.bus().empty() && registered_id_ != 0) {
     for (auto& a : affinity_) {
       if (a.pool == &pool && a.host >= 0) {
         pool.publish(UpstreamEvent::Type::kFrameReceived, pool.host(static_cast<size_t>(a.host)),
@@ -205,9 +208,9 @@ void UpstreamFilter::onClose(CloseReason) {
     if (a.host >= 0) --a.pool->host(static_cast<size_t>(a.host)).sessions;
     a.host = -1;
   }
-  if (registered_) {
+  if (registered_id_ != 0) {
     factory_.unregisterSession(session_->id, this);
-    registered_ = false;
+    registered_id_ = 0;
   }
 }
 

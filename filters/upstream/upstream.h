@@ -9,8 +9,12 @@
 // A frame that cannot be forwarded (no route, no host, overflow) is answered
 // with an error frame (core/error_frame.h); the connection stays open.
 //
-// State: UpstreamFilter (per client connection) holds the session id and
-// its per-cluster affinity (host and backend connection). UpstreamFactory
+// State: UpstreamFilter (per client connection) holds the session it serves
+// (a pointer to the published SessionInfo) and its per-cluster state (host
+// index, backend connection, reply latency start), inline for the usual one
+// cluster. The session's affinity by name is the session owner's (asked
+// through SessionObserver::affinityFor, told through onAffinityChanged);
+// without an owner there is none to keep. UpstreamFactory
 // (per worker) owns the pools, the session -> filter map used to route
 // backend frames and the route table in force (the static routes, or rules
 // read from Redis: routes_from_redis, redis_routes.h); nothing is shared
@@ -25,6 +29,7 @@
 #pragma once
 
 #include <absl/container/flat_hash_map.h>
+#include <absl/container/inlined_vector.h>
 
 #include <chrono>
 #include <memory>
@@ -81,26 +86,32 @@ class UpstreamFilter : public Filter, public RouteResolver {
   SessionInfo* session() { return session_; }
 
  private:
+  // The session's state in one cluster (32 bytes).
   struct Affinity {
     ClusterPool* pool;
-    int host = -1;
     BackendConnection* conn = nullptr;
     std::chrono::steady_clock::time_point sent_at{};  // oldest unanswered frame
+    int32_t host = -1;  // index in pool; -1: none yet
     bool awaiting = false;
   };
   Affinity& affinityFor(ClusterPool& pool);
   void ensureSession();
-  // Records host `h` of `pool` as the session's affinity (and tells the
-  // session owner when it changed).
+  // Host `h` of `pool` became the session's affinity (it differs from the
+  // one it had): tells the session owner.
   void noteAffinity(ClusterPool& pool, int h);
   void sendError(ClusterPool* pool, uint16_t msg_id, ErrorCode code);
 
-  UpstreamFactory& factory_;
-  SessionInfo own_session_;            // used when no filter published one
+  // Per connection.
+  UpstreamFactory& factory_;  // per worker: routes, pools, session map
+  // The session served: published by its owner (`session`), or own_session_.
   SessionInfo* session_ = nullptr;
-  bool registered_ = false;
-  uint64_t registered_id_ = 0;  // the id registered with the factory
-  std::vector<Affinity> affinity_;     // usually one entry per cluster used
+  // Made only when no filter published a session (no `session` filter).
+  std::unique_ptr<SessionInfo> own_session_;
+  // The id registered with the factory (0: not registered; ids are never
+  // 0). Kept apart from session_->id: the publisher may be destroyed first.
+  uint64_t registered_id_ = 0;
+  // One entry per cluster used, inline for the first.
+  absl::InlinedVector<Affinity, 1> affinity_;
 };
 
 class UpstreamFactory : public FilterFactory {

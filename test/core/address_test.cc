@@ -1,7 +1,12 @@
 // Tests of gw::Address::parse and toString (core/address.h).
 #include "core/address.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
 
 namespace gw {
 namespace {
@@ -39,6 +44,84 @@ TEST(AddressTest, ParsesBracketedIpv6) {
   auto full = Address::parse("[2001:db8::a:1]:443");
   ASSERT_TRUE(full);
   EXPECT_EQ(full->toString(), "[2001:db8::a:1]:443");
+}
+
+TEST(AddressTest, IsCompact) {
+  // Every client connection holds one: not a 128-byte sockaddr_storage.
+  EXPECT_LE(sizeof(Address), 32u);
+}
+
+TEST(AddressTest, Ipv4SockaddrRoundTrip) {
+  sockaddr_in in{};
+  in.sin_family = AF_INET;
+  in.sin_port = htons(4321);
+  ASSERT_EQ(inet_pton(AF_INET, "192.0.2.7", &in.sin_addr), 1);
+  // accept() callers pass the size of a sockaddr_storage they filled.
+  sockaddr_storage ss{};
+  std::memcpy(&ss, &in, sizeof(in));
+  Address a(reinterpret_cast<sockaddr*>(&ss), sizeof(ss));
+  EXPECT_EQ(a.family(), AF_INET);
+  EXPECT_EQ(a.len(), sizeof(sockaddr_in));
+  EXPECT_EQ(a.port(), 4321);
+  EXPECT_EQ(a.toString(), "192.0.2.7:4321");
+  EXPECT_EQ(std::memcmp(a.sockaddr_ptr(), &in, sizeof(in)), 0);
+  Address copy(a.sockaddr_ptr(), a.len());
+  EXPECT_EQ(copy.toString(), a.toString());
+  EXPECT_EQ(std::memcmp(copy.sockaddr_ptr(), &in, sizeof(in)), 0);
+}
+
+TEST(AddressTest, Ipv6SockaddrRoundTripKeepsScopeAndFlow) {
+  sockaddr_in6 in6{};
+  in6.sin6_family = AF_INET6;
+  in6.sin6_port = htons(65535);
+  in6.sin6_flowinfo = htonl(0x12345);
+  in6.sin6_scope_id = 3;
+  ASSERT_EQ(inet_pton(AF_INET6, "fe80::1:2", &in6.sin6_addr), 1);
+  Address a(reinterpret_cast<sockaddr*>(&in6), sizeof(in6));
+  EXPECT_EQ(a.family(), AF_INET6);
+  EXPECT_EQ(a.len(), sizeof(sockaddr_in6));
+  EXPECT_EQ(a.port(), 65535);
+  EXPECT_EQ(a.toString(), "[fe80::1:2]:65535");
+  const auto* back = reinterpret_cast<const sockaddr_in6*>(a.sockaddr_ptr());
+  EXPECT_EQ(back->sin6_scope_id, 3u);
+  EXPECT_EQ(back->sin6_flowinfo, htonl(0x12345));
+  EXPECT_EQ(std::memcmp(a.sockaddr_ptr(), &in6, sizeof(in6)), 0);
+}
+
+TEST(AddressTest, ParsedAddressesBindAndConnect) {
+  for (const char* text : {"127.0.0.1:0", "[::1]:0"}) {
+    auto a = Address::parse(text);
+    ASSERT_TRUE(a) << text;
+    std::string error;
+    int lfd = listenSocket(*a, 4, &error);
+    if (lfd < 0 && a->family() == AF_INET6) continue;  // no IPv6 loopback here
+    ASSERT_GE(lfd, 0) << error;
+    Address bound = localAddress(lfd);
+    EXPECT_EQ(bound.family(), a->family());
+    EXPECT_NE(bound.port(), 0);
+    EXPECT_EQ(bound.ipString(), a->ipString());
+    int fd = connectSocket(bound, &error);
+    EXPECT_GE(fd, 0) << error;
+    if (fd >= 0) ::close(fd);
+    ::close(lfd);
+  }
+}
+
+TEST(AddressTest, DefaultAndOtherFamilies) {
+  Address none;
+  EXPECT_EQ(none.family(), AF_UNSPEC);
+  EXPECT_EQ(none.len(), 0u);
+  EXPECT_EQ(none.port(), 0);
+  EXPECT_EQ(none.toString(), "unknown:0");
+  // Another family keeps its family and at most 28 bytes.
+  sockaddr_un un{};
+  un.sun_family = AF_UNIX;
+  std::strcpy(un.sun_path, "/tmp/a-long-enough-unix-socket-path");
+  Address u(reinterpret_cast<sockaddr*>(&un), sizeof(un));
+  EXPECT_EQ(u.family(), AF_UNIX);
+  EXPECT_LE(u.len(), 28u);
+  EXPECT_EQ(u.port(), 0);
+  EXPECT_EQ(u.toString(), "unknown:0");
 }
 
 TEST(AddressTest, SetPortKeepsTheIp) {

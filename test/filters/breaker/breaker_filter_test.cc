@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -594,6 +595,13 @@ TEST(BreakerFilter, AConnectIsNoSuccessForRequestResponseClusters) {
   }
   EXPECT_EQ(rig.breaker(0).cluster().state(), CircuitState::kOpen);
   EXPECT_EQ(rig.breaker(1).cluster().state(), CircuitState::kClosed);
+}
+
+// One per client connection: an upper bound, so a regression fails
+// (docs/filters/breaker.md, "Design and cost").
+TEST(BreakerFilterSizeTest, PerConnectionObject) {
+  std::printf("sizeof BreakerFilter=%zu\n", sizeof(BreakerFilter));
+  EXPECT_LE(sizeof(BreakerFilter), 104u);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <vector>
@@ -613,6 +614,13 @@ TEST(IpLimiterConfigTest, RegisteredUnderItsJsonName) {
   EXPECT_EQ(f->traits().produces, Layer::kBytes);
   EXPECT_FALSE(f->traits().terminal);
   EXPECT_EQ(f->schema(), kIpLimiterSchema);
+}
+
+// One per client connection: an upper bound, so a regression fails
+// (docs/filters/ip_limiter.md, "Memory per connection").
+TEST(IpLimiterFilterSizeTest, PerConnectionObject) {
+  std::printf("sizeof IpLimiterFilter=%zu\n", sizeof(IpLimiterFilter));
+  EXPECT_LE(sizeof(IpLimiterFilter), 88u);
 }
 
 }  // namespace

@@ -77,6 +77,11 @@ class Replica : public session::RedisStoreHost, public session::SessionHome {
     records_.clear();
   }
 
+  // The gateway config's clusters (records keep affinity as indexes into
+  // their names). Call before creating records.
+  void setClusters(const std::vector<ClusterConfig>& clusters) {
+    cfg_->affinity_names = session::AffinityNames(clusters);
+  }
   // A connected record in this replica's table, announced to the store.
   SessionRecord* create(uint64_t id) {
     auto r = std::make_unique<SessionRecord>();
@@ -265,7 +270,7 @@ TEST_F(RedisStoreTest, CreatedSessionIsWrittenWithItsTtl) {
   Replica a("a", redis_);
   ASSERT_TRUE(a.waitUp());
   SessionRecord* r = a.create(1001);
-  r->affinity = {{"game", "127.0.0.1:9000"}};
+  r->affinity.assign(r->affinityNames(), {{"game", "127.0.0.1:9000"}});
   a.store().affinityChanged(*r);
   ASSERT_TRUE(runUntil(a.dispatcher(), [&] { return r->persisted; }));
   a.run(50ms);
@@ -285,12 +290,44 @@ TEST_F(RedisStoreTest, CreatedSessionIsWrittenWithItsTtl) {
   EXPECT_TRUE(redis_.exists("game-gateway:replica:inst-a"));
 }
 
+TEST_F(RedisStoreTest, AffinityTravelsAsNamesAndComesBackAsIndexes) {
+  ClusterConfig game;
+  game.name = "game";
+  game.hosts = {*Address::parse("127.0.0.1:9000"), *Address::parse("127.0.0.1:9001")};
+  ClusterConfig account;
+  account.name = "account";
+  account.hosts = {*Address::parse("10.0.0.1:7000")};
+  Replica a("a", redis_), b("b", redis_);
+  a.setClusters({game, account});
+  b.setClusters({account, game});  // another replica: other indexes
+  ASSERT_TRUE(a.waitUp());
+  ASSERT_TRUE(b.waitUp());
+  SessionRecord* r = a.create(2102);
+  r->affinity.set(r->affinityNames(), "game", "127.0.0.1:9001");
+  r->affinity.set(r->affinityNames(), "account", "10.0.0.1:7000");
+  EXPECT_FALSE(r->affinity.spilled());
+  a.store().affinityChanged(*r);
+  a.linger(r);
+  a.run(50ms);
+  auto h = redis_.hgetall("game-gateway:session:2102");
+  EXPECT_EQ(fieldOf(h, "aff:game"), "127.0.0.1:9001");
+  EXPECT_EQ(fieldOf(h, "aff:account"), "10.0.0.1:7000");
+
+  SessionRecord* c = b.candidate(2102);
+  ResumeResult res = b.resume(c, r->token);
+  ASSERT_EQ(res.status, ResumeResult::Status::kOk);
+  EXPECT_EQ(res.affinity.size(), 2u);
+  EXPECT_FALSE(c->affinity.spilled());
+  EXPECT_EQ(c->affinity.hostFor(c->affinityNames(), "game"), "127.0.0.1:9001");
+  EXPECT_EQ(c->affinity.hostFor(c->affinityNames(), "account"), "10.0.0.1:7000");
+}
+
 TEST_F(RedisStoreTest, ResumeMovesTheSessionToAnotherReplica) {
   Replica a("a", redis_), b("b", redis_);
   ASSERT_TRUE(a.waitUp());
   ASSERT_TRUE(b.waitUp());
   SessionRecord* r = a.create(2002);
-  r->affinity = {{"game", "127.0.0.1:9001"}};
+  r->affinity.assign(r->affinityNames(), {{"game", "127.0.0.1:9001"}});
   a.manager().bindPlayer(55, 2002);
   r->player_id = 55;
   a.store().affinityChanged(*r);

@@ -136,8 +136,7 @@ TEST(SessionFilterTest, ResumeOnAnotherWorkerKeepsIdAndAffinity) {
   ASSERT_EQ(second.log().frames.size(), 1u);
   EXPECT_EQ(second.log().session_id, id);
   EXPECT_TRUE(second.log().resumed);
-  ASSERT_EQ(second.log().affinity.size(), 1u);
-  EXPECT_EQ(second.log().affinity[0].second, "127.0.0.1:9000");
+  EXPECT_EQ(second.log().game_affinity, "127.0.0.1:9000");
   EXPECT_EQ(second.log().info->player_id, 4242u);
   ASSERT_TRUE(manager().get(id, &v));
   EXPECT_EQ(v.state, SlotState::kConnected);
@@ -156,6 +155,39 @@ TEST(SessionFilterTest, ResumeOnAnotherWorkerKeepsIdAndAffinity) {
   uint64_t id3 = 0;
   ASSERT_TRUE(parseEstablished(out[1], &id3, &token2));
   EXPECT_NE(id3, id);  // a new session instead
+}
+
+TEST(SessionFilterTest, AffinityIsKeptAsConfigIndexesAndResumedAsNames) {
+  ClusterConfig game;
+  game.name = "game";
+  game.hosts = {*Address::parse("127.0.0.1:9000"), *Address::parse("127.0.0.1:9001")};
+  auto first = std::make_unique<SessionRig>(kResumable, "10.0.0.1:1000",
+                                            std::vector<ClusterConfig>{game});
+  auto [id, token] = hello(*first);
+  first->send(7, "hello", kGame);
+  first->filter().onAffinityChanged("game", "127.0.0.1:9001");
+  SessionView v;
+  ASSERT_TRUE(manager().get(id, &v));
+  EXPECT_FALSE(v.record->affinity.spilled());  // indexes, no heap
+  EXPECT_EQ(first->filter().affinityFor("game"), "127.0.0.1:9001");
+  EXPECT_EQ(first->filter().affinityFor("account"), "");
+  auto json = manager().describeJson(id);
+  ASSERT_TRUE(json.has_value());
+  EXPECT_NE(json->find("\"backends\":{\"game\":\"127.0.0.1:9001\"}"), std::string::npos) << *json;
+  first->ec.feedEof();
+  ASSERT_TRUE(first->ec.closed());
+
+  // Resumed by a connection whose config lists the hosts in another order.
+  ClusterConfig game2 = game;
+  std::swap(game2.hosts[0], game2.hosts[1]);
+  SessionRig second(kResumable, "10.0.0.2:2000", {game2});
+  second.send(kResumeMsgId, controlPayload(id, token));
+  second.takeFrames();
+  second.send(7, "back", kGame);
+  EXPECT_TRUE(second.log().resumed);
+  EXPECT_EQ(second.log().game_affinity, "127.0.0.1:9001");
+  ASSERT_TRUE(manager().get(id, &v));
+  EXPECT_FALSE(v.record->affinity.spilled());
 }
 
 TEST(SessionFilterTest, WrongTokenGetsAnErrorFrameAndANewSession) {

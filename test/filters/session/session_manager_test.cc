@@ -207,7 +207,7 @@ TEST(SessionManagerTest, DescribeAndKickGoThroughTheOwningWorker) {
   r.resumable = true;
   r.created_ms = 1234;
   r.client = *Address::parse("10.1.2.3:4567");
-  r.affinity = {{"game", "127.0.0.1:9000"}};
+  r.affinity.assign(r.affinityNames(), {{"game", "127.0.0.1:9000"}});
   r.player_id = 42;
   r.last_active_s.store(coarseNowSeconds());
   m.add(777, &r, 3);

@@ -28,7 +28,8 @@ struct TerminalLog {
   // Copies taken at the first frame (the slot's pointee dies with the chain).
   uint64_t session_id = 0;
   bool resumed = false;
-  std::vector<std::pair<std::string, std::string>> affinity;
+  // The owner's affinity host for cluster "game" (SessionObserver::affinityFor).
+  std::string game_affinity;
   std::optional<SessionInfo::End> end_at_close;
   std::chrono::milliseconds linger_at_close{0};
   FilterCallbacks* callbacks = nullptr;
@@ -51,7 +52,8 @@ class RecordingTerminal : public Filter {
       if (log_.info != nullptr) {
         log_.session_id = log_.info->id;
         log_.resumed = log_.info->resumed;
-        log_.affinity = log_.info->affinity;
+        if (log_.info->observer != nullptr)
+          log_.game_affinity = std::string(log_.info->observer->affinityFor("game"));
       }
     }
     return FilterStatus::kStopIteration;
@@ -84,7 +86,10 @@ class RecordingTerminalFactory : public FilterFactory {
 // framing -> session(config) -> recording terminal.
 class SessionRig {
  public:
-  explicit SessionRig(const std::string& session_json, const std::string& peer = "127.0.0.1:40000")
+  // `clusters`: the gateway config's clusters the session config is parsed
+  // with (their names become the affinity's indexes).
+  explicit SessionRig(const std::string& session_json, const std::string& peer = "127.0.0.1:40000",
+                      const std::vector<ClusterConfig>& clusters = {})
       : ec([&] {
           EmbeddedChain::Options o;
           o.peer = peer;
@@ -93,7 +98,7 @@ class SessionRig {
     std::string error;
     auto framing = ec.registered("framing", "{}", {}, &error);
     if (!framing) throw std::runtime_error("framing: " + error);
-    auto session = ec.registered("session", session_json, {}, &error);
+    auto session = ec.registered("session", session_json, clusters, &error);
     if (!session) throw std::runtime_error("session: " + error);
     ec.start({*framing, *session, {&terminal, RecordingTerminalFactory::traits()}});
   }

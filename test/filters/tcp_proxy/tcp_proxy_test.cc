@@ -1,8 +1,9 @@
 // Unit tests of the `tcp_proxy` filter (filters/tcp_proxy) in one process:
 // the client side is an EmbeddedChain, the backend a real socket on
 // 127.0.0.1 driven by the same event loop. Covers config errors, both
-// directions, half-close, connect failure, idle timeout, closes from either
-// side and backpressure toward a slow client.
+// directions, half-close, connect failure and timeout, idle timeout (and
+// its restart by traffic), closes from either side and backpressure toward a
+// slow client.
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
@@ -21,11 +22,12 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-std::vector<ClusterConfig> clusterOn(uint16_t port) {
+std::vector<ClusterConfig> clusterOn(uint16_t port,
+                                     milliseconds connect_timeout = milliseconds(2000)) {
   ClusterConfig c;
   c.name = "backend";
   c.hosts.push_back(*Address::parse("127.0.0.1:" + std::to_string(port)));
-  c.connect_timeout = milliseconds(2000);
+  c.connect_timeout = connect_timeout;
   return {c};
 }
 
@@ -94,7 +96,7 @@ class TcpProxyFilterTest : public ::testing::Test {
     ec_ = std::make_unique<EmbeddedChain>(options);
     std::string error;
     auto proxy = ec_->registered("tcp_proxy", R"({"cluster": "backend")" + extra + "}",
-                                 clusterOn(port), &error);
+                                 clusterOn(port, connect_timeout_), &error);
     ASSERT_TRUE(proxy) << error;
     ec_->start({*proxy});
   }
@@ -107,6 +109,7 @@ class TcpProxyFilterTest : public ::testing::Test {
 
   UniqueFd listener_;
   uint16_t port_ = 0;
+  milliseconds connect_timeout_{2000};
   UniqueFd backend_;
   std::unique_ptr<EmbeddedChain> ec_;
 };
@@ -155,6 +158,50 @@ TEST_F(TcpProxyFilterTest, ConnectRefusedClosesTheClient) {
   EXPECT_EQ(ec_->closeDetail(),
             "connect 127.0.0.1:" + std::to_string(port_) + ": Connection refused");
   EXPECT_EQ(ec_->closeCount(), 1);
+}
+
+TEST_F(TcpProxyFilterTest, ConnectTimeoutClosesTheClient) {
+  // A listener whose accept queue is full drops SYNs: a connect to it stays
+  // in progress. Backlog 0 holds one connection; `queued` takes it.
+  UniqueFd full = listenTcp(0, 0);
+  ASSERT_TRUE(full.valid());
+  uint16_t port = localPort(full.get());
+  UniqueFd queued = connectTcp(port);
+  ASSERT_TRUE(queued.valid());
+  connect_timeout_ = milliseconds(100);
+  start(port);
+  ec_->feed("waiting");
+  ASSERT_TRUE(ec_->runUntil([&] { return ec_->closed(); }, seconds(3)));
+  EXPECT_EQ(ec_->closeReason(), CloseReason::kUpstreamConnectFailed);
+  EXPECT_EQ(ec_->closeDetail(),
+            "connect 127.0.0.1:" + std::to_string(port) + ": timed out after 100ms");
+  EXPECT_EQ(ec_->closeCount(), 1);
+}
+
+TEST_F(TcpProxyFilterTest, TrafficRestartsTheIdleTimeout) {
+  startConnected(R"(, "idle_timeout": "400ms")");
+  // Traffic (alternately each way) every 40 ms for a second and a half:
+  // far longer than the idle timeout, never idle for it.
+  auto until = std::chrono::steady_clock::now() + milliseconds(1500);
+  bool from_client = true;
+  while (std::chrono::steady_clock::now() < until) {
+    if (from_client) {
+      ec_->feed("c");
+      EXPECT_EQ(pumpRecv(*ec_, backend_.get(), 1), "c");
+    } else {
+      ASSERT_TRUE(sendAll(backend_.get(), "b"));
+      ASSERT_TRUE(ec_->runUntil([&] { return ec_->outputLength() == 1; }));
+      EXPECT_EQ(ec_->takeOutput(), "b");
+    }
+    from_client = !from_client;
+    ASSERT_FALSE(ec_->closed()) << ec_->closeDetail();
+    ec_->runFor(milliseconds(40));
+  }
+  ASSERT_FALSE(ec_->closed()) << ec_->closeDetail();
+  // Then silence: closed after the timeout.
+  ASSERT_TRUE(ec_->runUntil([&] { return ec_->closed(); }, seconds(3)));
+  EXPECT_EQ(ec_->closeReason(), CloseReason::kIdleTimeout);
+  EXPECT_EQ(ec_->closeDetail(), "no traffic for 400ms");
 }
 
 TEST_F(TcpProxyFilterTest, IdleConnectionIsClosed) {
