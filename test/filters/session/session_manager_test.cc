@@ -100,7 +100,9 @@ TEST(SessionManagerTest, MatchesAReferenceMapUnderRandomOperations) {
         SessionView v;
         bool found = m.get(id, &v);
         ASSERT_EQ(found, ref.count(id) == 1) << "step " << step << " id " << id;
-        if (found) EXPECT_EQ(v.record, ref[id]);
+        if (found) {
+          EXPECT_EQ(v.record, ref[id]);
+        }
       }
     }
   }
