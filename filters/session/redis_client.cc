@@ -187,19 +187,7 @@ void RedisClient::onDisconnected() {
   ac_ = nullptr;
   in_flight_.clear();
   tick_timer_.disable();
-  state_ = State::kWaiting;
-  if (was_up) {
-    GW_LOG(warn, "{}: lost redis {}: {}; reconnecting with backoff", options_.name,
-           options_.address.toString(), why);
-    logged_down_ = true;
-    setUp(false);
-  } else if (!logged_down_) {
-    GW_LOG(warn, "{}: redis {}: {}; retrying with backoff", options_.name,
-           options_.address.toString(), why);
-    logged_down_ = true;
-  }
-  last_error_.clear();
-  scheduleReconnect();
+  lostConnection(was_up, why);
 }
 
 void RedisClient::dropConnection(const std::string& why) {
@@ -215,6 +203,10 @@ void RedisClient::dropConnection(const std::string& why) {
   connect_timer_.disable();
   tick_timer_.disable();
   in_flight_.clear();
+  lostConnection(was_up, why);
+}
+
+void RedisClient::lostConnection(bool was_up, const std::string& why) {
   state_ = State::kWaiting;
   if (was_up) {
     GW_LOG(warn, "{}: lost redis {}: {}; reconnecting with backoff", options_.name,

@@ -129,6 +129,10 @@ class RedisClient {
   void becomeUp();
   void onDisconnected();
   void dropConnection(const std::string& why);
+  // After the context is gone (onDisconnected, dropConnection): waits,
+  // logs the loss once (`was_up`: it was serving), tells the state handler,
+  // and schedules the reconnect.
+  void lostConnection(bool was_up, const std::string& why);
   void scheduleReconnect();
   void onTick();
   void setUp(bool up);
