@@ -135,11 +135,18 @@ TEST_F(FleetTest, DuplicateLoginAcrossReplicasKicksTheOlderSession) {
   ASSERT_TRUE(newer.roundTrip(player, "", 100));
   ASSERT_TRUE(older.closedByPeer(5000ms)) << "the older session (on gw-a) was not kicked";
   EXPECT_TRUE(newer.roundTrip("still here"));
-  EXPECT_EQ(gatewayMetric(a_, "game_gateway_connection_closes_total{listener=\"game\",reason="
-                              "\"duplicate_login\"}"),
-            1);
-  EXPECT_EQ(gatewayMetric(b_, "game_gateway_sessions_duplicate_login_total{listener=\"game\"}"),
-            1);
+  // The client sees EOF as soon as gw-a closes the socket; the close is
+  // counted just after, on gw-a's worker thread, and gw-b counts the
+  // duplicate when its bind reply arrives: wait for both, then check they
+  // are exactly 1.
+  const std::string closes_series =
+      "game_gateway_connection_closes_total{listener=\"game\",reason=\"duplicate_login\"}";
+  const std::string duplicates_series =
+      "game_gateway_sessions_duplicate_login_total{listener=\"game\"}";
+  EXPECT_TRUE(waitUntil([&] { return gatewayMetric(a_, closes_series).value_or(0) >= 1; }));
+  EXPECT_TRUE(waitUntil([&] { return gatewayMetric(b_, duplicates_series).value_or(0) >= 1; }));
+  EXPECT_EQ(gatewayMetric(a_, closes_series), 1);
+  EXPECT_EQ(gatewayMetric(b_, duplicates_series), 1);
   EXPECT_EQ(redis_.get("game-gateway:player:424242").value_or(""), std::to_string(newer.id()));
   // The kicked session is over: it cannot be resumed.
   GameClient ghost;
