@@ -75,28 +75,6 @@ void SpinLock::wait() {
   }
 }
 
-// One address. All-zero bytes is an empty slot (the slots are calloc'ed).
-struct IpTable::Slot {
-  uint64_t hi;
-  uint64_t lo;
-  int64_t tat_ns;        // the token bucket (TokenBucket::tat_ns)
-  int64_t last_seen_ns;  // last acquire/release/cancel
-  uint32_t count;        // live connections
-  uint32_t used;         // 1: occupied
-};
-
-struct alignas(64) IpTable::Shard {
-  ~Shard() { std::free(slots); }
-  mutable SpinLock lock;
-  Slot* slots = nullptr;
-  uint32_t nslots = 0;                   // > cap, so a probe always ends at an empty slot
-  uint32_t cap = 0;                      // most entries
-  uint32_t size = 0;                     // entries (guarded by lock)
-  uint32_t live = 0;                     // entries with count > 0 (guarded by lock)
-  uint32_t hand = 0;                     // eviction clock hand (guarded by lock)
-  std::atomic<uint32_t> size_mirror{0};  // `size` for lock-free readers
-};
-
 IpTable::IpTable(const Options& options) : options_(options) {
   if (options_.max_entries < 1) options_.max_entries = 1;
   if (options_.max_per_key < 1) options_.max_per_key = 1;
@@ -125,32 +103,6 @@ IpTable::IpTable(const Options& options) : options_(options) {
 
 IpTable::~IpTable() {
   if (options_.entries_gauge != nullptr) options_.entries_gauge->dec(static_cast<int64_t>(size()));
-}
-
-IpTable::Shard& IpTable::shardFor(uint64_t hash) const {
-  return shards_[((hash >> 32) * shard_count_) >> 32];
-}
-
-namespace {
-inline uint32_t homeOf(uint64_t hash, uint32_t nslots) {
-  return static_cast<uint32_t>(((hash & 0xffffffffULL) * nslots) >> 32);
-}
-}  // namespace
-
-uint32_t IpTable::probe(const Shard& s, const IpKey& key, uint64_t hash, bool* found) const {
-  uint32_t i = homeOf(hash, s.nslots);
-  for (;;) {
-    const Slot& e = s.slots[i];
-    if (e.used == 0) {
-      *found = false;
-      return i;
-    }
-    if (e.lo == key.lo && e.hi == key.hi) {
-      *found = true;
-      return i;
-    }
-    if (++i == s.nslots) i = 0;
-  }
 }
 
 // Backward-shift deletion for linear probing: later entries of the same
@@ -203,52 +155,24 @@ bool IpTable::evictOne(Shard& s, int64_t now_ns) {
   return true;
 }
 
-IpTable::Verdict IpTable::acquire(const IpKey& key, uint64_t h, int64_t now_ns, bool* evicted,
-                                  uint32_t* slot) {
-  Shard& s = shardFor(h);
-  std::lock_guard<SpinLock> guard(s.lock);
-  bool found;
-  uint32_t i = probe(s, key, h, &found);
-  if (!found) {
-    if (s.size >= s.cap) {
-      if (!evictOne(s, now_ns)) return Verdict::kTableFull;
-      if (evicted != nullptr) *evicted = true;
-      i = probe(s, key, h, &found);  // the eviction may have moved entries
-    }
-    Slot& n = s.slots[i];
-    n.hi = key.hi;
-    n.lo = key.lo;
-    n.tat_ns = now_ns;  // a full bucket
-    n.count = 0;
-    n.used = 1;
-    ++s.size;
-    s.size_mirror.store(s.size, std::memory_order_relaxed);
-    if (options_.entries_gauge != nullptr) options_.entries_gauge->inc();
-  }
-  Slot& e = s.slots[i];
-  e.last_seen_ns = now_ns;
-  if (e.count >= options_.max_per_key) return Verdict::kPerIpConnections;
-  TokenBucket bucket{e.tat_ns};
-  if (!bucket.take(options_.rate, now_ns)) return Verdict::kPerIpRate;
-  e.tat_ns = bucket.tat_ns;
-  if (e.count++ == 0) ++s.live;
-  if (slot != nullptr) *slot = i;
-  return Verdict::kAdmitted;
-}
-
-void IpTable::release(const IpKey& key, uint64_t h, int64_t now_ns, uint32_t slot) {
-  Shard& s = shardFor(h);
-  std::lock_guard<SpinLock> guard(s.lock);
-  uint32_t i = slot;
-  if (i >= s.nslots || s.slots[i].used == 0 || s.slots[i].lo != key.lo ||
-      s.slots[i].hi != key.hi) {
+bool IpTable::insert(Shard& s, const IpKey& key, uint64_t h, int64_t now_ns, bool* evicted,
+                     uint32_t* index) {
+  if (s.size >= s.cap) {
+    if (!evictOne(s, now_ns)) return false;
+    if (evicted != nullptr) *evicted = true;
     bool found;
-    i = probe(s, key, h, &found);
-    if (!found) return;  // cannot happen: live entries are never evicted
+    *index = probe(s, key, h, &found);  // the eviction may have moved entries
   }
-  Slot& e = s.slots[i];
-  if (e.count > 0 && --e.count == 0) --s.live;
-  e.last_seen_ns = now_ns;
+  Slot& n = s.slots[*index];
+  n.hi = key.hi;
+  n.lo = key.lo;
+  n.tat_ns = now_ns;  // a full bucket
+  n.count = 0;
+  n.used = 1;
+  ++s.size;
+  s.size_mirror.store(s.size, std::memory_order_relaxed);
+  if (options_.entries_gauge != nullptr) options_.entries_gauge->inc();
+  return true;
 }
 
 void IpTable::cancel(const IpKey& key, int64_t now_ns) {

@@ -31,7 +31,9 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -224,12 +226,40 @@ class IpTable {
   static constexpr int kEvictionSample = 8;
 
  private:
-  struct Slot;
-  struct Shard;
+  // One address. All-zero bytes is an empty slot (the slots are calloc'ed).
+  struct Slot {
+    uint64_t hi;
+    uint64_t lo;
+    int64_t tat_ns;        // the token bucket (TokenBucket::tat_ns)
+    int64_t last_seen_ns;  // last acquire/release/cancel
+    uint32_t count;        // live connections
+    uint32_t used;         // 1: occupied
+  };
 
-  Shard& shardFor(uint64_t hash) const;
+  struct alignas(64) Shard {
+    ~Shard() { std::free(slots); }
+    mutable SpinLock lock;
+    Slot* slots = nullptr;
+    uint32_t nslots = 0;                   // > cap, so a probe always ends at an empty slot
+    uint32_t cap = 0;                      // most entries
+    uint32_t size = 0;                     // entries (guarded by lock)
+    uint32_t live = 0;                     // entries with count > 0 (guarded by lock)
+    uint32_t hand = 0;                     // eviction clock hand (guarded by lock)
+    std::atomic<uint32_t> size_mirror{0};  // `size` for lock-free readers
+  };
+
+  Shard& shardFor(uint64_t hash) const { return shards_[((hash >> 32) * shard_count_) >> 32]; }
+  // The slot where a probe for `hash` starts.
+  static uint32_t homeOf(uint64_t hash, uint32_t nslots) {
+    return static_cast<uint32_t>(((hash & 0xffffffffULL) * nslots) >> 32);
+  }
   // Index of `key` in `s`, or of the empty slot where it would go.
   uint32_t probe(const Shard& s, const IpKey& key, uint64_t hash, bool* found) const;
+  // acquire()'s slow path for a key not in its shard: makes room (evicting
+  // if the shard is full) and inserts it at a full bucket. Returns false
+  // (kTableFull) if there is no room; else the key's new index in *index.
+  bool insert(Shard& s, const IpKey& key, uint64_t hash, int64_t now_ns, bool* evicted,
+              uint32_t* index);
   void eraseAt(Shard& s, uint32_t index);
   bool evictOne(Shard& s, int64_t now_ns);
 
@@ -240,6 +270,61 @@ class IpTable {
   std::unique_ptr<Shard[]> shards_;
   std::atomic<uint64_t> evictions_{0};
 };
+
+// The hot paths are inline (forced: GCC would keep acquire() out of line,
+// ~1 ns per call): an admit and a release are each one locked instruction
+// (the shard lock) and a few loads and stores (see BM_Limiter_Allow).
+
+inline uint32_t IpTable::probe(const Shard& s, const IpKey& key, uint64_t hash,
+                               bool* found) const {
+  uint32_t i = homeOf(hash, s.nslots);
+  for (;;) {
+    const Slot& e = s.slots[i];
+    if (e.used == 0) {
+      *found = false;
+      return i;
+    }
+    if (e.lo == key.lo && e.hi == key.hi) {
+      *found = true;
+      return i;
+    }
+    if (++i == s.nslots) i = 0;
+  }
+}
+
+__attribute__((always_inline)) inline IpTable::Verdict IpTable::acquire(
+    const IpKey& key, uint64_t h, int64_t now_ns, bool* evicted, uint32_t* slot) {
+  Shard& s = shardFor(h);
+  std::lock_guard<SpinLock> guard(s.lock);
+  bool found;
+  uint32_t i = probe(s, key, h, &found);
+  if (!found && !insert(s, key, h, now_ns, evicted, &i)) return Verdict::kTableFull;
+  Slot& e = s.slots[i];
+  e.last_seen_ns = now_ns;
+  if (e.count >= options_.max_per_key) return Verdict::kPerIpConnections;
+  TokenBucket bucket{e.tat_ns};
+  if (!bucket.take(options_.rate, now_ns)) return Verdict::kPerIpRate;
+  e.tat_ns = bucket.tat_ns;
+  if (e.count++ == 0) ++s.live;
+  if (slot != nullptr) *slot = i;
+  return Verdict::kAdmitted;
+}
+
+__attribute__((always_inline)) inline void IpTable::release(const IpKey& key, uint64_t h,
+                                                            int64_t now_ns, uint32_t slot) {
+  Shard& s = shardFor(h);
+  std::lock_guard<SpinLock> guard(s.lock);
+  uint32_t i = slot;
+  if (i >= s.nslots || s.slots[i].used == 0 || s.slots[i].lo != key.lo ||
+      s.slots[i].hi != key.hi) {
+    bool found;
+    i = probe(s, key, h, &found);
+    if (!found) return;  // cannot happen: live entries are never evicted
+  }
+  Slot& e = s.slots[i];
+  if (e.count > 0 && --e.count == 0) --s.live;
+  e.last_seen_ns = now_ns;
+}
 
 }  // namespace ip_limiter
 }  // namespace gw

@@ -21,7 +21,7 @@ bool IpLimiter::sameSettings(const Options& o) const {
 }
 
 namespace {
-bool acquireGlobal(GlobalConnectionCount& global, LocalReserve* reserve, int64_t max) {
+inline bool acquireGlobal(GlobalConnectionCount& global, LocalReserve* reserve, int64_t max) {
   return reserve != nullptr ? reserve->tryAcquire(max) : global.tryAcquire(max);
 }
 }  // namespace
