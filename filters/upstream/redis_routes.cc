@@ -1,9 +1,29 @@
 #include "filters/upstream/redis_routes.h"
 
+#include <map>
+#include <mutex>
+
 #include "core/log.h"
 
 namespace gw {
 namespace upstream {
+
+namespace {
+// The last rules value applied from each Redis key (by address and key),
+// process-wide: a reader of a reloaded config starts from it instead of
+// the static routes, even if Redis is down at the reload.
+struct LastRules {
+  std::mutex mu;
+  std::map<std::string, std::string> by_key;
+
+  static LastRules& get() {
+    static LastRules* last = new LastRules();  // never destroyed: workers may outlive main
+    return *last;
+  }
+};
+
+std::string cacheKey(const RoutesFromRedis& c) { return c.address.toString() + " " + c.key; }
+}  // namespace
 
 RedisRoutes::RedisRoutes(Dispatcher& dispatcher, const RoutesFromRedis& config,
                          const std::vector<ClusterConfig>& clusters, size_t worker_index,
@@ -49,6 +69,19 @@ RedisRoutes::~RedisRoutes() {
 }
 
 void RedisRoutes::start() {
+  std::string seed;
+  {
+    LastRules& last = LastRules::get();
+    std::lock_guard<std::mutex> lock(last.mu);
+    auto it = last.by_key.find(cacheKey(config_));
+    if (it != last.by_key.end()) seed = it->second;
+  }
+  if (!seed.empty()) {
+    // Rules this process already applied from the key (an earlier config):
+    // in force at once; the first GET replaces them if the key changed.
+    last_value_ = seed;
+    install(seed, /*seeded=*/true);
+  }
   commands_.setStateHandler([this](bool up) {
     if (up) fetch();
   });
@@ -105,9 +138,13 @@ void RedisRoutes::onValue(const redisReply* reply) {
   if (!text) return;
   if (*text == last_value_) return;  // unchanged: nothing to do (and nothing to log again)
   last_value_ = std::string(*text);
+  install(*text, /*seeded=*/false);
+}
+
+bool RedisRoutes::install(std::string_view text, bool seeded) {
   std::string why;
   auto table = RouteTable::fromJson(
-      *text,
+      text,
       [this](std::string_view name) {
         for (size_t i = 0; i < clusters_.size(); ++i)
           if (clusters_[i].name == name) return static_cast<int>(i);
@@ -115,22 +152,38 @@ void RedisRoutes::onValue(const redisReply* reply) {
       },
       &why);
   if (!table) {
+    if (seeded) {
+      // Good for the earlier config, not for this one (e.g. a cluster was
+      // renamed): wait for Redis.
+      if (worker_ == 0) {
+        GW_LOG(warn, "upstream (listener '{}'): routes_from_redis: the rules last read from {} "
+                     "do not fit this config ({}); static routes until Redis has new ones",
+               listener_, config_.key, why);
+      }
+      return false;
+    }
     refused_->inc();
     if (worker_ == 0) {
       GW_LOG(error, "upstream (listener '{}'): routes_from_redis: refused the update in {}: {}; "
                     "keeping the {} rules",
              listener_, config_.key, why, from_redis_ ? "last good" : "static");
     }
-    return;
+    return false;
   }
-  applied_->inc();
+  if (!seeded) {
+    applied_->inc();
+    LastRules& last = LastRules::get();
+    std::lock_guard<std::mutex> lock(last.mu);
+    last.by_key[cacheKey(config_)] = std::string(text);
+  }
   if (!from_redis_) active_->inc();
   from_redis_ = true;
   apply_(std::make_shared<const RouteTable>(std::move(*table)));
   if (worker_ == 0) {
-    GW_LOG(info, "upstream (listener '{}'): routes_from_redis: applied new rules from {}",
-           listener_, config_.key);
+    GW_LOG(info, "upstream (listener '{}'): routes_from_redis: applied {} rules from {}", listener_,
+           seeded ? "the last known" : "new", config_.key);
   }
+  return true;
 }
 
 }  // namespace upstream

@@ -7,8 +7,12 @@
 // the notice channel; a value that parses and names only known clusters
 // replaces the worker's route table (on the worker's own thread, so a swap
 // is a pointer assignment); anything else is refused with a log line (from
-// worker 0 only) and the last good rules stay. Until Redis provides good
-// rules the static "routes" apply. A missing key keeps what is in force.
+// worker 0 only) and the last good rules stay. A missing key keeps what is
+// in force. A reader starts from the rules this process last applied from
+// the same address and key (kept process-wide, so a reloaded config keeps
+// routing by them even while Redis is down); with none yet, or none that
+// fit its clusters, the static "routes" apply until Redis provides good
+// rules.
 // docs/filters/upstream.md and docs/fleet.md describe it for operators.
 #pragma once
 
@@ -16,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/address.h"
@@ -55,6 +60,10 @@ class RedisRoutes {
 
  private:
   void onValue(const redisReply* reply);
+  // Parses `text` against this config's clusters and installs it. Returns
+  // false (refused, logged; counted unless `seeded`) if it does not parse.
+  // `seeded`: the process-wide last known rules, not a value read now.
+  bool install(std::string_view text, bool seeded);
 
   RoutesFromRedis config_;
   const std::vector<ClusterConfig>& clusters_;

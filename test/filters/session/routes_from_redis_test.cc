@@ -89,10 +89,15 @@ class RedisRoutesTest : public ::testing::Test {
     clusters_ = {game, account};
     cfg_.address = *Address::parse(redis_.address());
     cfg_.refresh_interval = 60s;  // notices, not polling, in these tests
+    // Readers start from the rules the process last applied from the same
+    // address and key: a key per test keeps the tests apart.
+    cfg_.key += std::string(":") + ::testing::UnitTest::GetInstance()->current_test_info()->name();
   }
-  std::unique_ptr<upstream::RedisRoutes> make(Dispatcher& d) {
+  std::unique_ptr<upstream::RedisRoutes> make(Dispatcher& d) { return make(d, clusters_); }
+  std::unique_ptr<upstream::RedisRoutes> make(Dispatcher& d,
+                                              const std::vector<ClusterConfig>& clusters) {
     return std::make_unique<upstream::RedisRoutes>(
-        d, cfg_, clusters_, 0, "test",
+        d, cfg_, clusters, 0, "test",
         [this](std::shared_ptr<const RouteTable> t) { applied_.push_back(std::move(t)); });
   }
   RedisServer redis_;
@@ -175,6 +180,40 @@ TEST_F(RedisRoutesTest, RedisComingBackLateStillDeliversTheRules) {
   redis_.set(cfg_.key, R"({"routes": [{"match": "200:0", "cluster": "game"}]})");
   // Fetched as soon as the connection comes up, not at the next interval.
   ASSERT_TRUE(runUntil(d, [&] { return applied_.size() == 1; }, 10s));
+}
+
+TEST_F(RedisRoutesTest, AReloadedConfigStartsFromTheLastRulesEvenWithRedisDown) {
+  redis_.set(cfg_.key, R"({"routes": [{"match": "200:0", "cluster": "account"}]})");
+  Dispatcher d("routes");
+  auto first = make(d);
+  first->start();
+  ASSERT_TRUE(runUntil(d, [&] { return applied_.size() == 1; }));
+  EXPECT_EQ(applied_[0]->resolve(header(200, 0)), 1);
+  stats::Counter& applied = stats::StatsRegistry::get().counter(
+      "game_gateway_upstream_route_updates_total", "",
+      {{"listener", "test"}, {"result", "applied"}});
+  uint64_t applied_before = applied.value();
+  redis_.kill();
+  // The reloaded config lists its clusters in another order: the rules are
+  // parsed again against its own indexes, at once, with Redis down.
+  ClusterConfig game, account;
+  game.name = "game";
+  account.name = "account";
+  std::vector<ClusterConfig> reordered = {account, game};
+  auto second = make(d, reordered);
+  second->start();
+  ASSERT_EQ(applied_.size(), 2u);
+  EXPECT_EQ(applied_[1]->resolve(header(200, 0)), 0);
+  EXPECT_TRUE(second->fromRedis());
+  EXPECT_EQ(applied.value(), applied_before);  // not an update read from Redis
+  // A config the rules do not fit (no cluster "account") keeps its static
+  // routes.
+  std::vector<ClusterConfig> only_game = {game};
+  auto third = make(d, only_game);
+  third->start();
+  runUntil(d, [] { return false; }, 100ms);
+  EXPECT_EQ(applied_.size(), 2u);
+  EXPECT_FALSE(third->fromRedis());
 }
 
 }  // namespace
