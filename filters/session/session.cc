@@ -622,7 +622,8 @@ class SessionConfigFactory : public FilterConfigFactory {
     };
     if (json.HasMember("store")) cfg->redis = std::string(json["store"].GetString()) == "redis";
     if (json.HasMember("shards")) cfg->shards = json["shards"].GetUint();
-    size_t expected = json.HasMember("expected_sessions") ? json["expected_sessions"].GetUint64() : 0;
+    if (json.HasMember("expected_sessions"))
+      cfg->expected_sessions = json["expected_sessions"].GetUint64();
     duration(json, "cleanup_interval", "", &cfg->cleanup_interval, false);
     duration(json, "idle_timeout", "", &cfg->idle_timeout, true);
     if (json.HasMember("duplicate_login")) {
@@ -674,16 +675,18 @@ class SessionConfigFactory : public FilterConfigFactory {
                    "shards (restart the gateway to change it)",
              cfg->listener, cfg->shards, cfg->manager->shardCount());
     }
-    // Sized up front: no table doubling (a few ms per shard) below this.
-    if (expected > 0) cfg->manager->reserve(expected);
-    if (cfg->redis) cfg->manager->setFleet(std::make_shared<RedisFleetView>(cfg->redis_config));
     return cfg;
   }
 
   std::unique_ptr<FilterFactory> createFactory(std::shared_ptr<const FilterConfig> config,
                                                WorkerContext& worker) const override {
-    return std::make_unique<SessionFactory>(std::static_pointer_cast<const SessionConfig>(config),
-                                            worker);
+    auto cfg = std::static_pointer_cast<const SessionConfig>(config);
+    std::call_once(cfg->applied, [&cfg] {
+      // Sized up front: no table doubling (a few ms per shard) below this.
+      if (cfg->expected_sessions > 0) cfg->manager->reserve(cfg->expected_sessions);
+      if (cfg->redis) cfg->manager->setFleet(std::make_shared<RedisFleetView>(cfg->redis_config));
+    });
+    return std::make_unique<SessionFactory>(std::move(cfg), worker);
   }
 };
 

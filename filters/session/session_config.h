@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "core/address.h"
@@ -59,6 +60,13 @@ struct SessionConfig : FilterConfig {
   // The gateway config's cluster and host names by index: records of this
   // config store their affinity as indexes into it (affinity.h).
   AffinityNames affinity_names;
+  // Presize `manager` for this many sessions (0: grow as needed).
+  size_t expected_sessions = 0;
+  // Guards the process-wide effects of this config (presizing the table,
+  // the Redis fleet view for the admin API): applied once, by the first
+  // worker that builds a chain with it — never at parse time, so that
+  // --check-config and a refused reload change nothing.
+  mutable std::once_flag applied;
 
   // TTL of a connected session's Redis record: it outlives the idle sweep,
   // and the batched refresh renews it well before it runs out.

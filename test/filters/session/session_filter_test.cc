@@ -5,9 +5,13 @@
 // sweep, and duplicate login with both policies.
 #include <gtest/gtest.h>
 
+#include <rapidjson/document.h>
+
 #include <thread>
+#include <vector>
 
 #include "core/error_frame.h"
+#include "core/registry.h"
 #include "filters/session/session.h"
 #include "test/filters/session/session_rig.h"
 
@@ -364,6 +368,34 @@ TEST(SessionFilterTest, ConfigErrorsNameTheField) {
                         services, {}, &error),
             nullptr);
   EXPECT_NE(error.find("/redis/address"), std::string::npos) << error;
+}
+
+TEST(SessionFilterTest, ExpectedSessionsPresizesWhenAppliedNotWhenParsed) {
+  // --check-config and a refused reload only parse: the process-wide table
+  // must not change then. The first factory built from the config (a
+  // worker's chains) applies it.
+  const FilterConfigFactory* type = FilterRegistry::get().find("session");
+  ASSERT_NE(type, nullptr);
+  rapidjson::Document doc;
+  doc.Parse(R"({"expected_sessions": 400000})");
+  std::vector<ClusterConfig> clusters;
+  ParseContext ctx(clusters, "presize");
+  uint64_t growths = SessionManager::tableGrowths();
+  auto config = type->parse(doc, ctx);
+  ASSERT_NE(config, nullptr);
+  EXPECT_EQ(SessionManager::tableGrowths(), growths) << "parsing presized the table";
+  Dispatcher d("presize");
+  WorkerServices services;
+  WorkerContext worker{d, 0, 1, clusters, "presize", services};
+  auto factory = type->createFactory(config, worker);
+  ASSERT_NE(factory, nullptr);
+  uint64_t after_first = SessionManager::tableGrowths();
+  EXPECT_GT(after_first, growths) << "applying the config did not presize the table";
+  // Once per config, not once per worker.
+  WorkerServices services2;
+  WorkerContext worker2{d, 1, 2, clusters, "presize", services2};
+  auto second = type->createFactory(config, worker2);
+  EXPECT_EQ(SessionManager::tableGrowths(), after_first);
 }
 
 }  // namespace
