@@ -218,13 +218,21 @@ TEST_F(AdminApiTest, UnknownPathsAre404AndWrongMethods405) {
 TEST_F(AdminApiTest, MetricsAfterTrafficPassPromtool) {
   startGateway();
   for (int i = 0; i < 3; ++i) roundTrip("ping-" + std::to_string(i));  // closed at scope end
+  // The worker counts a close after closing the socket (Worker::onChainClosed):
+  // the close reason first, then the bytes, then the lifetime. Wait for the
+  // last of them too, not only for the closes.
   std::string text;
   ASSERT_TRUE(waitUntil([&] {
     HttpResponse r = get("/metrics");
     text = r.body;
     auto closes = metricValue(text, R"(game_gateway_connection_closes_total{listener="raw",reason="local_closed"})");
     auto remote = metricValue(text, R"(game_gateway_connection_closes_total{listener="raw",reason="remote_closed"})");
-    return closes.value_or(0) + remote.value_or(0) == 3;
+    auto lifetimes =
+        metricValue(text, R"(game_gateway_connection_duration_seconds_count{listener="raw"})");
+    auto bytes_in =
+        metricValue(text, R"(game_gateway_client_bytes_total{listener="raw",direction="in"})");
+    return closes.value_or(0) + remote.value_or(0) == 3 && lifetimes.value_or(0) >= 3 &&
+           bytes_in.value_or(0) >= 18;
   })) << text;
   HttpResponse r = get("/metrics");
   ASSERT_EQ(r.status, 200);

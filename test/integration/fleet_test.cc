@@ -148,7 +148,13 @@ TEST_F(FleetTest, DuplicateLoginAcrossReplicasKicksTheOlderSession) {
   EXPECT_EQ(gatewayMetric(a_, closes_series), 1);
   EXPECT_EQ(gatewayMetric(b_, duplicates_series), 1);
   EXPECT_EQ(redis_.get("game-gateway:player:424242").value_or(""), std::to_string(newer.id()));
-  // The kicked session is over: it cannot be resumed.
+  // The kicked session is over: its record leaves Redis and it cannot be
+  // resumed. gw-a's worker queues the DEL in the session filter's onClose
+  // (after closing the socket) on its own Redis connection; the ghost's
+  // resume lookup may go out on the other worker's connection first and,
+  // finding the record with the right token, claim it. Wait for the DEL.
+  const std::string older_key = "game-gateway:session:" + std::to_string(older.id());
+  EXPECT_TRUE(waitUntil([&] { return !redis_.exists(older_key); })) << older_key;
   GameClient ghost;
   ASSERT_TRUE(ghost.connect(port_a_));
   bool refused = false;

@@ -89,6 +89,14 @@ def metric_families(text):
     return set(re.findall(r"^# TYPE (\S+) ", text, re.M))
 
 
+def metric_value(text, series):
+    """The value of the sample named exactly `series` (name and labels), or None."""
+    for line in text.splitlines():
+        if line.startswith(series + " "):
+            return float(line[len(series) + 1:].split()[0])
+    return None
+
+
 def referenced_metrics(expr):
     """game_gateway_* families an expression reads (histogram suffixes folded)."""
     names = set()
@@ -354,7 +362,16 @@ class Manifests(unittest.TestCase):
         cmd = " ".join(self.container["lifecycle"]["preStop"]["exec"]["command"])
         drain_path = re.search(r"-X POST http://127\.0\.0\.1:\d+(/\S*);", cmd).group(1)
         player = socket.create_connection(("127.0.0.1", game), timeout=5)  # keeps it draining
-        time.sleep(0.1)
+        # The connect completes in the kernel's backlog; the drain must find it
+        # accepted (counted), else it exits at once and the listener's close
+        # resets the player. Wait for the gateway to count it (and the traffic
+        # connections above to be gone) instead of sleeping a fixed 100 ms.
+        active = 'game_gateway_connections_active{listener="game"}'
+        deadline = time.time() + 5
+        while metric_value(request(admin, "GET", "/metrics")[1], active) != 1:
+            self.assertLess(time.time(), deadline, "the gateway never counted the player's "
+                            "connection as its only one\n" + gw.output())
+            time.sleep(0.02)
         self.assertEqual(request(admin, "POST", drain_path)[0], 202)
         self.assertEqual(request(admin, "GET", "/ready")[0], 503)
         self.assertEqual(request(admin, "GET", "/healthz")[0], 200)  # the hook's wait loop

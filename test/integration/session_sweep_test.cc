@@ -51,11 +51,18 @@ TEST(SessionSweepTest, IdleSessionsAreClosedWithAReason) {
     ASSERT_TRUE(busy.roundTrip("keepalive"));
     std::this_thread::sleep_for(150ms);
   }
+  // idle_closed_total is counted before the close; the close reason (worker's
+  // onChainClosed) and sessions_active (the session filter's onClose) only
+  // after the socket is closed, on the worker's thread: wait for them rather
+  // than rely on the keepalive loop above taking long enough.
+  const std::string closes_series =
+      "game_gateway_connection_closes_total{listener=\"game\",reason=\"session_idle\"}";
+  const std::string active_series = "game_gateway_sessions_active{listener=\"game\"}";
+  EXPECT_TRUE(waitUntil([&] { return gatewayMetric(gw, closes_series).value_or(0) >= 1; }));
+  EXPECT_TRUE(waitUntil([&] { return gatewayMetric(gw, active_series).value_or(0) <= 1; }));
   EXPECT_EQ(gatewayMetric(gw, "game_gateway_sessions_idle_closed_total{listener=\"game\"}"), 1);
-  EXPECT_EQ(gatewayMetric(gw, "game_gateway_connection_closes_total{listener=\"game\",reason="
-                              "\"session_idle\"}"),
-            1);
-  EXPECT_EQ(gatewayMetric(gw, "game_gateway_sessions_active{listener=\"game\"}"), 1);
+  EXPECT_EQ(gatewayMetric(gw, closes_series), 1);
+  EXPECT_EQ(gatewayMetric(gw, active_series), 1);
   EXPECT_TRUE(waitUntil([&] { return sim.stats()["closes"] == 1; }));  // backends are told
 }
 
