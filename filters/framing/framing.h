@@ -8,9 +8,15 @@
 //   read path:  client bytes ──onData──▶ decode 8-byte headers ══passFrame══▶ frames filters
 //   write path: frames filters ══onWriteFrame══▶ encode header ──writeBytes──▶ client
 // The client frame is `length` u16 | msg_id u16 | server_id u32, little-endian,
-// then `length` payload bytes (core/wire.h). Headers are read with
+// then `length` payload bytes (core/wire.h). Headers are read in place
+// (evbuffer_peek) when the first chain holds them, else with
 // evbuffer_copyout; the payload never leaves the connection's input buffer
 // until a later filter moves it (zero-copy). No heap allocation per frame.
+// Per frame the decode makes three libevent calls: a peek at the header, a
+// drain of the header, and a length query after the frame was passed on
+// (before the first frame of a read, a length query only when the first
+// chain does not hold that whole frame). Per read: the counters once, and
+// one coarse clock read when a timeout restarts.
 //
 // Closes the connection, with a reason and a metric, for: a length above
 // max_frame_bytes (frame_too_large), EOF in the middle of a frame
@@ -31,6 +37,7 @@
 #include "core/registry.h"
 #include "core/stats.h"
 #include "core/timeout_list.h"
+#include "core/wire.h"
 
 namespace gw {
 namespace framing {
@@ -94,9 +101,22 @@ class FramingFilter : public Filter, private TimeoutList::Entry {
   friend class FramingFactory;
   // Why decode() stopped.
   enum class Stop { kNeedMore, kPaused, kClosed };
-  // Passes on the complete frames at the front of `buf`. Adds to *frames and
-  // *bytes what it decoded.
-  Stop decode(evbuffer* buf, uint64_t* frames, uint64_t* bytes);
+  // What decode() did: why it stopped, the frames and bytes (headers
+  // included) it passed on, and, for kNeedMore, the bytes left in the buffer
+  // (so the caller need not ask libevent again).
+  struct Decoded {
+    Stop stop = Stop::kNeedMore;
+    size_t remaining = 0;
+    uint64_t frames = 0;
+    uint64_t bytes = 0;
+  };
+  // Passes on the complete frames at the front of `buf`.
+  Decoded decode(evbuffer* buf);
+  // The header at the front of `buf` (which holds at least 8 bytes), copied
+  // out: for a header that spans chains (rare; off the hot path).
+  static wire::ClientHeader copyOutHeader(evbuffer* buf);
+  // Closes for a `length` above max_frame_bytes (counted).
+  void closeTooLarge(const wire::ClientHeader& h);
   // Closes for an EOF that arrived with `remaining` undecoded bytes.
   void closeAtEof(evbuffer* buf, size_t remaining);
   // "5 of 8 header bytes" / "10 of 100 payload bytes (msg_id 7)" for the

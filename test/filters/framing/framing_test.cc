@@ -101,6 +101,29 @@ TEST(FramingDecode, HeaderSpanningChains) {
   EXPECT_EQ(h.frames()[1].payload, "world!");
 }
 
+// The header sits in the first chain but the payload runs on into later
+// chains: the buffer's length, not the first chain's, decides whether the
+// frame is complete (both when it is and when it is not yet).
+TEST(FramingDecode, PayloadSpanningChains) {
+  ChainHarness h("{}");
+  std::string a = frameBytes(3, kServerId, payloadOf(20));   // 28 bytes
+  std::string b = frameBytes(4, 0, payloadOf(30, 'k'));      // 38 bytes
+  // [a's header + 2] [10 of a] [a's last 8 + b's header + 4] [20 of b]: b lacks 6.
+  h.feedChains({a.substr(0, 10), a.substr(10, 10), a.substr(20) + b.substr(0, 12),
+                b.substr(12, 20)});
+  ASSERT_EQ(h.frames().size(), 1u);
+  EXPECT_EQ(h.frames()[0].header.msg_id, 3);
+  EXPECT_EQ(h.frames()[0].header.server_id, kServerId);
+  EXPECT_EQ(h.frames()[0].payload, payloadOf(20));
+  EXPECT_EQ(h.bufferedInput(), 32u);
+  h.feedChains({b.substr(32)});
+  ASSERT_EQ(h.frames().size(), 2u);
+  EXPECT_EQ(h.frames()[1].header.msg_id, 4);
+  EXPECT_EQ(h.frames()[1].payload, payloadOf(30, 'k'));
+  EXPECT_EQ(h.bufferedInput(), 0u);
+  EXPECT_FALSE(h.closed);
+}
+
 TEST(FramingDecode, ManyFramesInOneRead) {
   ChainHarness h("{}");
   std::string all;
