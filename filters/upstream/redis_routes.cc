@@ -141,7 +141,7 @@ void RedisRoutes::onValue(const redisReply* reply) {
   install(*text, /*seeded=*/false);
 }
 
-bool RedisRoutes::install(std::string_view text, bool seeded) {
+void RedisRoutes::install(std::string_view text, bool seeded) {
   std::string why;
   auto table = RouteTable::fromJson(
       text,
@@ -160,7 +160,7 @@ bool RedisRoutes::install(std::string_view text, bool seeded) {
                      "do not fit this config ({}); static routes until Redis has new ones",
                listener_, config_.key, why);
       }
-      return false;
+      return;
     }
     refused_->inc();
     if (worker_ == 0) {
@@ -168,7 +168,7 @@ bool RedisRoutes::install(std::string_view text, bool seeded) {
                     "keeping the {} rules",
              listener_, config_.key, why, from_redis_ ? "last good" : "static");
     }
-    return false;
+    return;
   }
   if (!seeded) {
     applied_->inc();
@@ -183,7 +183,6 @@ bool RedisRoutes::install(std::string_view text, bool seeded) {
     GW_LOG(info, "upstream (listener '{}'): routes_from_redis: applied {} rules from {}", listener_,
            seeded ? "the last known" : "new", config_.key);
   }
-  return true;
 }
 
 }  // namespace upstream

@@ -60,10 +60,10 @@ class RedisRoutes {
 
  private:
   void onValue(const redisReply* reply);
-  // Parses `text` against this config's clusters and installs it. Returns
-  // false (refused, logged; counted unless `seeded`) if it does not parse.
+  // Parses `text` against this config's clusters and installs it; refuses
+  // it (logged; counted unless `seeded`) if it does not parse.
   // `seeded`: the process-wide last known rules, not a value read now.
-  bool install(std::string_view text, bool seeded);
+  void install(std::string_view text, bool seeded);
 
   RoutesFromRedis config_;
   const std::vector<ClusterConfig>& clusters_;
