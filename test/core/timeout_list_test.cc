@@ -81,12 +81,17 @@ TEST_F(TimeoutListTest, ExpiresInTouchOrderAfterTheTimeout) {
 }
 
 TEST_F(TimeoutListTest, TouchMovesEntryToTheTail) {
-  auto list = makeList(60);
+  // The timeout is far longer than the 20 ms between touches: a touch that
+  // comes a whole timeout after the previous one (this process descheduled
+  // that long on a loaded machine) rightly lets `a` expire in between. With
+  // a 60 ms timeout a loaded run saw "b", "a", "a".
+  constexpr int64_t kTimeoutMs = 300;
+  auto list = makeList(kTimeoutMs);
   Item a("a"), b("b");
   list->touch(a, nowNs());
   list->touch(b, nowNs());
-  // Keep touching `a` every 20 ms for 100 ms: `b` expires first, `a` 60 ms
-  // after its last touch.
+  // Keep touching `a` every 20 ms for 100 ms: `b` expires first, `a` a
+  // timeout after its last touch.
   int touches = 0;
   int64_t last_touch = 0;
   std::unique_ptr<Timer> tick;
@@ -96,13 +101,14 @@ TEST_F(TimeoutListTest, TouchMovesEntryToTheTail) {
     if (++touches < 5) tick->enable(milliseconds(20));
   });
   tick->enable(milliseconds(20));
-  runFor(dispatcher, 400);
+  // Until both expired (~400 ms); the bound only limits the wait.
+  for (int i = 0; i < 50 && expired.size() < 2; ++i) runFor(dispatcher, 100);
   ASSERT_EQ(expired, (std::vector<std::string>{"b", "a"}));
   EXPECT_EQ(touches, 5);
-  // 60 ms after the last touch, minus the coarse clock's lag and libevent's
-  // cached loop time (see above); without the move it would have expired
-  // ~40 ms before the last touch.
-  EXPECT_GE(expired_at[1] - last_touch, 50'000'000);
+  // A timeout after the last touch, minus the coarse clock's lag and
+  // libevent's cached loop time (see above); without the move it would have
+  // expired a timeout after its first touch, 100 ms sooner.
+  EXPECT_GE(expired_at[1] - last_touch, (kTimeoutMs - 10) * 1'000'000);
 }
 
 TEST_F(TimeoutListTest, TouchOfTheTailOnlyMovesItsStamp) {
@@ -215,7 +221,10 @@ TEST_F(TimeoutListTest, DestroyingTheListWithEntriesPending) {
 }
 
 TEST_F(TimeoutListTest, ManyEntriesOneTimer) {
-  auto list = makeList(30);
+  // The retouch below must run before the first entries are due: with a
+  // 30 ms timeout, 1000 touches that take over 15 ms (this process
+  // descheduled meanwhile on a loaded machine) would let them expire first.
+  auto list = makeList(300);
   std::vector<std::unique_ptr<Item>> items;
   for (int i = 0; i < 1000; ++i) {
     items.push_back(std::make_unique<Item>(std::to_string(i)));
@@ -227,7 +236,8 @@ TEST_F(TimeoutListTest, ManyEntriesOneTimer) {
     for (int i = 0; i < 1000; i += 2) list->touch(*items[i], now);
   });
   retouch.enable(milliseconds(15));
-  runFor(dispatcher, 300);
+  // Until all expired (~315 ms); the bound only limits the wait.
+  for (int i = 0; i < 50 && expired.size() < 1000; ++i) runFor(dispatcher, 100);
   ASSERT_EQ(expired.size(), 1000u);
   for (int i = 0; i < 500; ++i) EXPECT_EQ(expired[i], std::to_string(2 * i + 1)) << i;
   for (int i = 0; i < 500; ++i) EXPECT_EQ(expired[500 + i], std::to_string(2 * i)) << i;

@@ -3,6 +3,8 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <thread>
+
 #include "test/harness/runfiles.h"
 
 namespace gw {
@@ -43,14 +45,34 @@ std::optional<int> GatewayProcess::stop(std::chrono::milliseconds timeout) {
 }
 
 uint16_t GatewayProcess::listenerPort(const std::string& name) const {
-  std::string out = process_.output();
-  std::string needle = "listener '" + name + "' listening on ";
+  return listeningPort(process_.output(), "listener '" + name + "'");
+}
+
+uint16_t GatewayProcess::adminPort(std::chrono::milliseconds timeout) {
+  return waitForListeningPort(process_, "admin", timeout);
+}
+
+uint16_t waitForListeningPort(Process& process, const std::string& what,
+                              std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (!process.waitForOutput(what + " listening on ", timeout)) return 0;
+  // The line is written at once, but may reach the output in two reads.
+  uint16_t port = 0;
+  while ((port = listeningPort(process.output(), what)) == 0 &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  return port;
+}
+
+uint16_t listeningPort(const std::string& out, const std::string& what) {
+  std::string needle = what + " listening on ";
   size_t at = out.find(needle);
   if (at == std::string::npos) return 0;
-  size_t addr_end = out.find(' ', at + needle.size());
+  size_t addr_end = out.find_first_of(" \r\n", at + needle.size());
+  if (addr_end == std::string::npos) return 0;  // the line is not complete yet
   std::string addr = out.substr(at + needle.size(), addr_end - at - needle.size());
   size_t colon = addr.rfind(':');
-  if (colon == std::string::npos) return 0;
+  if (colon == std::string::npos || colon + 1 == addr.size()) return 0;
   unsigned port = 0;
   for (char c : addr.substr(colon + 1)) {
     if (c < '0' || c > '9') return 0;
@@ -71,8 +93,8 @@ bool EchoServerProcess::start(uint16_t port, std::string* error,
                                    "127.0.0.1:" + std::to_string(port)};
   if (!process_.start(argv, &why))
     return fail(why + " (does the test list //tools/echo_server in its data?)");
-  if (!process_.waitForOutput("echo_server listening on", timeout))
-    return fail("echo_server did not start; output:\n" + process_.output());
+  port_ = waitForListeningPort(process_, "echo_server", timeout);
+  if (port_ == 0) return fail("echo_server did not start; output:\n" + process_.output());
   return true;
 }
 

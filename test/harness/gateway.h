@@ -44,6 +44,10 @@ class GatewayProcess {
   // "listener 'NAME' listening on IP:PORT" log line (useful with port 0).
   // Returns 0 if that line is not in the output.
   uint16_t listenerPort(const std::string& name) const;
+  // The admin API's port, from its "admin listening on IP:PORT" log line
+  // (logged after the listeners': waits up to `timeout` for it). 0 if the
+  // line does not come.
+  uint16_t adminPort(std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
   // Everything the gateway printed so far.
   std::string output() const { return process_.output(); }
@@ -59,12 +63,26 @@ class GatewayProcess {
   std::string config_path_;
 };
 
+// The port of the first "<what> listening on IP:PORT" line in `output` (a
+// server's report of the address it bound, e.g. "echo_server",
+// "backend_sim", "listener 'game'"), or 0 if there is none.
+uint16_t listeningPort(const std::string& output, const std::string& what);
+
+// Waits up to `timeout` for `process` to print its whole "<what> listening
+// on IP:PORT" line and returns the port; 0 if the line does not come (the
+// process exited, or it is too slow).
+uint16_t waitForListeningPort(Process& process, const std::string& what,
+                              std::chrono::milliseconds timeout);
+
 class EchoServerProcess {
  public:
   // Starts //tools/echo_server on 127.0.0.1:`port` and waits up to
-  // `timeout` for "echo_server listening on". Returns false with *error set
-  // if it could not start (port taken, binary missing, ...).
-  bool start(uint16_t port, std::string* error = nullptr,
+  // `timeout` for "echo_server listening on". Port 0 (the default) lets the
+  // echo server bind a port the kernel picks, read back into port(): unlike
+  // a port picked beforehand with freePort(), nothing else (a test running
+  // in parallel) can take it in between. Returns false with *error set if it
+  // could not start (port taken, binary missing, ...).
+  bool start(uint16_t port = 0, std::string* error = nullptr,
              std::chrono::milliseconds timeout = std::chrono::seconds(10));
   // SIGTERM and wait; returns the exit code or nullopt on timeout.
   std::optional<int> stop(std::chrono::milliseconds timeout = std::chrono::seconds(5));

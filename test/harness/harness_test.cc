@@ -11,6 +11,7 @@
 #include <sstream>
 #include <thread>
 
+#include "test/harness/gateway.h"
 #include "test/harness/net.h"
 #include "test/harness/process.h"
 #include "test/harness/runfiles.h"
@@ -92,6 +93,27 @@ TEST(ProcessTest, DestructorKillsAndReapsARunningChild) {
 TEST(ProcessTest, ResidentBytesReadsVmRss) {
   EXPECT_GT(residentBytes(::getpid()), 1024u * 1024);
   EXPECT_EQ(residentBytes(-5), 0u);
+}
+
+TEST(ListeningPortTest, ReadsThePortAServerReports) {
+  EXPECT_EQ(listeningPort("hello\necho_server listening on 127.0.0.1:4242\n", "echo_server"), 4242);
+  EXPECT_EQ(listeningPort("listener 'game' listening on 127.0.0.1:8080 (2 workers)\n",
+                          "listener 'game'"),
+            8080);
+  EXPECT_EQ(listeningPort("echo_server listening on 127.0.0.1:42", "echo_server"), 0)
+      << "the line is not complete yet";
+  EXPECT_EQ(listeningPort("backend_sim listening on 127.0.0.1:1\n", "echo_server"), 0);
+  EXPECT_EQ(listeningPort("echo_server listening on 127.0.0.1:\n", "echo_server"), 0);
+}
+
+TEST(ListeningPortTest, WaitsForTheWholeLine) {
+  Process p;
+  ASSERT_TRUE(p.start({"/bin/sh", "-c",
+                       "printf 'srv listening on 127.0.0.1:'; sleep 0.2; echo 5151; sleep 10"}));
+  EXPECT_EQ(waitForListeningPort(p, "srv", seconds(5)), 5151);
+  Process quiet;
+  ASSERT_TRUE(quiet.start({"/bin/sh", "-c", "echo no port here"}));
+  EXPECT_EQ(waitForListeningPort(quiet, "srv", seconds(5)), 0);
 }
 
 TEST(RunfilesTest, PathsAreAbsolute) {

@@ -67,10 +67,9 @@ TEST(AdminHelpers, ParseSessionIdAcceptsOnlyDecimalIdsInRange) {
 class AdminApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    echo_port_ = freePort();
-    ASSERT_NE(echo_port_, 0);
     std::string error;
-    ASSERT_TRUE(echo_.start(echo_port_, &error)) << error;
+    ASSERT_TRUE(echo_.start(0, &error)) << error;  // a port the kernel picks
+    echo_port_ = echo_.port();
   }
   void startGateway(const std::string& extra = "") {
     std::string error;
@@ -373,14 +372,15 @@ class GameChainAdminTest : public ::testing::Test {
 constexpr uint32_t kGameServerId = 200u << 8;
 
 TEST_F(GameChainAdminTest, MetricsKeepTheGoGatewayNamesAndPassPromtool) {
-  uint16_t backend_port = freePort();
   Process backend;
   std::string error;
-  ASSERT_TRUE(backend.start({runfile("tools/backend_sim/backend_sim"), "--address",
-                             "127.0.0.1:" + std::to_string(backend_port), "--quiet"},
+  // Port 0: a port the kernel picks, read back from its "listening on" line.
+  ASSERT_TRUE(backend.start({runfile("tools/backend_sim/backend_sim"), "--address", "127.0.0.1:0",
+                             "--quiet"},
                             &error))
       << error;
-  ASSERT_TRUE(backend.waitForOutput("backend_sim listening on", seconds(5))) << backend.output();
+  uint16_t backend_port = waitForListeningPort(backend, "backend_sim", seconds(5));
+  ASSERT_NE(backend_port, 0) << backend.output();
   GatewayProcess gw;
   ASSERT_TRUE(gw.start(gameConfig(backend_port), &error)) << error;
   uint16_t admin = adminPort(gw);

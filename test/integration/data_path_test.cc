@@ -36,17 +36,20 @@ struct BackendSim {
   Process process;
   uint16_t port = 0;
 
+  // On `use_port`, or, if it is 0, on a port the kernel picks (read back
+  // from its "listening on" line: a port picked beforehand can be taken by
+  // a test running in parallel before backend_sim binds it).
   bool start(std::vector<std::string> extra = {}, uint16_t use_port = 0) {
-    port = use_port != 0 ? use_port : freePort();
     std::vector<std::string> argv = {runfile("tools/backend_sim/backend_sim"), "--address",
-                                     "127.0.0.1:" + std::to_string(port)};
+                                     "127.0.0.1:" + std::to_string(use_port)};
     argv.insert(argv.end(), extra.begin(), extra.end());
     std::string error;
     if (!process.start(argv, &error)) {
       ADD_FAILURE() << error;
       return false;
     }
-    return process.waitForOutput("backend_sim listening on", seconds(10));
+    port = waitForListeningPort(process, "backend_sim", seconds(10));
+    return port != 0;
   }
   // The value of `key` in the newest stats line (printed on SIGUSR1).
   long stat(const std::string& key) {

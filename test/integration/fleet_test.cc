@@ -27,17 +27,19 @@ class FleetTest : public ::testing::Test {
     ASSERT_TRUE(redis_.start(&error)) << error;
     ASSERT_TRUE(sim_.start({"--bind-msg-id", "100"}, &error)) << error;
     options_.redis = redis_.address();
-    port_a_ = freePort();
-    port_b_ = freePort();
   }
+  // Both listen on ports the kernel picks (port 0), read back: a port picked
+  // beforehand can be taken by a test running in parallel.
   void startBoth(uint16_t backend_b = 0) {
     std::string error;
-    ASSERT_TRUE(startGateway(a_, "gw-a", fleetConfig(port_a_, sim_.port(), options_, backend_b),
-                             &error))
+    ASSERT_TRUE(startGateway(a_, "gw-a", fleetConfig(0, sim_.port(), options_, backend_b), &error))
         << error;
-    ASSERT_TRUE(startGateway(b_, "gw-b", fleetConfig(port_b_, sim_.port(), options_, backend_b),
-                             &error))
+    ASSERT_TRUE(startGateway(b_, "gw-b", fleetConfig(0, sim_.port(), options_, backend_b), &error))
         << error;
+    port_a_ = a_.listenerPort("game");
+    port_b_ = b_.listenerPort("game");
+    ASSERT_NE(port_a_, 0) << a_.output();
+    ASSERT_NE(port_b_, 0) << b_.output();
     // Both replicas' stores are connected (2 workers each).
     for (GatewayProcess* g : {&a_, &b_}) {
       ASSERT_TRUE(waitUntil([&] {

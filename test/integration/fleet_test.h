@@ -38,18 +38,21 @@ constexpr uint32_t kGameServerId = 200 << 8;  // server_type 200, world 0
 // //tools/backend_sim on a free port.
 class BackendSim {
  public:
-  // Starts it with `args` (e.g. {"--bind-msg-id", "100"}). False on failure.
+  // Starts it with `args` (e.g. {"--bind-msg-id", "100"}) on a port the
+  // kernel picks (read back from its "listening on" line: a port picked
+  // beforehand can be taken by a test running in parallel before
+  // backend_sim binds it). False on failure.
   bool start(const std::vector<std::string>& args = {}, std::string* error = nullptr) {
-    port_ = freePort();
     std::vector<std::string> argv = {runfile("tools/backend_sim/backend_sim"), "--address",
-                                     "127.0.0.1:" + std::to_string(port_)};
+                                     "127.0.0.1:0"};
     argv.insert(argv.end(), args.begin(), args.end());
     std::string why;
     if (!process_.start(argv, &why)) {
       if (error) *error = why;
       return false;
     }
-    if (!process_.waitForOutput("backend_sim listening on", Millis(10000))) {
+    port_ = waitForListeningPort(process_, "backend_sim", Millis(10000));
+    if (port_ == 0) {
       if (error) *error = "backend_sim did not start:\n" + process_.output();
       return false;
     }
@@ -169,7 +172,8 @@ struct FleetOptions {
 };
 
 // framing -> session -> upstream; clusters "game" (and "game_b" if given).
-// Static route 200:0 -> game.
+// Static route 200:0 -> game. `listen_port` 0: a port the kernel picks (read
+// it with listenerPort("game")).
 inline std::string fleetConfig(uint16_t listen_port, uint16_t backend_port,
                                const FleetOptions& o, uint16_t backend_b_port = 0) {
   std::string session = R"({"cleanup_interval": ")" + o.cleanup_interval +

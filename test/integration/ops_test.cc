@@ -288,9 +288,9 @@ std::string localName(int fd) {
 
 TEST_F(OpsTest, AccessLogWritesOneJsonLinePerClose) {
   EchoServerProcess echo;
-  uint16_t echo_port = freePort();
   std::string error;
-  ASSERT_TRUE(echo.start(echo_port, &error)) << error;
+  ASSERT_TRUE(echo.start(0, &error)) << error;
+  uint16_t echo_port = echo.port();
   std::string log_path = tempDir() + "/ops_access.log";
   ::unlink(log_path.c_str());
   start(proxyConfig(echo_port, R"("access_log": {"enabled": true, "path": ")" + log_path +
@@ -334,9 +334,9 @@ TEST_F(OpsTest, AccessLogWritesOneJsonLinePerClose) {
 
 TEST_F(OpsTest, AccessLogSampleRateZeroWritesNothingButCounts) {
   EchoServerProcess echo;
-  uint16_t echo_port = freePort();
   std::string error;
-  ASSERT_TRUE(echo.start(echo_port, &error)) << error;
+  ASSERT_TRUE(echo.start(0, &error)) << error;
+  uint16_t echo_port = echo.port();
   std::string log_path = tempDir() + "/ops_access_sampled.log";
   ::unlink(log_path.c_str());
   start(proxyConfig(echo_port, R"("access_log": {"path": ")" + log_path +
@@ -357,14 +357,15 @@ TEST_F(OpsTest, AccessLogSampleRateZeroWritesNothingButCounts) {
 }
 
 TEST_F(OpsTest, AccessLogCountsFramesAndSessionThroughTheGameChain) {
-  uint16_t backend_port = freePort();
   Process backend;
   std::string error;
-  ASSERT_TRUE(backend.start({runfile("tools/backend_sim/backend_sim"), "--address",
-                             "127.0.0.1:" + std::to_string(backend_port), "--quiet"},
+  // Port 0: a port the kernel picks, read back from its "listening on" line.
+  ASSERT_TRUE(backend.start({runfile("tools/backend_sim/backend_sim"), "--address", "127.0.0.1:0",
+                             "--quiet"},
                             &error))
       << error;
-  ASSERT_TRUE(backend.waitForOutput("backend_sim listening on", seconds(5))) << backend.output();
+  uint16_t backend_port = waitForListeningPort(backend, "backend_sim", seconds(5));
+  ASSERT_NE(backend_port, 0) << backend.output();
   std::string log_path = tempDir() + "/ops_access_game.log";
   ::unlink(log_path.c_str());
   std::string config = R"({"workers": 1, "admin": {"address": "127.0.0.1:0"},
@@ -400,17 +401,24 @@ TEST_F(OpsTest, AccessLogCountsFramesAndSessionThroughTheGameChain) {
 }
 
 TEST(OpsStartup, AccessLogFileThatCannotBeOpenedIsAStartupError) {
+  // The log's parent "directory" is a regular file. spdlog creates missing
+  // parent directories, so a path like /nonexistent-dir/x/access.log only
+  // fails where / is read-only (Bazel's sandbox): run unsandboxed as root,
+  // the gateway created it and started. Nobody can create a directory
+  // under a file.
+  std::string not_a_dir = writeTempFile("", "not-a-dir-");
+  ASSERT_FALSE(not_a_dir.empty());
+  std::string path = not_a_dir + "/x/access.log";
   GatewayProcess gw;
   std::string error;
-  EXPECT_FALSE(gw.start(
-      proxyConfig(9, R"("access_log": {"path": "/nonexistent-dir/x/access.log"},)"), &error,
-      seconds(5)));
+  EXPECT_FALSE(gw.start(proxyConfig(9, R"("access_log": {"path": ")" + path + R"("},)"), &error,
+                        seconds(5)));
   auto code = gw.process().wait(seconds(5));
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 1);
-  EXPECT_NE(gw.output().find("access_log: cannot open /nonexistent-dir/x/access.log"),
-            std::string::npos)
+  EXPECT_NE(gw.output().find("access_log: cannot open " + path), std::string::npos)
       << gw.output();
+  ::unlink(not_a_dir.c_str());
 }
 
 }  // namespace

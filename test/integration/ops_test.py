@@ -68,14 +68,6 @@ def port_of(addr):
     return int(addr.rsplit(":", 1)[1])
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def request(port, method, path):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     conn.request(method, path)
@@ -278,10 +270,14 @@ class Manifests(unittest.TestCase):
 
     def test_the_real_gateway_serves_what_the_manifests_and_rules_use(self):
         cfg, dropped = self.runnable_config(self.config)
-        backend_port = free_port()
-        backend = Process([BACKEND_SIM, "--address", f"127.0.0.1:{backend_port}", "--quiet"])
+        # Port 0: backend_sim binds a port the kernel picks and reports it (a port picked
+        # beforehand can be taken by a test running in parallel before backend_sim binds it).
+        backend = Process([BACKEND_SIM, "--address", "127.0.0.1:0", "--quiet"])
         self.addCleanup(backend.stop)
         self.assertTrue(backend.wait_output("listening on"), backend.output())
+        m = re.search(r"backend_sim listening on 127\.0\.0\.1:(\d+)\n", backend.output())
+        self.assertTrue(m, backend.output())
+        backend_port = int(m.group(1))
         cfg["admin"]["address"] = "127.0.0.1:0"
         for l in cfg["listeners"]:
             l["address"] = "127.0.0.1:0"

@@ -26,10 +26,12 @@ TEST(SessionRedisOutageTest, FleetKeepsServingAndRecoversWithoutRestart) {
   ASSERT_TRUE(sim.start({}, &error)) << error;
   FleetOptions o;
   o.redis = redis.address();
-  uint16_t port_a = freePort(), port_b = freePort();
   GatewayProcess a, b;
-  ASSERT_TRUE(startGateway(a, "gw-a", fleetConfig(port_a, sim.port(), o), &error)) << error;
-  ASSERT_TRUE(startGateway(b, "gw-b", fleetConfig(port_b, sim.port(), o), &error)) << error;
+  ASSERT_TRUE(startGateway(a, "gw-a", fleetConfig(0, sim.port(), o), &error)) << error;
+  ASSERT_TRUE(startGateway(b, "gw-b", fleetConfig(0, sim.port(), o), &error)) << error;
+  uint16_t port_a = a.listenerPort("game"), port_b = b.listenerPort("game");
+  ASSERT_NE(port_a, 0) << a.output();
+  ASSERT_NE(port_b, 0) << b.output();
   const std::string up = "game_gateway_session_store_redis_connected";
   for (GatewayProcess* g : {&a, &b}) ASSERT_TRUE(waitUntil([&] { return gatewayMetric(*g, up) == 2; }));
 

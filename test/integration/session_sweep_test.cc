@@ -25,9 +25,10 @@ TEST(SessionSweepTest, IdleSessionsAreClosedWithAReason) {
   o.window = "";  // no resume: a single gateway, the Go gateway's behaviour
   o.cleanup_interval = "200ms";
   o.idle_timeout = "1s";
-  uint16_t port = freePort();
   GatewayProcess gw;
-  ASSERT_TRUE(startGateway(gw, "gw-solo", fleetConfig(port, sim.port(), o), &error)) << error;
+  ASSERT_TRUE(startGateway(gw, "gw-solo", fleetConfig(0, sim.port(), o), &error)) << error;
+  uint16_t port = gw.listenerPort("game");
+  ASSERT_NE(port, 0) << gw.output();
 
   GameClient idle, busy;
   ASSERT_TRUE(idle.connect(port) && idle.roundTrip("x"));
@@ -73,9 +74,10 @@ TEST(SessionSweepTest, ClientsOfAllWorkersGetDistinctIds) {
   ASSERT_TRUE(sim.start({}, &error)) << error;
   FleetOptions o;
   o.workers = 2;
-  uint16_t port = freePort();
   GatewayProcess gw;
-  ASSERT_TRUE(startGateway(gw, "gw-ids", fleetConfig(port, sim.port(), o), &error)) << error;
+  ASSERT_TRUE(startGateway(gw, "gw-ids", fleetConfig(0, sim.port(), o), &error)) << error;
+  uint16_t port = gw.listenerPort("game");
+  ASSERT_NE(port, 0) << gw.output();
   // 4 threads x 50 clients connect at once; the kernel spreads them over
   // both workers.
   std::mutex mu;

@@ -31,11 +31,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr size_t kMiB = 1024 * 1024;
 
-// A gateway config with one tcp_proxy listener "raw" on `port` forwarding to
-// 127.0.0.1:`backend_port`.
+// A gateway config with one tcp_proxy listener "raw" on `port` (0: one the
+// kernel picks) forwarding to 127.0.0.1:`backend_port`.
 std::string proxyConfig(uint16_t port, uint16_t backend_port, int workers = 2) {
-  return R"({"workers": )" + std::to_string(workers) + R"(, "admin": {"address": "127.0.0.1:)" +
-         std::to_string(freePort()) + R"("},
+  return R"({"workers": )" + std::to_string(workers) + R"(, "admin": {"address": "127.0.0.1:0"},
     "listeners": [{"name": "raw", "address": "127.0.0.1:)" +
          std::to_string(port) + R"(",
       "filters": [{"name": "tcp_proxy",
@@ -129,21 +128,30 @@ bool expectPattern(int fd, uint64_t n, milliseconds timeout) {
 
 class TcpProxyTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    port_ = freePort();
-    backend_port_ = freePort();
-    ASSERT_NE(port_, 0);
-    ASSERT_NE(backend_port_, 0);
-  }
+  // The servers bind ports the kernel picks (port 0) and the test reads
+  // them back: a port picked beforehand with freePort() can be taken by a
+  // test running in parallel before the server binds it (CI runs two test
+  // binaries at once; under load the server starts late).
 
+  // The echo server on backend_port_, or on a port the kernel picks if it
+  // is 0 (then sets it).
   void startEcho() {
     std::string error;
     ASSERT_TRUE(echo_.start(backend_port_, &error)) << error;
+    backend_port_ = echo_.port();
   }
+  // A listening socket made here as the backend (sets backend_port_).
+  UniqueFd listenBackend() {
+    UniqueFd listener = listenTcp(0);
+    backend_port_ = localPort(listener.get());
+    return listener;
+  }
+  // Listener "raw" on a port the kernel picks: sets port_.
   void startGateway(int workers = 2) {
     std::string error;
-    ASSERT_TRUE(gateway_.start(proxyConfig(port_, backend_port_, workers), &error)) << error;
-    ASSERT_EQ(gateway_.listenerPort("raw"), port_) << gateway_.output();
+    ASSERT_TRUE(gateway_.start(proxyConfig(0, backend_port_, workers), &error)) << error;
+    port_ = gateway_.listenerPort("raw");
+    ASSERT_NE(port_, 0) << gateway_.output();
   }
   // Stops the gateway and expects a clean exit (0: no crash, no leak under
   // ASan).
@@ -212,7 +220,10 @@ TEST_F(TcpProxyTest, HalfCloseDeliversAllEchoedDataThenEof) {
 }
 
 TEST_F(TcpProxyTest, BackendDownClosesTheClientPromptlyAndLogsIt) {
-  startGateway();  // nothing listens on backend_port_
+  // The backend starts later on this port; until then nothing listens on it.
+  backend_port_ = freePort();
+  ASSERT_NE(backend_port_, 0);
+  startGateway();
   UniqueFd fd = connectGateway();
   auto t0 = Clock::now();
   ASSERT_TRUE(waitClosed(fd.get(), seconds(3)));
@@ -237,7 +248,7 @@ TEST_F(TcpProxyTest, BackendDownClosesTheClientPromptlyAndLogsIt) {
 // buffers and in the gateway, which must stop reading the client once its
 // upstream buffer passes buffer_high_watermark.
 TEST_F(TcpProxyTest, SlowBackendBoundsWhatTheClientCanPush) {
-  UniqueFd listener = listenTcp(backend_port_);
+  UniqueFd listener = listenBackend();
   ASSERT_TRUE(listener.valid());
   startGateway(1);
   size_t rss_before = residentBytes(gateway_.pid());
@@ -269,7 +280,7 @@ TEST_F(TcpProxyTest, SlowBackendBoundsWhatTheClientCanPush) {
 // gateway must stop reading the backend once the client's output passes
 // its watermark.
 TEST_F(TcpProxyTest, SlowClientBoundsWhatTheBackendCanPush) {
-  UniqueFd listener = listenTcp(backend_port_);
+  UniqueFd listener = listenBackend();
   ASSERT_TRUE(listener.valid());
   startGateway(1);
   size_t rss_before = residentBytes(gateway_.pid());

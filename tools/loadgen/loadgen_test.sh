@@ -128,9 +128,15 @@ echo "== source IP range"
 start srcpeer python3 "$PEER"
 run source 0 --target "127.0.0.1:$PORT" --connections 8 --duration 300ms --warmup 0 \
   --source-ip-range 127.0.0.2-127.0.0.5
-sleep 0.2
-ips=$(sed -n 's/^accepted from //p' "$TMP/srcpeer.out" | sort -u | tr '\n' ' ')
-[ "$ips" = "127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 " ] || fail "source IPs: '$ips'"
+# The peer prints a line when it accepts, which a loaded machine delays past loadgen's exit:
+# wait up to 10 s for the four addresses rather than a fixed 0.2 s.
+want="127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 "
+for _ in $(seq 200); do
+  ips=$(sed -n 's/^accepted from //p' "$TMP/srcpeer.out" | sort -u | tr '\n' ' ')
+  [ "$ips" = "$want" ] && break
+  sleep 0.05
+done
+[ "$ips" = "$want" ] || fail "source IPs: '$ips'"
 
 echo "== --backend (server frames) against backend_sim, with pushes"
 start sim "$BACKEND_SIM" --address 127.0.0.1:0 --push-interval 20ms --quiet

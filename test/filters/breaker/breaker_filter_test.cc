@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
 #include "core/error_frame.h"
 #include "core/session_info.h"
 #include "core/stats.h"
@@ -394,22 +395,32 @@ TEST(BreakerFilter, HalfOpenProbeFailureReopensWithBackoff) {
   ASSERT_EQ(cb.cluster().state(), CircuitState::kOpen);
   ASSERT_TRUE(rig.ec.runUntil([&] { return cb.cluster().state() == CircuitState::kHalfOpen; }));
   rig.send(1, kToFirst);  // the probe
+  // The trip reads the clock between `before` and `after` (the coarse clock;
+  // the deadline is rounded up to whole ms): bounding it from both sides
+  // holds however long this thread is descheduled between the statements.
+  int64_t before = coarseNowNs();
   rig.terminal.publish(UpstreamEvent::Type::kConnectFailed, 0, 0);
+  int64_t until = cb.cluster().openUntilNs();
+  int64_t after = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count();
   ASSERT_EQ(cb.cluster().state(), CircuitState::kOpen);
   EXPECT_EQ(cb.cluster().trips(), 2u);
-  int64_t left =
-      cb.cluster().openUntilNs() - std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                       std::chrono::steady_clock::now().time_since_epoch())
-                                       .count();
-  EXPECT_GT(left, 150'000'000) << "second trip: 200ms";
-  EXPECT_LE(left, 201'000'000);
+  EXPECT_GE(until - before, 200'000'000) << "second trip: 200ms";
+  EXPECT_LE(until - after, 201'000'000);
 }
 
 // expect_reply: a frame with no backend frame within reply_timeout is a
 // failure; a reply in time is not. Two timeouts trip the cluster.
 TEST(BreakerFilter, ReplyTimeoutsTripARequestResponseCluster) {
+  // "In time" is wall-clock time: the reply timer fires on the first loop
+  // iteration past the deadline, so a test process descheduled for longer
+  // than reply_timeout between send and deliver (a loaded CI machine: the
+  // 20 ms runFor took over 60 ms) sees a genuine timeout. 400 ms leaves the
+  // 20 ms answer a wide margin; the timeouts below still need the timer.
+  constexpr auto kReplyTimeout = milliseconds(400);
   Rig rig({makeCluster(uniqueName("rr"), 1, true)},
-          R"({"failure_threshold": 2, "reply_timeout": "60ms", "open_duration": "10s"})");
+          R"({"failure_threshold": 2, "reply_timeout": "400ms", "open_duration": "10s"})");
   ASSERT_TRUE(rig.ok);
   ClusterBreaker& cb = rig.breaker(0);
   const std::string& name = rig.clusters[0].name;
@@ -417,25 +428,26 @@ TEST(BreakerFilter, ReplyTimeoutsTripARequestResponseCluster) {
     return counter("game_gateway_circuit_breaker_failures_total",
                    {{"cluster", name}, {"host", "127.0.0.1:19000"}, {"kind", "reply_timeout"}});
   };
-  // Answered in time: nothing counted.
+  // Answered in time: nothing counted, also once the deadline has passed.
   rig.send(1, kToFirst);
   EXPECT_EQ(cb.pending(), 1);
   rig.ec.runFor(milliseconds(20));
   rig.upstream().deliver(0, 0, 1, "ok");
   EXPECT_EQ(cb.pending(), 0);
-  rig.ec.runFor(milliseconds(100));
+  rig.ec.runFor(kReplyTimeout + milliseconds(100));
   EXPECT_EQ(timeouts(), 0u);
   EXPECT_EQ(cb.cluster().state(), CircuitState::kClosed);
 
-  // Unanswered: one failure per oldest unanswered frame.
+  // Unanswered: one failure per oldest unanswered frame. (The deadlines
+  // only bound how long the test waits for the timer.)
   rig.send(2, kToFirst);
   rig.send(3, kToFirst);
   EXPECT_EQ(cb.pending(), 2);
-  ASSERT_TRUE(rig.ec.runUntil([&] { return timeouts() == 1; }, milliseconds(1000)));
+  ASSERT_TRUE(rig.ec.runUntil([&] { return timeouts() == 1; }, milliseconds(5000)));
   EXPECT_EQ(cb.pending(), 0);
   EXPECT_EQ(cb.cluster().state(), CircuitState::kClosed);
   rig.send(4, kToFirst);
-  ASSERT_TRUE(rig.ec.runUntil([&] { return timeouts() == 2; }, milliseconds(1000)));
+  ASSERT_TRUE(rig.ec.runUntil([&] { return timeouts() == 2; }, milliseconds(5000)));
   EXPECT_EQ(cb.cluster().state(), CircuitState::kOpen);
   rig.output();
   rig.send(5, kToFirst);

@@ -42,8 +42,10 @@ const uint32_t kLogin = wire::ClientHeader::makeServerId(0, 10, 1);  // route 10
 // A backend_sim child on 127.0.0.1:port.
 class BackendSim {
  public:
-  bool start(uint16_t port, const std::vector<std::string>& extra = {}) {
-    port_ = port;
+  // On `port`, or on a port the kernel picks if it is 0 (read back into
+  // port()): a port picked beforehand (freePort()) can be taken by a test
+  // running in parallel before backend_sim binds it.
+  bool start(uint16_t port = 0, const std::vector<std::string>& extra = {}) {
     proc_ = std::make_unique<Process>();
     std::vector<std::string> argv = {runfile("tools/backend_sim/backend_sim"), "--address",
                                      "127.0.0.1:" + std::to_string(port), "--quiet"};
@@ -53,7 +55,7 @@ class BackendSim {
       ADD_FAILURE() << err;
       return false;
     }
-    if (!proc_->waitForOutput("backend_sim listening on", seconds(5))) {
+    if ((port_ = waitForListeningPort(*proc_, "backend_sim", seconds(5))) == 0) {
       ADD_FAILURE() << "backend_sim did not start: " << proc_->output();
       return false;
     }
@@ -121,18 +123,18 @@ uint16_t errorCode(const ClientFrame& f) {
   return wire::getU16(reinterpret_cast<const uint8_t*>(f.payload.data()));
 }
 
+// The gateway's listener and admin API bind ports the kernel picks; start()
+// reads them back.
 struct Gateway {
-  uint16_t port = freePort();
-  uint16_t admin = freePort();
+  uint16_t port = 0;
+  uint16_t admin = 0;
   GatewayProcess proc;
   Clock::time_point started;
 
   bool start(const std::string& clusters_json, const std::string& routes_json,
              const std::string& breaker_json) {
-    std::string cfg = R"({"workers": 2, "drain_timeout": "1s", "admin": {"address": "127.0.0.1:)" +
-                      std::to_string(admin) + R"("},
-      "listeners": [{"name": "game", "address": "127.0.0.1:)" +
-                      std::to_string(port) + R"(",
+    std::string cfg = R"({"workers": 2, "drain_timeout": "1s", "admin": {"address": "127.0.0.1:0"},
+      "listeners": [{"name": "game", "address": "127.0.0.1:0",
         "filters": [{"name": "framing", "config": {}},
                     {"name": "breaker", "config": )" +
                       breaker_json + R"(},
@@ -144,7 +146,12 @@ struct Gateway {
     started = Clock::now();
     bool ok = proc.start(cfg, &err);
     EXPECT_TRUE(ok) << err;
-    return ok;
+    if (!ok) return false;
+    port = proc.listenerPort("game");
+    admin = proc.adminPort();
+    EXPECT_NE(port, 0) << proc.output();
+    EXPECT_NE(admin, 0) << proc.output();
+    return port != 0 && admin != 0;
   }
   std::string metrics() { return httpGet(admin, "/metrics"); }
   double breakerState(const std::string& cluster, const std::string& host) {
@@ -192,8 +199,8 @@ const char* kPoolTimings =
 // game traffic resumes.
 TEST(BreakerIntegration, KilledBackendOpensRestartedBackendCloses) {
   BackendSim game, login;
-  ASSERT_TRUE(game.start(freePort()));
-  ASSERT_TRUE(login.start(freePort()));
+  ASSERT_TRUE(game.start());
+  ASSERT_TRUE(login.start());
   Gateway gw;
   ASSERT_TRUE(
       gw.start(R"([{"name": "game", "hosts": )" + hostsJson({game.port()}) + ", " + kPoolTimings +
@@ -284,7 +291,7 @@ TEST(BreakerIntegration, KilledBackendOpensRestartedBackendCloses) {
 // frames but never answers: reply timeouts open the breaker.
 TEST(BreakerIntegration, BackendThatNeverAnswersTripsAnExpectReplyCluster) {
   BackendSim sink;
-  ASSERT_TRUE(sink.start(freePort(), {"--mode", "sink"}));
+  ASSERT_TRUE(sink.start(0, {"--mode", "sink"}));
   Gateway gw;
   ASSERT_TRUE(
       gw.start(R"([{"name": "game", "expect_reply": true, "hosts": )" + hostsJson({sink.port()}) +
@@ -327,8 +334,8 @@ TEST(BreakerIntegration, BackendThatNeverAnswersTripsAnExpectReplyCluster) {
 // the cluster-level breaker stays closed.
 TEST(BreakerIntegration, OneBadHostOfTwoIsEjectedWhileTheOtherServes) {
   BackendSim a, b;
-  ASSERT_TRUE(a.start(freePort(), {"--reply-prefix", "A:"}));
-  ASSERT_TRUE(b.start(freePort(), {"--reply-prefix", "B:"}));
+  ASSERT_TRUE(a.start(0, {"--reply-prefix", "A:"}));
+  ASSERT_TRUE(b.start(0, {"--reply-prefix", "B:"}));
   Gateway gw;
   ASSERT_TRUE(
       gw.start(R"([{"name": "game", "lb": "round_robin", "hosts": )" +

@@ -61,6 +61,8 @@ class RedisServer {
   long long pttl(const std::string& key);
 
  private:
+  bool startOn(uint16_t port, std::string* error, std::chrono::milliseconds timeout);
+
   std::unique_ptr<Process> process_;
   std::unique_ptr<redis::BlockingRedis> client_;
   uint16_t port_ = 0;
