@@ -19,6 +19,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <functional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -168,41 +169,50 @@ class IpLimiterIntegrationTest : public ::testing::Test {
   double metricNow(const std::string& sample) {
     return metric(httpGet(admin_port_, "/metrics"), sample);
   }
-  // Waits (up to 5 s) until the gateway has accepted `accepted` connections
-  // on "game" in all and only the 5 steady clients are still open. Returns
-  // quietly on timeout: a handshake the kernel completed for the client but
-  // never queued for accept is possible, and the test's own checks judge.
-  void waitBatchClosed(int accepted) {
-    for (auto deadline = Clock::now() + milliseconds(5000); Clock::now() < deadline;
-         std::this_thread::sleep_for(milliseconds(10))) {
-      std::string m = httpGet(admin_port_, "/metrics");
-      if (metric(m, R"(game_gateway_connections_total{listener="game"})") >= accepted &&
-          metric(m, R"(game_gateway_connections_active{listener="game"})") <= 5)
-        return;
+  // Reads /metrics every `every` until done(previous text, latest text)
+  // holds or `timeout` passes; returns the latest text either way (a wait,
+  // not a check: the test's own assertions judge what it returns).
+  std::string pollMetrics(
+      milliseconds timeout, milliseconds every,
+      const std::function<bool(const std::string&, const std::string&)>& done) {
+    std::string prev;
+    std::string m = httpGet(admin_port_, "/metrics");
+    for (auto deadline = Clock::now() + timeout; !done(prev, m) && Clock::now() < deadline;) {
+      std::this_thread::sleep_for(every);
+      prev = std::move(m);
+      m = httpGet(admin_port_, "/metrics");
     }
+    return m;
+  }
+  static double accepted(const std::string& m) {
+    return metric(m, R"(game_gateway_connections_total{listener="game"})");
   }
 
-  // Waits (up to 20 s) until the gateway has accepted `accepted` connections
-  // on "game" in all, then until two /metrics reads 50 ms apart agree on the
-  // IP table and the refusals (the worker counts a connection just before
-  // ip_limiter decides on it). Returns the last /metrics text; returns
-  // quietly on timeout, as waitBatchClosed() does.
-  std::string waitAllAccepted(int accepted) {
-    const std::string total = R"(game_gateway_connections_total{listener="game"})";
+  // Waits (up to 5 s) until the gateway has accepted `n` connections on
+  // "game" in all and only the 5 steady clients are still open. On timeout
+  // it returns all the same: a handshake the kernel completed for the client
+  // but never queued for accept is possible.
+  void waitBatchClosed(int n) {
+    pollMetrics(milliseconds(5000), milliseconds(10), [n](const std::string&, const std::string& m) {
+      return accepted(m) >= n &&
+             metric(m, R"(game_gateway_connections_active{listener="game"})") <= 5;
+    });
+  }
+
+  // Waits (up to 20 s) until the gateway has accepted `n` connections on
+  // "game" in all and two /metrics reads 50 ms apart agree on the IP table
+  // and the refusals (the worker counts a connection just before ip_limiter
+  // decides on it). Returns the last /metrics text.
+  std::string waitAllAccepted(int n) {
     auto decided = [](const std::string& m) {
       return std::make_pair(
           metric(m, R"(game_gateway_ip_table_entries{listener="game"})"),
           metric(m, R"(game_gateway_rate_limit_rejected_total{listener="game",reason="global"})"));
     };
-    std::string m = httpGet(admin_port_, "/metrics");
-    for (auto deadline = Clock::now() + milliseconds(20000); Clock::now() < deadline;) {
-      std::this_thread::sleep_for(milliseconds(50));
-      std::string next = httpGet(admin_port_, "/metrics");
-      bool done = metric(m, total) >= accepted && decided(m) == decided(next);
-      m = next;
-      if (done) break;
-    }
-    return m;
+    return pollMetrics(milliseconds(20000), milliseconds(50),
+                       [&](const std::string& prev, const std::string& m) {
+                         return !prev.empty() && accepted(prev) >= n && decided(prev) == decided(m);
+                       });
   }
 
   EchoServerProcess echo_;
