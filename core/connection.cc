@@ -78,7 +78,7 @@ void Connection::flushSoon() {
   }
   // Activating the event with EV_WRITE runs doWrite later in this loop turn,
   // after the callbacks already queued: all writes of a turn leave in one
-  // writev.
+  // write.
   scheduleFlush();
   checkWatermarks();
 }
@@ -222,7 +222,7 @@ void Connection::onEvent(int, short what, void* arg) {
     self->doRead();
     // A flush (or writability) that arrived with the read goes to the back
     // of the queue: callbacks queued after this one may still add output
-    // this turn, and all of it should leave in one writev.
+    // this turn, and all of it should leave in one write.
     if ((what & EV_WRITE) && self->state_ != State::kClosed) self->scheduleFlush();
     return;
   }
@@ -293,7 +293,10 @@ ssize_t Connection::readSocket() {
     space += len;
     used = i + 1;
   }
-  ssize_t n = ::readv(fd_, iov, used);
+  // One vector (the usual case) goes to recv(): readv() also copies the
+  // vector array in from user space, ~1.5 % of tcp_proxy's CPU in perf.
+  ssize_t n = used == 1 ? ::recv(fd_, iov[0].iov_base, iov[0].iov_len, 0)
+                        : ::readv(fd_, iov, used);
   if (n <= 0) {
     int saved = errno;
     evbuffer_commit_space(input_, vec, 0);  // releases the reservation
@@ -323,10 +326,32 @@ ssize_t Connection::readSocket() {
   return n;
 }
 
+ssize_t Connection::writeSocket() {
+  // Not evbuffer_write(): it always uses writev(). Output that sits in one
+  // chain (the usual case: a loop turn's replies appended to one chain) goes
+  // out with send(), which does not copy a vector array in from user space.
+  evbuffer_iovec vec[kMaxWriteChains];
+  int nvec = evbuffer_peek(output_, -1, nullptr, vec, kMaxWriteChains);
+  if (nvec > kMaxWriteChains) nvec = kMaxWriteChains;  // the rest goes next time
+  ssize_t n;
+  if (nvec == 1) {
+    n = ::send(fd_, vec[0].iov_base, vec[0].iov_len, MSG_NOSIGNAL);
+  } else {
+    iovec iov[kMaxWriteChains];
+    for (int i = 0; i < nvec; ++i) iov[i] = {vec[i].iov_base, vec[i].iov_len};
+    msghdr msg{};
+    msg.msg_iov = iov;
+    msg.msg_iovlen = static_cast<size_t>(nvec);
+    n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL);
+  }
+  if (n > 0) evbuffer_drain(output_, static_cast<size_t>(n));
+  return n;
+}
+
 void Connection::doWrite() {
   if (state_ == State::kClosed || state_ == State::kConnecting) return;
   while (evbuffer_get_length(output_) > 0) {
-    int n = evbuffer_write(output_, fd_);
+    ssize_t n = writeSocket();
     if (n > 0) {
       bytes_written_ += static_cast<uint64_t>(n);
       continue;

@@ -1,7 +1,7 @@
 // core/connection.h — a non-blocking TCP connection on one dispatcher.
 //
 // Defines Connection: a socket with an input and an output evbuffer, batched
-// writes (everything written during one loop turn leaves in one writev at the
+// writes (everything written during one loop turn leaves in one write at the
 // end of the turn), output watermarks, counted read pausing, half-close, and
 // close with a reason. Used for client connections (accepted) and backend
 // connections (connect()). Owned by one worker; not thread-safe.
@@ -18,7 +18,7 @@
 // (event_active): the flush runs at the end of this loop turn's queue, after
 // the callbacks already queued. When one callback brings both a read
 // readiness and a flush, the read is handled and the flush is queued again
-// at the back, so writes made later in the turn still join the same writev.
+// at the back, so writes made later in the turn still join the same write.
 #pragma once
 
 #include <cstddef>
@@ -134,14 +134,21 @@ class Connection {
   // Bytes reserved in the object for its libevent `struct event`
   // (checked against sizeof(struct event) when connection.cc compiles).
   static constexpr size_t kEventBytes = 128;
+  // Output chains one write hands to the kernel; more wait for the next.
+  static constexpr int kMaxWriteChains = 32;
 
  private:
   // The event's callback: EV_READ (readable, or a redelivery), EV_WRITE
   // (writable, a scheduled flush, or a finished connect).
   static void onEvent(int fd, short what, void* arg);
   void doRead();
-  // One readv() into reserved input space; returns what readv() did.
+  // One read into reserved input space (recv(), or readv() when the space
+  // spans two chains); returns what that call returned.
   ssize_t readSocket();
+  // One send() of the output's first chain, or one sendmsg() of its first
+  // kMaxWriteChains chains; drains what was sent and returns what the call
+  // returned.
+  ssize_t writeSocket();
   void doWrite();
   void finishConnect();
   // What the socket should be watched for in this state (EV_READ, EV_WRITE).

@@ -3,7 +3,7 @@
 //
 // Defines BackendConnection: many sessions share it; every frame carries its
 // session id (server frame, docs/protocol.md). Writes of all sessions during
-// a loop turn leave in one writev. Reads decode server frames and hand each
+// a loop turn leave in one write. Reads decode server frames and hand each
 // to the worker's UpstreamFactory, which routes it by session id. Per worker
 // (owned by its HostPool); not thread-safe.
 #pragma once

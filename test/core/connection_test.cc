@@ -135,6 +135,29 @@ TEST_F(ConnectionTest, WritesOfOneTurnLeaveTogetherWithoutRegisteringWrite) {
   EXPECT_EQ(writeRegistrations(d_.base()), 0);
 }
 
+TEST_F(ConnectionTest, OutputOfMoreChainsThanOneWriteTakesLeavesIntactInOrder) {
+  // libevent caps a new chain at 4 KiB, so 3,000-byte writes make one chain
+  // each: more than Connection::kMaxWriteChains, which takes several
+  // sendmsg() calls, and one chain left alone for send().
+  std::string sent;
+  for (int i = 0; i < 3 * Connection::kMaxWriteChains + 1; ++i) {
+    std::string piece(3000, static_cast<char>('A' + i % 26));
+    piece[0] = static_cast<char>(i);
+    conn_->write(piece.data(), piece.size());
+    sent += piece;
+  }
+  ASSERT_GT(evbuffer_peek(conn_->output(), -1, nullptr, nullptr, 0),
+            2 * Connection::kMaxWriteChains);
+  std::string got;
+  ASSERT_TRUE(runUntil([&] {
+    got += peerRead();
+    return got.size() >= sent.size();
+  }));
+  EXPECT_TRUE(got == sent) << "received " << got.size() << " bytes, different from sent";
+  EXPECT_EQ(conn_->bytesWritten(), sent.size());
+  EXPECT_EQ(rec_.closes, 0);
+}
+
 TEST_F(ConnectionTest, EchoFromTheReadCallbackIsFlushed) {
   rec_.on_read = [](Connection& c) { c.write(c.input()); };
   ASSERT_EQ(::send(peer_, "echo", 4, 0), 4);
