@@ -194,6 +194,11 @@ size_t IpTable::sweep(size_t shard, int64_t now_ns) {
   if (shard >= shard_count_) return 0;
   Shard& s = shards_[shard];
   std::lock_guard<SpinLock> guard(s.lock);
+  // An empty shard has nothing to expire. Its slots may never have been
+  // touched (calloc'd): walking them would fault in every page (1,280 page
+  // faults for the default 100,000 entries, seen once per process in
+  // tools/e2e_bench).
+  if (s.size == 0) return 0;
   size_t removed = 0;
   for (uint32_t i = 0; i < s.nslots;) {
     const Slot& e = s.slots[i];

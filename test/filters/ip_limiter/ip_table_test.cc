@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <thread>
@@ -249,6 +250,28 @@ TEST(IpTableTest, PerKeyRateAndCancelGivesTokenBack) {
   EXPECT_EQ(t.acquire(a, now), IpTable::Verdict::kAdmitted);
   EXPECT_EQ(t.acquire(a, now + 199 * kMs), IpTable::Verdict::kPerIpRate);
   EXPECT_EQ(t.acquire(a, now + 200 * kMs), IpTable::Verdict::kAdmitted);
+}
+
+// Minor page faults of this thread so far.
+long minorFaults() {
+  rusage ru{};
+  getrusage(RUSAGE_THREAD, &ru);
+  return ru.ru_minflt;
+}
+
+TEST(IpTableTest, SweepSkipsEmptyShardsWithoutTouchingTheirSlots) {
+  // 1M entries over 16 shards: ~40 MB of calloc'd slots, untouched. One
+  // address lives in one shard; a sweep that walked every shard would fault
+  // in every page (~10,000), one that skips the empty ones ~1/16 of them.
+  IpTable t(tableOptions(1000000, 16, 10));
+  ASSERT_EQ(t.acquire(v4("10.0.0.1"), kSec), IpTable::Verdict::kAdmitted);
+  const long slot_pages = static_cast<long>(t.capacity() * 40 / 4096);
+  long before = minorFaults();
+  EXPECT_EQ(t.sweepAll(2 * kSec), 0u);
+  long faults = minorFaults() - before;
+  EXPECT_LT(faults, slot_pages / 4) << "the sweep touched " << faults << " pages of ~"
+                                    << slot_pages;
+  EXPECT_EQ(t.size(), 1u);
 }
 
 TEST(IpTableTest, IdleEntriesExpireLiveOnesNever) {
