@@ -7,10 +7,13 @@
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 
 namespace gw {
 namespace {
@@ -38,6 +41,21 @@ double uniform01() {
   return static_cast<double>((state * 0x2545f4914f6cdd1dull) >> 11) * (1.0 / 9007199254740992.0);
 }
 
+// Why the directory of the file `path` cannot hold it ("" if it can).
+// spdlog would create missing directories (as whoever runs the gateway); a
+// typo in the path is reported instead.
+std::string directoryProblem(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return "";  // the working directory
+  std::string dir = slash == 0 ? "/" : path.substr(0, slash);
+  struct stat st;
+  if (::stat(dir.c_str(), &st) != 0) {
+    return "directory " + dir + ": " + std::strerror(errno) + " (it is not created)";
+  }
+  if (!S_ISDIR(st.st_mode)) return dir + " is not a directory";
+  return "";
+}
+
 }  // namespace
 
 std::shared_ptr<AccessLog> AccessLog::open(const AccessLogConfig& config, std::string* error) {
@@ -50,6 +68,11 @@ std::shared_ptr<AccessLog> AccessLog::open(const AccessLogConfig& config, std::s
     } else if (config.path == "stdout") {
       sink = std::make_shared<spdlog::sinks::stdout_sink_mt>();
     } else {
+      std::string problem = directoryProblem(config.path);
+      if (!problem.empty()) {
+        if (error) *error = "access_log: cannot open " + config.path + ": " + problem;
+        return nullptr;
+      }
       sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(config.path, /*truncate=*/false);
     }
   } catch (const std::exception& e) {

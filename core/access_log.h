@@ -58,8 +58,9 @@ class AccessLog {
   static constexpr size_t kQueueLines = 8192;
 
   // Opens the sink that `config.path` names ("stderr", "stdout", else a file
-  // opened for appending). Returns nullptr with *error set ("access_log:
-  // cannot open /x/y.log: ...") if the file cannot be opened. A disabled
+  // opened for appending; its directory must exist: it is not created).
+  // Returns nullptr with *error set ("access_log: cannot open /x/y.log:
+  // ...") if the file cannot be opened. A disabled
   // config opens nothing and gives a log whose sample() is always false.
   static std::shared_ptr<AccessLog> open(const AccessLogConfig& config, std::string* error);
   // Writes out every queued line, then closes the sink.

@@ -9,6 +9,7 @@
 #include <rapidjson/document.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -419,6 +420,27 @@ TEST(OpsStartup, AccessLogFileThatCannotBeOpenedIsAStartupError) {
   EXPECT_NE(gw.output().find("access_log: cannot open " + path), std::string::npos)
       << gw.output();
   ::unlink(not_a_dir.c_str());
+}
+
+TEST(OpsStartup, AccessLogInAMissingDirectoryIsAStartupErrorAndNothingIsCreated) {
+  // spdlog would create the missing directories; the gateway refuses instead.
+  std::string base = writeTempFile("", "missing-dir-base-");
+  ASSERT_FALSE(base.empty());
+  ::unlink(base.c_str());  // a fresh path that does not exist
+  std::string path = base + "/logs/access.log";
+  GatewayProcess gw;
+  std::string error;
+  EXPECT_FALSE(gw.start(proxyConfig(9, R"("access_log": {"path": ")" + path + R"("},)"), &error,
+                        seconds(5)));
+  auto code = gw.process().wait(seconds(5));
+  ASSERT_TRUE(code.has_value());
+  EXPECT_EQ(*code, 1);
+  EXPECT_NE(gw.output().find("access_log: cannot open " + path + ": directory " + base +
+                             "/logs: No such file or directory (it is not created)"),
+            std::string::npos)
+      << gw.output();
+  struct stat st;
+  EXPECT_NE(::stat(base.c_str(), &st), 0) << base << " was created";
 }
 
 }  // namespace
