@@ -401,15 +401,9 @@ TEST_F(OpsTest, AccessLogCountsFramesAndSessionThroughTheGameChain) {
   backend.wait(seconds(5));
 }
 
-TEST(OpsStartup, AccessLogFileThatCannotBeOpenedIsAStartupError) {
-  // The log's parent "directory" is a regular file. spdlog creates missing
-  // parent directories, so a path like /nonexistent-dir/x/access.log only
-  // fails where / is read-only (Bazel's sandbox): run unsandboxed as root,
-  // the gateway created it and started. Nobody can create a directory
-  // under a file.
-  std::string not_a_dir = writeTempFile("", "not-a-dir-");
-  ASSERT_FALSE(not_a_dir.empty());
-  std::string path = not_a_dir + "/x/access.log";
+// Starts a gateway whose access_log is `path` and expects it to exit with
+// status 1 and print `expected` (an "access_log: cannot open" line).
+void expectAccessLogStartupError(const std::string& path, const std::string& expected) {
   GatewayProcess gw;
   std::string error;
   EXPECT_FALSE(gw.start(proxyConfig(9, R"("access_log": {"path": ")" + path + R"("},)"), &error,
@@ -417,8 +411,16 @@ TEST(OpsStartup, AccessLogFileThatCannotBeOpenedIsAStartupError) {
   auto code = gw.process().wait(seconds(5));
   ASSERT_TRUE(code.has_value());
   EXPECT_EQ(*code, 1);
-  EXPECT_NE(gw.output().find("access_log: cannot open " + path), std::string::npos)
-      << gw.output();
+  EXPECT_NE(gw.output().find(expected), std::string::npos) << gw.output();
+}
+
+TEST(OpsStartup, AccessLogFileThatCannotBeOpenedIsAStartupError) {
+  // The log's parent "directory" is a regular file: nobody can create a
+  // directory under it, root included.
+  std::string not_a_dir = writeTempFile("", "not-a-dir-");
+  ASSERT_FALSE(not_a_dir.empty());
+  std::string path = not_a_dir + "/x/access.log";
+  expectAccessLogStartupError(path, "access_log: cannot open " + path);
   ::unlink(not_a_dir.c_str());
 }
 
@@ -428,17 +430,8 @@ TEST(OpsStartup, AccessLogInAMissingDirectoryIsAStartupErrorAndNothingIsCreated)
   ASSERT_FALSE(base.empty());
   ::unlink(base.c_str());  // a fresh path that does not exist
   std::string path = base + "/logs/access.log";
-  GatewayProcess gw;
-  std::string error;
-  EXPECT_FALSE(gw.start(proxyConfig(9, R"("access_log": {"path": ")" + path + R"("},)"), &error,
-                        seconds(5)));
-  auto code = gw.process().wait(seconds(5));
-  ASSERT_TRUE(code.has_value());
-  EXPECT_EQ(*code, 1);
-  EXPECT_NE(gw.output().find("access_log: cannot open " + path + ": directory " + base +
-                             "/logs: No such file or directory (it is not created)"),
-            std::string::npos)
-      << gw.output();
+  expectAccessLogStartupError(path, "access_log: cannot open " + path + ": directory " + base +
+                                        "/logs: No such file or directory (it is not created)");
   struct stat st;
   EXPECT_NE(::stat(base.c_str(), &st), 0) << base << " was created";
 }
