@@ -54,49 +54,47 @@ void finish(Conn* c) {
   closeConn(c);
 }
 
-// Sends `len` bytes; keeps what the socket did not take and switches the
-// connection from reading to waiting for writability. Returns false if the
-// connection failed (and was closed).
-bool sendOrKeep(Conn* c, const char* data, size_t len) {
-  ssize_t n = ::send(c->fd, data, len, MSG_NOSIGNAL);
-  if (n < 0) {
-    if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      closeConn(c);
-      return false;
-    }
-    n = 0;
-  }
-  if (static_cast<size_t>(n) < len) {
-    c->pending.assign(data + n, len - static_cast<size_t>(n));
-    event_del(c->readable);
-    event_add(c->writable, nullptr);
-  }
-  return true;
-}
+// Whether a failed send or read leaves the connection usable.
+bool retryable() { return errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR; }
 
 void onReadable(evutil_socket_t fd, short, void* arg) {
   auto* c = static_cast<Conn*>(arg);
   char buf[kReadBytes];
   ssize_t n = ::read(fd, buf, sizeof(buf));
-  if (n > 0) {
-    sendOrKeep(c, buf, static_cast<size_t>(n));
-    return;
-  }
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
   if (n == 0) {
     finish(c);  // EOF is only read with nothing pending
     return;
   }
-  closeConn(c);
+  if (n < 0) {
+    if (!retryable()) closeConn(c);
+    return;
+  }
+  ssize_t sent = ::send(fd, buf, static_cast<size_t>(n), MSG_NOSIGNAL);
+  if (sent < 0) {
+    if (!retryable()) {
+      closeConn(c);
+      return;
+    }
+    sent = 0;
+  }
+  if (sent < n) {  // the peer is not reading: keep the rest, stop reading
+    c->pending.assign(buf + sent, static_cast<size_t>(n - sent));
+    event_del(c->readable);
+    event_add(c->writable, nullptr);
+  }
 }
 
-void onWritable(evutil_socket_t, short, void* arg) {
+void onWritable(evutil_socket_t fd, short, void* arg) {
   auto* c = static_cast<Conn*>(arg);
-  std::string rest;
-  rest.swap(c->pending);
+  ssize_t sent = ::send(fd, c->pending.data(), c->pending.size(), MSG_NOSIGNAL);
+  if (sent < 0) {
+    if (!retryable()) closeConn(c);
+    return;
+  }
+  c->pending.erase(0, static_cast<size_t>(sent));
+  if (!c->pending.empty()) return;  // still short: the write event stays
   event_del(c->writable);
-  if (!sendOrKeep(c, rest.data(), rest.size())) return;
-  if (c->pending.empty()) event_add(c->readable, nullptr);  // else: still short
+  event_add(c->readable, nullptr);
 }
 
 void onAccept(evconnlistener* l, evutil_socket_t fd, sockaddr*, int, void*) {
