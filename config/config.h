@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "core/address.h"
-#include "core/cluster.h"
-#include "core/filter_chain.h"
-#include "core/registry.h"
+#include "core/sdk/address.h"
+#include "core/sdk/cluster.h"
+#include "core/sdk/filter_chain.h"
+#include "core/sdk/registry.h"
 
 namespace gw {
 

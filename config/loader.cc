@@ -6,9 +6,9 @@
 #include <sstream>
 #include <thread>
 
-#include "config/duration.h"
+#include "core/sdk/duration.h"
 #include "config/gateway_schema.h"
-#include "config/schema_check.h"
+#include "core/sdk/schema_check.h"
 #include "plugins/loader.h"
 
 namespace gw {

@@ -24,8 +24,8 @@
 #include <string_view>
 
 #include "config/config.h"
-#include "core/address.h"
-#include "core/close_reason.h"
+#include "core/sdk/address.h"
+#include "core/sdk/close_reason.h"
 
 namespace spdlog {
 class logger;

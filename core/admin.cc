@@ -19,9 +19,9 @@
 #include <map>
 #include <vector>
 
-#include "core/log.h"
-#include "core/session_registry.h"
-#include "core/stats.h"
+#include "core/sdk/log.h"
+#include "core/sdk/session_registry.h"
+#include "core/sdk/stats.h"
 
 namespace gw {
 

@@ -27,8 +27,8 @@
 #include <string_view>
 
 #include "config/config.h"
-#include "core/address.h"
-#include "core/dispatcher.h"
+#include "core/sdk/address.h"
+#include "core/sdk/dispatcher.h"
 
 struct evhttp;
 struct evhttp_request;

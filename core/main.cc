@@ -16,8 +16,8 @@
 
 #include "config/loader.h"
 #include "core/admin.h"
-#include "core/log.h"
-#include "core/registry.h"
+#include "core/sdk/log.h"
+#include "core/sdk/registry.h"
 #include "core/server.h"
 
 namespace {

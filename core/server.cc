@@ -11,7 +11,7 @@
 #include <cstring>
 
 #include "config/loader.h"
-#include "core/log.h"
+#include "core/sdk/log.h"
 
 namespace gw {
 namespace {

@@ -25,8 +25,8 @@
 #include "config/config.h"
 #include "core/access_log.h"
 #include "core/admin.h"
-#include "core/dispatcher.h"
-#include "core/stats.h"
+#include "core/sdk/dispatcher.h"
+#include "core/sdk/stats.h"
 #include "core/worker.h"
 
 struct event;

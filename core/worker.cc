@@ -7,9 +7,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "core/clock.h"
-#include "core/log.h"
-#include "core/session_info.h"
+#include "core/sdk/clock.h"
+#include "core/sdk/log.h"
+#include "core/sdk/session_info.h"
 
 namespace gw {
 namespace {

@@ -26,10 +26,10 @@
 
 #include "config/config.h"
 #include "core/access_log.h"
-#include "core/dispatcher.h"
-#include "core/filter_chain.h"
-#include "core/stats.h"
-#include "core/worker_services.h"
+#include "core/sdk/dispatcher.h"
+#include "core/sdk/filter_chain.h"
+#include "core/sdk/stats.h"
+#include "core/sdk/worker_services.h"
 
 struct event;
 

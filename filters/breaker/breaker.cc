@@ -7,10 +7,10 @@
 #include <cstring>
 #include <limits>
 
-#include "config/duration.h"
-#include "core/clock.h"
-#include "core/log.h"
-#include "core/session_info.h"
+#include "core/sdk/duration.h"
+#include "core/sdk/clock.h"
+#include "core/sdk/log.h"
+#include "core/sdk/session_info.h"
 #include "filters/breaker/breaker_schema.h"
 
 namespace gw {

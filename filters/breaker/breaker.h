@@ -30,10 +30,10 @@
 #include <string>
 #include <vector>
 
-#include "core/dispatcher.h"
-#include "core/error_frame.h"
-#include "core/registry.h"
-#include "core/upstream_events.h"
+#include "core/sdk/dispatcher.h"
+#include "core/sdk/error_frame.h"
+#include "core/sdk/registry.h"
+#include "core/sdk/upstream_events.h"
 #include "filters/breaker/breaker_state.h"
 
 namespace gw {

@@ -5,7 +5,7 @@
 #include <cstdio>
 #include <utility>
 
-#include "core/log.h"
+#include "core/sdk/log.h"
 
 namespace gw {
 namespace breaker {

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "core/stats.h"
+#include "core/sdk/stats.h"
 
 namespace gw {
 namespace breaker {

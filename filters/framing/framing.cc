@@ -7,9 +7,9 @@
 #include <algorithm>
 #include <cstring>
 
-#include "config/duration.h"
-#include "core/log.h"
-#include "core/wire.h"
+#include "core/sdk/duration.h"
+#include "core/sdk/log.h"
+#include "core/sdk/wire.h"
 #include "filters/framing/framing_schema.h"
 
 namespace gw {

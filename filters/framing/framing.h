@@ -32,12 +32,12 @@
 #include <optional>
 #include <string>
 
-#include "core/clock.h"
-#include "core/dispatcher.h"
-#include "core/registry.h"
-#include "core/stats.h"
-#include "core/timeout_list.h"
-#include "core/wire.h"
+#include "core/sdk/clock.h"
+#include "core/sdk/dispatcher.h"
+#include "core/sdk/registry.h"
+#include "core/sdk/stats.h"
+#include "core/sdk/timeout_list.h"
+#include "core/sdk/wire.h"
 
 namespace gw {
 namespace framing {

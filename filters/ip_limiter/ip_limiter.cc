@@ -7,10 +7,10 @@
 #include <map>
 #include <mutex>
 
-#include "config/duration.h"
-#include "core/error_frame.h"
-#include "core/log.h"
-#include "core/wire.h"
+#include "core/sdk/duration.h"
+#include "core/sdk/error_frame.h"
+#include "core/sdk/log.h"
+#include "core/sdk/wire.h"
 #include "filters/ip_limiter/ip_limiter_schema.h"
 #include "filters/ip_limiter/proxy_protocol.h"
 

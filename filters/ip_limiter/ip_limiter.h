@@ -23,10 +23,10 @@
 #include <memory>
 #include <string>
 
-#include "core/clock.h"
-#include "core/dispatcher.h"
-#include "core/registry.h"
-#include "core/stats.h"
+#include "core/sdk/clock.h"
+#include "core/sdk/dispatcher.h"
+#include "core/sdk/registry.h"
+#include "core/sdk/stats.h"
 #include "filters/ip_limiter/cidr.h"
 #include "filters/ip_limiter/limiter.h"
 #include "filters/ip_limiter/message_rate.h"

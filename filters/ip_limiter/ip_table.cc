@@ -10,7 +10,7 @@
 #include <mutex>
 #include <random>
 
-#include "core/stats.h"
+#include "core/sdk/stats.h"
 
 namespace gw {
 namespace ip_limiter {

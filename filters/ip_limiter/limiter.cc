@@ -1,6 +1,6 @@
 #include "filters/ip_limiter/limiter.h"
 
-#include "core/log.h"
+#include "core/sdk/log.h"
 
 namespace gw {
 namespace ip_limiter {

@@ -2,7 +2,7 @@
 
 #include <event2/buffer.h>
 
-#include "core/wire.h"
+#include "core/sdk/wire.h"
 
 namespace gw {
 namespace ip_limiter {

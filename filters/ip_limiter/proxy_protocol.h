@@ -18,7 +18,7 @@
 #include <cstdint>
 #include <string>
 
-#include "core/address.h"
+#include "core/sdk/address.h"
 
 namespace gw {
 namespace ip_limiter {

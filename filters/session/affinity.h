@@ -24,7 +24,7 @@
 #include <utility>
 #include <vector>
 
-#include "core/cluster.h"
+#include "core/sdk/cluster.h"
 
 namespace gw {
 namespace session {

@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstdio>
 
-#include "core/log.h"
+#include "core/sdk/log.h"
 
 namespace gw {
 namespace session {

@@ -39,10 +39,10 @@
 #include <string>
 #include <vector>
 
-#include "core/dispatcher.h"
-#include "core/stats.h"
+#include "core/sdk/dispatcher.h"
+#include "core/sdk/stats.h"
 #include "filters/session/memory_store.h"
-#include "filters/session/redis_client.h"
+#include "core/redis/redis_client.h"
 #include "filters/session/session_config.h"
 #include "filters/session/session_store.h"
 

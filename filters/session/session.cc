@@ -3,10 +3,10 @@
 #include <algorithm>
 #include <cstring>
 
-#include "config/duration.h"
-#include "core/error_frame.h"
-#include "core/log.h"
-#include "core/wire.h"
+#include "core/sdk/duration.h"
+#include "core/sdk/error_frame.h"
+#include "core/sdk/log.h"
+#include "core/sdk/wire.h"
 #include "filters/session/session_schema.h"
 
 namespace gw {

@@ -29,12 +29,12 @@
 #include <string>
 #include <vector>
 
-#include "core/dispatcher.h"
-#include "core/filter.h"
-#include "core/registry.h"
-#include "core/session_info.h"
-#include "core/stats.h"
-#include "core/worker_services.h"
+#include "core/sdk/dispatcher.h"
+#include "core/sdk/filter.h"
+#include "core/sdk/registry.h"
+#include "core/sdk/session_info.h"
+#include "core/sdk/stats.h"
+#include "core/sdk/worker_services.h"
 #include "filters/session/memory_store.h"
 #include "filters/session/redis_store.h"
 #include "filters/session/session_config.h"

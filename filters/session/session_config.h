@@ -11,8 +11,8 @@
 #include <mutex>
 #include <string>
 
-#include "core/address.h"
-#include "core/registry.h"
+#include "core/sdk/address.h"
+#include "core/sdk/registry.h"
 #include "filters/session/affinity.h"
 
 namespace gw {

@@ -47,11 +47,11 @@
 #include <utility>
 #include <vector>
 
-#include "core/address.h"
-#include "core/close_reason.h"
-#include "core/clock.h"
-#include "core/dispatcher.h"
-#include "core/session_registry.h"
+#include "core/sdk/address.h"
+#include "core/sdk/close_reason.h"
+#include "core/sdk/clock.h"
+#include "core/sdk/dispatcher.h"
+#include "core/sdk/session_registry.h"
 #include "filters/session/session_config.h"
 #include "filters/session/token.h"
 

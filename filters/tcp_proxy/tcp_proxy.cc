@@ -2,9 +2,8 @@
 
 #include <event2/buffer.h>
 
-#include "core/clock.h"
-#include "config/duration.h"
-#include "core/log.h"
+#include "core/sdk/clock.h"
+#include "core/sdk/log.h"
 #include "filters/tcp_proxy/tcp_proxy_schema.h"
 
 namespace gw {
@@ -149,14 +148,14 @@ void TcpProxyFilter::onBelowWriteBufferLowWatermark() {
 }
 
 TcpProxyFactory::TcpProxyFactory(std::shared_ptr<const TcpProxyConfig> config,
-                                 Dispatcher& dispatcher)
+                                 WorkerContext& worker)
     : config_(std::move(config)),
-      dispatcher_(dispatcher),
-      connect_timeouts_(dispatcher, config_->cluster.connect_timeout,
+      dispatcher_(worker.dispatcher),
+      connect_timeouts_(worker.dispatcher, config_->cluster.connect_timeout,
                         [](TimeoutList::Entry& e, int64_t) {
                           static_cast<TcpProxyFilter&>(e).onConnectTimeout();
                         }),
-      idle_timeouts_(dispatcher, config_->idle_timeout, [](TimeoutList::Entry& e, int64_t) {
+      idle_timeouts_(worker.dispatcher, config_->idle_timeout, [](TimeoutList::Entry& e, int64_t) {
         static_cast<TcpProxyFilter&>(e).onIdleTimeout();
       }) {}
 
@@ -171,39 +170,20 @@ const Address& TcpProxyFactory::pickHost() {
   return a;
 }
 
-class TcpProxyConfigFactory : public FilterConfigFactory {
+class TcpProxyConfigFactory : public TypedFilterConfigFactory<TcpProxyConfig, TcpProxyFactory> {
  public:
-  std::string_view name() const override { return "tcp_proxy"; }
-  FilterTraits traits() const override {
-    FilterTraits t;
-    t.consumes = Layer::kBytes;
-    t.terminal = true;
-    return t;
-  }
-  std::string_view schema() const override { return kTcpProxySchema; }
-  std::shared_ptr<const FilterConfig> parse(const rapidjson::Value& json,
-                                            ParseContext& ctx) const override {
+  TcpProxyConfigFactory()
+      : TypedFilterConfigFactory("tcp_proxy", FilterTraits::bytesTerminal(), kTcpProxySchema) {}
+
+  std::shared_ptr<const TcpProxyConfig> parseConfig(const rapidjson::Value& json,
+                                                    ParseContext& ctx) const override {
     auto cfg = std::make_shared<TcpProxyConfig>();
-    std::string cluster = json["cluster"].GetString();
-    const ClusterConfig* found = ctx.findCluster(cluster);
-    if (found == nullptr) {
-      std::string known;
-      for (const auto& c : ctx.clusters()) known += (known.empty() ? "" : ", ") + c.name;
-      return ctx.fail("/cluster", "unknown cluster \"" + cluster + "\"; defined clusters: " +
-                                      (known.empty() ? "(none: add one under /clusters)" : known));
-    }
-    cfg->cluster = *found;
-    if (json.HasMember("idle_timeout"))
-      cfg->idle_timeout = *config::parseDuration(json["idle_timeout"].GetString());
-    if (cfg->idle_timeout.count() == 0) return ctx.fail("/idle_timeout", "must be > 0");
-    if (json.HasMember("buffer_high_watermark"))
-      cfg->buffer_high_watermark = json["buffer_high_watermark"].GetUint64();
+    if (const ClusterConfig* c = ctx.cluster(json, "cluster")) cfg->cluster = *c;
+    cfg->idle_timeout =
+        ctx.duration(json, "idle_timeout", cfg->idle_timeout, std::chrono::milliseconds(1));
+    cfg->buffer_high_watermark =
+        ctx.size(json, "buffer_high_watermark", cfg->buffer_high_watermark, 1024);
     return cfg;
-  }
-  std::unique_ptr<FilterFactory> createFactory(std::shared_ptr<const FilterConfig> config,
-                                               WorkerContext& worker) const override {
-    return std::make_unique<TcpProxyFactory>(
-        std::static_pointer_cast<const TcpProxyConfig>(config), worker.dispatcher);
   }
 };
 

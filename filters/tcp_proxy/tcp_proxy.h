@@ -20,10 +20,10 @@
 #include <memory>
 #include <string>
 
-#include "core/connection.h"
-#include "core/dispatcher.h"
-#include "core/registry.h"
-#include "core/timeout_list.h"
+#include "core/sdk/connection.h"
+#include "core/sdk/dispatcher.h"
+#include "core/sdk/registry.h"
+#include "core/sdk/timeout_list.h"
 
 namespace gw {
 namespace tcp_proxy {
@@ -77,7 +77,7 @@ class TcpProxyFilter : public Filter, private ConnectionCallbacks, private Timeo
 
 class TcpProxyFactory : public FilterFactory {
  public:
-  TcpProxyFactory(std::shared_ptr<const TcpProxyConfig> config, Dispatcher& dispatcher);
+  TcpProxyFactory(std::shared_ptr<const TcpProxyConfig> config, WorkerContext& worker);
   std::unique_ptr<Filter> createFilter() override;
   // Next host, round robin.
   const Address& pickHost();

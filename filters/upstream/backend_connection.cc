@@ -2,8 +2,8 @@
 
 #include <event2/buffer.h>
 
-#include "core/clock.h"
-#include "core/log.h"
+#include "core/sdk/clock.h"
+#include "core/sdk/log.h"
 #include "filters/upstream/cluster_pool.h"
 #include "filters/upstream/upstream.h"
 

@@ -14,9 +14,9 @@
 #include <memory>
 #include <vector>
 
-#include "core/connection.h"
-#include "core/frame.h"
-#include "core/wire.h"
+#include "core/sdk/connection.h"
+#include "core/sdk/frame.h"
+#include "core/sdk/wire.h"
 
 namespace gw {
 namespace upstream {

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
-#include "core/clock.h"
-#include "core/log.h"
+#include "core/sdk/clock.h"
+#include "core/sdk/log.h"
 #include "filters/upstream/upstream.h"
 
 namespace gw {

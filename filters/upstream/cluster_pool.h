@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "core/cluster.h"
-#include "core/dispatcher.h"
-#include "core/upstream_events.h"
+#include "core/sdk/cluster.h"
+#include "core/sdk/dispatcher.h"
+#include "core/sdk/upstream_events.h"
 #include "filters/upstream/backend_connection.h"
 #include "filters/upstream/upstream_stats.h"
 

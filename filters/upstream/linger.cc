@@ -1,6 +1,6 @@
 #include "filters/upstream/linger.h"
 
-#include "core/clock.h"
+#include "core/sdk/clock.h"
 #include "filters/upstream/backend_connection.h"
 #include "filters/upstream/cluster_pool.h"
 

@@ -27,9 +27,9 @@
 #include <utility>
 #include <vector>
 
-#include "core/dispatcher.h"
-#include "core/session_info.h"
-#include "core/worker_services.h"
+#include "core/sdk/dispatcher.h"
+#include "core/sdk/session_info.h"
+#include "core/sdk/worker_services.h"
 
 namespace gw {
 namespace upstream {

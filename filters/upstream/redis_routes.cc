@@ -3,7 +3,7 @@
 #include <map>
 #include <mutex>
 
-#include "core/log.h"
+#include "core/sdk/log.h"
 
 namespace gw {
 namespace upstream {

@@ -23,11 +23,11 @@
 #include <string_view>
 #include <vector>
 
-#include "core/address.h"
-#include "core/cluster.h"
-#include "core/dispatcher.h"
-#include "core/stats.h"
-#include "filters/session/redis_client.h"
+#include "core/sdk/address.h"
+#include "core/sdk/cluster.h"
+#include "core/sdk/dispatcher.h"
+#include "core/sdk/stats.h"
+#include "core/redis/redis_client.h"
 #include "filters/upstream/route_table.h"
 
 namespace gw {

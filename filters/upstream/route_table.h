@@ -15,7 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/wire.h"
+#include "core/sdk/wire.h"
 
 namespace gw {
 namespace upstream {

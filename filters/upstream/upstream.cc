@@ -2,10 +2,10 @@
 
 #include <event2/buffer.h>
 
-#include "core/clock.h"
-#include "config/duration.h"
-#include "core/error_frame.h"
-#include "core/log.h"
+#include "core/sdk/clock.h"
+#include "core/sdk/duration.h"
+#include "core/sdk/error_frame.h"
+#include "core/sdk/log.h"
 #include "filters/upstream/upstream_schema.h"
 
 namespace gw {

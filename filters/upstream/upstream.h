@@ -37,9 +37,9 @@
 #include <string>
 #include <vector>
 
-#include "core/registry.h"
-#include "core/session_info.h"
-#include "core/upstream_events.h"
+#include "core/sdk/registry.h"
+#include "core/sdk/session_info.h"
+#include "core/sdk/upstream_events.h"
 #include "filters/upstream/cluster_pool.h"
 #include "filters/upstream/linger.h"
 #include "filters/upstream/redis_routes.h"

@@ -8,8 +8,8 @@
 #include <array>
 #include <string>
 
-#include "core/error_frame.h"
-#include "core/stats.h"
+#include "core/sdk/error_frame.h"
+#include "core/sdk/stats.h"
 
 namespace gw {
 namespace upstream {

@@ -10,9 +10,9 @@
 #include <memory>
 #include <vector>
 
-#include "core/error_frame.h"
-#include "core/registry.h"
-#include "core/stats.h"
+#include "core/sdk/error_frame.h"
+#include "core/sdk/registry.h"
+#include "core/sdk/stats.h"
 #include "plugins/example/msg_filter_schema.h"
 
 namespace example {

@@ -2,7 +2,7 @@
 // duplicate registration — made at static initialization through
 // GW_REGISTER_FILTER, as two plugins clashing on one name would — being
 // recorded and refused by the loader.
-#include "core/registry.h"
+#include "core/sdk/registry.h"
 
 #include <gtest/gtest.h>
 

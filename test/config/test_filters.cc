@@ -14,7 +14,7 @@
 #include <memory>
 #include <string>
 
-#include "core/registry.h"
+#include "core/sdk/registry.h"
 
 namespace gw {
 namespace test {

@@ -1,5 +1,5 @@
 // Tests of gw::Address::parse and toString (core/address.h).
-#include "core/address.h"
+#include "core/sdk/address.h"
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>

@@ -2,7 +2,7 @@
 // libevent event watches EV_WRITE only while output waits for the socket
 // (a write hit EAGAIN), writes of one loop turn leave together, and
 // watermarks, read pausing and flushing closes still work around it.
-#include "core/connection.h"
+#include "core/sdk/connection.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>

@@ -1,12 +1,12 @@
-// Tests of gw::config::parseDuration (config/duration.h).
-#include "config/duration.h"
+// Tests of gw::config::parseDuration (core/sdk/duration.h).
+#include "core/sdk/duration.h"
 
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 
 #include <string>
 
-#include "config/schema_check.h"
+#include "core/sdk/schema_check.h"
 
 namespace gw {
 namespace config {

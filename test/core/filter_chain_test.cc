@@ -2,7 +2,7 @@
 // order of the read and write paths, kStopIteration and continueReading(),
 // the frames layer behind a codec, closing mid-chain, slots, read pausing
 // with redelivery, watermarks and the output bound.
-#include "core/filter_chain.h"
+#include "core/sdk/filter_chain.h"
 
 #include <event2/buffer.h>
 #include <gtest/gtest.h>
@@ -13,8 +13,8 @@
 #include <string>
 #include <vector>
 
-#include "core/filter.h"
-#include "test/harness/embedded_chain.h"
+#include "core/sdk/filter.h"
+#include "core/sdk/testing/embedded_chain.h"
 #include "test/harness/net.h"
 
 namespace gw {

@@ -1,5 +1,5 @@
 // Tests of gw::Slots (core/slots.h): typed per-connection slots.
-#include "core/slots.h"
+#include "core/sdk/slots.h"
 
 #include <gtest/gtest.h>
 

@@ -9,7 +9,7 @@
 
 #include <string>
 
-#include "core/stats.h"
+#include "core/sdk/stats.h"
 
 namespace gw {
 namespace stats {

@@ -1,7 +1,7 @@
 // Tests of the sharded metrics in core/stats.h: values written by several
 // threads (each on its own shard, plus the shared shard) sum correctly, and
 // the registry serializes them in the Prometheus text format.
-#include "core/stats.h"
+#include "core/sdk/stats.h"
 
 #include <gtest/gtest.h>
 

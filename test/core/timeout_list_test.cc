@@ -2,7 +2,7 @@
 // order, touch moving an entry back, unlink, callbacks that unlink / touch /
 // destroy other entries during an expiry batch, entries in two lists, and
 // destroying the list (or entries) with timeouts pending.
-#include "core/timeout_list.h"
+#include "core/sdk/timeout_list.h"
 
 #include <event2/event.h>
 #include <gtest/gtest.h>
@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "core/clock.h"
-#include "core/dispatcher.h"
+#include "core/sdk/clock.h"
+#include "core/sdk/dispatcher.h"
 
 namespace gw {
 namespace {

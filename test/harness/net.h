@@ -13,7 +13,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/wire.h"
+#include "core/sdk/wire.h"
 
 namespace gw {
 namespace test {

@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-#include "core/wire.h"
+#include "core/sdk/wire.h"
 #include "test/harness/gateway.h"
 #include "test/harness/net.h"
 #include "test/harness/process.h"

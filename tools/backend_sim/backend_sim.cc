@@ -36,8 +36,8 @@
 #include <unordered_set>
 #include <vector>
 
-#include "core/address.h"
-#include "core/wire.h"
+#include "core/sdk/address.h"
+#include "core/sdk/wire.h"
 #include "tools/loadgen/tool_flags.h"
 
 namespace {

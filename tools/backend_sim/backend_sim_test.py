@@ -3,7 +3,7 @@
 
 Usage: backend_sim_test.py PATH_TO_BACKEND_SIM
 
-Server frame (docs/protocol.md, core/wire.h), little-endian:
+Server frame (docs/protocol.md, core/sdk/wire.h), little-endian:
   i32 length (= 9 + payload), i32 type, u32 server_id (0), i64 object_id (session),
   u8 opcode, i64 session_id, payload.
 Opcodes: 1 data, 2 session open, 3 session close, 4 kick, 5 bind player.
@@ -31,7 +31,7 @@ def check(cond, what):
 
 
 def frame(opcode, type_, session, payload=b""):
-    """Builds a server frame from the spec with struct (independent of core/wire.h)."""
+    """Builds a server frame from the spec with struct (independent of core/sdk/wire.h)."""
     return struct.pack("<iiIqBq", 9 + len(payload), type_, 0, session, opcode, session) + payload
 
 

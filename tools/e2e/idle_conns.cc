@@ -42,8 +42,8 @@
 #include <string>
 #include <vector>
 
-#include "core/address.h"
-#include "core/wire.h"
+#include "core/sdk/address.h"
+#include "core/sdk/wire.h"
 #include "tools/loadgen/tool_flags.h"
 
 namespace {

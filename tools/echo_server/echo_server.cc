@@ -27,7 +27,7 @@
 #include <cstring>
 #include <string>
 
-#include "core/address.h"
+#include "core/sdk/address.h"
 
 namespace {
 

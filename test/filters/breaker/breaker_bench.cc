@@ -35,13 +35,13 @@
 #include <string>
 #include <vector>
 
-#include "core/log.h"
-#include "core/session_info.h"
-#include "core/stats.h"
-#include "core/upstream_events.h"
+#include "core/sdk/log.h"
+#include "core/sdk/session_info.h"
+#include "core/sdk/stats.h"
+#include "core/sdk/upstream_events.h"
 #include "filters/breaker/breaker_state.h"
-#include "test/bench/alloc_counter.h"
-#include "test/harness/embedded_chain.h"
+#include "core/sdk/testing/alloc_counter.h"
+#include "core/sdk/testing/embedded_chain.h"
 #include "test/harness/net.h"
 
 namespace gw {

@@ -15,13 +15,13 @@
 #include <string>
 #include <vector>
 
-#include "core/clock.h"
-#include "core/error_frame.h"
-#include "core/session_info.h"
-#include "core/stats.h"
-#include "core/upstream_events.h"
+#include "core/sdk/clock.h"
+#include "core/sdk/error_frame.h"
+#include "core/sdk/session_info.h"
+#include "core/sdk/stats.h"
+#include "core/sdk/upstream_events.h"
 #include "filters/breaker/breaker.h"
-#include "test/harness/embedded_chain.h"
+#include "core/sdk/testing/embedded_chain.h"
 #include "test/harness/net.h"
 
 namespace gw {

@@ -21,8 +21,8 @@
 #include <thread>
 #include <vector>
 
-#include "core/error_frame.h"
-#include "core/wire.h"
+#include "core/sdk/error_frame.h"
+#include "core/sdk/wire.h"
 #include "test/harness/gateway.h"
 #include "test/harness/net.h"
 #include "test/harness/process.h"

@@ -13,7 +13,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/stats.h"
+#include "core/sdk/stats.h"
 
 namespace gw {
 namespace breaker {

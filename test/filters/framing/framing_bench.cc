@@ -28,15 +28,15 @@
 #include <cstdlib>
 #include <string>
 
-#include "core/connection.h"
-#include "core/dispatcher.h"
-#include "core/filter.h"
-#include "core/filter_chain.h"
-#include "core/registry.h"
-#include "core/stats.h"
-#include "core/wire.h"
-#include "core/worker_services.h"
-#include "test/bench/alloc_counter.h"
+#include "core/sdk/connection.h"
+#include "core/sdk/dispatcher.h"
+#include "core/sdk/filter.h"
+#include "core/sdk/filter_chain.h"
+#include "core/sdk/registry.h"
+#include "core/sdk/stats.h"
+#include "core/sdk/wire.h"
+#include "core/sdk/worker_services.h"
+#include "core/sdk/testing/alloc_counter.h"
 
 namespace gw {
 namespace {

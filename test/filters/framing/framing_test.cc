@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "core/dispatcher.h"
+#include "core/sdk/dispatcher.h"
 #include "filters/framing/framing.h"
 #include "test/filters/framing/chain_harness.h"
 

@@ -18,7 +18,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "core/wire.h"
+#include "core/sdk/wire.h"
 #include "test/filters/framing/chain_harness.h"
 
 namespace gw {

@@ -30,12 +30,12 @@
 #include <string>
 #include <vector>
 
-#include "core/clock.h"
-#include "core/wire.h"
+#include "core/sdk/clock.h"
+#include "core/sdk/wire.h"
 #include "filters/ip_limiter/ip_table.h"
 #include "filters/ip_limiter/limiter.h"
 #include "filters/ip_limiter/message_rate.h"
-#include "test/bench/alloc_counter.h"
+#include "core/sdk/testing/alloc_counter.h"
 
 namespace gw {
 namespace ip_limiter {

@@ -15,12 +15,12 @@
 #include <string>
 #include <vector>
 
-#include "config/schema_check.h"
-#include "core/connection.h"
-#include "core/dispatcher.h"
-#include "core/error_frame.h"
-#include "core/filter_chain.h"
-#include "core/wire.h"
+#include "core/sdk/schema_check.h"
+#include "core/sdk/connection.h"
+#include "core/sdk/dispatcher.h"
+#include "core/sdk/error_frame.h"
+#include "core/sdk/filter_chain.h"
+#include "core/sdk/wire.h"
 #include "filters/ip_limiter/ip_limiter_schema.h"
 
 namespace gw {

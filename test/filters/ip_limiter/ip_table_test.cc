@@ -11,7 +11,7 @@
 #include <thread>
 #include <vector>
 
-#include "core/address.h"
+#include "core/sdk/address.h"
 #include "filters/ip_limiter/cidr.h"
 #include "filters/ip_limiter/limiter.h"
 

@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/wire.h"
+#include "core/sdk/wire.h"
 
 namespace gw {
 namespace ip_limiter {

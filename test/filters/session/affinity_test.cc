@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "core/session_info.h"
+#include "core/sdk/session_info.h"
 #include "filters/session/session.h"
 #include "filters/session/session_manager.h"
 

@@ -16,7 +16,7 @@
 #include <utility>
 #include <vector>
 
-#include "filters/session/redis_client.h"
+#include "core/redis/redis_client.h"
 #include "test/harness/process.h"
 
 namespace gw {

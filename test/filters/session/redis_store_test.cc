@@ -11,7 +11,7 @@
 #include <memory>
 #include <thread>
 
-#include "core/error_frame.h"
+#include "core/sdk/error_frame.h"
 #include "filters/session/redis_store.h"
 #include "filters/session/session.h"
 #include "test/filters/session/redis_fixture.h"

@@ -7,7 +7,7 @@
 
 #include <functional>
 
-#include "core/stats.h"
+#include "core/sdk/stats.h"
 #include "filters/upstream/redis_routes.h"
 #include "filters/upstream/route_table.h"
 #include "test/filters/session/redis_fixture.h"

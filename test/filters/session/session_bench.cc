@@ -35,11 +35,11 @@
 #include <string>
 #include <vector>
 
-#include "core/session_info.h"
-#include "core/wire.h"
+#include "core/sdk/session_info.h"
+#include "core/sdk/wire.h"
 #include "filters/session/session_manager.h"
-#include "test/bench/alloc_counter.h"
-#include "test/harness/embedded_chain.h"
+#include "core/sdk/testing/alloc_counter.h"
+#include "core/sdk/testing/embedded_chain.h"
 
 namespace {
 

@@ -10,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "core/error_frame.h"
-#include "core/registry.h"
+#include "core/sdk/error_frame.h"
+#include "core/sdk/registry.h"
 #include "filters/session/session.h"
 #include "test/filters/session/session_rig.h"
 

@@ -15,7 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "core/session_info.h"
+#include "core/sdk/session_info.h"
 
 namespace gw {
 namespace session {

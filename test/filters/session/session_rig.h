@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "core/session_info.h"
-#include "core/wire.h"
+#include "core/sdk/session_info.h"
+#include "core/sdk/wire.h"
 #include "filters/session/session.h"
-#include "test/harness/embedded_chain.h"
+#include "core/sdk/testing/embedded_chain.h"
 #include "test/harness/net.h"
 
 namespace gw {

@@ -11,8 +11,8 @@
 #include <string>
 #include <vector>
 
-#include "core/cluster.h"
-#include "test/harness/embedded_chain.h"
+#include "core/sdk/cluster.h"
+#include "core/sdk/testing/embedded_chain.h"
 #include "test/harness/net.h"
 
 namespace gw {
@@ -68,7 +68,16 @@ TEST(TcpProxyConfigTest, SchemaAndParseErrors) {
   EXPECT_EQ(buildFilter("tcp_proxy", R"({"cluster": "backend", "idle_timeout": "0s"})", d, services,
                         clusters, &error),
             nullptr);
-  EXPECT_EQ(error, "/idle_timeout: must be > 0");
+  EXPECT_EQ(error,
+            "/idle_timeout: must be a duration from 1ms to 720h (digits then ms, s, m or h: "
+            "\"250ms\", \"30s\", \"5m\"), got \"0s\"");
+  // Past parseDuration's 30-day limit: an error, not a crash.
+  EXPECT_EQ(buildFilter("tcp_proxy", R"({"cluster": "backend", "idle_timeout": "721h"})", d,
+                        services, clusters, &error),
+            nullptr);
+  EXPECT_EQ(error,
+            "/idle_timeout: must be a duration from 1ms to 720h (digits then ms, s, m or h: "
+            "\"250ms\", \"30s\", \"5m\"), got \"721h\"");
   EXPECT_EQ(buildFilter("tcp_proxy", R"({"cluster": "backend", "buffer_high_watermark": 100})", d,
                         services, clusters, &error),
             nullptr);

@@ -46,15 +46,15 @@
 #include <string>
 #include <vector>
 
-#include "core/address.h"
-#include "core/dispatcher.h"
-#include "core/registry.h"
-#include "core/session_info.h"
-#include "core/stats.h"
-#include "core/worker_services.h"
+#include "core/sdk/address.h"
+#include "core/sdk/dispatcher.h"
+#include "core/sdk/registry.h"
+#include "core/sdk/session_info.h"
+#include "core/sdk/stats.h"
+#include "core/sdk/worker_services.h"
 #include "filters/upstream/cluster_pool.h"
 #include "filters/upstream/upstream.h"
-#include "test/bench/alloc_counter.h"
+#include "core/sdk/testing/alloc_counter.h"
 
 namespace gw {
 namespace upstream {

@@ -1,0 +1,37 @@
+// core/sdk/cluster.h — parsed top-level `clusters` config.
+//
+// Defines ClusterConfig: a named group of backend hosts with a load-balancing
+// policy and pool settings. Immutable after config load; shared by workers.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/sdk/address.h"
+
+namespace gw {
+
+enum class LbPolicy { kRoundRobin, kLeastRequest, kConsistentHash };
+
+struct ClusterConfig {
+  std::string name;
+  std::vector<Address> hosts;
+  LbPolicy lb = LbPolicy::kRoundRobin;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds idle_timeout{5 * 60 * 1000};
+  // Multiplexed backend connections per host per worker (`upstream`).
+  uint32_t max_connections_per_service = 4;
+  // Cap on backend connections of this cluster per worker, all hosts.
+  uint32_t max_connections = 64;
+  // Reconnect backoff after a failed connect: base doubles up to max, jittered.
+  std::chrono::milliseconds reconnect_base{100};
+  std::chrono::milliseconds reconnect_max{10000};
+  // Frames waiting for a backend connection, per host per worker.
+  uint32_t max_pending_frames = 1024;
+  // Request/response cluster: a client frame expects a backend frame back.
+  bool expect_reply = false;
+};
+
+}  // namespace gw

@@ -1,0 +1,198 @@
+// core/sdk/filter.h — the network filter contract.
+//
+// Defines Filter (per-connection hooks), FilterCallbacks (what a filter may
+// do to its connection and chain), FilterTraits (which layer a filter works
+// on) and FilterFactory (per-worker: creates one Filter per connection).
+// The JSON-facing side — schema, config parsing, registration — is in
+// core/sdk/registry.h.
+//
+// A chain is an ordered list of filters on one client connection. Each works
+// on one layer: bytes (before the codec) or frames (after it). The codec
+// (`framing`) consumes bytes and produces frames. The last filter is the
+// terminal (`upstream` for frames, `tcp_proxy` for bytes).
+//
+//                       read path (first -> last)
+//   socket ──▶ [0 ip_limiter] ──▶ [1 framing] ══▶ [2 session] ══▶ [3 upstream] ──▶ backend
+//              onData(bytes)      onData(bytes)   onFrame(frame)  onFrame(frame)
+//                                  └ passFrame() ══╝
+//   socket ◀── [0 ip_limiter] ◀── [1 framing] ◀══ [2 session] ◀══ [3 upstream] ◀── backend
+//              onWriteData        onWriteFrame    onWriteFrame    writeFrame()
+//                       write path (last -> first)
+//   ──  bytes       ══  frames
+//
+// Threading and state: a chain lives on one worker thread. A FilterFactory is
+// created once per worker per listener from immutable config and owns that
+// worker's state (pools, caches) without locks. A Filter object is created
+// per connection; its members are per-connection state. State shared across
+// workers (IP table, session store, breaker state, metrics) must be an
+// explicit thread-safe object held by the parsed config.
+//
+// Hooks and return values. Every hook has a default that does nothing and
+// returns kContinue, so a filter overrides only what it needs.
+//
+//   onNewConnection()   when: once, after accept, first to last, before any
+//                       data. kContinue: the next filter's onNewConnection
+//                       runs. kStopIteration: later filters wait (and no data
+//                       is delivered) until this filter calls
+//                       continueReading().
+//   onData(buf, eos)    bytes layer, read path; when: bytes arrived (buf is
+//                       the connection's input buffer; consume what you
+//                       take) or the peer half-closed (eos). Each arrival
+//                       starts again at the first filter. kContinue: the
+//                       next filter's onData runs with the same buffer.
+//                       kStopIteration: later filters do not see this
+//                       arrival (a codec returns it after decoding; a
+//                       filter waiting on something returns it and later
+//                       calls continueReading()).
+//   onFrame(frame)      frames layer, read path; when: the codec passed a
+//                       decoded frame. kContinue: the next filter gets the
+//                       frame. kStopIteration: this filter took the frame
+//                       (forwarded, answered or dropped it; to hold it, move
+//                       its payload into your own buffer). A payload nobody
+//                       consumed is dropped when iteration ends.
+//   onWriteFrame(frame) frames layer, write path (last to first); when: a
+//                       filter after this one (or outside code through the
+//                       terminal) writes a frame toward the client.
+//                       kContinue: the filter before this one gets it.
+//                       kStopIteration: this filter took it (the codec
+//                       encodes it and writes bytes; another filter may drop
+//                       it — answer the client instead of dropping silently).
+//   onWriteData(buf,eos) bytes layer, write path; only called for filters
+//                       whose traits set observes_writes. kContinue: passes
+//                       down toward the socket. kStopIteration: this filter
+//                       took the bytes (buf must be left empty or drained).
+//   onClose(reason)     once, first to last, after the connection closed.
+//   onAboveWriteBufferHighWatermark / onBelowWriteBufferLowWatermark:
+//                       the client's output buffer crossed a watermark;
+//                       terminals use them to pause/resume their upstream.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string_view>
+
+#include "core/sdk/close_reason.h"
+#include "core/sdk/connection.h"
+#include "core/sdk/frame.h"
+#include "core/sdk/slots.h"
+
+struct evbuffer;
+
+namespace gw {
+
+enum class FilterStatus {
+  kContinue,       // pass on to the next filter
+  kStopIteration,  // stop here (see the hook's comment for what it means)
+};
+
+enum class Layer { kBytes, kFrames };
+
+// Which layer a filter consumes and produces, and whether it ends the chain.
+struct FilterTraits {
+  Layer consumes = Layer::kBytes;
+  Layer produces = Layer::kBytes;  // ignored for a terminal
+  bool terminal = false;
+  // Bytes layer: call onWriteData for bytes written below the codec. Off by
+  // default so the codec can encode straight into the socket's buffer.
+  bool observes_writes = false;
+
+  // The usual shapes:
+  // A bytes-layer filter before the codec (ip_limiter).
+  static constexpr FilterTraits bytes() { return {Layer::kBytes, Layer::kBytes, false, false}; }
+  // The codec: bytes in, frames out (framing).
+  static constexpr FilterTraits codec() { return {Layer::kBytes, Layer::kFrames, false, false}; }
+  // A frames-layer filter after the codec (session, breaker).
+  static constexpr FilterTraits frames() { return {Layer::kFrames, Layer::kFrames, false, false}; }
+  // A terminal on the bytes layer (tcp_proxy).
+  static constexpr FilterTraits bytesTerminal() { return {Layer::kBytes, Layer::kBytes, true, false}; }
+  // A terminal on the frames layer (upstream).
+  static constexpr FilterTraits framesTerminal() {
+    return {Layer::kFrames, Layer::kFrames, true, false};
+  }
+};
+
+class Dispatcher;
+
+// What a filter can do to its connection and chain. One per filter per
+// connection; valid until onClose returns.
+class FilterCallbacks {
+ public:
+  virtual ~FilterCallbacks() = default;
+
+  virtual Connection& connection() = 0;
+  virtual Dispatcher& dispatcher() = 0;
+  // Per-connection slots shared between filters.
+  virtual Slots& slots() = 0;
+
+  // Resumes the read path after this filter returned kStopIteration from
+  // onNewConnection or onData: the filters after this one run with the
+  // buffered input.
+  virtual void continueReading() = 0;
+
+  // Codec only: hands a decoded frame to the frames-layer filters after this
+  // one. The payload must be the first frame.payloadLength() bytes of
+  // frame.source(). If nobody consumed it when this returns, it is dropped.
+  virtual void passFrame(Frame& frame) = 0;
+
+  // Sends a frame toward the client through the filters before this one.
+  // The payload is consumed (moved) by the codec.
+  virtual void writeFrame(Frame& frame) = 0;
+  // Convenience: builds a frame with this payload and writes it.
+  virtual void sendFrame(uint16_t msg_id, uint32_t server_id, std::string_view payload) = 0;
+
+  // Bytes toward the client through the bytes-layer filters before this one:
+  // moves the first `len` bytes of `src` (or copies `data`).
+  virtual void writeBytes(evbuffer* src, size_t len) = 0;
+  virtual void writeBytes(const void* data, size_t len) = 0;
+  // Half-closes the client (FIN after buffered output).
+  virtual void shutdownWrite() = 0;
+
+  // Pauses/resumes reading from the client (counted). On resume, bytes
+  // already buffered are delivered again from the first filter.
+  virtual void readDisable(bool disable) = 0;
+  // True while reading is paused (a codec stops decoding then).
+  virtual bool readDisabled() const = 0;
+
+  // Closes the client connection with a reason (logged, counted).
+  virtual void close(CloseReason reason, std::string_view detail,
+                     Connection::CloseMode mode = Connection::CloseMode::kFlush) = 0;
+};
+
+// Per-connection filter object. See the banner for each hook's contract.
+class Filter {
+ public:
+  virtual ~Filter() = default;
+
+  virtual FilterStatus onNewConnection() { return FilterStatus::kContinue; }
+  virtual FilterStatus onData(evbuffer* /*data*/, bool /*end_stream*/) {
+    return FilterStatus::kContinue;
+  }
+  virtual FilterStatus onFrame(Frame& /*frame*/) { return FilterStatus::kContinue; }
+  virtual FilterStatus onWriteFrame(Frame& /*frame*/) { return FilterStatus::kContinue; }
+  virtual FilterStatus onWriteData(evbuffer* /*data*/, bool /*end_stream*/) {
+    return FilterStatus::kContinue;
+  }
+  virtual void onClose(CloseReason /*reason*/) {}
+  virtual void onAboveWriteBufferHighWatermark() {}
+  virtual void onBelowWriteBufferLowWatermark() {}
+
+  // Set by the chain before any hook runs.
+  void setCallbacks(FilterCallbacks& cb) { callbacks_ = &cb; }
+
+ protected:
+  FilterCallbacks& callbacks() { return *callbacks_; }
+
+ private:
+  FilterCallbacks* callbacks_ = nullptr;
+};
+
+// Built once per worker (per listener) from validated config; owns the
+// worker's state for this filter; creates one Filter per connection. Used
+// only on its worker's thread.
+class FilterFactory {
+ public:
+  virtual ~FilterFactory() = default;
+  virtual std::unique_ptr<Filter> createFilter() = 0;
+};
+
+}  // namespace gw

@@ -1,0 +1,290 @@
+#include "core/sdk/filter_chain.h"
+
+#include <event2/buffer.h>
+
+#include <new>
+#include <stdexcept>
+#include <string>
+
+#include "core/sdk/log.h"
+
+namespace gw {
+
+namespace {
+
+// FilterTraits in 4 bytes (FilterTraits itself is 12): keeps Entry at 32.
+class PackedTraits {
+ public:
+  explicit PackedTraits(const FilterTraits& t)
+      : consumes_(static_cast<uint8_t>(t.consumes)),
+        produces_(static_cast<uint8_t>(t.produces)),
+        terminal(t.terminal),
+        observes_writes(t.observes_writes) {}
+  Layer consumes() const { return static_cast<Layer>(consumes_); }
+  Layer produces() const { return static_cast<Layer>(produces_); }
+
+ private:
+  uint8_t consumes_;
+  uint8_t produces_;
+
+ public:
+  bool terminal;
+  bool observes_writes;
+};
+
+}  // namespace
+
+// The FilterCallbacks of one filter: knows its position in the chain.
+// 32 bytes; a chain's entries are one contiguous allocation.
+class FilterChain::Entry : public FilterCallbacks {
+ public:
+  Entry(FilterChain& chain, size_t index, std::unique_ptr<Filter> f, const FilterTraits& traits)
+      : chain_(chain), filter(std::move(f)), index_(static_cast<uint16_t>(index)), traits(traits) {}
+
+  Connection& connection() override { return *chain_.conn_; }
+  Dispatcher& dispatcher() override { return chain_.conn_->dispatcher(); }
+  Slots& slots() override { return chain_.slots_; }
+
+  void continueReading() override {
+    if (chain_.closed()) return;
+    if (chain_.started_ <= index_) {
+      // Stopped in onNewConnection: finish that iteration, then deliver data.
+      chain_.started_ = static_cast<uint16_t>(index_ + 1);
+      chain_.runNewConnection(index_ + 1);
+      return;
+    }
+    chain_.runData(index_ + 1, chain_.pending_eos_);
+  }
+
+  void passFrame(Frame& frame) override { chain_.runFrame(index_ + 1, frame); }
+  void writeFrame(Frame& frame) override { chain_.runWriteFrame(index_, frame); }
+
+  void sendFrame(uint16_t msg_id, uint32_t server_id, std::string_view payload) override {
+    wire::ClientHeader h;
+    h.length = static_cast<uint16_t>(payload.size() > wire::kMaxClientPayload
+                                         ? wire::kMaxClientPayload
+                                         : payload.size());
+    h.msg_id = msg_id;
+    h.server_id = server_id;
+    evbuffer* scratch = chain_.scratch();
+    evbuffer_add(scratch, payload.data(), h.length);
+    Frame frame(h, scratch);
+    chain_.runWriteFrame(index_, frame);
+  }
+
+  void writeBytes(evbuffer* src, size_t len) override { chain_.runWriteBytes(index_, src, len); }
+  void writeBytes(const void* data, size_t len) override {
+    if (chain_.closed()) return;
+    if (direct_write) {
+      chain_.conn_->write(data, len);
+      chain_.checkOutputBound();
+      return;
+    }
+    // Staged in staging_, not scratch_: scratch_ may hold the payload of the
+    // frame sendFrame() is writing, and these bytes (its header) go first.
+    evbuffer* staging = chain_.staging();
+    evbuffer_add(staging, data, len);
+    chain_.runWriteBytes(index_, staging, len);
+  }
+  void shutdownWrite() override { chain_.conn_->shutdownWrite(); }
+  void readDisable(bool disable) override { chain_.conn_->readDisable(disable); }
+  bool readDisabled() const override { return !chain_.conn_->readEnabled(); }
+  void close(CloseReason reason, std::string_view detail, Connection::CloseMode mode) override {
+    chain_.conn_->close(reason, detail, mode);
+  }
+
+  FilterChain& chain_;
+  std::unique_ptr<Filter> filter;
+  const uint16_t index_;  // chains hold at most kMaxFilters
+  const PackedTraits traits;
+  bool direct_write = true;  // no observing bytes filter below: write straight to the socket
+};
+
+struct FilterChain::Owned {
+  OutputLimits limits;
+  ClosedCallback callback;
+  static void run(void* context, FilterChain& chain, CloseReason reason, std::string_view detail) {
+    auto* self = static_cast<Owned*>(context);
+    if (self->callback) self->callback(chain, reason, detail);
+  }
+};
+
+FilterChain::FilterChain(std::unique_ptr<Connection> conn,
+                         const std::vector<ChainElement>& elements, OutputLimits limits,
+                         ClosedCallback on_closed)
+    : FilterChain(std::move(conn), elements,
+                  std::unique_ptr<Owned>(new Owned{limits, std::move(on_closed)})) {}
+
+// `owned` is released to the chain only once the main constructor succeeded
+// (if it throws, the parameter frees it).
+FilterChain::FilterChain(std::unique_ptr<Connection> conn,
+                         const std::vector<ChainElement>& elements, std::unique_ptr<Owned> owned)
+    : FilterChain(std::move(conn), elements, &owned->limits, &Owned::run, owned.get()) {
+  owned.release();
+  owns_context_ = true;
+}
+
+FilterChain::FilterChain(std::unique_ptr<Connection> conn,
+                         const std::vector<ChainElement>& elements, const OutputLimits* limits,
+                         ClosedFn on_closed, void* context)
+    : conn_(std::move(conn)), limits_(limits), on_closed_(on_closed), context_(context) {
+  if (elements.size() > kMaxFilters)
+    throw std::length_error("a filter chain holds at most " + std::to_string(kMaxFilters) +
+                            " filters");
+  entries_ = static_cast<Entry*>(::operator new(sizeof(Entry) * elements.size()));
+  bool observer_below = false;
+  try {
+    for (size_t i = 0; i < elements.size(); ++i) {
+      Entry* e = new (&entries_[i])
+          Entry(*this, i, elements[i].factory->createFilter(), elements[i].traits);
+      count_ = static_cast<uint16_t>(count_ + 1);
+      e->direct_write = !observer_below;
+      if (e->traits.produces() == Layer::kBytes && e->traits.observes_writes && !e->traits.terminal)
+        observer_below = true;
+      e->filter->setCallbacks(*e);
+    }
+  } catch (...) {
+    destroyEntries();
+    throw;
+  }
+  conn_->setCallbacks(this);
+  conn_->setWatermarks(limits_->low_watermark, limits_->high_watermark);
+}
+
+void FilterChain::destroyEntries() {
+  static_assert(sizeof(void*) != 8 || sizeof(Entry) <= 32, "FilterChain::Entry grew past 32 bytes");
+  // In order, first to last (as the vector of entries used to).
+  for (uint32_t i = 0; i < count_; ++i) entries_[i].~Entry();
+  ::operator delete(entries_);
+  entries_ = nullptr;
+  count_ = 0;
+}
+
+FilterChain::~FilterChain() {
+  // Filters go first: they may reference the connection in their destructors.
+  destroyEntries();
+  conn_.reset();
+  if (staging_ != nullptr) evbuffer_free(staging_);
+  if (scratch_ != nullptr) evbuffer_free(scratch_);
+  if (owns_context_) delete static_cast<Owned*>(context_);
+}
+
+evbuffer* FilterChain::staging() {
+  if (staging_ == nullptr) staging_ = evbuffer_new();
+  return staging_;
+}
+
+evbuffer* FilterChain::scratch() {
+  if (scratch_ == nullptr) scratch_ = evbuffer_new();
+  return scratch_;
+}
+
+Filter& FilterChain::filter(size_t i) { return *entries_[i].filter; }
+
+void FilterChain::start() { runNewConnection(0); }
+
+void FilterChain::runNewConnection(size_t from) {
+  for (size_t i = from; i < count_; ++i) {
+    if (closed()) return;
+    if (entries_[i].filter->onNewConnection() == FilterStatus::kStopIteration) {
+      started_ = static_cast<uint16_t>(i);
+      return;
+    }
+    started_ = static_cast<uint16_t>(i + 1);
+  }
+  if (!closed() && (evbuffer_get_length(conn_->input()) > 0 || pending_eos_))
+    runData(0, pending_eos_);
+}
+
+void FilterChain::onRead(Connection&, bool end_stream) {
+  if (end_stream) pending_eos_ = true;
+  if (started_ < count_) return;  // a filter is still in onNewConnection
+  runData(0, pending_eos_);
+}
+
+void FilterChain::runData(size_t from, bool end_stream) {
+  for (size_t i = from; i < count_; ++i) {
+    if (closed()) return;
+    Entry& e = entries_[i];
+    if (e.traits.consumes() != Layer::kBytes) break;
+    if (e.filter->onData(conn_->input(), end_stream) == FilterStatus::kStopIteration) return;
+  }
+}
+
+void FilterChain::runFrame(size_t from, Frame& frame) {
+  ++frames_in_;
+  for (size_t i = from; i < count_ && !closed(); ++i) {
+    Entry& e = entries_[i];
+    if (e.traits.consumes() != Layer::kFrames) break;
+    if (e.filter->onFrame(frame) == FilterStatus::kStopIteration) break;
+  }
+  if (!frame.consumed()) frame.discardPayload();
+}
+
+void FilterChain::runWriteFrame(size_t below, Frame& frame) {
+  for (size_t i = below; i-- > 0 && !closed();) {
+    Entry& e = entries_[i];
+    if (e.traits.produces() != Layer::kFrames || e.traits.terminal) continue;
+    if (e.filter->onWriteFrame(frame) == FilterStatus::kStopIteration) {
+      if (e.traits.consumes() == Layer::kBytes) ++frames_out_;  // the codec took it
+      break;
+    }
+  }
+  if (!frame.consumed()) frame.discardPayload();
+}
+
+void FilterChain::runWriteBytes(size_t below, evbuffer* src, size_t len) {
+  if (closed()) {
+    evbuffer_drain(src, len);
+    return;
+  }
+  Entry& from = entries_[below];
+  if (from.direct_write) {
+    evbuffer_remove_buffer(src, conn_->output(), len);
+    conn_->flushSoon();
+    checkOutputBound();
+    return;
+  }
+  evbuffer* staging = this->staging();
+  if (src != staging) evbuffer_remove_buffer(src, staging, len);
+  for (size_t i = below; i-- > 0;) {
+    Entry& e = entries_[i];
+    if (e.traits.produces() != Layer::kBytes || !e.traits.observes_writes) continue;
+    if (e.filter->onWriteData(staging, false) == FilterStatus::kStopIteration) {
+      evbuffer_drain(staging, evbuffer_get_length(staging));
+      return;
+    }
+    if (closed()) {
+      evbuffer_drain(staging, evbuffer_get_length(staging));
+      return;
+    }
+  }
+  conn_->write(staging);
+  checkOutputBound();
+}
+
+void FilterChain::checkOutputBound() {
+  if (limits_->max_bytes == 0 || closed()) return;
+  size_t buffered = conn_->bufferedOutput();
+  if (buffered > limits_->max_bytes) {
+    conn_->close(CloseReason::kOutputOverflow,
+                 "client output buffer " + std::to_string(buffered) + " bytes exceeds " +
+                     std::to_string(limits_->max_bytes),
+                 Connection::CloseMode::kAbort);
+  }
+}
+
+void FilterChain::onClose(Connection&, CloseReason reason, std::string_view detail) {
+  for (uint32_t i = 0; i < count_; ++i) entries_[i].filter->onClose(reason);
+  if (on_closed_ != nullptr) on_closed_(context_, *this, reason, detail);
+}
+
+void FilterChain::onAboveHighWatermark(Connection&) {
+  for (uint32_t i = 0; i < count_; ++i) entries_[i].filter->onAboveWriteBufferHighWatermark();
+}
+
+void FilterChain::onBelowLowWatermark(Connection&) {
+  for (uint32_t i = 0; i < count_; ++i) entries_[i].filter->onBelowWriteBufferLowWatermark();
+}
+
+}  // namespace gw

@@ -1,0 +1,126 @@
+// core/sdk/filter_chain.h — runs one connection's filters (see core/sdk/filter.h).
+//
+// Defines FilterChain: owns a client Connection and its Filter objects,
+// drives the read path first-to-last and the write path last-to-first,
+// holds the connection's Slots, enforces the output bound (a slow reader is
+// disconnected with reason output_overflow), and reports the close to its
+// owner. Per connection, on one worker thread.
+//
+// Memory per chain (an idle connection pays for all of it): the object (160
+// bytes), one allocation holding every filter's Entry, the filters
+// themselves and the Connection. The write-path buffers (staging for
+// observing bytes filters, scratch for sendFrame()) are allocated only when
+// first used. The worker's constructor keeps no copies: the output limits
+// are its chain set's, and the close callback is a function pointer and a
+// context pointer; the convenience constructor (tests, tools) makes one
+// more allocation holding its limits and std::function.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/sdk/connection.h"
+#include "core/sdk/dispatcher.h"
+#include "core/sdk/filter.h"
+
+namespace gw {
+
+// One position in a chain: the worker's factory for it and its traits.
+struct ChainElement {
+  FilterFactory* factory = nullptr;
+  FilterTraits traits;
+};
+
+// Output limits of a client connection.
+struct OutputLimits {
+  size_t high_watermark = 64 * 1024;   // above: onAboveWriteBufferHighWatermark
+  size_t low_watermark = 16 * 1024;    // under again: onBelowWriteBufferLowWatermark
+  size_t max_bytes = 4 * 1024 * 1024;  // above: close with kOutputOverflow
+};
+
+class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
+ public:
+  // Called once when the client connection closed (after filters' onClose).
+  using ClosedCallback =
+      std::function<void(FilterChain&, CloseReason, std::string_view detail)>;
+  // The same, as a plain function with the context pointer given to the
+  // constructor.
+  using ClosedFn = void (*)(void* context, FilterChain&, CloseReason, std::string_view detail);
+
+  // Most filters one chain can hold.
+  static constexpr size_t kMaxFilters = 65535;
+
+  // Creates one filter per element (throws std::length_error past
+  // kMaxFilters). Call start() to begin. `*limits` must outlive the chain
+  // (the worker's chain set holds them); `on_closed` (may be null) gets
+  // `context`.
+  FilterChain(std::unique_ptr<Connection> conn, const std::vector<ChainElement>& elements,
+              const OutputLimits* limits, ClosedFn on_closed, void* context);
+  // The same with limits copied and any callable (one more allocation).
+  FilterChain(std::unique_ptr<Connection> conn, const std::vector<ChainElement>& elements,
+              OutputLimits limits, ClosedCallback on_closed);
+  ~FilterChain() override;
+
+  // Runs onNewConnection on the filters and starts reading.
+  void start();
+
+  Connection& connection() { return *conn_; }
+  Slots& slots() { return slots_; }
+  size_t size() const { return count_; }
+  Filter& filter(size_t i);
+  // Frames the codec decoded from the client (passFrame) and frames it took
+  // to encode toward the client; 0 on a chain without a codec. For the
+  // access log.
+  uint64_t framesIn() const { return frames_in_; }
+  uint64_t framesOut() const { return frames_out_; }
+
+  // Delivers bytes already appended to connection().input() as if they were
+  // read from the socket (used by tests and by the chain itself on resume).
+  void deliverInput(bool end_stream) { onRead(*conn_, end_stream); }
+
+ private:
+  class Entry;
+  friend class Entry;
+  struct Owned;  // the convenience constructor's copies of limits and callback
+  FilterChain(std::unique_ptr<Connection> conn, const std::vector<ChainElement>& elements,
+              std::unique_ptr<Owned> owned);
+
+  void onRead(Connection& conn, bool end_stream) override;
+  void onClose(Connection& conn, CloseReason reason, std::string_view detail) override;
+  void onAboveHighWatermark(Connection& conn) override;
+  void onBelowLowWatermark(Connection& conn) override;
+
+  void runNewConnection(size_t from);
+  void runData(size_t from, bool end_stream);
+  void runFrame(size_t from, Frame& frame);
+  void runWriteFrame(size_t below, Frame& frame);
+  void runWriteBytes(size_t below, evbuffer* src, size_t len);
+  void checkOutputBound();
+  bool closed() const { return conn_->state() == Connection::State::kClosed; }
+  void destroyEntries();
+  // staging_ / scratch_, created on first use (most connections never need
+  // them) and kept until the chain is destroyed.
+  evbuffer* staging();
+  evbuffer* scratch();
+
+  std::unique_ptr<Connection> conn_;
+  // One contiguous allocation of count_ entries, built in place: they never
+  // move (each is its filter's FilterCallbacks).
+  Entry* entries_ = nullptr;
+  uint16_t count_ = 0;    // at most kMaxFilters
+  uint16_t started_ = 0;  // filters whose onNewConnection has returned kContinue
+  bool pending_eos_ = false;
+  bool owns_context_ = false;  // context_ is an Owned (deleted with the chain)
+  Slots slots_;
+  const OutputLimits* limits_;
+  ClosedFn on_closed_;
+  void* context_;
+  evbuffer* staging_ = nullptr;  // bytes passing through observing write filters (lazy)
+  evbuffer* scratch_ = nullptr;  // payloads of frames built by sendFrame() (lazy)
+  uint64_t frames_in_ = 0;
+  uint64_t frames_out_ = 0;
+};
+
+}  // namespace gw

@@ -1,0 +1,148 @@
+#include "core/sdk/testing/embedded_chain.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include <stdexcept>
+
+#include "core/sdk/schema_check.h"
+#include "core/sdk/connection.h"
+
+namespace gw {
+namespace test {
+
+EmbeddedChain::EmbeddedChain(Options options)
+    : options_(std::move(options)), dispatcher_("embedded") {}
+
+EmbeddedChain::EmbeddedChain(const std::vector<ChainElement>& elements)
+    : EmbeddedChain(elements, Options{}) {}
+
+EmbeddedChain::EmbeddedChain(const std::vector<ChainElement>& elements, Options options)
+    : EmbeddedChain(std::move(options)) {
+  start(elements);
+}
+
+EmbeddedChain::~EmbeddedChain() {
+  // Filters (and the connections they own) go before their factories,
+  // which go before the worker services and the dispatcher.
+  chain_.reset();
+  built_.clear();
+}
+
+std::optional<ChainElement> EmbeddedChain::registered(std::string_view name,
+                                                      std::string_view config_json,
+                                                      const std::vector<ClusterConfig>& clusters,
+                                                      std::string* error) {
+  auto built = buildFilter(name, config_json, dispatcher_, services_, clusters, error);
+  if (!built) return std::nullopt;
+  built_.push_back(std::move(built));
+  return built_.back()->element();
+}
+
+void EmbeddedChain::start(const std::vector<ChainElement>& elements) {
+  if (chain_) throw std::logic_error("EmbeddedChain::start called twice");
+  std::string why;
+  auto peer = Address::parse(options_.peer, &why);
+  if (!peer) throw std::invalid_argument("EmbeddedChain peer: " + why);
+  auto conn = std::make_unique<Connection>(dispatcher_, -1, *peer, false);
+  chain_ = std::make_unique<FilterChain>(
+      std::move(conn), elements, options_.limits,
+      [this](FilterChain&, CloseReason reason, std::string_view detail) {
+        ++close_count_;
+        reason_ = reason;
+        detail_ = std::string(detail);
+      });
+  chain_->start();
+}
+
+void EmbeddedChain::feed(std::string_view bytes) {
+  if (closed()) return;
+  evbuffer_add(connection().input(), bytes.data(), bytes.size());
+  // A paused socket is not read: the bytes wait in the input until the
+  // connection redelivers them on resume.
+  if (connection().readEnabled()) chain_->deliverInput(false);
+}
+
+void EmbeddedChain::feedEof() {
+  if (closed()) return;
+  if (!connection().readEnabled()) {
+    pending_eof_ = true;
+    return;
+  }
+  chain_->deliverInput(true);
+}
+
+void EmbeddedChain::deliverPendingEof() {
+  if (pending_eof_ && !closed() && connection().readEnabled()) {
+    pending_eof_ = false;
+    chain_->deliverInput(true);
+  }
+}
+
+std::string EmbeddedChain::takeOutput() {
+  evbuffer* out = connection().output();
+  std::string s(evbuffer_get_length(out), '\0');
+  if (!s.empty()) evbuffer_remove(out, s.data(), s.size());
+  // As if the socket took the bytes: lets the connection report crossing
+  // back under the low watermark.
+  if (!s.empty() && !closed()) connection().flushSoon();
+  return s;
+}
+
+size_t EmbeddedChain::outputLength() const {
+  return evbuffer_get_length(chain_->connection().output());
+}
+
+size_t EmbeddedChain::inputLength() const {
+  return evbuffer_get_length(chain_->connection().input());
+}
+
+void EmbeddedChain::runFor(std::chrono::milliseconds d) {
+  timeval tv;
+  tv.tv_sec = d.count() / 1000;
+  tv.tv_usec = (d.count() % 1000) * 1000;
+  event_base_loopexit(dispatcher_.base(), &tv);
+  event_base_dispatch(dispatcher_.base());
+  deliverPendingEof();
+}
+
+bool EmbeddedChain::runUntil(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() >= deadline) return pred();
+    runFor(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+std::unique_ptr<BuiltFilter> buildFilter(std::string_view name, std::string_view config_json,
+                                         Dispatcher& dispatcher, WorkerServices& services,
+                                         const std::vector<ClusterConfig>& clusters,
+                                         std::string* error) {
+  auto fail = [&](const std::string& why) -> std::unique_ptr<BuiltFilter> {
+    if (error) *error = why;
+    return nullptr;
+  };
+  const FilterConfigFactory* type = FilterRegistry::get().find(name);
+  if (type == nullptr)
+    return fail("no filter registered as '" + std::string(name) + "' (link its library)");
+  rapidjson::Document doc;
+  doc.Parse(config_json.data(), config_json.size());
+  if (doc.HasParseError()) return fail("config JSON does not parse");
+  if (auto e = config::checkSchema(type->schema(), doc, "")) return fail(*e);
+  auto built = std::make_unique<BuiltFilter>();
+  built->name = std::string(name);
+  built->traits = type->traits();
+  built->clusters = clusters;
+  ParseContext ctx(built->clusters, "test");
+  built->config = type->parse(doc, ctx);
+  if (!ctx.errors().empty()) return fail(ctx.errors()[0].pointer + ": " + ctx.errors()[0].message);
+  if (built->config == nullptr) return fail("parse returned no config");
+  WorkerContext worker{dispatcher, 0, 1, built->clusters, "test", services};
+  built->factory = type->createFactory(built->config, worker);
+  if (built->factory == nullptr) return fail("createFactory returned null");
+  return built;
+}
+
+}  // namespace test
+}  // namespace gw
