@@ -29,14 +29,12 @@
 #include "config/config.h"
 #include "core/sdk/address.h"
 #include "core/sdk/dispatcher.h"
+#include "core/sdk/version.h"
 
 struct evhttp;
 struct evhttp_request;
 
 namespace gw {
-
-// The gateway's version, reported by --version and game_gateway_build_info.
-inline constexpr const char* kGatewayVersion = "0.1.0";
 
 // What the admin API reads from and asks of the gateway. Called on the main
 // thread only.

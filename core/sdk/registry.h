@@ -27,6 +27,7 @@
 #include "core/sdk/cluster.h"
 #include "core/sdk/filter.h"
 #include "core/sdk/parse_context.h"
+#include "core/sdk/plugin.h"
 #include "core/sdk/worker_services.h"
 
 namespace gw {
@@ -156,12 +157,18 @@ class FilterRegistry {
 };
 
 // Registers `T` (a FilterConfigFactory with a default constructor) at static
-// initialization: GW_REGISTER_FILTER(TcpProxyConfigFactory);
+// initialization, and records its name in this shared object's own list
+// (core/sdk/plugin.h: a plugin's manifest lists it).
 template <class T>
 struct FilterRegistrar {
-  FilterRegistrar() { FilterRegistry::get().add(std::make_unique<T>()); }
+  FilterRegistrar() {
+    auto factory = std::make_unique<T>();
+    localFilterNames().emplace_back(factory->name());
+    FilterRegistry::get().add(std::move(factory));
+  }
 };
 
+// GW_REGISTER_FILTER(TcpProxyConfigFactory); at namespace scope in the filter's .cc.
 #define GW_REGISTER_FILTER(T) static ::gw::FilterRegistrar<T> gw_filter_registrar_##T
 
 }  // namespace gw

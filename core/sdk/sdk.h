@@ -18,6 +18,7 @@
 #include "core/sdk/frame.h"
 #include "core/sdk/log.h"
 #include "core/sdk/parse_context.h"
+#include "core/sdk/plugin.h"
 #include "core/sdk/registry.h"
 #include "core/sdk/slots.h"
 #include "core/sdk/stats.h"
