@@ -7,10 +7,10 @@
 #include <cstring>
 #include <limits>
 
-#include "core/sdk/duration.h"
 #include "core/sdk/clock.h"
 #include "core/sdk/log.h"
 #include "core/sdk/session_info.h"
+#include "filters/breaker/breaker_admin_view.h"
 #include "filters/breaker/breaker_schema.h"
 
 namespace gw {
@@ -51,71 +51,60 @@ struct Settings {
   bool max_pending_set = false;  // set in this object (for the expect_reply check)
 };
 
-// Applies the fields present in `obj` (schema-valid) onto *s.
-void applySettings(const rapidjson::Value& obj, Settings* s, bool is_override) {
-  auto dur = [&](const char* key, int64_t* out_ns) {
-    if (!obj.HasMember(key)) return;
-    auto d = config::parseDuration(obj[key].GetString());
-    if (d) *out_ns = static_cast<int64_t>(d->count()) * kNsPerMs;
+// Applies the fields present in `obj` (schema-valid) onto *s; a value out
+// of range is recorded at `at`/<key> and leaves the field as it was.
+void applySettings(const rapidjson::Value& obj, Settings* s, bool is_override,
+                   const std::string& at, ParseContext& ctx) {
+  using std::chrono::milliseconds;
+  auto dur = [&](const char* key, int64_t* ns, milliseconds min) {
+    milliseconds d = ctx.duration(obj, key, milliseconds(*ns / kNsPerMs), min,
+                                  kMaxConfigDuration, at);
+    *ns = static_cast<int64_t>(d.count()) * kNsPerMs;
+  };
+  auto count = [&](const char* key, uint32_t* v, uint64_t min, uint64_t max) {
+    *v = static_cast<uint32_t>(ctx.size(obj, key, *v, min, max, at));
   };
   BreakerPolicy& p = s->policy;
-  if (obj.HasMember("failure_threshold")) p.failure_threshold = obj["failure_threshold"].GetUint();
+  count("failure_threshold", &p.failure_threshold, 0, 1000000);
   if (obj.HasMember("failure_ratio")) p.failure_ratio = obj["failure_ratio"].GetDouble();
-  dur("window", &p.window_ns);
-  if (obj.HasMember("min_requests")) p.min_requests = obj["min_requests"].GetUint();
-  dur("open_duration", &p.open_ns);
-  dur("max_open_duration", &p.max_open_ns);
-  if (obj.HasMember("half_open_max_probes"))
-    p.half_open_max_probes = obj["half_open_max_probes"].GetUint();
-  dur("reply_timeout", &p.reply_timeout_ns);
+  // The window is counted in 10 buckets of at least 1ms each.
+  dur("window", &p.window_ns, milliseconds(10));
+  count("min_requests", &p.min_requests, 1, 1000000000);
+  dur("open_duration", &p.open_ns, milliseconds(1));
+  dur("max_open_duration", &p.max_open_ns, milliseconds(1));
+  count("half_open_max_probes", &p.half_open_max_probes, 1, 1000);
+  dur("reply_timeout", &p.reply_timeout_ns, milliseconds(1));
   if (obj.HasMember("max_pending")) {
-    s->max_pending = obj["max_pending"].GetUint();
+    count("max_pending", &s->max_pending, 0, 1000000000);
     s->max_pending_set = is_override;
   }
   if (obj.HasMember("per_host")) s->per_host = obj["per_host"].GetBool();
-  if (obj.HasMember("max_ejection_percent"))
-    s->max_ejection_percent = obj["max_ejection_percent"].GetUint();
+  count("max_ejection_percent", &s->max_ejection_percent, 0, 100);
 }
 
-// Semantic checks of one cluster's settings; `at` is the JSON pointer of
-// the object whose fields are reported ("" or "/clusters/game"). `cluster`
-// and `base` are null for the top-level settings; for an override, a rule
-// whose fields all equal the top level's is skipped (reported there once).
-bool checkSettings(const Settings& s, const ClusterConfig* cluster, const Settings* base,
+// Cross-field checks of one cluster's settings (each field's own range is
+// checked as it is read); `at` is the JSON pointer of the object whose
+// fields are reported ("" or "/clusters/game"). `cluster` and `base` are
+// null for the top-level settings; for an override, a rule whose fields all
+// equal the top level's is skipped (reported there once).
+void checkSettings(const Settings& s, const ClusterConfig* cluster, const Settings* base,
                    const std::string& at, ParseContext& ctx) {
-  bool ok = true;
   const BreakerPolicy& p = s.policy;
   auto changed = [&](auto field) { return base == nullptr || field(s) != field(*base); };
-  auto window = [](const Settings& x) { return x.policy.window_ns; };
   auto open = [](const Settings& x) { return x.policy.open_ns; };
   auto max_open = [](const Settings& x) { return x.policy.max_open_ns; };
-  auto reply = [](const Settings& x) { return x.policy.reply_timeout_ns; };
   auto threshold = [](const Settings& x) { return x.policy.failure_threshold; };
   auto ratio = [](const Settings& x) { return x.policy.failure_ratio; };
-  if (p.window_ns < 10 * kNsPerMs && changed(window)) {
-    ctx.fail(at + "/window", "must be at least 10ms (the window is counted in 10 buckets)");
-    ok = false;
-  }
-  if (p.open_ns <= 0 && changed(open)) {
-    ctx.fail(at + "/open_duration", "must be > 0");
-    ok = false;
-  }
   if (p.max_open_ns < p.open_ns && (changed(open) || changed(max_open))) {
     ctx.fail(at + "/max_open_duration",
              "must be ≥ open_duration (" + std::to_string(p.open_ns / kNsPerMs) +
                  "ms): it caps the exponential backoff of the open period");
-    ok = false;
-  }
-  if (p.reply_timeout_ns <= 0 && changed(reply)) {
-    ctx.fail(at + "/reply_timeout", "must be > 0");
-    ok = false;
   }
   if (p.failure_threshold == 0 && p.failure_ratio == 0 && (changed(threshold) || changed(ratio))) {
     std::string whose =
         cluster == nullptr ? "the breaker" : "the breaker of cluster '" + cluster->name + "'";
     ctx.fail(at, "failure_threshold and failure_ratio are both 0, so " + whose +
                      " could never open: set failure_threshold > 0 or failure_ratio > 0");
-    ok = false;
   }
   if (cluster != nullptr && s.max_pending_set && s.max_pending > 0 && !cluster->expect_reply) {
     ctx.fail(at + "/max_pending",
@@ -123,40 +112,31 @@ bool checkSettings(const Settings& s, const ClusterConfig* cluster, const Settin
                  "' is not request/response (expect_reply is false), "
                  "so no frame is ever pending: set \"expect_reply\": true on the cluster or "
                  "remove max_pending");
-    ok = false;
   }
-  return ok;
 }
 
 }  // namespace
 
 bool parseSpecs(const rapidjson::Value& json, ParseContext& ctx,
                 std::vector<ClusterBreakerSpec>* out) {
-  bool ok = true;
   Settings base;
-  applySettings(json, &base, false);
+  applySettings(json, &base, false, "", ctx);
   const rapidjson::Value* overrides = json.HasMember("clusters") ? &json["clusters"] : nullptr;
   if (overrides != nullptr) {
     for (auto m = overrides->MemberBegin(); m != overrides->MemberEnd(); ++m) {
       std::string name = m->name.GetString();
-      if (ctx.findCluster(name) == nullptr) {
-        std::string known;
-        for (const auto& c : ctx.clusters()) known += (known.empty() ? "" : ", ") + c.name;
-        ctx.fail("/clusters/" + pointerToken(name),
-                 "unknown cluster \"" + name + "\"; defined clusters: " +
-                     (known.empty() ? "(none: add one under /clusters)" : known));
-        ok = false;
-      }
+      ctx.cluster(name, "/clusters/" + pointerToken(name));  // records an unknown one
     }
   }
   // The top-level settings apply to every cluster without an override:
   // check them once, then each override (merged over them) on its own.
-  if (!checkSettings(base, nullptr, nullptr, "", ctx)) ok = false;
+  checkSettings(base, nullptr, nullptr, "", ctx);
   for (const ClusterConfig& c : ctx.clusters()) {
     Settings s = base;
     if (overrides != nullptr && overrides->HasMember(c.name.c_str())) {
-      applySettings((*overrides)[c.name.c_str()], &s, true);
-      if (!checkSettings(s, &c, &base, "/clusters/" + pointerToken(c.name), ctx)) ok = false;
+      std::string at = "/clusters/" + pointerToken(c.name);
+      applySettings((*overrides)[c.name.c_str()], &s, true, at, ctx);
+      checkSettings(s, &c, &base, at, ctx);
     }
     ClusterBreakerSpec spec;
     spec.cluster = c.name;
@@ -168,7 +148,39 @@ bool parseSpecs(const rapidjson::Value& json, ParseContext& ctx,
     spec.max_ejection_percent = s.max_ejection_percent;
     out->push_back(std::move(spec));
   }
-  return ok;
+  return ctx.ok();
+}
+
+namespace {
+
+rapidjson::Value nsDuration(int64_t ns, JsonAllocator& alloc) {
+  return rapidjson::Value(
+      formatDuration(std::chrono::milliseconds(ns / kNsPerMs)).c_str(), alloc);
+}
+
+}  // namespace
+
+void BreakerConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const {
+  rapidjson::Value by_cluster(rapidjson::kObjectType);
+  for (const auto& cb : clusters) {
+    const ClusterBreakerSpec& spec = cb->spec();
+    const BreakerPolicy& p = spec.policy;
+    rapidjson::Value o(rapidjson::kObjectType);
+    o.AddMember("failure_threshold", p.failure_threshold, alloc);
+    o.AddMember("failure_ratio", p.failure_ratio, alloc);
+    o.AddMember("window", nsDuration(p.window_ns, alloc), alloc);
+    o.AddMember("min_requests", p.min_requests, alloc);
+    o.AddMember("open_duration", nsDuration(p.open_ns, alloc), alloc);
+    o.AddMember("max_open_duration", nsDuration(p.max_open_ns, alloc), alloc);
+    o.AddMember("half_open_max_probes", p.half_open_max_probes, alloc);
+    o.AddMember("reply_timeout", nsDuration(p.reply_timeout_ns, alloc), alloc);
+    o.AddMember("max_pending", spec.max_pending, alloc);
+    o.AddMember("per_host", spec.per_host, alloc);
+    o.AddMember("max_ejection_percent", spec.max_ejection_percent, alloc);
+    o.AddMember("expect_reply", spec.expect_reply, alloc);
+    by_cluster.AddMember(rapidjson::Value(spec.cluster.c_str(), alloc), o, alloc);
+  }
+  out.AddMember("clusters", by_cluster, alloc);
 }
 
 BreakerConfig::~BreakerConfig() {
@@ -548,29 +560,23 @@ std::unique_ptr<Filter> BreakerFactory::createFilter() {
   return std::make_unique<BreakerFilter>(hub_);
 }
 
-class BreakerConfigFactory : public FilterConfigFactory {
+class BreakerConfigFactory : public TypedFilterConfigFactory<BreakerConfig, BreakerFactory> {
  public:
-  std::string_view name() const override { return "breaker"; }
-  FilterTraits traits() const override {
-    FilterTraits t;
-    t.consumes = Layer::kFrames;
-    t.produces = Layer::kFrames;
-    return t;
-  }
-  std::string_view schema() const override { return kBreakerSchema; }
-  std::shared_ptr<const FilterConfig> parse(const rapidjson::Value& json,
-                                            ParseContext& ctx) const override {
+  BreakerConfigFactory()
+      : TypedFilterConfigFactory("breaker", FilterTraits::frames(), kBreakerSchema) {}
+
+  std::shared_ptr<const BreakerConfig> parseConfig(const rapidjson::Value& json,
+                                                   ParseContext& ctx) const override {
     std::vector<ClusterBreakerSpec> specs;
     if (!parseSpecs(json, ctx, &specs)) return nullptr;
     auto cfg = std::make_shared<BreakerConfig>();
     for (const auto& s : specs) cfg->clusters.push_back(BreakerRegistry::get().acquire(s));
     return cfg;
   }
-  std::unique_ptr<FilterFactory> createFactory(std::shared_ptr<const FilterConfig> config,
-                                               WorkerContext& worker) const override {
-    return std::make_unique<BreakerFactory>(std::static_pointer_cast<const BreakerConfig>(config),
-                                            worker);
-  }
+  const AdminView* adminView() const override { return &view_; }
+
+ private:
+  BreakerAdminView view_;
 };
 
 GW_REGISTER_FILTER(BreakerConfigFactory);

@@ -43,12 +43,17 @@ namespace breaker {
 // gateway config (held here so the state lives as long as the config).
 struct BreakerConfig : FilterConfig {
   ~BreakerConfig() override;
+  // {"clusters": {"<name>": {failure_threshold, failure_ratio, window, ...,
+  // expect_reply}}}: each cluster's merged settings (top level, then its
+  // override), durations as "10s". No breaker state (that is GET /clusters).
+  void describe(rapidjson::Value& out, JsonAllocator& alloc) const override;
   std::vector<std::shared_ptr<ClusterBreaker>> clusters;
 };
 
-// Parses a schema-valid `breaker` config against `clusters` into specs, one
-// per cluster (top-level fields, then the cluster's override). Semantic
-// errors go to ctx.fail(). Returns false on error. Exposed for tests.
+// Parses a schema-valid `breaker` config against ctx.clusters() into specs,
+// one per cluster (top-level fields, then the cluster's override). Errors
+// (out-of-range values, unknown clusters, rules that contradict each other)
+// are recorded in ctx. Returns ctx.ok(). Exposed for tests.
 bool parseSpecs(const rapidjson::Value& json, ParseContext& ctx,
                 std::vector<ClusterBreakerSpec>* out);
 

@@ -25,10 +25,16 @@
 namespace gw {
 namespace breaker {
 
+// The state gauge's family name (read back by the admin view,
+// breaker_admin_view.h) and its values.
+inline constexpr char kStateMetric[] = "game_gateway_circuit_breaker_state";
+// The host label of a cluster's own breaker.
+inline constexpr char kClusterHost[] = "*";
+
 struct BreakerStateStats {
   BreakerStateStats(const std::string& cluster, const std::string& host) {
     auto& r = stats::StatsRegistry::get();
-    state = &r.gauge("game_gateway_circuit_breaker_state",
+    state = &r.gauge(kStateMetric,
                      "Circuit breaker state: 0 closed, 1 open, 2 half-open (host \"*\": the "
                      "cluster as a whole).",
                      {{"cluster", cluster}, {"host", host}});

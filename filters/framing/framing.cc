@@ -7,7 +7,6 @@
 #include <algorithm>
 #include <cstring>
 
-#include "core/sdk/duration.h"
 #include "core/sdk/log.h"
 #include "core/sdk/wire.h"
 #include "filters/framing/framing_schema.h"
@@ -284,14 +283,14 @@ FilterStatus FramingFilter::onWriteFrame(Frame& frame) {
 void FramingFilter::onClose(CloseReason) { unlink(); }
 
 FramingFactory::FramingFactory(std::shared_ptr<const FramingConfig> config,
-                               const std::string& listener, Dispatcher& dispatcher)
+                               WorkerContext& worker)
     : config_(std::move(config)),
-      stats_(listener),
-      read_timeouts_(dispatcher, config_->read_timeout, [](TimeoutList::Entry& e, int64_t now) {
+      stats_(worker.listener),
+      read_timeouts_(worker.dispatcher, config_->read_timeout, [](TimeoutList::Entry& e, int64_t now) {
         static_cast<FramingFilter&>(e).onExpired(true, now);
       }) {
   if (config_->idle_timeout.count() > 0) {
-    idle_timeouts_.emplace(dispatcher, config_->idle_timeout,
+    idle_timeouts_.emplace(worker.dispatcher, config_->idle_timeout,
                            [](TimeoutList::Entry& e, int64_t now) {
                              static_cast<FramingFilter&>(e).onExpired(false, now);
                            });
@@ -302,42 +301,29 @@ std::unique_ptr<Filter> FramingFactory::createFilter() {
   return std::make_unique<FramingFilter>(*this);
 }
 
-class FramingConfigFactory : public FilterConfigFactory {
+void FramingConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const {
+  out.AddMember("max_frame_bytes", static_cast<uint64_t>(max_frame_bytes), alloc);
+  out.AddMember("read_timeout", rapidjson::Value(formatDuration(read_timeout).c_str(), alloc),
+                alloc);
+  out.AddMember("idle_timeout", rapidjson::Value(formatDuration(idle_timeout).c_str(), alloc),
+                alloc);
+}
+
+class FramingConfigFactory : public TypedFilterConfigFactory<FramingConfig, FramingFactory> {
  public:
-  std::string_view name() const override { return "framing"; }
-  FilterTraits traits() const override {
-    FilterTraits t;
-    t.consumes = Layer::kBytes;
-    t.produces = Layer::kFrames;
-    return t;
-  }
-  std::string_view schema() const override { return kFramingSchema; }
-  std::shared_ptr<const FilterConfig> parse(const rapidjson::Value& json,
-                                            ParseContext& ctx) const override {
+  FramingConfigFactory()
+      : TypedFilterConfigFactory("framing", FilterTraits::codec(), kFramingSchema) {}
+
+  std::shared_ptr<const FramingConfig> parseConfig(const rapidjson::Value& json,
+                                                   ParseContext& ctx) const override {
     auto cfg = std::make_shared<FramingConfig>();
-    if (json.HasMember("max_frame_bytes"))
-      cfg->max_frame_bytes = json["max_frame_bytes"].GetUint();
-    if (json.HasMember("read_timeout")) {
-      auto d = config::parseDuration(json["read_timeout"].GetString());
-      if (!d) return ctx.fail("/read_timeout", "must be at most 30 days");
-      if (d->count() == 0)
-        return ctx.fail("/read_timeout",
-                        "must be > 0 (a stalled frame would hold the connection forever); "
-                        "the default is \"30s\"");
-      cfg->read_timeout = *d;
-    }
-    if (json.HasMember("idle_timeout")) {
-      auto d = config::parseDuration(json["idle_timeout"].GetString());
-      if (!d) return ctx.fail("/idle_timeout", "must be at most 30 days (\"0s\" disables it)");
-      cfg->idle_timeout = *d;
-    }
+    cfg->max_frame_bytes = ctx.size(json, "max_frame_bytes", cfg->max_frame_bytes, 1,
+                                    wire::kMaxClientPayload);
+    // read_timeout > 0: a stalled frame would otherwise hold the connection
+    // forever. idle_timeout "0s" turns the idle timeout off.
+    cfg->read_timeout = ctx.duration(json, "read_timeout", cfg->read_timeout, milliseconds(1));
+    cfg->idle_timeout = ctx.duration(json, "idle_timeout", cfg->idle_timeout);
     return cfg;
-  }
-  std::unique_ptr<FilterFactory> createFactory(std::shared_ptr<const FilterConfig> config,
-                                               WorkerContext& worker) const override {
-    return std::make_unique<FramingFactory>(
-        std::static_pointer_cast<const FramingConfig>(config), worker.listener,
-        worker.dispatcher);
   }
 };
 

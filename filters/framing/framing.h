@@ -50,6 +50,10 @@ struct FramingConfig : FilterConfig {
   std::chrono::milliseconds read_timeout{30 * 1000};
   // No complete frame for this long closes the connection; 0 disables it.
   std::chrono::milliseconds idle_timeout{5 * 60 * 1000};
+
+  // {"max_frame_bytes": N, "read_timeout": "30s", "idle_timeout": "5m"}:
+  // every field, defaults filled in ("0ms": idle_timeout off).
+  void describe(rapidjson::Value& out, JsonAllocator& alloc) const override;
 };
 
 // Every metric of the filter, for one listener. The counters belong to the
@@ -144,8 +148,9 @@ class FramingFilter : public Filter, private TimeoutList::Entry {
 // Must outlive its filters (a chain keeps its factories alive).
 class FramingFactory : public FilterFactory {
  public:
-  FramingFactory(std::shared_ptr<const FramingConfig> config, const std::string& listener,
-                 Dispatcher& dispatcher);
+  // Metrics are labelled with worker.listener; the timeout lists run on
+  // worker.dispatcher.
+  FramingFactory(std::shared_ptr<const FramingConfig> config, WorkerContext& worker);
   std::unique_ptr<Filter> createFilter() override;
 
   const FramingConfig& config() const { return *config_; }

@@ -48,6 +48,8 @@ class CidrSet {
       if (c.contains(addr)) return true;
     return false;
   }
+  // The ranges, in the order added.
+  const std::vector<Cidr>& ranges() const { return ranges_; }
   // Same ranges in the same order.
   bool operator==(const CidrSet& o) const { return ranges_ == o.ranges_; }
 

@@ -7,7 +7,6 @@
 #include <map>
 #include <mutex>
 
-#include "core/sdk/duration.h"
 #include "core/sdk/error_frame.h"
 #include "core/sdk/log.h"
 #include "core/sdk/wire.h"
@@ -47,24 +46,21 @@ std::chrono::milliseconds IpLimiterConfig::sweepInterval() const {
 
 namespace {
 
-bool parseCidrList(const rapidjson::Value& arr, const std::string& pointer, CidrSet* out,
+using std::chrono::milliseconds;
+
+// Adds the ranges of the string array `arr` to *out; each bad one is
+// recorded at <pointer>/<index>.
+void parseCidrList(const rapidjson::Value& arr, const std::string& pointer, CidrSet* out,
                    ParseContext& ctx) {
-  bool ok = true;
   for (rapidjson::SizeType i = 0; i < arr.Size(); ++i) {
     std::string why;
     auto c = Cidr::parse(arr[i].GetString(), &why);
     if (!c) {
       ctx.fail(pointer + "/" + std::to_string(i), why);
-      ok = false;
       continue;
     }
     out->add(*c);
   }
-  return ok;
-}
-
-std::chrono::milliseconds durationOf(const rapidjson::Value& v) {
-  return *config::parseDuration(v.GetString());  // the schema checked the pattern
 }
 
 // The limiter of listener `o.name`: the live one if its settings are the
@@ -81,27 +77,66 @@ std::shared_ptr<IpLimiter> limiterFor(IpLimiter::Options o) {
   return fresh;
 }
 
+// A JSON array of the ranges' "a.b.c.d/n" texts.
+rapidjson::Value cidrArray(const CidrSet& set, JsonAllocator& alloc) {
+  rapidjson::Value arr(rapidjson::kArrayType);
+  for (const Cidr& c : set.ranges())
+    arr.PushBack(rapidjson::Value(c.toString().c_str(), alloc), alloc);
+  return arr;
+}
+
+rapidjson::Value durationValue(milliseconds d, JsonAllocator& alloc) {
+  return rapidjson::Value(formatDuration(d).c_str(), alloc);
+}
+
 }  // namespace
+
+void IpLimiterConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const {
+  out.AddMember("max_connections_per_ip", max_connections_per_ip, alloc);
+  out.AddMember("connection_rate_limit", connection_rate_limit, alloc);
+  out.AddMember("connection_burst", connection_burst, alloc);
+  out.AddMember("max_connections", max_connections, alloc);
+  out.AddMember("message_rate_limit", message_rate_limit, alloc);
+  out.AddMember("message_burst", message_burst, alloc);
+  out.AddMember("message_rate_action",
+                rapidjson::StringRef(message_rate_action == MessageRateTracker::Action::kDrop
+                                         ? "drop"
+                                         : "close"),
+                alloc);
+  out.AddMember("ipv6_prefix_length", ipv6_prefix_length, alloc);
+  out.AddMember("trusted_cidrs", cidrArray(trusted_cidrs, alloc), alloc);
+  out.AddMember("max_tracked_ips", static_cast<uint64_t>(max_tracked_ips), alloc);
+  out.AddMember("entry_ttl", durationValue(entry_ttl, alloc), alloc);
+  out.AddMember("shards", static_cast<uint64_t>(shards), alloc);
+  rapidjson::Value pp(rapidjson::kObjectType);
+  pp.AddMember("enabled", proxy_protocol.enabled, alloc);
+  pp.AddMember("trusted_sources", cidrArray(proxy_protocol.trusted_sources, alloc), alloc);
+  pp.AddMember("header_timeout", durationValue(proxy_protocol.header_timeout, alloc), alloc);
+  out.AddMember("proxy_protocol", pp, alloc);
+}
 
 std::shared_ptr<IpLimiterConfig> parseConfig(const rapidjson::Value& json, ParseContext& ctx) {
   auto cfg = std::make_shared<IpLimiterConfig>();
-  bool ok = true;
-  if (json.HasMember("max_connections_per_ip"))
-    cfg->max_connections_per_ip = json["max_connections_per_ip"].GetUint();
+  // The bounds repeat the schema's: a config that skipped the schema is
+  // still refused cleanly.
+  cfg->max_connections_per_ip = static_cast<uint32_t>(
+      ctx.size(json, "max_connections_per_ip", cfg->max_connections_per_ip, 1, 1000000));
   if (json.HasMember("connection_rate_limit"))
     cfg->connection_rate_limit = json["connection_rate_limit"].GetDouble();
-  if (json.HasMember("connection_burst"))
-    cfg->connection_burst = json["connection_burst"].GetUint();
-  if (json.HasMember("max_connections")) cfg->max_connections = json["max_connections"].GetInt64();
+  cfg->connection_burst =
+      static_cast<uint32_t>(ctx.size(json, "connection_burst", cfg->connection_burst, 1, 1000000));
+  cfg->max_connections = static_cast<int64_t>(
+      ctx.size(json, "max_connections", static_cast<uint64_t>(cfg->max_connections), 1,
+               100000000));
   if (json.HasMember("message_rate_limit"))
     cfg->message_rate_limit = json["message_rate_limit"].GetDouble();
   if (json.HasMember("message_burst")) {
-    cfg->message_burst = json["message_burst"].GetUint();
+    cfg->message_burst =
+        static_cast<uint32_t>(ctx.size(json, "message_burst", cfg->message_burst, 1, 1000000));
     if (cfg->message_rate_limit <= 0) {
       ctx.fail("/message_burst",
                "message_burst has no effect without message_rate_limit: set message_rate_limit "
                "(frames per second per connection) or remove message_burst");
-      ok = false;
     }
   }
   if (json.HasMember("message_rate_action")) {
@@ -109,48 +144,37 @@ std::shared_ptr<IpLimiterConfig> parseConfig(const rapidjson::Value& json, Parse
                                    ? MessageRateTracker::Action::kDrop
                                    : MessageRateTracker::Action::kClose;
   }
-  if (json.HasMember("ipv6_prefix_length"))
-    cfg->ipv6_prefix_length = json["ipv6_prefix_length"].GetInt();
+  cfg->ipv6_prefix_length =
+      static_cast<int>(ctx.size(json, "ipv6_prefix_length", cfg->ipv6_prefix_length, 1, 128));
   if (json.HasMember("trusted_cidrs"))
-    ok &= parseCidrList(json["trusted_cidrs"], "/trusted_cidrs", &cfg->trusted_cidrs, ctx);
-  if (json.HasMember("max_tracked_ips")) cfg->max_tracked_ips = json["max_tracked_ips"].GetUint64();
-  if (json.HasMember("entry_ttl")) {
-    cfg->entry_ttl = durationOf(json["entry_ttl"]);
-    if (cfg->entry_ttl.count() == 0) {
-      ctx.fail("/entry_ttl", "must be > 0 (how long an idle address is remembered, e.g. \"5m\")");
-      ok = false;
-    }
-  }
-  if (json.HasMember("shards")) cfg->shards = json["shards"].GetUint64();
+    parseCidrList(json["trusted_cidrs"], "/trusted_cidrs", &cfg->trusted_cidrs, ctx);
+  cfg->max_tracked_ips = ctx.size(json, "max_tracked_ips", cfg->max_tracked_ips, 1, 10000000);
+  // How long an idle address is remembered: > 0.
+  cfg->entry_ttl = ctx.duration(json, "entry_ttl", cfg->entry_ttl, milliseconds(1));
+  cfg->shards = ctx.size(json, "shards", cfg->shards, 1, 1024);
   if (cfg->max_tracked_ips < cfg->shards) {
     ctx.fail("/max_tracked_ips", "must be at least `shards` (" + std::to_string(cfg->shards) +
                                      "): each shard needs room for one address");
-    ok = false;
   }
   if (json.HasMember("proxy_protocol")) {
     const auto& pp = json["proxy_protocol"];
     if (pp.HasMember("enabled")) cfg->proxy_protocol.enabled = pp["enabled"].GetBool();
     if (pp.HasMember("trusted_sources")) {
-      ok &= parseCidrList(pp["trusted_sources"], "/proxy_protocol/trusted_sources",
-                          &cfg->proxy_protocol.trusted_sources, ctx);
+      parseCidrList(pp["trusted_sources"], "/proxy_protocol/trusted_sources",
+                    &cfg->proxy_protocol.trusted_sources, ctx);
     }
-    if (pp.HasMember("header_timeout")) {
-      cfg->proxy_protocol.header_timeout = durationOf(pp["header_timeout"]);
-      if (cfg->proxy_protocol.header_timeout.count() == 0) {
-        ctx.fail("/proxy_protocol/header_timeout", "must be > 0 (e.g. \"5s\")");
-        ok = false;
-      }
-    }
+    cfg->proxy_protocol.header_timeout =
+        ctx.duration(pp, "header_timeout", cfg->proxy_protocol.header_timeout, milliseconds(1),
+                     kMaxConfigDuration, "/proxy_protocol");
     bool listed = pp.HasMember("trusted_sources") && pp["trusted_sources"].Size() > 0;
     if (cfg->proxy_protocol.enabled && !listed) {
       ctx.fail(
           pp.HasMember("trusted_sources") ? "/proxy_protocol/trusted_sources" : "/proxy_protocol",
           "enabled needs trusted_sources: a PROXY header is only believed from the load "
           "balancers listed there (e.g. \"trusted_sources\": [\"10.0.0.0/8\"])");
-      ok = false;
     }
   }
-  if (!ok) return nullptr;
+  if (!ctx.ok()) return nullptr;
 
   if (cfg->message_rate_limit > 0) {
     if (cfg->message_burst == 0) {
@@ -366,11 +390,11 @@ void IpLimiterFilter::onClose(CloseReason) {
 // ---------------------------------------------------------------------------
 
 IpLimiterFactory::IpLimiterFactory(std::shared_ptr<const IpLimiterConfig> config,
-                                   Dispatcher& dispatcher)
+                                   WorkerContext& worker)
     : config_(std::move(config)),
-      dispatcher_(dispatcher),
+      dispatcher_(worker.dispatcher),
       reserve_(config_->limiter->global()),
-      sweep_timer_(dispatcher, [this] {
+      sweep_timer_(worker.dispatcher, [this] {
         sweep();
         sweep_timer_.enable(config_->sweepInterval());
       }) {}
@@ -389,31 +413,17 @@ size_t IpLimiterFactory::sweep() {
   return config_->limiter->table().sweepAll(now);
 }
 
-namespace {
-
-class IpLimiterConfigFactory : public FilterConfigFactory {
+class IpLimiterConfigFactory
+    : public TypedFilterConfigFactory<IpLimiterConfig, IpLimiterFactory> {
  public:
-  std::string_view name() const override { return "ip_limiter"; }
-  FilterTraits traits() const override {
-    FilterTraits t;
-    t.consumes = Layer::kBytes;
-    t.produces = Layer::kBytes;
-    t.terminal = false;
-    return t;
-  }
-  std::string_view schema() const override { return kIpLimiterSchema; }
-  std::shared_ptr<const FilterConfig> parse(const rapidjson::Value& json,
-                                            ParseContext& ctx) const override {
-    return parseConfig(json, ctx);
-  }
-  std::unique_ptr<FilterFactory> createFactory(std::shared_ptr<const FilterConfig> config,
-                                               WorkerContext& worker) const override {
-    return std::make_unique<IpLimiterFactory>(
-        std::static_pointer_cast<const IpLimiterConfig>(config), worker.dispatcher);
+  IpLimiterConfigFactory()
+      : TypedFilterConfigFactory("ip_limiter", FilterTraits::bytes(), kIpLimiterSchema) {}
+
+  std::shared_ptr<const IpLimiterConfig> parseConfig(const rapidjson::Value& json,
+                                                     ParseContext& ctx) const override {
+    return ip_limiter::parseConfig(json, ctx);
   }
 };
-
-}  // namespace
 
 GW_REGISTER_FILTER(IpLimiterConfigFactory);
 

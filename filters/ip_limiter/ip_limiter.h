@@ -82,6 +82,10 @@ struct IpLimiterConfig : FilterConfig {
   int64_t (*clock)() = &coarseNowNs;
   // How often each worker sweeps its share of the table's shards.
   std::chrono::milliseconds sweepInterval() const;
+
+  // Every setting in force, defaults filled in (message_burst as derived;
+  // durations as "5m"; CIDR lists as "10.0.0.0/8" strings). No runtime state.
+  void describe(rapidjson::Value& out, JsonAllocator& alloc) const override;
 };
 
 // Parses a schema-valid `config` object (errors go to ctx with their JSON
@@ -148,7 +152,8 @@ class IpLimiterFilter : public Filter, private MessageRateTracker::DropSink {
 // armed on the worker's thread by the first createFilter().
 class IpLimiterFactory : public FilterFactory {
  public:
-  IpLimiterFactory(std::shared_ptr<const IpLimiterConfig> config, Dispatcher& dispatcher);
+  // Runs its sweep timer on worker.dispatcher.
+  IpLimiterFactory(std::shared_ptr<const IpLimiterConfig> config, WorkerContext& worker);
   std::unique_ptr<Filter> createFilter() override;
   const IpLimiterConfig& config() const { return *config_; }
   Dispatcher& dispatcher() { return dispatcher_; }

@@ -170,6 +170,13 @@ const Address& TcpProxyFactory::pickHost() {
   return a;
 }
 
+void TcpProxyConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const {
+  out.AddMember("cluster", rapidjson::Value(cluster.name.c_str(), alloc), alloc);
+  out.AddMember("idle_timeout", rapidjson::Value(formatDuration(idle_timeout).c_str(), alloc),
+                alloc);
+  out.AddMember("buffer_high_watermark", static_cast<uint64_t>(buffer_high_watermark), alloc);
+}
+
 class TcpProxyConfigFactory : public TypedFilterConfigFactory<TcpProxyConfig, TcpProxyFactory> {
  public:
   TcpProxyConfigFactory()

@@ -32,6 +32,10 @@ struct TcpProxyConfig : FilterConfig {
   ClusterConfig cluster;
   std::chrono::milliseconds idle_timeout{10 * 60 * 1000};
   size_t buffer_high_watermark = 64 * 1024;
+
+  // {"cluster": "<name>", "idle_timeout": "10m", "buffer_high_watermark": N}:
+  // the cluster by name (its hosts are on GET /clusters).
+  void describe(rapidjson::Value& out, JsonAllocator& alloc) const override;
 };
 
 class TcpProxyFactory;

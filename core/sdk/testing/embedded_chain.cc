@@ -33,7 +33,8 @@ std::optional<ChainElement> EmbeddedChain::registered(std::string_view name,
                                                       std::string_view config_json,
                                                       const std::vector<ClusterConfig>& clusters,
                                                       std::string* error) {
-  auto built = buildFilter(name, config_json, dispatcher_, services_, clusters, error);
+  auto built =
+      buildFilter(name, config_json, dispatcher_, services_, clusters, error, options_.listener);
   if (!built) return std::nullopt;
   built_.push_back(std::move(built));
   return built_.back()->element();
@@ -51,15 +52,32 @@ void EmbeddedChain::start(const std::vector<ChainElement>& elements) {
         ++close_count_;
         reason_ = reason;
         detail_ = std::string(detail);
+        close_time_ = std::chrono::steady_clock::now();
+        if (stop_on_close_) event_base_loopbreak(dispatcher_.base());
       });
   chain_->start();
 }
 
-void EmbeddedChain::feed(std::string_view bytes) {
+void EmbeddedChain::feed(std::string_view bytes, bool end_stream) {
   if (closed()) return;
   evbuffer_add(connection().input(), bytes.data(), bytes.size());
   // A paused socket is not read: the bytes wait in the input until the
-  // connection redelivers them on resume.
+  // connection redelivers them on resume (the EOF after them).
+  if (connection().readEnabled()) {
+    chain_->deliverInput(end_stream);
+  } else if (end_stream) {
+    pending_eof_ = true;
+  }
+}
+
+void EmbeddedChain::feedChains(const std::vector<std::string>& pieces) {
+  if (closed()) return;
+  for (const std::string& p : pieces) {
+    evbuffer* b = evbuffer_new();
+    evbuffer_add(b, p.data(), p.size());
+    evbuffer_add_buffer(connection().input(), b);
+    evbuffer_free(b);
+  }
   if (connection().readEnabled()) chain_->deliverInput(false);
 }
 
@@ -115,10 +133,51 @@ bool EmbeddedChain::runUntil(const std::function<bool()>& pred, std::chrono::mil
   return true;
 }
 
+bool EmbeddedChain::runUntilClosed(std::chrono::milliseconds timeout) {
+  if (closed()) return true;
+  // A timer rather than event_base_loopexit: a loopexit left pending by an
+  // early break would end the next run early.
+  stop_on_close_ = true;
+  Timer deadline(dispatcher_, [this] { event_base_loopbreak(dispatcher_.base()); });
+  deadline.enable(timeout);
+  event_base_dispatch(dispatcher_.base());
+  stop_on_close_ = false;
+  deliverPendingEof();
+  return closed();
+}
+
+namespace {
+
+// FrameRecorder's filter.
+class RecordingTerminal : public Filter {
+ public:
+  explicit RecordingTerminal(FrameRecorder& recorder) : recorder_(recorder) {}
+  FilterStatus onNewConnection() override {
+    recorder_.callbacks = &callbacks();
+    return FilterStatus::kContinue;
+  }
+  FilterStatus onFrame(Frame& frame) override {
+    RecordedFrame r{frame.header, std::string(frame.payloadLength(), '\0')};
+    r.payload.resize(frame.peekPayload(r.payload.data(), r.payload.size()));
+    recorder_.frames.push_back(std::move(r));
+    if (recorder_.on_frame) recorder_.on_frame(frame, callbacks());
+    return FilterStatus::kStopIteration;
+  }
+
+ private:
+  FrameRecorder& recorder_;
+};
+
+}  // namespace
+
+std::unique_ptr<Filter> FrameRecorder::createFilter() {
+  return std::make_unique<RecordingTerminal>(*this);
+}
+
 std::unique_ptr<BuiltFilter> buildFilter(std::string_view name, std::string_view config_json,
                                          Dispatcher& dispatcher, WorkerServices& services,
                                          const std::vector<ClusterConfig>& clusters,
-                                         std::string* error) {
+                                         std::string* error, std::string_view listener) {
   auto fail = [&](const std::string& why) -> std::unique_ptr<BuiltFilter> {
     if (error) *error = why;
     return nullptr;
@@ -134,11 +193,11 @@ std::unique_ptr<BuiltFilter> buildFilter(std::string_view name, std::string_view
   built->name = std::string(name);
   built->traits = type->traits();
   built->clusters = clusters;
-  ParseContext ctx(built->clusters, "test");
+  ParseContext ctx(built->clusters, std::string(listener));
   built->config = type->parse(doc, ctx);
   if (!ctx.errors().empty()) return fail(ctx.errors()[0].pointer + ": " + ctx.errors()[0].message);
   if (built->config == nullptr) return fail("parse returned no config");
-  WorkerContext worker{dispatcher, 0, 1, built->clusters, "test", services};
+  WorkerContext worker{dispatcher, 0, 1, built->clusters, std::string(listener), services};
   built->factory = type->createFactory(built->config, worker);
   if (built->factory == nullptr) return fail("createFactory returned null");
   return built;

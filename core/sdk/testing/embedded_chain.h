@@ -8,14 +8,18 @@
 // upstream) work too: they use the same dispatcher, and runFor() drives it.
 //
 // Also defines FunctionFilterFactory (a FilterFactory from a lambda, for
-// test filters) and buildFilter() (a registered filter's factory from its
-// JSON config, schema-checked as the loader does).
+// test filters), FrameRecorder (a frames-layer terminal that records every
+// frame it gets, for testing what a codec or frames filter passes on) and
+// buildFilter() (a registered filter's factory from its JSON config,
+// schema-checked as the loader does).
 //
-//   FunctionFilterFactory terminal_factory([] { return std::make_unique<MyTerminal>(); });
+//   FrameRecorder recorder;
 //   EmbeddedChain ec;
 //   auto framing = ec.registered("framing", R"({"max_frame_bytes": 1024})");
-//   ec.start({*framing, {&terminal_factory, terminal_traits}});
+//   ec.start({*framing, recorder.element()});
 //   ec.feed(encodeClientFrame(1, 0, "hi"));
+//   EXPECT_EQ(recorder.frames[0].payload, "hi");
+//   recorder.callbacks->sendFrame(2, 0, "back");
 //   EXPECT_EQ(ec.takeOutput(), ...);
 //
 // Single-threaded: everything runs on the test's thread.
@@ -34,6 +38,7 @@
 #include "core/sdk/dispatcher.h"
 #include "core/sdk/filter_chain.h"
 #include "core/sdk/registry.h"
+#include "core/sdk/wire.h"
 #include "core/sdk/worker_services.h"
 
 namespace gw {
@@ -50,6 +55,33 @@ class FunctionFilterFactory : public FilterFactory {
   std::function<std::unique_ptr<Filter>()> make_;
 };
 
+// A frame as a FrameRecorder got it: its header and a copy of its payload.
+struct RecordedFrame {
+  wire::ClientHeader header;
+  std::string payload;
+};
+
+// A frames-layer terminal (created only through this factory, never
+// registered) that records each frame it gets, then runs on_frame on it
+// (echo it, pause reading, close, ...). Shared by every filter it creates;
+// meant for one connection. Must outlive the chain (declare it before the
+// EmbeddedChain).
+class FrameRecorder : public FilterFactory {
+ public:
+  std::unique_ptr<Filter> createFilter() override;
+  // {this, FilterTraits::framesTerminal()}, for EmbeddedChain::start().
+  ChainElement element() { return {this, FilterTraits::framesTerminal()}; }
+
+  // Every frame received, in order.
+  std::vector<RecordedFrame> frames;
+  // Runs after a frame was recorded; the frame is dropped afterwards unless
+  // the hook consumed it (writeFrame). Empty: nothing.
+  std::function<void(Frame&, FilterCallbacks&)> on_frame;
+  // The last created filter's callbacks (set in its onNewConnection): send
+  // frames toward the client with sendFrame()/writeFrame().
+  FilterCallbacks* callbacks = nullptr;
+};
+
 struct BuiltFilter;
 
 class EmbeddedChain {
@@ -58,6 +90,10 @@ class EmbeddedChain {
     OutputLimits limits;
     // The client's address as filters see it (connection().peer()).
     std::string peer = "127.0.0.1:40000";
+    // The listener name registered() filters are parsed and built for
+    // (filters label their metrics with it: use a unique one per test to
+    // start from zero).
+    std::string listener = "test";
   };
 
   // Creates the dispatcher only; call start() with the chain's elements.
@@ -89,10 +125,16 @@ class EmbeddedChain {
 
   // Appends `bytes` to the connection's input and delivers them as one read
   // from the first filter (the chain holds them while a filter has stopped
-  // onNewConnection). While reading is paused (readDisable) the bytes only
-  // wait in the input, as they would in the kernel: the connection delivers
-  // them again after the resume, during runFor(). No-op once closed.
-  void feed(std::string_view bytes);
+  // onNewConnection); with end_stream, the peer's half-close comes with them
+  // (a read that returned the bytes, then EOF). While reading is paused
+  // (readDisable) the bytes only wait in the input, as they would in the
+  // kernel: the connection delivers them again after the resume, during
+  // runFor() (and the half-close after them). No-op once closed.
+  void feed(std::string_view bytes, bool end_stream = false);
+  // Like feed(), but each piece becomes its own chain of the input buffer
+  // (moved in, not copied into the last chain), then all are delivered as
+  // one read: for filters that must handle data spanning chains.
+  void feedChains(const std::vector<std::string>& pieces);
   // Delivers the peer's half-close (end_stream) with whatever input is left;
   // while reading is paused, during the first runFor() after the resume.
   void feedEof();
@@ -114,6 +156,9 @@ class EmbeddedChain {
   const std::string& closeDetail() const { return detail_; }
   // How many times the chain reported a close (must never exceed 1).
   int closeCount() const { return close_count_; }
+  // When the chain reported the close (steady clock); meaningless until
+  // closed().
+  std::chrono::steady_clock::time_point closeTime() const { return close_time_; }
 
   // Runs the event loop for `d` (timers, posted tasks, redelivery after
   // readDisable(false), real sockets of upstream connections).
@@ -122,6 +167,10 @@ class EmbeddedChain {
   // every millisecond). Returns pred().
   bool runUntil(const std::function<bool()>& pred,
                 std::chrono::milliseconds timeout = std::chrono::seconds(5));
+  // Runs the loop until the connection closes (the loop stops in the
+  // callback that closed it, so closeTime() is exact) or `timeout` passes.
+  // Returns closed().
+  bool runUntilClosed(std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
   Dispatcher& dispatcher() { return dispatcher_; }
   // The worker's shared objects, as a real worker gives its factories.
@@ -144,8 +193,10 @@ class EmbeddedChain {
   std::vector<std::unique_ptr<BuiltFilter>> built_;
   std::unique_ptr<FilterChain> chain_;
   bool pending_eof_ = false;
+  bool stop_on_close_ = false;  // runUntilClosed() is running
   CloseReason reason_ = CloseReason::kCount;
   std::string detail_;
+  std::chrono::steady_clock::time_point close_time_;
   int close_count_ = 0;
 };
 
@@ -164,12 +215,13 @@ struct BuiltFilter {
 // Finds the filter registered as `name` (its library must be linked into the
 // test), checks `config_json` against its schema, parses it (against
 // `clusters`) and builds its factory for `dispatcher` and `services` as
-// worker 0 of 1 on listener "test". Returns nullptr with *error set
-// ("/cluster: must be a string ...") on any failure.
+// worker 0 of 1 on `listener`. Returns nullptr with *error set to the first
+// error ("/cluster: must be a string ...") on any failure.
 std::unique_ptr<BuiltFilter> buildFilter(std::string_view name, std::string_view config_json,
                                          Dispatcher& dispatcher, WorkerServices& services,
                                          const std::vector<ClusterConfig>& clusters = {},
-                                         std::string* error = nullptr);
+                                         std::string* error = nullptr,
+                                         std::string_view listener = "test");
 
 }  // namespace test
 }  // namespace gw

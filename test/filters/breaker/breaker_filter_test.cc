@@ -270,7 +270,70 @@ TEST(BreakerConfig, Errors) {
             std::string::npos)
       << e;
   EXPECT_EQ(buildError(R"({"clusters": {"rr": {"max_pending": 10}}})", cs), "");
-  EXPECT_EQ(buildError(R"({"window": "5ms"})", cs).find("/window: must be at least 10ms"), 0u);
+  // One policy for durations out of range (ParseContext::duration).
+  EXPECT_EQ(buildError(R"({"window": "5ms"})", cs).find("/window: must be a duration from 10ms"),
+            0u);
+  EXPECT_EQ(buildError(R"({"open_duration": "0s"})", cs)
+                .find("/open_duration: must be a duration from 1ms to 720h"),
+            0u);
+}
+
+// A duration the schema's pattern allows but that is too long to parse
+// ("721h" is over the 30-day limit) is a clean error naming the field, at
+// the top level and in a cluster's override (it used to be ignored).
+TEST(BreakerConfig, DurationOverTheLimitIsAnError) {
+  std::vector<ClusterConfig> cs = {makeCluster("game", 1, false), makeCluster("rr", 1, true)};
+  for (const char* key : {"window", "open_duration", "max_open_duration", "reply_timeout"}) {
+    std::string e = buildError(std::string(R"({")") + key + R"(": "721h"})", cs);
+    EXPECT_EQ(e, std::string("/") + key +
+                     ": must be a duration from " + (std::string(key) == "window" ? "10ms" : "1ms") +
+                     " to 720h (digits then ms, s, m or h: \"250ms\", \"30s\", \"5m\"), got "
+                     "\"721h\"");
+  }
+  std::string e = buildError(R"({"clusters": {"rr": {"reply_timeout": "721h"}}})", cs);
+  EXPECT_EQ(e.find("/clusters/rr/reply_timeout: must be a duration from 1ms to 720h"), 0u) << e;
+  EXPECT_EQ(buildError(R"({"max_open_duration": "720h"})", cs), "") << "the limit itself is fine";
+}
+
+TEST(BreakerConfig, DescribeShowsEachClustersMergedSettings) {
+  std::vector<ClusterConfig> cs = {makeCluster(uniqueName("game"), 2, false),
+                                   makeCluster(uniqueName("rr"), 1, true)};
+  Dispatcher d("test");
+  WorkerServices services;
+  std::string err;
+  auto built = test::buildFilter("breaker",
+                                 R"({"failure_threshold": 4, "window": "30s", "clusters": {")" +
+                                     cs[1].name +
+                                     R"(": {"reply_timeout": "1500ms", "max_pending": 8,
+                                          "per_host": false}}})",
+                                 d, services, cs, &err);
+  ASSERT_NE(built, nullptr) << err;
+  rapidjson::Document doc(rapidjson::kObjectType);
+  built->config->describe(doc, doc.GetAllocator());
+  ASSERT_TRUE(doc.HasMember("clusters"));
+  const rapidjson::Value& all = doc["clusters"];
+  ASSERT_TRUE(all.HasMember(cs[0].name.c_str()));
+  ASSERT_TRUE(all.HasMember(cs[1].name.c_str()));
+  const rapidjson::Value& game = all[cs[0].name.c_str()];
+  EXPECT_EQ(game["failure_threshold"].GetUint(), 4u);
+  EXPECT_EQ(game["failure_ratio"].GetDouble(), 0.5);
+  EXPECT_STREQ(game["window"].GetString(), "30s");
+  EXPECT_EQ(game["min_requests"].GetUint(), 20u);
+  EXPECT_STREQ(game["open_duration"].GetString(), "30s");
+  EXPECT_STREQ(game["max_open_duration"].GetString(), "5m");
+  EXPECT_EQ(game["half_open_max_probes"].GetUint(), 3u);
+  EXPECT_STREQ(game["reply_timeout"].GetString(), "5s");
+  EXPECT_EQ(game["max_pending"].GetUint(), 0u);
+  EXPECT_TRUE(game["per_host"].GetBool());
+  EXPECT_EQ(game["max_ejection_percent"].GetUint(), 50u);
+  EXPECT_FALSE(game["expect_reply"].GetBool());
+  const rapidjson::Value& rr = all[cs[1].name.c_str()];
+  EXPECT_EQ(rr["failure_threshold"].GetUint(), 4u) << "the override merges over the top level";
+  EXPECT_STREQ(rr["window"].GetString(), "30s");
+  EXPECT_STREQ(rr["reply_timeout"].GetString(), "1500ms");
+  EXPECT_EQ(rr["max_pending"].GetUint(), 8u);
+  EXPECT_FALSE(rr["per_host"].GetBool());
+  EXPECT_TRUE(rr["expect_reply"].GetBool());
 }
 
 // ---- data path -------------------------------------------------------------

@@ -1,7 +1,7 @@
 // test/filters/framing/framing_test.cc — unit tests of the `framing` codec,
 // driven through a real FilterChain over a detached Connection
-// (chain_harness.h): decoding, limits, EOF, timeouts, backpressure, the write
-// path, metrics and config.
+// (EmbeddedChain: [optional filters] -> framing -> FrameRecorder): decoding,
+// limits, EOF, timeouts, backpressure, the write path, metrics and config.
 #include <event2/buffer.h>
 #include <gtest/gtest.h>
 
@@ -10,8 +10,10 @@
 #include <vector>
 
 #include "core/sdk/dispatcher.h"
+#include "core/sdk/stats.h"
+#include "core/sdk/testing/embedded_chain.h"
 #include "filters/framing/framing.h"
-#include "test/filters/framing/chain_harness.h"
+#include "test/harness/net.h"
 
 namespace gw {
 namespace framing_test {
@@ -19,6 +21,53 @@ namespace {
 
 using std::chrono::milliseconds;
 using std::chrono::steady_clock;
+using test::EmbeddedChain;
+using test::encodeClientFrame;
+using test::FrameRecorder;
+
+// The chain under test: [before...] -> framing (config `json`) -> a
+// FrameRecorder, started. `listener` labels the codec's metrics.
+struct CodecChain {
+  explicit CodecChain(const std::string& json, const std::string& listener = "test",
+                      std::vector<ChainElement> before = {})
+      : ec(options(listener)) {
+    std::string error;
+    auto framing = ec.registered("framing", json, {}, &error);
+    if (!framing) throw std::runtime_error("framing config " + json + ": " + error);
+    before.push_back(*framing);
+    before.push_back(recorder.element());
+    ec.start(before);
+  }
+  static EmbeddedChain::Options options(const std::string& listener) {
+    EmbeddedChain::Options o;
+    o.listener = listener;
+    return o;
+  }
+
+  FrameRecorder recorder;  // outlives the chain
+  EmbeddedChain ec;
+};
+
+// Feeds one byte per read.
+void feedByteByByte(EmbeddedChain& ec, std::string_view bytes) {
+  for (char c : bytes) ec.feed(std::string_view(&c, 1));
+}
+
+// Current value of the codec's counter `name` with these labels.
+uint64_t counterValue(const std::string& name, const stats::Labels& labels) {
+  return stats::StatsRegistry::get().counter(name, "", labels).value();
+}
+
+// Parses `json` as the framing config (schema first, as the loader does).
+// Throws std::runtime_error("<pointer>: <message>") when it is refused.
+std::shared_ptr<const framing::FramingConfig> parseFramingConfig(const std::string& json) {
+  Dispatcher d("config");
+  WorkerServices services;
+  std::string error;
+  auto built = test::buildFilter("framing", json, d, services, {}, &error);
+  if (!built) throw std::runtime_error(error);
+  return std::static_pointer_cast<const framing::FramingConfig>(built->config);
+}
 
 const uint32_t kServerId = wire::ClientHeader::makeServerId(3, 200, 1);
 
@@ -41,137 +90,137 @@ long elapsedMs(steady_clock::time_point from, steady_clock::time_point to) {
 // ---- read path ------------------------------------------------------------
 
 TEST(FramingDecode, OneFrame) {
-  ChainHarness h("{}");
-  h.feed(frameBytes(7, kServerId, "hello"));
-  ASSERT_EQ(h.frames().size(), 1u);
-  EXPECT_EQ(h.frames()[0].header.length, 5);
-  EXPECT_EQ(h.frames()[0].header.msg_id, 7);
-  EXPECT_EQ(h.frames()[0].header.server_id, kServerId);
-  EXPECT_EQ(h.frames()[0].payload, "hello");
-  EXPECT_EQ(h.bufferedInput(), 0u) << "the chain must drop a payload nobody consumed";
-  EXPECT_FALSE(h.closed);
+  CodecChain h("{}");
+  h.ec.feed(encodeClientFrame(7, kServerId, "hello"));
+  ASSERT_EQ(h.recorder.frames.size(), 1u);
+  EXPECT_EQ(h.recorder.frames[0].header.length, 5);
+  EXPECT_EQ(h.recorder.frames[0].header.msg_id, 7);
+  EXPECT_EQ(h.recorder.frames[0].header.server_id, kServerId);
+  EXPECT_EQ(h.recorder.frames[0].payload, "hello");
+  EXPECT_EQ(h.ec.inputLength(), 0u) << "the chain must drop a payload nobody consumed";
+  EXPECT_FALSE(h.ec.closed());
 }
 
 TEST(FramingDecode, SplitByteByByte) {
-  ChainHarness h("{}");
-  std::string a = frameBytes(1, kServerId, "first");
-  std::string b = frameBytes(2, 0, payloadOf(300));
+  CodecChain h("{}");
+  std::string a = encodeClientFrame(1, kServerId, "first");
+  std::string b = encodeClientFrame(2, 0, payloadOf(300));
   for (size_t i = 0; i + 1 < a.size(); ++i) {
-    h.feed(a.substr(i, 1));
-    ASSERT_TRUE(h.frames().empty()) << "frame passed on after " << i + 1 << " bytes";
+    h.ec.feed(a.substr(i, 1));
+    ASSERT_TRUE(h.recorder.frames.empty()) << "frame passed on after " << i + 1 << " bytes";
   }
-  h.feed(a.substr(a.size() - 1));
-  ASSERT_EQ(h.frames().size(), 1u);
-  h.feedByteByByte(b);
-  ASSERT_EQ(h.frames().size(), 2u);
-  EXPECT_EQ(h.frames()[0].payload, "first");
-  EXPECT_EQ(h.frames()[1].header.msg_id, 2);
-  EXPECT_EQ(h.frames()[1].payload, payloadOf(300));
-  EXPECT_EQ(h.bufferedInput(), 0u);
+  h.ec.feed(a.substr(a.size() - 1));
+  ASSERT_EQ(h.recorder.frames.size(), 1u);
+  feedByteByByte(h.ec, b);
+  ASSERT_EQ(h.recorder.frames.size(), 2u);
+  EXPECT_EQ(h.recorder.frames[0].payload, "first");
+  EXPECT_EQ(h.recorder.frames[1].header.msg_id, 2);
+  EXPECT_EQ(h.recorder.frames[1].payload, payloadOf(300));
+  EXPECT_EQ(h.ec.inputLength(), 0u);
 }
 
 TEST(FramingDecode, SplitAcrossFrameBoundaries) {
-  ChainHarness h("{}");
+  CodecChain h("{}");
   std::string all;
-  for (int i = 0; i < 10; ++i) all += frameBytes(static_cast<uint16_t>(i), 0, payloadOf(i * 7));
+  for (int i = 0; i < 10; ++i) all += encodeClientFrame(static_cast<uint16_t>(i), 0, payloadOf(i * 7));
   // Reads of 13 bytes: boundaries fall inside headers and payloads.
-  for (size_t off = 0; off < all.size(); off += 13) h.feed(all.substr(off, 13));
-  ASSERT_EQ(h.frames().size(), 10u);
+  for (size_t off = 0; off < all.size(); off += 13) h.ec.feed(all.substr(off, 13));
+  ASSERT_EQ(h.recorder.frames.size(), 10u);
   for (int i = 0; i < 10; ++i) {
-    EXPECT_EQ(h.frames()[i].header.msg_id, i);
-    EXPECT_EQ(h.frames()[i].payload, payloadOf(i * 7));
+    EXPECT_EQ(h.recorder.frames[i].header.msg_id, i);
+    EXPECT_EQ(h.recorder.frames[i].payload, payloadOf(i * 7));
   }
 }
 
 // The header is read in place when the first chain holds all 8 bytes, and
 // copied out when it spans chains.
 TEST(FramingDecode, HeaderSpanningChains) {
-  ChainHarness h("{}");
-  std::string a = frameBytes(0x1234, kServerId, "hello");
-  std::string b = frameBytes(0x5678, 0, "world!");
-  h.feedChains({a.substr(0, 1), a.substr(1, 2), a.substr(3, 4), a.substr(7, 3),
+  CodecChain h("{}");
+  std::string a = encodeClientFrame(0x1234, kServerId, "hello");
+  std::string b = encodeClientFrame(0x5678, 0, "world!");
+  h.ec.feedChains({a.substr(0, 1), a.substr(1, 2), a.substr(3, 4), a.substr(7, 3),
                 a.substr(10) + b.substr(0, 5), b.substr(5)});
-  int chains = evbuffer_peek(h.conn().input(), -1, nullptr, nullptr, 0);
+  int chains = evbuffer_peek(h.ec.connection().input(), -1, nullptr, nullptr, 0);
   EXPECT_EQ(chains, 0) << "all decoded";
-  ASSERT_EQ(h.frames().size(), 2u);
-  EXPECT_EQ(h.frames()[0].header.msg_id, 0x1234);
-  EXPECT_EQ(h.frames()[0].header.server_id, kServerId);
-  EXPECT_EQ(h.frames()[0].payload, "hello");
-  EXPECT_EQ(h.frames()[1].header.msg_id, 0x5678);
-  EXPECT_EQ(h.frames()[1].payload, "world!");
+  ASSERT_EQ(h.recorder.frames.size(), 2u);
+  EXPECT_EQ(h.recorder.frames[0].header.msg_id, 0x1234);
+  EXPECT_EQ(h.recorder.frames[0].header.server_id, kServerId);
+  EXPECT_EQ(h.recorder.frames[0].payload, "hello");
+  EXPECT_EQ(h.recorder.frames[1].header.msg_id, 0x5678);
+  EXPECT_EQ(h.recorder.frames[1].payload, "world!");
 }
 
 // The header sits in the first chain but the payload runs on into later
 // chains: the buffer's length, not the first chain's, decides whether the
 // frame is complete (both when it is and when it is not yet).
 TEST(FramingDecode, PayloadSpanningChains) {
-  ChainHarness h("{}");
-  std::string a = frameBytes(3, kServerId, payloadOf(20));   // 28 bytes
-  std::string b = frameBytes(4, 0, payloadOf(30, 'k'));      // 38 bytes
+  CodecChain h("{}");
+  std::string a = encodeClientFrame(3, kServerId, payloadOf(20));   // 28 bytes
+  std::string b = encodeClientFrame(4, 0, payloadOf(30, 'k'));      // 38 bytes
   // [a's header + 2] [10 of a] [a's last 8 + b's header + 4] [20 of b]: b lacks 6.
-  h.feedChains({a.substr(0, 10), a.substr(10, 10), a.substr(20) + b.substr(0, 12),
+  h.ec.feedChains({a.substr(0, 10), a.substr(10, 10), a.substr(20) + b.substr(0, 12),
                 b.substr(12, 20)});
-  ASSERT_EQ(h.frames().size(), 1u);
-  EXPECT_EQ(h.frames()[0].header.msg_id, 3);
-  EXPECT_EQ(h.frames()[0].header.server_id, kServerId);
-  EXPECT_EQ(h.frames()[0].payload, payloadOf(20));
-  EXPECT_EQ(h.bufferedInput(), 32u);
-  h.feedChains({b.substr(32)});
-  ASSERT_EQ(h.frames().size(), 2u);
-  EXPECT_EQ(h.frames()[1].header.msg_id, 4);
-  EXPECT_EQ(h.frames()[1].payload, payloadOf(30, 'k'));
-  EXPECT_EQ(h.bufferedInput(), 0u);
-  EXPECT_FALSE(h.closed);
+  ASSERT_EQ(h.recorder.frames.size(), 1u);
+  EXPECT_EQ(h.recorder.frames[0].header.msg_id, 3);
+  EXPECT_EQ(h.recorder.frames[0].header.server_id, kServerId);
+  EXPECT_EQ(h.recorder.frames[0].payload, payloadOf(20));
+  EXPECT_EQ(h.ec.inputLength(), 32u);
+  h.ec.feedChains({b.substr(32)});
+  ASSERT_EQ(h.recorder.frames.size(), 2u);
+  EXPECT_EQ(h.recorder.frames[1].header.msg_id, 4);
+  EXPECT_EQ(h.recorder.frames[1].payload, payloadOf(30, 'k'));
+  EXPECT_EQ(h.ec.inputLength(), 0u);
+  EXPECT_FALSE(h.ec.closed());
 }
 
 TEST(FramingDecode, ManyFramesInOneRead) {
-  ChainHarness h("{}");
+  CodecChain h("{}");
   std::string all;
   for (int i = 0; i < 500; ++i)
-    all += frameBytes(static_cast<uint16_t>(i), static_cast<uint32_t>(i), payloadOf(i % 40));
-  h.feed(all);
-  ASSERT_EQ(h.frames().size(), 500u);
+    all += encodeClientFrame(static_cast<uint16_t>(i), static_cast<uint32_t>(i), payloadOf(i % 40));
+  h.ec.feed(all);
+  ASSERT_EQ(h.recorder.frames.size(), 500u);
   for (int i = 0; i < 500; ++i) {
-    EXPECT_EQ(h.frames()[i].header.msg_id, i);
-    EXPECT_EQ(h.frames()[i].header.server_id, static_cast<uint32_t>(i));
-    EXPECT_EQ(h.frames()[i].payload, payloadOf(i % 40));
+    EXPECT_EQ(h.recorder.frames[i].header.msg_id, i);
+    EXPECT_EQ(h.recorder.frames[i].header.server_id, static_cast<uint32_t>(i));
+    EXPECT_EQ(h.recorder.frames[i].payload, payloadOf(i % 40));
   }
-  EXPECT_EQ(h.bufferedInput(), 0u);
+  EXPECT_EQ(h.ec.inputLength(), 0u);
 }
 
 TEST(FramingDecode, CompleteFramesPassedPartialKept) {
-  ChainHarness h("{}");
-  std::string b = frameBytes(2, 0, "second");
-  h.feed(frameBytes(1, 0, "first") + b.substr(0, 10));
-  ASSERT_EQ(h.frames().size(), 1u);
-  EXPECT_EQ(h.bufferedInput(), 10u);
-  h.feed(b.substr(10));
-  ASSERT_EQ(h.frames().size(), 2u);
-  EXPECT_EQ(h.frames()[1].payload, "second");
+  CodecChain h("{}");
+  std::string b = encodeClientFrame(2, 0, "second");
+  h.ec.feed(encodeClientFrame(1, 0, "first") + b.substr(0, 10));
+  ASSERT_EQ(h.recorder.frames.size(), 1u);
+  EXPECT_EQ(h.ec.inputLength(), 10u);
+  h.ec.feed(b.substr(10));
+  ASSERT_EQ(h.recorder.frames.size(), 2u);
+  EXPECT_EQ(h.recorder.frames[1].payload, "second");
 }
 
 TEST(FramingDecode, ZeroLengthPayload) {
-  ChainHarness h("{}");
-  h.feed(frameBytes(9, kServerId, "") + frameBytes(10, 0, "x") + frameBytes(11, 0, ""));
-  ASSERT_EQ(h.frames().size(), 3u);
-  EXPECT_EQ(h.frames()[0].header.length, 0);
-  EXPECT_EQ(h.frames()[0].header.msg_id, 9);
-  EXPECT_EQ(h.frames()[0].payload, "");
-  EXPECT_EQ(h.frames()[1].payload, "x");
-  EXPECT_EQ(h.frames()[2].header.msg_id, 11);
-  EXPECT_FALSE(h.closed);
+  CodecChain h("{}");
+  h.ec.feed(encodeClientFrame(9, kServerId, "") + encodeClientFrame(10, 0, "x") + encodeClientFrame(11, 0, ""));
+  ASSERT_EQ(h.recorder.frames.size(), 3u);
+  EXPECT_EQ(h.recorder.frames[0].header.length, 0);
+  EXPECT_EQ(h.recorder.frames[0].header.msg_id, 9);
+  EXPECT_EQ(h.recorder.frames[0].payload, "");
+  EXPECT_EQ(h.recorder.frames[1].payload, "x");
+  EXPECT_EQ(h.recorder.frames[2].header.msg_id, 11);
+  EXPECT_FALSE(h.ec.closed());
 }
 
 // Every field little-endian, bytes chosen so any swap or shift shows.
 TEST(FramingDecode, FieldsAreLittleEndian) {
-  ChainHarness h("{}");
+  CodecChain h("{}");
   const uint8_t raw[] = {0x03, 0x00,               // length 3
                          0x34, 0x12,               // msg_id 0x1234
                          0x01, 0xC8, 0x03, 0x80,   // server_id 0x8003C801
                          'a',  'b',  'c'};
-  h.feed(std::string(reinterpret_cast<const char*>(raw), sizeof(raw)));
-  ASSERT_EQ(h.frames().size(), 1u);
-  const wire::ClientHeader& hd = h.frames()[0].header;
+  h.ec.feed(std::string(reinterpret_cast<const char*>(raw), sizeof(raw)));
+  ASSERT_EQ(h.recorder.frames.size(), 1u);
+  const wire::ClientHeader& hd = h.recorder.frames[0].header;
   EXPECT_EQ(hd.length, 3);
   EXPECT_EQ(hd.msg_id, 0x1234);
   EXPECT_EQ(hd.server_id, 0x8003C801u);
@@ -179,153 +228,153 @@ TEST(FramingDecode, FieldsAreLittleEndian) {
   EXPECT_EQ(hd.worldId(), 3);
   EXPECT_EQ(hd.serverType(), 200);
   EXPECT_EQ(hd.instId(), 1);
-  EXPECT_EQ(h.frames()[0].payload, "abc");
+  EXPECT_EQ(h.recorder.frames[0].payload, "abc");
 }
 
 TEST(FramingDecode, LengthHighByte) {
-  ChainHarness h("{}");
+  CodecChain h("{}");
   std::string header("\x2C\x01\x00\x00\x00\x00\x00\x00", 8);  // length 0x012C = 300
-  h.feed(header + payloadOf(299));
-  EXPECT_TRUE(h.frames().empty());
-  h.feed("z");
-  ASSERT_EQ(h.frames().size(), 1u);
-  EXPECT_EQ(h.frames()[0].header.length, 300);
+  h.ec.feed(header + payloadOf(299));
+  EXPECT_TRUE(h.recorder.frames.empty());
+  h.ec.feed("z");
+  ASSERT_EQ(h.recorder.frames.size(), 1u);
+  EXPECT_EQ(h.recorder.frames[0].header.length, 300);
 }
 
 // ---- max_frame_bytes ------------------------------------------------------
 
 TEST(FramingLimits, ExactlyMaxSizeAccepted) {
-  ChainHarness h(R"({"max_frame_bytes": 4096})");
-  h.feed(frameBytes(1, 0, payloadOf(4096)));
-  ASSERT_EQ(h.frames().size(), 1u);
-  EXPECT_EQ(h.frames()[0].payload.size(), 4096u);
-  EXPECT_FALSE(h.closed);
+  CodecChain h(R"({"max_frame_bytes": 4096})");
+  h.ec.feed(encodeClientFrame(1, 0, payloadOf(4096)));
+  ASSERT_EQ(h.recorder.frames.size(), 1u);
+  EXPECT_EQ(h.recorder.frames[0].payload.size(), 4096u);
+  EXPECT_FALSE(h.ec.closed());
 }
 
 TEST(FramingLimits, FormatMaximumAcceptedByDefault) {
-  ChainHarness h("{}");
-  std::string f = frameBytes(1, 0, payloadOf(65535));
-  h.feed(f.substr(0, 40000));
-  h.feed(f.substr(40000));
-  ASSERT_EQ(h.frames().size(), 1u);
-  EXPECT_EQ(h.frames()[0].payload, payloadOf(65535));
-  EXPECT_FALSE(h.closed);
+  CodecChain h("{}");
+  std::string f = encodeClientFrame(1, 0, payloadOf(65535));
+  h.ec.feed(f.substr(0, 40000));
+  h.ec.feed(f.substr(40000));
+  ASSERT_EQ(h.recorder.frames.size(), 1u);
+  EXPECT_EQ(h.recorder.frames[0].payload, payloadOf(65535));
+  EXPECT_FALSE(h.ec.closed());
 }
 
 TEST(FramingLimits, OversizeClosesWithFrameTooLarge) {
   std::string listener = listenerName();
-  ChainHarness h(R"({"max_frame_bytes": 4096})", listener);
+  CodecChain h(R"({"max_frame_bytes": 4096})", listener);
   // Frames before the bad one in the same read are still passed on; the
   // close happens as soon as the bad header is there (its payload never came).
-  std::string bad = frameBytes(7, 0, payloadOf(4097)).substr(0, 8);
-  h.feed(frameBytes(1, 0, "ok") + bad + frameBytes(2, 0, "never"));
-  ASSERT_EQ(h.frames().size(), 1u);
-  EXPECT_EQ(h.frames()[0].payload, "ok");
-  ASSERT_TRUE(h.closed);
-  EXPECT_EQ(h.reason, CloseReason::kFrameTooLarge);
-  EXPECT_EQ(h.detail, "frame length 4097 exceeds max_frame_bytes 4096 (msg_id 7)");
+  std::string bad = encodeClientFrame(7, 0, payloadOf(4097)).substr(0, 8);
+  h.ec.feed(encodeClientFrame(1, 0, "ok") + bad + encodeClientFrame(2, 0, "never"));
+  ASSERT_EQ(h.recorder.frames.size(), 1u);
+  EXPECT_EQ(h.recorder.frames[0].payload, "ok");
+  ASSERT_TRUE(h.ec.closed());
+  EXPECT_EQ(h.ec.closeReason(), CloseReason::kFrameTooLarge);
+  EXPECT_EQ(h.ec.closeDetail(), "frame length 4097 exceeds max_frame_bytes 4096 (msg_id 7)");
   EXPECT_EQ(counterValue("game_gateway_framing_errors_total",
                          {{"listener", listener}, {"reason", "frame_too_large"}}),
             1u);
 }
 
 TEST(FramingLimits, OversizeHeaderAloneIsEnough) {
-  ChainHarness h(R"({"max_frame_bytes": 1})");
-  h.feedByteByByte(std::string("\x02\x00\x05\x00\x00\x00\x00", 7));
-  EXPECT_FALSE(h.closed);
-  h.feed(std::string("\x00", 1));
-  ASSERT_TRUE(h.closed);
-  EXPECT_EQ(h.reason, CloseReason::kFrameTooLarge);
-  EXPECT_EQ(h.detail, "frame length 2 exceeds max_frame_bytes 1 (msg_id 5)");
+  CodecChain h(R"({"max_frame_bytes": 1})");
+  feedByteByByte(h.ec, std::string("\x02\x00\x05\x00\x00\x00\x00", 7));
+  EXPECT_FALSE(h.ec.closed());
+  h.ec.feed(std::string("\x00", 1));
+  ASSERT_TRUE(h.ec.closed());
+  EXPECT_EQ(h.ec.closeReason(), CloseReason::kFrameTooLarge);
+  EXPECT_EQ(h.ec.closeDetail(), "frame length 2 exceeds max_frame_bytes 1 (msg_id 5)");
 }
 
 // ---- end of stream --------------------------------------------------------
 
 TEST(FramingEof, CleanEofClosesRemoteClosedAfterFrames) {
-  ChainHarness h("{}");
-  h.feed(frameBytes(1, 0, "a") + frameBytes(2, 0, "b"), /*end_stream=*/true);
-  EXPECT_EQ(h.frames().size(), 2u);
-  ASSERT_TRUE(h.closed);
-  EXPECT_EQ(h.reason, CloseReason::kRemoteClosed);
+  CodecChain h("{}");
+  h.ec.feed(encodeClientFrame(1, 0, "a") + encodeClientFrame(2, 0, "b"), /*end_stream=*/true);
+  EXPECT_EQ(h.recorder.frames.size(), 2u);
+  ASSERT_TRUE(h.ec.closed());
+  EXPECT_EQ(h.ec.closeReason(), CloseReason::kRemoteClosed);
 }
 
 TEST(FramingEof, TruncatedHeader) {
   std::string listener = listenerName();
-  ChainHarness h("{}", listener);
-  h.feed(frameBytes(1, 0, "abc").substr(0, 5));
-  EXPECT_FALSE(h.closed);
-  h.feed("", /*end_stream=*/true);
-  ASSERT_TRUE(h.closed);
-  EXPECT_EQ(h.reason, CloseReason::kMalformedFrame);
-  EXPECT_EQ(h.detail, "connection closed mid-frame: 5 of 8 header bytes");
+  CodecChain h("{}", listener);
+  h.ec.feed(encodeClientFrame(1, 0, "abc").substr(0, 5));
+  EXPECT_FALSE(h.ec.closed());
+  h.ec.feed("", /*end_stream=*/true);
+  ASSERT_TRUE(h.ec.closed());
+  EXPECT_EQ(h.ec.closeReason(), CloseReason::kMalformedFrame);
+  EXPECT_EQ(h.ec.closeDetail(), "connection closed mid-frame: 5 of 8 header bytes");
   EXPECT_EQ(counterValue("game_gateway_framing_errors_total",
                          {{"listener", listener}, {"reason", "malformed_frame"}}),
             1u);
 }
 
 TEST(FramingEof, TruncatedPayload) {
-  ChainHarness h("{}");
-  std::string f = frameBytes(7, 0, payloadOf(100));
-  h.feed(frameBytes(1, 0, "whole") + f.substr(0, 18), /*end_stream=*/true);
-  ASSERT_EQ(h.frames().size(), 1u);
-  ASSERT_TRUE(h.closed);
-  EXPECT_EQ(h.reason, CloseReason::kMalformedFrame);
-  EXPECT_EQ(h.detail, "connection closed mid-frame: 10 of 100 payload bytes (msg_id 7)");
+  CodecChain h("{}");
+  std::string f = encodeClientFrame(7, 0, payloadOf(100));
+  h.ec.feed(encodeClientFrame(1, 0, "whole") + f.substr(0, 18), /*end_stream=*/true);
+  ASSERT_EQ(h.recorder.frames.size(), 1u);
+  ASSERT_TRUE(h.ec.closed());
+  EXPECT_EQ(h.ec.closeReason(), CloseReason::kMalformedFrame);
+  EXPECT_EQ(h.ec.closeDetail(), "connection closed mid-frame: 10 of 100 payload bytes (msg_id 7)");
 }
 
 TEST(FramingEof, EofWaitsWhilePausedThenFinishes) {
-  ChainHarness h("{}");
-  h.terminal().on_frame = [](Frame&, FilterCallbacks& cb) {
+  CodecChain h("{}");
+  h.recorder.on_frame = [](Frame&, FilterCallbacks& cb) {
     if (cb.readDisabled()) return;
     cb.readDisable(true);
   };
-  h.feed(frameBytes(1, 0, "a") + frameBytes(2, 0, "b"), /*end_stream=*/true);
-  EXPECT_EQ(h.frames().size(), 1u);
-  EXPECT_FALSE(h.closed) << "complete frames are still waiting: EOF must not close yet";
-  h.terminal().on_frame = nullptr;
-  h.conn().readDisable(false);
-  h.runFor(milliseconds(200));  // the connection re-delivers the buffered bytes
-  EXPECT_EQ(h.frames().size(), 2u);
-  ASSERT_TRUE(h.closed);
-  EXPECT_EQ(h.reason, CloseReason::kRemoteClosed);
+  h.ec.feed(encodeClientFrame(1, 0, "a") + encodeClientFrame(2, 0, "b"), /*end_stream=*/true);
+  EXPECT_EQ(h.recorder.frames.size(), 1u);
+  EXPECT_FALSE(h.ec.closed()) << "complete frames are still waiting: EOF must not close yet";
+  h.recorder.on_frame = nullptr;
+  h.ec.connection().readDisable(false);
+  h.ec.runFor(milliseconds(200));  // the connection re-delivers the buffered bytes
+  EXPECT_EQ(h.recorder.frames.size(), 2u);
+  ASSERT_TRUE(h.ec.closed());
+  EXPECT_EQ(h.ec.closeReason(), CloseReason::kRemoteClosed);
 }
 
 // ---- backpressure ---------------------------------------------------------
 
 TEST(FramingBackpressure, ReadDisableStopsDecoding) {
-  ChainHarness h("{}");
-  h.terminal().on_frame = [](Frame& f, FilterCallbacks& cb) {
+  CodecChain h("{}");
+  h.recorder.on_frame = [](Frame& f, FilterCallbacks& cb) {
     if (f.header.msg_id == 2) cb.readDisable(true);
   };
   std::string all;
-  for (uint16_t i = 1; i <= 5; ++i) all += frameBytes(i, 0, payloadOf(i));
-  h.feed(all);
-  ASSERT_EQ(h.frames().size(), 2u) << "decoding must stop right after the pausing frame";
-  EXPECT_EQ(h.bufferedInput(), 3 * 8u + 3 + 4 + 5);
+  for (uint16_t i = 1; i <= 5; ++i) all += encodeClientFrame(i, 0, payloadOf(i));
+  h.ec.feed(all);
+  ASSERT_EQ(h.recorder.frames.size(), 2u) << "decoding must stop right after the pausing frame";
+  EXPECT_EQ(h.ec.inputLength(), 3 * 8u + 3 + 4 + 5);
   // More bytes while paused: nothing is decoded.
-  h.feed(frameBytes(6, 0, "six"));
-  EXPECT_EQ(h.frames().size(), 2u);
-  EXPECT_FALSE(h.closed);
+  h.ec.feed(encodeClientFrame(6, 0, "six"));
+  EXPECT_EQ(h.recorder.frames.size(), 2u);
+  EXPECT_FALSE(h.ec.closed());
   // Resume: the connection re-delivers from the first filter on a later turn.
-  h.conn().readDisable(false);
-  h.runFor(milliseconds(100));
-  ASSERT_EQ(h.frames().size(), 6u);
-  for (uint16_t i = 0; i < 6; ++i) EXPECT_EQ(h.frames()[i].header.msg_id, i + 1);
-  EXPECT_EQ(h.frames()[5].payload, "six");
-  EXPECT_EQ(h.bufferedInput(), 0u);
+  h.ec.connection().readDisable(false);
+  h.ec.runFor(milliseconds(100));
+  ASSERT_EQ(h.recorder.frames.size(), 6u);
+  for (uint16_t i = 0; i < 6; ++i) EXPECT_EQ(h.recorder.frames[i].header.msg_id, i + 1);
+  EXPECT_EQ(h.recorder.frames[5].payload, "six");
+  EXPECT_EQ(h.ec.inputLength(), 0u);
 }
 
 TEST(FramingBackpressure, CloseDuringFrameStopsDecoding) {
   std::string listener = listenerName();
-  ChainHarness h("{}", listener);
-  h.terminal().on_frame = [](Frame&, FilterCallbacks& cb) {
+  CodecChain h("{}", listener);
+  h.recorder.on_frame = [](Frame&, FilterCallbacks& cb) {
     cb.close(CloseReason::kKicked, "test kick", Connection::CloseMode::kAbort);
   };
-  h.feed(frameBytes(1, 0, "a") + frameBytes(2, 0, "b") + frameBytes(3, 0, "c"));
-  EXPECT_EQ(h.frames().size(), 1u);
-  ASSERT_TRUE(h.closed);
-  EXPECT_EQ(h.reason, CloseReason::kKicked);
-  EXPECT_EQ(h.bufferedInput(), 2 * 9u) << "frames after the close must not be decoded";
+  h.ec.feed(encodeClientFrame(1, 0, "a") + encodeClientFrame(2, 0, "b") + encodeClientFrame(3, 0, "c"));
+  EXPECT_EQ(h.recorder.frames.size(), 1u);
+  ASSERT_TRUE(h.ec.closed());
+  EXPECT_EQ(h.ec.closeReason(), CloseReason::kKicked);
+  EXPECT_EQ(h.ec.inputLength(), 2 * 9u) << "frames after the close must not be decoded";
   EXPECT_EQ(counterValue("game_gateway_frames_total",
                          {{"listener", listener}, {"direction", "in"}}),
             1u);
@@ -335,14 +384,13 @@ TEST(FramingBackpressure, CloseDuringFrameStopsDecoding) {
 
 TEST(FramingTimeout, ReadTimeoutOnStalledHeader) {
   std::string listener = listenerName();
-  ChainHarness h(R"({"read_timeout": "50ms", "idle_timeout": "0s"})", listener);
+  CodecChain h(R"({"read_timeout": "50ms", "idle_timeout": "0s"})", listener);
   auto start = steady_clock::now();
-  h.feed(std::string("\x05\x00\x07", 3));
-  h.runFor(milliseconds(2000));
-  ASSERT_TRUE(h.closed);
-  EXPECT_EQ(h.reason, CloseReason::kReadTimeout);
-  EXPECT_EQ(h.detail, "frame not completed within read_timeout 50ms: 3 of 8 header bytes");
-  long took = elapsedMs(start, h.close_time);
+  h.ec.feed(std::string("\x05\x00\x07", 3));
+  ASSERT_TRUE(h.ec.runUntilClosed(milliseconds(2000)));
+  EXPECT_EQ(h.ec.closeReason(), CloseReason::kReadTimeout);
+  EXPECT_EQ(h.ec.closeDetail(), "frame not completed within read_timeout 50ms: 3 of 8 header bytes");
+  long took = elapsedMs(start, h.ec.closeTime());
   EXPECT_GE(took, 40);  // coarse clock: a tick (<= 4 ms) early at most
   EXPECT_LT(took, 1000);
   EXPECT_EQ(counterValue("game_gateway_framing_errors_total",
@@ -351,65 +399,62 @@ TEST(FramingTimeout, ReadTimeoutOnStalledHeader) {
 }
 
 TEST(FramingTimeout, ReadTimeoutOnStalledPayload) {
-  ChainHarness h(R"({"read_timeout": "50ms", "idle_timeout": "0s"})");
-  h.feed(frameBytes(7, 0, payloadOf(10)).substr(0, 10));
-  h.runFor(milliseconds(2000));
-  ASSERT_TRUE(h.closed);
-  EXPECT_EQ(h.reason, CloseReason::kReadTimeout);
-  EXPECT_EQ(h.detail,
+  CodecChain h(R"({"read_timeout": "50ms", "idle_timeout": "0s"})");
+  h.ec.feed(encodeClientFrame(7, 0, payloadOf(10)).substr(0, 10));
+  ASSERT_TRUE(h.ec.runUntilClosed(milliseconds(2000)));
+  EXPECT_EQ(h.ec.closeReason(), CloseReason::kReadTimeout);
+  EXPECT_EQ(h.ec.closeDetail(),
             "frame not completed within read_timeout 50ms: 2 of 10 payload bytes (msg_id 7)");
 }
 
 TEST(FramingTimeout, FrameCompletingInTimeIsFine) {
-  ChainHarness h(R"({"read_timeout": "200ms", "idle_timeout": "0s"})");
-  std::string f = frameBytes(7, 0, "payload");
-  h.feed(f.substr(0, 4));
-  Timer rest(h.dispatcher, [&] { h.feed(f.substr(4)); });
+  CodecChain h(R"({"read_timeout": "200ms", "idle_timeout": "0s"})");
+  std::string f = encodeClientFrame(7, 0, "payload");
+  h.ec.feed(f.substr(0, 4));
+  Timer rest(h.ec.dispatcher(), [&] { h.ec.feed(f.substr(4)); });
   rest.enable(milliseconds(30));
-  h.runFor(milliseconds(150));
-  EXPECT_FALSE(h.closed) << closeReasonName(h.reason) << ": " << h.detail;
-  ASSERT_EQ(h.frames().size(), 1u);
-  EXPECT_EQ(h.frames()[0].payload, "payload");
+  h.ec.runFor(milliseconds(150));
+  EXPECT_FALSE(h.ec.closed()) << closeReasonName(h.ec.closeReason()) << ": " << h.ec.closeDetail();
+  ASSERT_EQ(h.recorder.frames.size(), 1u);
+  EXPECT_EQ(h.recorder.frames[0].payload, "payload");
 }
 
 // The read timeout runs per frame, from the frame's first byte: a client that
 // keeps completing frames but stalls on one is closed ~read_timeout after that
 // frame started, not after the first.
 TEST(FramingTimeout, ReadTimeoutIsPerFrame) {
-  ChainHarness h(R"({"read_timeout": "120ms", "idle_timeout": "0s"})");
-  std::string f = frameBytes(1, 0, "abcd");
+  CodecChain h(R"({"read_timeout": "120ms", "idle_timeout": "0s"})");
+  std::string f = encodeClientFrame(1, 0, "abcd");
   // Every 30 ms: finish the frame in progress and start the next one. After
   // the 4th, the 5th stalls; 4 x 30 ms is well past one read_timeout.
   int beats = 0;
   std::unique_ptr<Timer> tick;
   steady_clock::time_point last_start = steady_clock::now();
-  h.feed(f.substr(0, 5));
-  tick = std::make_unique<Timer>(h.dispatcher, [&] {
+  h.ec.feed(f.substr(0, 5));
+  tick = std::make_unique<Timer>(h.ec.dispatcher(), [&] {
     if (++beats <= 4) {
-      h.feed(f.substr(5) + f.substr(0, 5));
+      h.ec.feed(f.substr(5) + f.substr(0, 5));
       last_start = steady_clock::now();
       tick->enable(milliseconds(30));
     }
   });
   tick->enable(milliseconds(30));
-  h.runFor(milliseconds(2000));
-  ASSERT_TRUE(h.closed);
-  EXPECT_EQ(h.reason, CloseReason::kReadTimeout);
-  EXPECT_EQ(h.frames().size(), 4u);
-  long took = elapsedMs(last_start, h.close_time);
+  ASSERT_TRUE(h.ec.runUntilClosed(milliseconds(2000)));
+  EXPECT_EQ(h.ec.closeReason(), CloseReason::kReadTimeout);
+  EXPECT_EQ(h.recorder.frames.size(), 4u);
+  long took = elapsedMs(last_start, h.ec.closeTime());
   EXPECT_GE(took, 110);
   EXPECT_LT(took, 1000);
 }
 
 TEST(FramingTimeout, IdleTimeoutWithoutFrames) {
   std::string listener = listenerName();
-  ChainHarness h(R"({"idle_timeout": "100ms"})", listener);
+  CodecChain h(R"({"idle_timeout": "100ms"})", listener);
   auto start = steady_clock::now();
-  h.runFor(milliseconds(2000));
-  ASSERT_TRUE(h.closed);
-  EXPECT_EQ(h.reason, CloseReason::kIdleTimeout);
-  EXPECT_EQ(h.detail, "no frame within idle_timeout 100ms");
-  long took = elapsedMs(start, h.close_time);
+  ASSERT_TRUE(h.ec.runUntilClosed(milliseconds(2000)));
+  EXPECT_EQ(h.ec.closeReason(), CloseReason::kIdleTimeout);
+  EXPECT_EQ(h.ec.closeDetail(), "no frame within idle_timeout 100ms");
+  long took = elapsedMs(start, h.ec.closeTime());
   EXPECT_GE(took, 90);
   EXPECT_LT(took, 1500);
   EXPECT_EQ(counterValue("game_gateway_framing_errors_total",
@@ -418,71 +463,68 @@ TEST(FramingTimeout, IdleTimeoutWithoutFrames) {
 }
 
 TEST(FramingTimeout, HeartbeatsKeepConnectionAlive) {
-  ChainHarness h(R"({"idle_timeout": "150ms"})");
+  CodecChain h(R"({"idle_timeout": "150ms"})");
   int beats = 0;
   steady_clock::time_point last_beat;
   std::unique_ptr<Timer> tick;
-  tick = std::make_unique<Timer>(h.dispatcher, [&] {
-    h.feed(frameBytes(1, 0, ""));  // heartbeat
+  tick = std::make_unique<Timer>(h.ec.dispatcher(), [&] {
+    h.ec.feed(encodeClientFrame(1, 0, ""));  // heartbeat
     last_beat = steady_clock::now();
     if (++beats < 10) tick->enable(milliseconds(30));
   });
   tick->enable(milliseconds(30));
-  h.runFor(milliseconds(2000));
-  ASSERT_TRUE(h.closed);
+  ASSERT_TRUE(h.ec.runUntilClosed(milliseconds(2000)));
   EXPECT_EQ(beats, 10) << "closed before the heartbeats stopped";
-  EXPECT_EQ(h.frames().size(), 10u);
-  EXPECT_EQ(h.reason, CloseReason::kIdleTimeout);
-  long took = elapsedMs(last_beat, h.close_time);
+  EXPECT_EQ(h.recorder.frames.size(), 10u);
+  EXPECT_EQ(h.ec.closeReason(), CloseReason::kIdleTimeout);
+  long took = elapsedMs(last_beat, h.ec.closeTime());
   EXPECT_GE(took, 140) << "idle must count from the last frame";
   EXPECT_LT(took, 1500);
 }
 
 TEST(FramingTimeout, IdleTimeoutZeroDisables) {
-  ChainHarness h(R"({"idle_timeout": "0s"})");
-  h.runFor(milliseconds(150));
-  EXPECT_FALSE(h.closed);
+  CodecChain h(R"({"idle_timeout": "0s"})");
+  h.ec.runFor(milliseconds(150));
+  EXPECT_FALSE(h.ec.closed());
 }
 
 TEST(FramingTimeout, PausedReadingCountsTowardNeitherTimeout) {
-  ChainHarness h(R"({"idle_timeout": "60ms", "read_timeout": "60ms"})");
-  h.feed(std::string("\x05\x00", 2));  // a frame starts
-  h.conn().readDisable(true);           // then something pauses reading
-  h.runFor(milliseconds(250));
-  EXPECT_FALSE(h.closed) << closeReasonName(h.reason) << ": " << h.detail;
+  CodecChain h(R"({"idle_timeout": "60ms", "read_timeout": "60ms"})");
+  h.ec.feed(std::string("\x05\x00", 2));  // a frame starts
+  h.ec.connection().readDisable(true);           // then something pauses reading
+  h.ec.runFor(milliseconds(250));
+  EXPECT_FALSE(h.ec.closed()) << closeReasonName(h.ec.closeReason()) << ": " << h.ec.closeDetail();
   auto resumed = steady_clock::now();
-  h.conn().readDisable(false);
-  h.runFor(milliseconds(2000));
-  ASSERT_TRUE(h.closed);
-  EXPECT_EQ(h.reason, CloseReason::kReadTimeout);
+  h.ec.connection().readDisable(false);
+  ASSERT_TRUE(h.ec.runUntilClosed(milliseconds(2000)));
+  EXPECT_EQ(h.ec.closeReason(), CloseReason::kReadTimeout);
   // After the resume the client still gets a whole read_timeout.
-  EXPECT_GE(elapsedMs(resumed, h.close_time), 55);
+  EXPECT_GE(elapsedMs(resumed, h.ec.closeTime()), 55);
 }
 
 TEST(FramingTimeout, PausedIdleConnectionGetsFullIdleTimeoutAfterResume) {
-  ChainHarness h(R"({"idle_timeout": "60ms"})");
-  h.conn().readDisable(true);
-  h.runFor(milliseconds(250));
-  EXPECT_FALSE(h.closed) << closeReasonName(h.reason) << ": " << h.detail;
+  CodecChain h(R"({"idle_timeout": "60ms"})");
+  h.ec.connection().readDisable(true);
+  h.ec.runFor(milliseconds(250));
+  EXPECT_FALSE(h.ec.closed()) << closeReasonName(h.ec.closeReason()) << ": " << h.ec.closeDetail();
   auto resumed = steady_clock::now();
-  h.conn().readDisable(false);
-  h.runFor(milliseconds(2000));
-  ASSERT_TRUE(h.closed);
-  EXPECT_EQ(h.reason, CloseReason::kIdleTimeout);
-  EXPECT_GE(elapsedMs(resumed, h.close_time), 55);
+  h.ec.connection().readDisable(false);
+  ASSERT_TRUE(h.ec.runUntilClosed(milliseconds(2000)));
+  EXPECT_EQ(h.ec.closeReason(), CloseReason::kIdleTimeout);
+  EXPECT_GE(elapsedMs(resumed, h.ec.closeTime()), 55);
 }
 
 // ---- write path -----------------------------------------------------------
 
 TEST(FramingEncode, SendFrameEncodesHeader) {
-  ChainHarness h("{}");
-  h.terminal().callbacks->sendFrame(0x0102, 0, "hello");
-  EXPECT_EQ(h.takeOutput(), std::string("\x05\x00\x02\x01\x00\x00\x00\x00hello", 13));
+  CodecChain h("{}");
+  h.recorder.callbacks->sendFrame(0x0102, 0, "hello");
+  EXPECT_EQ(h.ec.takeOutput(), std::string("\x05\x00\x02\x01\x00\x00\x00\x00hello", 13));
 }
 
 TEST(FramingEncode, WriteFrameMovesExactlyThePayload) {
   std::string listener = listenerName();
-  ChainHarness h("{}", listener);
+  CodecChain h("{}", listener);
   evbuffer* src = evbuffer_new();
   evbuffer_add(src, "payloadTAIL", 11);
   wire::ClientHeader hd;
@@ -490,9 +532,9 @@ TEST(FramingEncode, WriteFrameMovesExactlyThePayload) {
   hd.msg_id = 0xBEEF;
   hd.server_id = 0x8003C801;
   Frame f(hd, src);
-  h.terminal().callbacks->writeFrame(f);
+  h.recorder.callbacks->writeFrame(f);
   EXPECT_TRUE(f.consumed());
-  EXPECT_EQ(h.takeOutput(), std::string("\x07\x00\xEF\xBE\x01\xC8\x03\x80payload", 15));
+  EXPECT_EQ(h.ec.takeOutput(), std::string("\x07\x00\xEF\xBE\x01\xC8\x03\x80payload", 15));
   ASSERT_EQ(evbuffer_get_length(src), 4u) << "bytes after the payload must stay in the source";
   char tail[4];
   evbuffer_remove(src, tail, 4);
@@ -507,25 +549,25 @@ TEST(FramingEncode, WriteFrameMovesExactlyThePayload) {
 }
 
 TEST(FramingEncode, ZeroLengthFrame) {
-  ChainHarness h("{}");
-  h.terminal().callbacks->sendFrame(0xFFFF, 0, "");
-  EXPECT_EQ(h.takeOutput(), std::string("\x00\x00\xFF\xFF\x00\x00\x00\x00", 8));
+  CodecChain h("{}");
+  h.recorder.callbacks->sendFrame(0xFFFF, 0, "");
+  EXPECT_EQ(h.ec.takeOutput(), std::string("\x00\x00\xFF\xFF\x00\x00\x00\x00", 8));
 }
 
 TEST(FramingEncode, EchoRoundTrip) {
-  ChainHarness h("{}");
-  h.terminal().on_frame = [](Frame& f, FilterCallbacks& cb) { cb.writeFrame(f); };
+  CodecChain h("{}");
+  h.recorder.on_frame = [](Frame& f, FilterCallbacks& cb) { cb.writeFrame(f); };
   std::string all;
   for (int i = 0; i < 50; ++i)
-    all += frameBytes(static_cast<uint16_t>(i), kServerId, payloadOf(i * 3));
-  for (size_t off = 0; off < all.size(); off += 100) h.feed(all.substr(off, 100));
-  EXPECT_EQ(h.frames().size(), 50u);
-  EXPECT_EQ(h.takeOutput(), all);
-  EXPECT_EQ(h.bufferedInput(), 0u);
+    all += encodeClientFrame(static_cast<uint16_t>(i), kServerId, payloadOf(i * 3));
+  for (size_t off = 0; off < all.size(); off += 100) h.ec.feed(all.substr(off, 100));
+  EXPECT_EQ(h.recorder.frames.size(), 50u);
+  EXPECT_EQ(h.ec.takeOutput(), all);
+  EXPECT_EQ(h.ec.inputLength(), 0u);
 }
 
 TEST(FramingEncode, LargeFrameFromBackendBuffer) {
-  ChainHarness h("{}");
+  CodecChain h("{}");
   std::string payload = payloadOf(65535);
   evbuffer* src = evbuffer_new();
   evbuffer_add(src, payload.data(), payload.size());
@@ -533,23 +575,23 @@ TEST(FramingEncode, LargeFrameFromBackendBuffer) {
   hd.length = 65535;
   hd.msg_id = 3;
   Frame f(hd, src);
-  h.terminal().callbacks->writeFrame(f);
+  h.recorder.callbacks->writeFrame(f);
   EXPECT_EQ(evbuffer_get_length(src), 0u);
-  EXPECT_EQ(h.takeOutput(), frameBytes(3, 0, payload));
+  EXPECT_EQ(h.ec.takeOutput(), encodeClientFrame(3, 0, payload));
   evbuffer_free(src);
 }
 
 TEST(FramingEncode, ShortPayloadIsRefused) {
-  ChainHarness h("{}");
+  CodecChain h("{}");
   evbuffer* src = evbuffer_new();
   evbuffer_add(src, "abc", 3);
   wire::ClientHeader hd;
   hd.length = 10;
   Frame f(hd, src);
-  h.terminal().callbacks->writeFrame(f);
-  EXPECT_EQ(h.takeOutput(), "") << "a header promising missing bytes would desync the client";
-  ASSERT_TRUE(h.closed);
-  EXPECT_EQ(h.reason, CloseReason::kFilterError);
+  h.recorder.callbacks->writeFrame(f);
+  EXPECT_EQ(h.ec.takeOutput(), "") << "a header promising missing bytes would desync the client";
+  ASSERT_TRUE(h.ec.closed());
+  EXPECT_EQ(h.ec.closeReason(), CloseReason::kFilterError);
   evbuffer_free(src);
 }
 
@@ -584,12 +626,12 @@ class ObservingBytesFactory : public FilterFactory {
 
 TEST(FramingEncode, ThroughObservingBytesFilter) {
   ObservingBytesFactory observer;
-  ChainHarness h("{}", "test", {{&observer, ObservingBytesFactory::traits()}});
-  h.feed(frameBytes(4, 0, "in"));
-  ASSERT_EQ(h.frames().size(), 1u);
-  h.terminal().callbacks->sendFrame(0x0102, 0, "hello");
+  CodecChain h("{}", "test", {{&observer, ObservingBytesFactory::traits()}});
+  h.ec.feed(encodeClientFrame(4, 0, "in"));
+  ASSERT_EQ(h.recorder.frames.size(), 1u);
+  h.recorder.callbacks->sendFrame(0x0102, 0, "hello");
   std::string want("\x05\x00\x02\x01\x00\x00\x00\x00hello", 13);
-  EXPECT_EQ(h.takeOutput(), want);
+  EXPECT_EQ(h.ec.takeOutput(), want);
   EXPECT_EQ(observer.seen, want);
 }
 
@@ -597,9 +639,9 @@ TEST(FramingEncode, ThroughObservingBytesFilter) {
 
 TEST(FramingMetrics, CountsFramesAndBytesIn) {
   std::string listener = listenerName();
-  ChainHarness h("{}", listener);
-  h.feed(frameBytes(1, 0, "abc") + frameBytes(2, 0, "") + frameBytes(3, 0, "x").substr(0, 4));
-  h.feed(frameBytes(3, 0, "x").substr(4));
+  CodecChain h("{}", listener);
+  h.ec.feed(encodeClientFrame(1, 0, "abc") + encodeClientFrame(2, 0, "") + encodeClientFrame(3, 0, "x").substr(0, 4));
+  h.ec.feed(encodeClientFrame(3, 0, "x").substr(4));
   EXPECT_EQ(counterValue("game_gateway_frames_total",
                          {{"listener", listener}, {"direction", "in"}}),
             3u);
@@ -614,16 +656,15 @@ TEST(FramingMetrics, CountsFramesAndBytesIn) {
 // ---- config ---------------------------------------------------------------
 
 TEST(FramingConfig, Defaults) {
-  auto cfg = std::static_pointer_cast<const framing::FramingConfig>(
-      parseFramingConfig("{}", "test"));
+  auto cfg = parseFramingConfig("{}");
   EXPECT_EQ(cfg->max_frame_bytes, 65535u);
   EXPECT_EQ(cfg->read_timeout, milliseconds(30000));
   EXPECT_EQ(cfg->idle_timeout, milliseconds(300000));
 }
 
 TEST(FramingConfig, AllFields) {
-  auto cfg = std::static_pointer_cast<const framing::FramingConfig>(parseFramingConfig(
-      R"({"max_frame_bytes": 1024, "read_timeout": "2s", "idle_timeout": "1h"})", "test"));
+  auto cfg = parseFramingConfig(
+      R"({"max_frame_bytes": 1024, "read_timeout": "2s", "idle_timeout": "1h"})");
   EXPECT_EQ(cfg->max_frame_bytes, 1024u);
   EXPECT_EQ(cfg->read_timeout, milliseconds(2000));
   EXPECT_EQ(cfg->idle_timeout, milliseconds(3600 * 1000));
@@ -657,7 +698,7 @@ TEST(FramingConfig, Rejected) {
   };
   for (const Case& c : cases) {
     try {
-      parseFramingConfig(c.json, "test");
+      parseFramingConfig(c.json);
       ADD_FAILURE() << "accepted " << c.json;
     } catch (const std::runtime_error& e) {
       std::string msg = e.what();
@@ -665,6 +706,36 @@ TEST(FramingConfig, Rejected) {
           << c.json << " -> " << msg;
     }
   }
+}
+
+// A duration the schema's pattern allows but over the 30-day limit is a
+// clean error naming the field; the limit itself is accepted.
+TEST(FramingConfig, DurationOverTheLimitIsAnError) {
+  for (const char* key : {"read_timeout", "idle_timeout"}) {
+    try {
+      parseFramingConfig(std::string(R"({")") + key + R"(": "721h"})");
+      ADD_FAILURE() << key << " 721h accepted";
+    } catch (const std::runtime_error& e) {
+      EXPECT_EQ(std::string(e.what()),
+                std::string("/") + key + ": must be a duration from " +
+                    (std::string(key) == "read_timeout" ? "1ms" : "0ms") +
+                    " to 720h (digits then ms, s, m or h: \"250ms\", \"30s\", \"5m\"), got "
+                    "\"721h\"");
+    }
+    EXPECT_NO_THROW(parseFramingConfig(std::string(R"({")") + key + R"(": "720h"})"));
+  }
+}
+
+TEST(FramingConfig, DescribeShowsTheSettingsInForce) {
+  rapidjson::Document doc(rapidjson::kObjectType);
+  parseFramingConfig(R"({"read_timeout": "1500ms"})")->describe(doc, doc.GetAllocator());
+  EXPECT_EQ(doc.MemberCount(), 3u);
+  EXPECT_EQ(doc["max_frame_bytes"].GetUint64(), 65535u);
+  EXPECT_STREQ(doc["read_timeout"].GetString(), "1500ms");
+  EXPECT_STREQ(doc["idle_timeout"].GetString(), "5m");
+  rapidjson::Document off(rapidjson::kObjectType);
+  parseFramingConfig(R"({"idle_timeout": "0s"})")->describe(off, off.GetAllocator());
+  EXPECT_STREQ(off["idle_timeout"].GetString(), "0ms") << "0: idle timeout off";
 }
 
 }  // namespace

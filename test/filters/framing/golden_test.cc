@@ -18,8 +18,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/sdk/testing/embedded_chain.h"
 #include "core/sdk/wire.h"
-#include "test/filters/framing/chain_harness.h"
 
 namespace gw {
 namespace framing_test {
@@ -107,16 +107,26 @@ TEST(ClientFrameGolden, WireHeaderEncode) {
   EXPECT_EQ(std::string(reinterpret_cast<char*>(out), 8), kClientBigHeader);
 }
 
+// Starts `ec` as framing (default config) -> `recorder`.
+void startCodec(test::EmbeddedChain& ec, test::FrameRecorder& recorder) {
+  std::string error;
+  auto framing = ec.registered("framing", "{}", {}, &error);
+  ASSERT_TRUE(framing) << error;
+  ec.start({*framing, recorder.element()});
+}
+
 TEST(ClientFrameGolden, CodecDecodes) {
-  ChainHarness h("{}");
-  h.feed(kClientHello + kClientBigHeader + pattern(300));
-  ASSERT_EQ(h.frames().size(), 2u);
-  const RecordedFrame& a = h.frames()[0];
+  test::FrameRecorder recorder;
+  test::EmbeddedChain ec;
+  ASSERT_NO_FATAL_FAILURE(startCodec(ec, recorder));
+  ec.feed(kClientHello + kClientBigHeader + pattern(300));
+  ASSERT_EQ(recorder.frames.size(), 2u);
+  const test::RecordedFrame& a = recorder.frames[0];
   EXPECT_EQ(a.header.length, 5);
   EXPECT_EQ(a.header.msg_id, 0x1234);
   EXPECT_EQ(a.header.server_id, 0x8003C801u);
   EXPECT_EQ(a.payload, "hello");
-  const RecordedFrame& b = h.frames()[1];
+  const test::RecordedFrame& b = recorder.frames[1];
   EXPECT_EQ(b.header.length, 300);
   EXPECT_EQ(b.header.msg_id, 0xBEEF);
   EXPECT_EQ(b.header.worldId(), 0x7FFF);
@@ -126,9 +136,11 @@ TEST(ClientFrameGolden, CodecDecodes) {
 }
 
 TEST(ClientFrameGolden, CodecEncodes) {
-  ChainHarness h("{}");
-  h.terminal().callbacks->sendFrame(0x1234, 0x8003C801u, "hello");
-  EXPECT_EQ(h.takeOutput(), kClientHello);
+  test::FrameRecorder recorder;
+  test::EmbeddedChain ec;
+  ASSERT_NO_FATAL_FAILURE(startCodec(ec, recorder));
+  recorder.callbacks->sendFrame(0x1234, 0x8003C801u, "hello");
+  EXPECT_EQ(ec.takeOutput(), kClientHello);
 
   // Write path with the payload in another buffer (as from a backend).
   evbuffer* src = evbuffer_new();
@@ -139,12 +151,12 @@ TEST(ClientFrameGolden, CodecEncodes) {
   hd.msg_id = 0xBEEF;
   hd.server_id = 0x7FFF0AFFu;
   Frame f(hd, src);
-  h.terminal().callbacks->writeFrame(f);
-  EXPECT_EQ(h.takeOutput(), kClientBigHeader + p);
+  recorder.callbacks->writeFrame(f);
+  EXPECT_EQ(ec.takeOutput(), kClientBigHeader + p);
   evbuffer_free(src);
 
-  h.terminal().callbacks->sendFrame(0x0A0B, 0, "");
-  EXPECT_EQ(h.takeOutput(), kClientToClientEmpty);
+  recorder.callbacks->sendFrame(0x0A0B, 0, "");
+  EXPECT_EQ(ec.takeOutput(), kClientToClientEmpty);
 }
 
 // ---- server frame ---------------------------------------------------------

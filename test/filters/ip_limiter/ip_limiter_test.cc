@@ -166,7 +166,7 @@ class IpLimiterFilterTest : public ::testing::Test {
     cfg_ = makeConfig(json, &err);
     ASSERT_NE(cfg_, nullptr) << err;
     cfg_->clock = &fakeClock;
-    factory_ = std::make_unique<IpLimiterFactory>(cfg_, dispatcher_);
+    factory_ = std::make_unique<IpLimiterFactory>(cfg_, worker_);
   }
 
   TestConn& open(const std::string& peer, bool frames = true) {
@@ -203,6 +203,9 @@ class IpLimiterFilterTest : public ::testing::Test {
   }
 
   Dispatcher dispatcher_{"test"};
+  WorkerServices services_;
+  std::vector<ClusterConfig> no_clusters_;
+  WorkerContext worker_{dispatcher_, 0, 1, no_clusters_, "test", services_};
   std::shared_ptr<IpLimiterConfig> cfg_;
   std::unique_ptr<IpLimiterFactory> factory_;
   SinkFactory sink_factory_;
@@ -305,7 +308,7 @@ TEST_F(IpLimiterFilterTest, ReleasedOnCloseAndEntriesSweptAfterTtl) {
   EXPECT_EQ(factory_->sweep(), 0u);  // idle for 0.5 s of the 1 s ttl
   g_now += 600 * kMs;
   // A second worker's factory: the first to ask in an interval sweeps.
-  IpLimiterFactory other_worker(cfg_, dispatcher_);
+  IpLimiterFactory other_worker(cfg_, worker_);
   EXPECT_EQ(other_worker.sweep(), 1u);
   EXPECT_EQ(factory_->sweep(), 0u);  // swept less than an interval ago
   EXPECT_EQ(table.size(), 0u);
@@ -565,7 +568,9 @@ TEST(IpLimiterConfigTest, ErrorsNameTheJsonPointer) {
       {R"({"proxy_protocol": {"enabled": true}})",
        "/proxy_protocol: enabled needs trusted_sources"},
       {R"({"max_tracked_ips": 8, "shards": 16})", "/max_tracked_ips: must be at least `shards`"},
-      {R"({"entry_ttl": "0s"})", "/entry_ttl: must be > 0"},
+      {R"({"entry_ttl": "0s"})", "/entry_ttl: must be a duration from 1ms to 720h"},
+      {R"({"proxy_protocol": {"header_timeout": "0s"}})",
+       "/proxy_protocol/header_timeout: must be a duration from 1ms to 720h"},
       {R"({"message_burst": 5})", "/message_burst: message_burst has no effect"},
       {R"({"max_conections_per_ip": 5})", "max_conections_per_ip"},  // unknown key (schema)
       {R"({"message_rate_action": "kick"})", "/message_rate_action"},
@@ -578,6 +583,57 @@ TEST(IpLimiterConfigTest, ErrorsNameTheJsonPointer) {
     EXPECT_EQ(cfg, nullptr) << c.json;
     EXPECT_NE(err.find(c.expect), std::string::npos) << c.json << " -> " << err;
   }
+}
+
+// A duration the schema's pattern allows but that is too long to parse
+// ("721h" is over the 30-day limit) is a clean error naming the field (it
+// used to dereference an empty optional).
+TEST(IpLimiterConfigTest, DurationOverTheLimitIsAnError) {
+  std::string err;
+  EXPECT_EQ(makeConfig(R"({"entry_ttl": "721h"})", &err), nullptr);
+  EXPECT_EQ(err,
+            "/entry_ttl: must be a duration from 1ms to 720h (digits then ms, s, m or h: "
+            "\"250ms\", \"30s\", \"5m\"), got \"721h\"");
+  EXPECT_EQ(makeConfig(R"({"proxy_protocol": {"enabled": true, "trusted_sources": ["10.0.0.0/8"],
+                                             "header_timeout": "99999999999h"}})",
+                       &err),
+            nullptr);
+  EXPECT_EQ(err.rfind("/proxy_protocol/header_timeout: must be a duration from 1ms to 720h", 0),
+            0u)
+      << err;
+  EXPECT_NE(makeConfig(R"({"entry_ttl": "720h"})", &err), nullptr) << err;
+}
+
+TEST(IpLimiterConfigTest, DescribeShowsTheSettingsInForce) {
+  std::string err;
+  auto cfg = makeConfig(R"({"max_connections_per_ip": 3, "message_rate_limit": 2.5,
+                            "message_rate_action": "drop", "trusted_cidrs": ["10.0.0.0/8"],
+                            "entry_ttl": "90s", "shards": 4,
+                            "proxy_protocol": {"enabled": true,
+                                               "trusted_sources": ["192.168.0.0/16"]}})",
+                        &err);
+  ASSERT_NE(cfg, nullptr) << err;
+  rapidjson::Document d(rapidjson::kObjectType);
+  cfg->describe(d, d.GetAllocator());
+  EXPECT_EQ(d["max_connections_per_ip"].GetUint(), 3u);
+  EXPECT_EQ(d["connection_rate_limit"].GetDouble(), 5.0);
+  EXPECT_EQ(d["connection_burst"].GetUint(), 10u);
+  EXPECT_EQ(d["max_connections"].GetInt64(), 1000);
+  EXPECT_EQ(d["message_rate_limit"].GetDouble(), 2.5);
+  EXPECT_EQ(d["message_burst"].GetUint(), 3u) << "the derived burst is the one in force";
+  EXPECT_STREQ(d["message_rate_action"].GetString(), "drop");
+  EXPECT_EQ(d["ipv6_prefix_length"].GetInt(), 64);
+  ASSERT_EQ(d["trusted_cidrs"].Size(), 1u);
+  EXPECT_STREQ(d["trusted_cidrs"][0].GetString(), "10.0.0.0/8");
+  EXPECT_EQ(d["max_tracked_ips"].GetUint64(), 100000u);
+  EXPECT_STREQ(d["entry_ttl"].GetString(), "90s");
+  EXPECT_EQ(d["shards"].GetUint64(), 4u);
+  const rapidjson::Value& pp = d["proxy_protocol"];
+  EXPECT_TRUE(pp["enabled"].GetBool());
+  ASSERT_EQ(pp["trusted_sources"].Size(), 1u);
+  EXPECT_STREQ(pp["trusted_sources"][0].GetString(), "192.168.0.0/16");
+  EXPECT_STREQ(pp["header_timeout"].GetString(), "5s");
+  EXPECT_FALSE(d.HasMember("listener")) << "describe shows config, not runtime state";
 }
 
 TEST(IpLimiterConfigTest, ReloadWithSameSettingsKeepsTheTable) {

@@ -89,6 +89,22 @@ TEST(TcpProxyConfigTest, SchemaAndParseErrors) {
   EXPECT_EQ(ok->traits.consumes, Layer::kBytes);
 }
 
+TEST(TcpProxyConfigTest, DescribeShowsTheSettingsInForce) {
+  Dispatcher d("test");
+  WorkerServices services;
+  auto clusters = clusterOn(1);
+  std::string error;
+  auto built = buildFilter("tcp_proxy", R"({"cluster": "backend", "idle_timeout": "90s"})", d,
+                           services, clusters, &error);
+  ASSERT_NE(built, nullptr) << error;
+  rapidjson::Document doc(rapidjson::kObjectType);
+  built->config->describe(doc, doc.GetAllocator());
+  EXPECT_EQ(doc.MemberCount(), 3u);
+  EXPECT_STREQ(doc["cluster"].GetString(), "backend");
+  EXPECT_STREQ(doc["idle_timeout"].GetString(), "90s");
+  EXPECT_EQ(doc["buffer_high_watermark"].GetUint64(), 64u * 1024) << "the default filled in";
+}
+
 class TcpProxyFilterTest : public ::testing::Test {
  protected:
   void SetUp() override {
