@@ -16,10 +16,11 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <map>
 #include <vector>
 
+#include "core/sdk/admin_view.h"
 #include "core/sdk/log.h"
+#include "core/sdk/registry.h"
 #include "core/sdk/session_registry.h"
 #include "core/sdk/stats.h"
 
@@ -71,51 +72,28 @@ const char* lbName(LbPolicy p) {
   return "round_robin";
 }
 
-const char* breakerName(double v) {
-  if (v == 0) return "closed";
-  if (v == 1) return "open";
-  if (v == 2) return "half_open";
-  return "unknown";
+// Every registered filter type's admin view, in registry (name) order.
+std::vector<const AdminView*> adminViews() {
+  std::vector<const AdminView*> views;
+  FilterRegistry& reg = FilterRegistry::get();
+  for (const auto& name : reg.names()) {
+    const FilterConfigFactory* f = reg.find(name);
+    if (const AdminView* v = f != nullptr ? f->adminView() : nullptr) views.push_back(v);
+  }
+  return views;
 }
 
-// The value of label `key`, or "" when absent.
-std::string labelOf(const stats::Labels& labels, const std::string& key) {
-  for (const auto& [k, v] : labels)
-    if (k == key) return v;
-  return "";
+rapidjson::Value jsonString(const std::string& s, JsonAllocator& alloc) {
+  return rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), alloc);
 }
 
-// Per (cluster, host) sums of a metric family, read once per request.
-using HostKey = std::pair<std::string, std::string>;
-std::map<HostKey, double> byHost(const std::string& family, const std::string& only_state = "") {
-  std::map<HostKey, double> out;
-  stats::StatsRegistry::get().visit(family, [&](const stats::Labels& l, double v) {
-    if (!only_state.empty() && labelOf(l, "state") != only_state) return;
-    out[{labelOf(l, "cluster"), labelOf(l, "host")}] += v;
-  });
-  return out;
-}
-
-// Per cluster sums of a metric family, split by label `by` ("" = total).
-std::map<std::string, double> byCluster(const std::string& family, const std::string& by = "",
-                                        const std::string& value = "") {
-  std::map<std::string, double> out;
-  stats::StatsRegistry::get().visit(family, [&](const stats::Labels& l, double v) {
-    if (!by.empty() && labelOf(l, by) != value) return;
-    out[labelOf(l, "cluster")] += v;
-  });
-  return out;
-}
-
-double lookup(const std::map<HostKey, double>& m, const std::string& c, const std::string& h,
-              double dflt = 0) {
-  auto it = m.find({c, h});
-  return it == m.end() ? dflt : it->second;
-}
-
-double lookup(const std::map<std::string, double>& m, const std::string& c) {
-  auto it = m.find(c);
-  return it == m.end() ? 0 : it->second;
+// `doc` pretty-printed, with a final newline.
+std::string prettyJson(const rapidjson::Document& doc) {
+  rapidjson::StringBuffer sb;
+  JsonWriter w(sb);
+  w.SetIndent(' ', 2);
+  doc.Accept(w);
+  return std::string(sb.GetString()) + "\n";
 }
 
 bool looksSecret(std::string_view key) {
@@ -329,25 +307,8 @@ AdminServer::Response AdminServer::index() {
 void AdminServer::refreshDerivedMetrics() {
   auto& reg = stats::StatsRegistry::get();
   auto cfg = target_.currentConfig();
-  // Pool capacity per host: each worker may open max(1, its share of
-  // max_connections_per_service), so the process holds at most
-  // max(max_connections_per_service, workers) connections to a host.
-  // Utilization is active / capacity, computed by Prometheus (the recording
-  // rule game_gateway:upstream_pool_utilization:ratio in docs/ops/alerts.yaml).
-  const char* capacity_name = "game_gateway_upstream_pool_capacity";
-  const char* capacity_help = "Backend connections the gateway may open to a host (all workers).";
-  size_t workers = target_.workerCount();
-  std::vector<stats::Labels> stale;  // hosts a reload removed: their capacity drops to 0
-  reg.visit(capacity_name, [&](const stats::Labels& l, double) { stale.push_back(l); });
-  for (const auto& c : cfg->clusters) {
-    for (const auto& h : c.hosts) {
-      stats::Labels l = {{"cluster", c.name}, {"host", h.toString()}};
-      auto capacity = std::max<size_t>(c.max_connections_per_service, workers);
-      reg.gauge(capacity_name, capacity_help, l).set(static_cast<int64_t>(capacity));
-      stale.erase(std::remove(stale.begin(), stale.end(), l), stale.end());
-    }
-  }
-  for (const auto& l : stale) reg.gauge(capacity_name, capacity_help, l).set(0);
+  AdminContext ctx{cfg->clusters, target_.workerCount()};
+  for (const AdminView* v : adminViews()) v->onScrape(ctx);
   reg.gauge("game_gateway_draining", "1 while the gateway drains (not accepting), else 0.")
       .set(target_.draining() ? 1 : 0);
   reg.gauge("game_gateway_config_generation",
@@ -385,156 +346,86 @@ AdminServer::Response AdminServer::ready() {
 
 AdminServer::Response AdminServer::config() {
   auto cfg = target_.currentConfig();
-  rapidjson::StringBuffer sb;
-  JsonWriter w(sb);
-  w.SetIndent(' ', 2);
-  w.StartObject();
-  w.Key("source");
-  w.String(cfg->source.c_str());
-  w.Key("generation");
-  w.Uint64(target_.configGeneration());
-  w.Key("effective");
-  w.StartObject();
-  w.Key("workers");
-  w.Uint64(cfg->workers);
-  w.Key("log_level");
-  w.String(cfg->log_level.c_str());
-  w.Key("drain_timeout_ms");
-  w.Int64(cfg->drain_timeout.count());
-  w.Key("admin_address");
-  w.String(bound_.toString().c_str());
-  w.Key("access_log");
-  w.StartObject();
-  w.Key("enabled");
-  w.Bool(cfg->access_log.enabled);
-  w.Key("path");
-  w.String(cfg->access_log.path.c_str());
-  w.Key("sample_rate");
-  w.Double(cfg->access_log.sample_rate);
-  w.EndObject();
-  w.Key("listeners");
-  w.StartArray();
+  rapidjson::Document doc(rapidjson::kObjectType);
+  auto& a = doc.GetAllocator();
+  doc.AddMember("source", jsonString(cfg->source, a), a);
+  doc.AddMember("generation", static_cast<uint64_t>(target_.configGeneration()), a);
+  rapidjson::Value eff(rapidjson::kObjectType);
+  eff.AddMember("workers", static_cast<uint64_t>(cfg->workers), a);
+  eff.AddMember("log_level", jsonString(cfg->log_level, a), a);
+  eff.AddMember("drain_timeout_ms", static_cast<int64_t>(cfg->drain_timeout.count()), a);
+  eff.AddMember("admin_address", jsonString(bound_.toString(), a), a);
+  rapidjson::Value log(rapidjson::kObjectType);
+  log.AddMember("enabled", cfg->access_log.enabled, a);
+  log.AddMember("path", jsonString(cfg->access_log.path, a), a);
+  log.AddMember("sample_rate", cfg->access_log.sample_rate, a);
+  eff.AddMember("access_log", log, a);
+  rapidjson::Value plugins(rapidjson::kArrayType);
+  for (const auto& p : cfg->plugins) plugins.PushBack(jsonString(p, a), a);
+  eff.AddMember("plugins", plugins, a);
+  rapidjson::Value listeners(rapidjson::kArrayType);
   for (const auto& l : cfg->listeners) {
-    w.StartObject();
-    w.Key("name");
-    w.String(l.name.c_str());
-    w.Key("address");
-    w.String(l.address.toString().c_str());
-    w.Key("filters");
-    w.StartArray();
-    for (const auto& f : l.filters) w.String(f.name.c_str());
-    w.EndArray();
-    w.EndObject();
+    rapidjson::Value lj(rapidjson::kObjectType);
+    lj.AddMember("name", jsonString(l.name, a), a);
+    lj.AddMember("address", jsonString(l.address.toString(), a), a);
+    rapidjson::Value filters(rapidjson::kArrayType);
+    for (const auto& f : l.filters) {
+      rapidjson::Value fj(rapidjson::kObjectType);
+      fj.AddMember("name", jsonString(f.name, a), a);
+      // The filter's own description: values in force, secrets left out.
+      rapidjson::Value described(rapidjson::kObjectType);
+      if (f.config) f.config->describe(described, a);
+      fj.AddMember("config", described, a);
+      filters.PushBack(fj, a);
+    }
+    lj.AddMember("filters", filters, a);
+    listeners.PushBack(lj, a);
   }
-  w.EndArray();
-  w.EndObject();
-  w.Key("config");
-  std::string redacted = redactSecrets(cfg->json);
-  w.RawValue(redacted.c_str(), redacted.size(), rapidjson::kObjectType);
-  w.EndObject();
+  eff.AddMember("listeners", listeners, a);
+  doc.AddMember("effective", eff, a);
+  // The file as loaded, secrets redacted.
+  rapidjson::Document file(&a);
+  file.Parse(cfg->json.c_str(), cfg->json.size());
+  rapidjson::Value file_json(rapidjson::kObjectType);
+  if (!file.HasParseError()) {
+    redactValue(file, a);
+    file_json.CopyFrom(file, a);
+  }
+  doc.AddMember("config", file_json, a);
   Response r;
-  r.body = std::string(sb.GetString()) + "\n";
+  r.body = prettyJson(doc);
   return r;
 }
 
 AdminServer::Response AdminServer::clusters() {
   auto cfg = target_.currentConfig();
-  auto active = byHost("game_gateway_upstream_pool_connections", "active");
-  auto idle = byHost("game_gateway_upstream_pool_connections", "idle");
-  auto failures = byHost("game_gateway_upstream_connect_failures_total");
-  auto lost = byHost("game_gateway_upstream_connections_lost_total");
-  // Breaker gauges may be per host or per cluster (no host label).
-  std::map<HostKey, double> breaker;
-  stats::StatsRegistry::get().visit(
-      "game_gateway_circuit_breaker_state", [&](const stats::Labels& l, double v) {
-        std::string host = labelOf(l, "host");
-        if (host == "*") host.clear();  // the cluster as a whole
-        breaker[{labelOf(l, "cluster"), host}] = v;
-      });
-  auto frames_in = byCluster("game_gateway_upstream_frames_total", "direction", "in");
-  auto frames_out = byCluster("game_gateway_upstream_frames_total", "direction", "out");
-  auto bytes_in = byCluster("game_gateway_upstream_bytes_total", "direction", "in");
-  auto bytes_out = byCluster("game_gateway_upstream_bytes_total", "direction", "out");
-  auto requests = byCluster("game_gateway_request_latency_seconds");
-  size_t workers = target_.workerCount();
-
-  rapidjson::StringBuffer sb;
-  JsonWriter w(sb);
-  w.SetIndent(' ', 2);
-  w.StartObject();
-  w.Key("clusters");
-  w.StartArray();
+  AdminContext ctx{cfg->clusters, target_.workerCount()};
+  std::vector<const AdminView*> views = adminViews();
+  rapidjson::Document doc(rapidjson::kObjectType);
+  auto& a = doc.GetAllocator();
+  rapidjson::Value clusters(rapidjson::kArrayType);
   for (const auto& c : cfg->clusters) {
-    w.StartObject();
-    w.Key("name");
-    w.String(c.name.c_str());
-    w.Key("lb");
-    w.String(lbName(c.lb));
-    w.Key("connect_timeout_ms");
-    w.Int64(c.connect_timeout.count());
-    w.Key("idle_timeout_ms");
-    w.Int64(c.idle_timeout.count());
-    w.Key("max_connections_per_service");
-    w.Uint(c.max_connections_per_service);
-    w.Key("max_connections");
-    w.Uint(c.max_connections);
-    auto cluster_breaker = breaker.find({c.name, ""});
-    if (cluster_breaker != breaker.end()) {
-      w.Key("breaker");
-      w.String(breakerName(cluster_breaker->second));
-    }
-    w.Key("hosts");
-    w.StartArray();
+    rapidjson::Value cj(rapidjson::kObjectType);
+    cj.AddMember("name", jsonString(c.name, a), a);
+    cj.AddMember("lb", rapidjson::StringRef(lbName(c.lb)), a);
+    cj.AddMember("connect_timeout_ms", static_cast<int64_t>(c.connect_timeout.count()), a);
+    cj.AddMember("idle_timeout_ms", static_cast<int64_t>(c.idle_timeout.count()), a);
+    cj.AddMember("max_connections_per_service", c.max_connections_per_service, a);
+    cj.AddMember("max_connections", c.max_connections, a);
+    for (const AdminView* v : views) v->describeCluster(ctx, c, cj, a);
+    rapidjson::Value hosts(rapidjson::kArrayType);
     for (const auto& h : c.hosts) {
-      std::string host = h.toString();
-      double capacity =
-          static_cast<double>(std::max<size_t>(c.max_connections_per_service, workers));
-      double a = lookup(active, c.name, host);
-      w.StartObject();
-      w.Key("address");
-      w.String(host.c_str());
-      auto hb = breaker.find({c.name, host});
-      w.Key("breaker");
-      w.String(hb != breaker.end() ? breakerName(hb->second)
-               : cluster_breaker != breaker.end() ? breakerName(cluster_breaker->second)
-                                                  : "none");
-      w.Key("pool");
-      w.StartObject();
-      w.Key("active");
-      w.Int64(static_cast<int64_t>(a));
-      w.Key("idle");
-      w.Int64(static_cast<int64_t>(lookup(idle, c.name, host)));
-      w.Key("capacity");
-      w.Int64(static_cast<int64_t>(capacity));
-      w.Key("utilization");
-      w.Double(static_cast<double>(static_cast<int64_t>(a / capacity * 1000 + 0.5)) / 1000);
-      w.EndObject();
-      w.Key("connect_failures");
-      w.Uint64(static_cast<uint64_t>(lookup(failures, c.name, host)));
-      w.Key("connections_lost");
-      w.Uint64(static_cast<uint64_t>(lookup(lost, c.name, host)));
-      w.EndObject();
+      rapidjson::Value hj(rapidjson::kObjectType);
+      hj.AddMember("address", jsonString(h.toString(), a), a);
+      for (const AdminView* v : views) v->describeHost(ctx, c, h, hj, a);
+      hosts.PushBack(hj, a);
     }
-    w.EndArray();
-    w.Key("traffic");
-    w.StartObject();
-    w.Key("frames_in");
-    w.Uint64(static_cast<uint64_t>(lookup(frames_in, c.name)));
-    w.Key("frames_out");
-    w.Uint64(static_cast<uint64_t>(lookup(frames_out, c.name)));
-    w.Key("bytes_in");
-    w.Uint64(static_cast<uint64_t>(lookup(bytes_in, c.name)));
-    w.Key("bytes_out");
-    w.Uint64(static_cast<uint64_t>(lookup(bytes_out, c.name)));
-    w.Key("requests_timed");
-    w.Uint64(static_cast<uint64_t>(lookup(requests, c.name)));
-    w.EndObject();
-    w.EndObject();
+    cj.AddMember("hosts", hosts, a);
+    clusters.PushBack(cj, a);
   }
-  w.EndArray();
-  w.EndObject();
+  doc.AddMember("clusters", clusters, a);
   Response r;
-  r.body = std::string(sb.GetString()) + "\n";
+  r.body = prettyJson(doc);
   return r;
 }
 

@@ -8,7 +8,7 @@
 //   GET  /healthz               200 while the process and its main loop live
 //   GET  /ready                 200 ready; 503 starting or draining
 //   GET  /config                the running config, secrets redacted
-//   GET  /clusters              clusters, hosts, breaker state, pool stats
+//   GET  /clusters              clusters and hosts, with what filters add
 //   GET  /sessions/{id}         one session (404 without a `session` filter)
 //   POST /sessions/{id}/kick    closes the session's client (reason kicked)
 //   POST /drain                 starts draining (as SIGTERM does)
@@ -16,6 +16,10 @@
 // Every response but /metrics is JSON; errors are {"error": "..."} with 400
 // (bad id), 404 (no such path or session), 405 (wrong method; the Allow
 // header lists the right one). docs/admin.md documents each endpoint.
+// The server knows no filter's metrics: GET /clusters and GET /metrics ask
+// every registered filter type's AdminView (core/sdk/admin_view.h), in
+// registry (name) order, to add what it shows; GET /config shows each
+// filter's FilterConfig::describe().
 // Also defines the helpers the endpoints use, exposed for tests:
 // redactSecrets(), parseSessionId().
 #pragma once
@@ -71,9 +75,10 @@ class AdminServer {
   // The bound address (the real port when 0 was asked for).
   const Address& address() const { return bound_; }
 
-  // Metrics computed at scrape time from config and other metrics (pool
-  // capacity and utilization, sessions, build info). Called by /metrics
-  // before serializing; public for tests.
+  // Metrics computed at scrape time: draining, config generation, and what
+  // every registered filter type's AdminView::onScrape sets (upstream: pool
+  // capacity per host). Called by /metrics before serializing; public for
+  // tests.
   void refreshDerivedMetrics();
 
  private:

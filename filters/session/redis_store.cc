@@ -421,131 +421,107 @@ void RedisStore::lingerExpired(SessionRecord& rec, std::function<void(bool conti
   }
 }
 
+void RedisStore::resumeLocally(SessionRecord& rec, const Token& token,
+                               const std::function<void(ResumeResult)>& done) {
+  countError("resume");
+  ResumeResult r = local_.resumeLocal(rec, token);
+  // Redis may know the session even though this process does not.
+  if (r.status == ResumeResult::Status::kUnknown) r.status = ResumeResult::Status::kUnavailable;
+  done(std::move(r));
+}
+
 void RedisStore::resume(SessionRecord& rec, const Token& presented,
                         std::function<void(ResumeResult)> done) {
-  if (!commands_.up()) {
-    countError("resume");
-    ResumeResult r = local_.resumeLocal(rec, presented);
-    if (r.status == ResumeResult::Status::kUnknown) r.status = ResumeResult::Status::kUnavailable;
-    done(std::move(r));
-    return;
-  }
   std::weak_ptr<char> life = rec.lifeToken();
   SessionRecord* r = &rec;
-  Token token = presented;
-  std::string key = sessionKey(rec.id);
-  bool sent = commands_.command(
-      {"EVAL", kLookupScript, "1", key, config_.prefix + "replica:"},
-      [this, life, r, token, done](const redisReply* reply) {
-        if (life.expired()) return;
-        SessionRecord& rec = *r;
-        if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) {
-          countError("resume");
-          ResumeResult res = local_.resumeLocal(rec, token);
-          if (res.status == ResumeResult::Status::kUnknown)
-            res.status = ResumeResult::Status::kUnavailable;
-          done(std::move(res));
-          return;
-        }
-        if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
-          // No record in Redis: perhaps a session of this process that
-          // Redis never saw (created while it was down).
-          done(local_.resumeLocal(rec, token));
-          return;
-        }
-        bool owner_alive = redis::replyInteger(reply->element[0]).value_or(0) == 1;
-        auto fields = redis::replyPairs(reply->element[1]);
-        ResumeResult res;
-        if (!fields) {
-          res.status = ResumeResult::Status::kUnknown;
-          done(std::move(res));
-          return;
-        }
-        auto stored = tokenFromHex(field(*fields, "token"));
-        Token zero{};
-        bool match = tokensEqual(stored ? *stored : zero, token);
-        if (!stored || !match) {
-          res.status = ResumeResult::Status::kBadToken;
-          done(std::move(res));
-          return;
-        }
-        const SessionConfig& cfg = *rec.config;
-        int64_t now = unixMillis();
-        std::string_view state = field(*fields, "state");
-        int64_t window = cfg.resume_window.count();
-        bool expired;
-        if (state == "lingering") {
-          expired = now - toInt64(field(*fields, "left")) > window;
-        } else {
-          // Connected: the owner still serves it (it will let go), or the
-          // owner died without saying so; then the last refresh tells.
-          expired = !owner_alive &&
-                    now - toInt64(field(*fields, "active")) >
-                        window + config_.refresh_interval.count();
-        }
-        if (expired) {
-          res.status = ResumeResult::Status::kExpired;
-          done(std::move(res));
-          return;
-        }
-        res.status = ResumeResult::Status::kOk;
-        res.created_ms = toInt64(field(*fields, "created"));
-        res.player_id = parseU64(field(*fields, "player")).value_or(0);
-        for (const auto& [k, v] : *fields) {
-          if (k.rfind("aff:", 0) == 0) res.affinity.emplace_back(k.substr(4), v);
-        }
-        // Claim it: compare-and-set on gen, so one claimant wins.
-        rec.created_ms = res.created_ms;
-        rec.player_id = res.player_id;
-        rec.affinity.assign(rec.affinityNames(), res.affinity);
-        std::string owner = ownerTag(rec);
-        Argv a;
-        a.add("EVAL");
-        a.add(kClaimScript);
-        a.add("1");
-        a.add(sessionKey(rec.id));
-        a.add(std::string(field(*fields, "gen")));
-        a.add(std::to_string(cfg.recordTtl().count()));
-        a.add(channel());
-        a.add("moved " + std::to_string(rec.id) + " " + owner);
-        recordFields(a, rec, false, instance_, owner);
-        std::weak_ptr<char> life2 = rec.lifeToken();
-        bool sent = commands_.command(
-            a.views(), [this, life2, r, res, done, token](const redisReply* claim) mutable {
-              if (life2.expired()) return;
-              auto v = redis::replyInteger(claim);
-              if (!v) {
-                countError("resume");
-                ResumeResult local = local_.resumeLocal(*r, token);
-                if (local.status == ResumeResult::Status::kUnknown)
-                  local.status = ResumeResult::Status::kUnavailable;
-                done(std::move(local));
-                return;
-              }
-              if (*v != 1) {
-                ResumeResult lost;
-                lost.status = ResumeResult::Status::kExpired;  // someone else took it first
-                done(std::move(lost));
-                return;
-              }
-              r->persisted = true;
-              local_.install(*r, res);
-              done(std::move(res));
-            });
-        if (!sent) {
-          countError("resume");
-          ResumeResult local = local_.resumeLocal(rec, token);
-          if (local.status == ResumeResult::Status::kUnknown)
-            local.status = ResumeResult::Status::kUnavailable;
-          done(std::move(local));
-        }
-      });
-  if (!sent) {
-    countError("resume");
-    ResumeResult res = local_.resumeLocal(rec, presented);
-    if (res.status == ResumeResult::Status::kUnknown) res.status = ResumeResult::Status::kUnavailable;
-    done(std::move(res));
+  bool sent = commands_.up() &&
+              commands_.command(
+                  {"EVAL", kLookupScript, "1", sessionKey(rec.id), config_.prefix + "replica:"},
+                  [this, life, r, presented, done](const redisReply* reply) {
+                    if (!life.expired()) onResumeLookup(*r, presented, reply, done);
+                  });
+  if (!sent) resumeLocally(rec, presented, done);
+}
+
+void RedisStore::onResumeLookup(SessionRecord& rec, const Token& token, const redisReply* reply,
+                                const std::function<void(ResumeResult)>& done) {
+  if (reply == nullptr || reply->type == REDIS_REPLY_ERROR) return resumeLocally(rec, token, done);
+  if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+    // No record in Redis: perhaps a session of this process that Redis
+    // never saw (created while it was down). Not a Redis failure.
+    done(local_.resumeLocal(rec, token));
+    return;
   }
+  bool owner_alive = redis::replyInteger(reply->element[0]).value_or(0) == 1;
+  auto fields = redis::replyPairs(reply->element[1]);
+  ResumeResult res;
+  if (!fields) {
+    res.status = ResumeResult::Status::kUnknown;
+    done(std::move(res));
+    return;
+  }
+  auto stored = tokenFromHex(field(*fields, "token"));
+  if (!stored || !tokensEqual(*stored, token)) {
+    res.status = ResumeResult::Status::kBadToken;
+    done(std::move(res));
+    return;
+  }
+  const SessionConfig& cfg = *rec.config;
+  int64_t now = unixMillis();
+  int64_t window = cfg.resume_window.count();
+  bool expired;
+  if (field(*fields, "state") == "lingering") {
+    expired = now - toInt64(field(*fields, "left")) > window;
+  } else {
+    // Connected: the owner still serves it (it will let go), or the owner
+    // died without saying so; then the last refresh tells.
+    expired = !owner_alive &&
+              now - toInt64(field(*fields, "active")) > window + config_.refresh_interval.count();
+  }
+  if (expired) {
+    res.status = ResumeResult::Status::kExpired;
+    done(std::move(res));
+    return;
+  }
+  res.status = ResumeResult::Status::kOk;
+  res.created_ms = toInt64(field(*fields, "created"));
+  res.player_id = parseU64(field(*fields, "player")).value_or(0);
+  for (const auto& [k, v] : *fields) {
+    if (k.rfind("aff:", 0) == 0) res.affinity.emplace_back(k.substr(4), v);
+  }
+  // Claim it: compare-and-set on gen, so one claimant wins.
+  rec.created_ms = res.created_ms;
+  rec.player_id = res.player_id;
+  rec.affinity.assign(rec.affinityNames(), res.affinity);
+  std::string owner = ownerTag(rec);
+  Argv a;
+  a.add("EVAL");
+  a.add(kClaimScript);
+  a.add("1");
+  a.add(sessionKey(rec.id));
+  a.add(std::string(field(*fields, "gen")));
+  a.add(std::to_string(cfg.recordTtl().count()));
+  a.add(channel());
+  a.add("moved " + std::to_string(rec.id) + " " + owner);
+  recordFields(a, rec, false, instance_, owner);
+  std::weak_ptr<char> life = rec.lifeToken();
+  SessionRecord* r = &rec;
+  bool sent = commands_.command(
+      a.views(), [this, life, r, res, done, token](const redisReply* claim) mutable {
+        if (life.expired()) return;
+        auto v = redis::replyInteger(claim);
+        if (!v) return resumeLocally(*r, token, done);
+        if (*v != 1) {
+          ResumeResult lost;
+          lost.status = ResumeResult::Status::kExpired;  // someone else took it first
+          done(std::move(lost));
+          return;
+        }
+        r->persisted = true;
+        local_.install(*r, res);
+        done(std::move(res));
+      });
+  if (!sent) resumeLocally(rec, token, done);
 }
 
 void RedisStore::bindPlayer(SessionRecord& rec, uint64_t player,

@@ -110,6 +110,16 @@ class RedisStore : public SessionStore {
   // Deletes a session's record (and its player key) if `owner` still owns
   // it; queued for the reconnect while Redis is away.
   void sendEnd(uint64_t id, uint64_t player, const std::string& owner);
+  // The lookup's answer for a resume of `rec` with `token`: refuses, or
+  // claims the record (compare-and-set on its generation) and answers.
+  void onResumeLookup(SessionRecord& rec, const Token& token, const redisReply* reply,
+                      const std::function<void(ResumeResult)>& done);
+  // The one fallback of resume() when Redis cannot answer (down, an error
+  // reply, a command not sent): counts the error and lets this process's
+  // own table decide; a session it does not know is kUnavailable (Redis may
+  // know it), not kUnknown.
+  void resumeLocally(SessionRecord& rec, const Token& token,
+                     const std::function<void(ResumeResult)>& done);
   void onMessage(std::string_view message);
   void onStateChange(bool up);
   void resyncStep(std::shared_ptr<std::vector<std::pair<SessionRecord*, std::weak_ptr<char>>>> todo,

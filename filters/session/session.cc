@@ -1,277 +1,16 @@
 #include "filters/session/session.h"
 
-#include <algorithm>
 #include <cstring>
 
-#include "core/sdk/duration.h"
+#include "core/sdk/clock.h"
 #include "core/sdk/error_frame.h"
 #include "core/sdk/log.h"
 #include "core/sdk/wire.h"
-#include "filters/session/session_schema.h"
 
 namespace gw {
 namespace session {
 
 using std::chrono::milliseconds;
-
-namespace {
-
-std::atomic<uint64_t> g_next_serial{1};
-
-// How long after its resume window a lingering record is dropped by the
-// sweep when no terminal asked about it (the terminal normally does, at the
-// end of the window).
-constexpr uint32_t kLingerGraceSeconds = 30;
-
-uint32_t ceilSeconds(milliseconds d) { return static_cast<uint32_t>((d.count() + 999) / 1000); }
-
-}  // namespace
-
-SessionStats::SessionStats(const std::string& listener) {
-  auto& r = stats::StatsRegistry::get();
-  stats::Labels l = {{"listener", listener}};
-  active = &r.gauge("game_gateway_sessions_active", "Sessions with a connected client.", l);
-  lingering = &r.gauge("game_gateway_sessions_lingering",
-                       "Sessions whose client left and that may still be resumed.", l);
-  created = &r.counter("game_gateway_sessions_created_total", "Sessions created.", l);
-  resumed = &r.counter("game_gateway_sessions_resumed_total",
-                       "Sessions a reconnecting client resumed.", l);
-  const char* failed_help = "Resume requests refused (the client got a new session), by reason.";
-  for (int s = 0; s < 5; ++s) {
-    auto status = static_cast<ResumeResult::Status>(s);
-    resume_failed[s] = &r.counter("game_gateway_sessions_resume_failed_total", failed_help,
-                                  {{"listener", listener},
-                                   {"reason", std::string(status == ResumeResult::Status::kOk
-                                                              ? "malformed"
-                                                              : resumeStatusName(status))}});
-  }
-  kicked = &r.counter("game_gateway_sessions_kicked_total",
-                      "Sessions kicked by an operator (admin API), here or through the fleet.", l);
-  idle_closed = &r.counter("game_gateway_sessions_idle_closed_total",
-                           "Sessions the idle sweep closed.", l);
-  duplicate_login = &r.counter("game_gateway_sessions_duplicate_login_total",
-                               "Player ids bound to a second live session (the older one was "
-                               "kicked, or the newer one refused).",
-                               l);
-  linger_ended = &r.counter("game_gateway_sessions_linger_expired_total",
-                            "Lingering sessions whose resume window ran out.", l);
-}
-
-std::shared_ptr<SessionStats> statsFor(const std::string& listener) {
-  return std::make_shared<SessionStats>(listener);
-}
-
-// ---------------------------------------------------------------- WorkerSessions
-
-WorkerSessions::~WorkerSessions() {
-  // The workers are stopping: lingering sessions leave the local table but
-  // keep their Redis records, so another replica can still resume them.
-  if (manager_) {
-    for (auto& [serial, rec] : records_) manager_->remove(rec->id, rec.get());
-  }
-  redis_.clear();
-  records_.clear();
-}
-
-void WorkerSessions::init(Dispatcher& dispatcher, size_t worker_index, WorkerServices& services,
-                          std::shared_ptr<SessionManager> manager) {
-  if (dispatcher_ != nullptr) return;
-  dispatcher_ = &dispatcher;
-  worker_ = worker_index;
-  services_ = &services;
-  manager_ = std::move(manager);
-  memory_ = std::make_unique<MemoryStore>(manager_);
-  now_s_ = coarseNowSeconds();
-  // Four ticks a second: a stamp lags the real second by at most 250 ms.
-  clock_timer_ = std::make_unique<Timer>(dispatcher, [this] {
-    now_s_ = coarseNowSeconds();
-    clock_timer_->enable(milliseconds(250));
-  });
-  clock_timer_->enable(milliseconds(250));
-  sweep_timer_ = std::make_unique<Timer>(dispatcher, [this] {
-    sweep();
-    armSweep();
-  });
-  services.get<SessionLingerSeams>().owner = this;
-}
-
-SessionStore& WorkerSessions::storeFor(const SessionConfig& config) {
-  if (sweep_interval_.count() == 0 || config.cleanup_interval < sweep_interval_) {
-    sweep_interval_ = config.cleanup_interval;
-    armSweep();
-  }
-  if (!config.redis) return *memory_;
-  std::string key = config.redis_config.address.toString() + "|" + config.redis_config.prefix;
-  auto& slot = redis_[key];
-  if (!slot) {
-    slot = std::make_unique<RedisStore>(*dispatcher_, worker_, config.redis_config, manager_, *this);
-    slot->start();
-  }
-  return *slot;
-}
-
-void WorkerSessions::armSweep() {
-  if (sweep_timer_ && sweep_interval_.count() > 0) sweep_timer_->enable(sweep_interval_);
-}
-
-SessionRecord* WorkerSessions::newRecord(std::shared_ptr<const SessionConfig> config,
-                                         SessionStore* store) {
-  auto rec = std::make_unique<SessionRecord>();
-  rec->serial = g_next_serial.fetch_add(1, std::memory_order_relaxed);
-  rec->home = this;
-  rec->worker = static_cast<uint16_t>(worker_);
-  rec->config = std::move(config);
-  rec->store = store;
-  SessionRecord* raw = rec.get();
-  records_.emplace(raw->serial, std::move(rec));
-  return raw;
-}
-
-void WorkerSessions::deleteRecord(SessionRecord* rec) {
-  auto it = lingering_.find(rec->id);
-  if (it != lingering_.end() && it->second == rec) lingering_.erase(it);
-  records_.erase(rec->serial);
-}
-
-bool WorkerSessions::startLinger(SessionRecord* rec) {
-  uint32_t until = coarseNowSeconds() + ceilSeconds(rec->config->resume_window);
-  bool current = manager_->locked(rec->id, [&](SessionManager::Table& t) {
-    SessionSlot* s = t.find(rec->id);
-    if (s == nullptr || s->record() != rec) return false;
-    s->setState(SlotState::kLingering);
-    rec->lingering = true;
-    rec->linger_until_s = until;
-    return true;
-  });
-  if (!current) return false;
-  rec->filter = nullptr;
-  auto it = lingering_.find(rec->id);
-  if (it != lingering_.end() && it->second != rec) {
-    // An older linger of the same id on this worker: superseded.
-    SessionRecord* stale = it->second;
-    lingering_.erase(it);
-    records_.erase(stale->serial);
-  }
-  lingering_[rec->id] = rec;
-  rec->config->stats->lingering->inc();
-  rec->store->lingering(*rec);
-  return true;
-}
-
-void WorkerSessions::endLinger(SessionRecord* rec, bool notify, bool final_end) {
-  uint64_t id = rec->id;
-  rec->config->stats->lingering->dec();
-  if (final_end) {
-    bool current = manager_->remove(id, rec);
-    if (current && rec->player_id != 0) manager_->unbindPlayer(rec->player_id, id);
-    if (current) rec->store->ended(*rec);
-  }
-  deleteRecord(rec);
-  if (SessionLingerSeams* seams = services_->find<SessionLingerSeams>()) {
-    if (seams->keeper != nullptr) seams->keeper->endLinger(id, notify);
-  }
-}
-
-void WorkerSessions::kickLocal(uint64_t id, CloseReason reason, const std::string& why) {
-  SessionRecord* rec = manager_->locked(id, [&](SessionManager::Table& t) -> SessionRecord* {
-    SessionSlot* s = t.find(id);
-    if (s == nullptr || s->record() == nullptr || s->record()->home != this) return nullptr;
-    return s->record();
-  });
-  if (rec == nullptr) return;
-  // Only this thread deletes this worker's records: rec stays valid here.
-  if (reason == CloseReason::kKicked) rec->config->stats->kicked->inc();
-  GW_LOG(info, "session {}: {} ({})", id, closeReasonName(reason), why);
-  if (rec->filter != nullptr) {
-    rec->filter->kick(reason, why);
-  } else if (rec->lingering) {
-    endLinger(rec, /*notify=*/true, /*final_end=*/true);
-  }
-}
-
-void WorkerSessions::releaseMoved(uint64_t id, uint64_t serial) {
-  auto it = records_.find(serial);
-  if (it == records_.end() || it->second->id != id) return;
-  SessionRecord* rec = it->second.get();
-  if (rec->filter != nullptr) {
-    rec->filter->releaseMoved();
-  } else if (rec->lingering) {
-    // Resumed elsewhere: the table no longer points here; drop silently.
-    manager_->remove(id, rec);
-    endLinger(rec, /*notify=*/false, /*final_end=*/false);
-  }
-}
-
-void WorkerSessions::lingerExpired(uint64_t id, std::function<void(bool continued)> done) {
-  auto it = lingering_.find(id);
-  if (it == lingering_.end()) {
-    // Not lingering here (ended or released already): nothing continues it
-    // on this worker's knowledge; the terminal closes it.
-    done(false);
-    return;
-  }
-  SessionRecord* rec = it->second;
-  lingering_.erase(it);
-  rec->config->stats->lingering->dec();
-  rec->config->stats->linger_ended->inc();
-  uint64_t serial = rec->serial;
-  rec->store->lingerExpired(*rec, [this, serial, done](bool continued) {
-    if (SessionRecord* rec = findRecord(serial)) {
-      if (!continued && rec->player_id != 0) manager_->unbindPlayer(rec->player_id, rec->id);
-      deleteRecord(rec);
-    }
-    done(continued);
-  });
-}
-
-void WorkerSessions::lingerEnded(uint64_t id) {
-  auto it = lingering_.find(id);
-  if (it == lingering_.end()) return;
-  SessionRecord* rec = it->second;
-  rec->config->stats->lingering->dec();
-  lingering_.erase(it);
-  bool current = manager_->remove(id, rec);
-  if (current && rec->player_id != 0) manager_->unbindPlayer(rec->player_id, id);
-  if (current) rec->store->ended(*rec);
-  deleteRecord(rec);
-}
-
-void WorkerSessions::forEachRecord(SessionStore* store,
-                                   const std::function<void(SessionRecord&)>& fn) {
-  for (auto& [serial, rec] : records_) {
-    if (rec->store == store && rec->id != 0) fn(*rec);
-  }
-}
-
-void WorkerSessions::sweep() {
-  uint32_t now = coarseNowSeconds();
-  now_s_ = now;
-  std::vector<std::pair<SessionFilter*, uint32_t>> idle;
-  std::vector<SessionRecord*> stale;
-  for (auto& [serial, rec] : records_) {
-    if (rec->filter != nullptr) {
-      auto timeout = rec->config->idle_timeout;
-      if (timeout.count() <= 0) continue;
-      uint32_t last = rec->last_active_s.load(std::memory_order_relaxed);
-      uint32_t idle_s = now > last ? now - last : 0;
-      // Stamps are whole seconds: idle for more than the timeout's seconds
-      // means idle for at least the timeout (less the clock's 250 ms lag).
-      if (idle_s > ceilSeconds(timeout)) idle.emplace_back(rec->filter, idle_s);
-    } else if (rec->lingering && now > rec->linger_until_s + kLingerGraceSeconds) {
-      stale.push_back(rec.get());
-    }
-  }
-  for (auto& [filter, idle_s] : idle) filter->closeIdle(idle_s);
-  for (SessionRecord* rec : stale) {
-    // No terminal asked about this linger (none keeps one): end it here.
-    auto it = lingering_.find(rec->id);
-    if (it == lingering_.end() || it->second != rec) continue;
-    uint64_t id = rec->id;
-    lingerExpired(id, [](bool) {});
-  }
-}
-
-// ---------------------------------------------------------------- SessionFilter
 
 SessionFilter::SessionFilter(SessionFactory& factory) : factory_(factory) {}
 
@@ -571,12 +310,19 @@ void SessionFilter::onClose(CloseReason reason) {
   ws.deleteRecord(rec);
 }
 
-// ---------------------------------------------------------------- factories
-
 SessionFactory::SessionFactory(std::shared_ptr<const SessionConfig> config, WorkerContext& worker)
     : config_(std::move(config)),
       ws_(worker.services.get<WorkerSessions>()),
       store_([&]() -> SessionStore& {
+        // The config's process-wide effects, once, by the first worker
+        // that builds a chain with it (never at parse time: --check-config
+        // and a refused reload change nothing).
+        std::call_once(config_->applied, [this] {
+          // Sized up front: no table doubling (a few ms per shard) below this.
+          if (config_->expected_sessions > 0) config_->manager->reserve(config_->expected_sessions);
+          if (config_->redis)
+            config_->manager->setFleet(std::make_shared<RedisFleetView>(config_->redis_config));
+        });
         ws_.init(worker.dispatcher, worker.worker_index, worker.services, config_->manager);
         return ws_.storeFor(*config_);
       }()),
@@ -585,112 +331,6 @@ SessionFactory::SessionFactory(std::shared_ptr<const SessionConfig> config, Work
 std::unique_ptr<Filter> SessionFactory::createFilter() {
   return std::make_unique<SessionFilter>(*this);
 }
-
-class SessionConfigFactory : public FilterConfigFactory {
- public:
-  std::string_view name() const override { return "session"; }
-  FilterTraits traits() const override {
-    FilterTraits t;
-    t.consumes = Layer::kFrames;
-    t.produces = Layer::kFrames;
-    return t;
-  }
-  std::string_view schema() const override { return kSessionSchema; }
-
-  std::shared_ptr<const FilterConfig> parse(const rapidjson::Value& json,
-                                            ParseContext& ctx) const override {
-    auto cfg = std::make_shared<SessionConfig>();
-    cfg->listener = ctx.listener();
-    cfg->stats = statsFor(cfg->listener);
-    cfg->affinity_names = AffinityNames(ctx.clusters());
-    bool ok = true;
-    auto duration = [&](const rapidjson::Value& obj, const char* key, const std::string& at,
-                        milliseconds* out, bool allow_zero) {
-      if (!obj.HasMember(key)) return;
-      auto d = config::parseDuration(obj[key].GetString());
-      if (!d) {
-        ctx.fail(at + "/" + key, "must be at most 30 days");
-        ok = false;
-        return;
-      }
-      if (!allow_zero && d->count() == 0) {
-        ctx.fail(at + "/" + key, "must be > 0");
-        ok = false;
-        return;
-      }
-      *out = *d;
-    };
-    if (json.HasMember("store")) cfg->redis = std::string(json["store"].GetString()) == "redis";
-    if (json.HasMember("shards")) cfg->shards = json["shards"].GetUint();
-    if (json.HasMember("expected_sessions"))
-      cfg->expected_sessions = json["expected_sessions"].GetUint64();
-    duration(json, "cleanup_interval", "", &cfg->cleanup_interval, false);
-    duration(json, "idle_timeout", "", &cfg->idle_timeout, true);
-    if (json.HasMember("duplicate_login")) {
-      cfg->duplicate_login = std::string(json["duplicate_login"].GetString()) == "refuse_new"
-                                 ? DuplicateLogin::kRefuseNew
-                                 : DuplicateLogin::kKickOld;
-    }
-    if (json.HasMember("resume")) {
-      const auto& r = json["resume"];
-      if (r.HasMember("enabled")) cfg->resume = r["enabled"].GetBool();
-      duration(r, "window", "/resume", &cfg->resume_window, false);
-      if (r.HasMember("announce")) {
-        cfg->announce = std::string(r["announce"].GetString()) == "always" ? Announce::kAlways
-                                                                          : Announce::kOnRequest;
-      }
-    }
-    if (json.HasMember("redis")) {
-      const auto& r = json["redis"];
-      if (!cfg->redis) {
-        ctx.fail("/redis", "is set but \"store\" is \"memory\": set \"store\": \"redis\" to use "
-                           "Redis, or remove /redis");
-        ok = false;
-      }
-      if (r.HasMember("address")) {
-        std::string why;
-        auto a = Address::parse(r["address"].GetString(), &why);
-        if (!a) {
-          ctx.fail("/redis/address", why + " (an IP and port, e.g. \"127.0.0.1:6379\")");
-          ok = false;
-        } else {
-          cfg->redis_config.address = *a;
-        }
-      }
-      if (r.HasMember("prefix")) cfg->redis_config.prefix = r["prefix"].GetString();
-      duration(r, "refresh_interval", "/redis", &cfg->redis_config.refresh_interval, false);
-      duration(r, "connect_timeout", "/redis", &cfg->redis_config.connect_timeout, false);
-      duration(r, "command_timeout", "/redis", &cfg->redis_config.command_timeout, false);
-    }
-    if (cfg->redis && (!json.HasMember("redis") || !json["redis"].HasMember("address"))) {
-      ctx.fail("/redis/address",
-               "store \"redis\" needs the Redis address, e.g. \"redis\": {\"address\": "
-               "\"127.0.0.1:6379\"}");
-      ok = false;
-    }
-    if (!ok) return nullptr;
-    cfg->manager = SessionManager::process(cfg->shards);
-    if (cfg->manager->shardCount() != cfg->shards) {
-      GW_LOG(warn, "session (listener '{}'): shards {} ignored: the session table already has {} "
-                   "shards (restart the gateway to change it)",
-             cfg->listener, cfg->shards, cfg->manager->shardCount());
-    }
-    return cfg;
-  }
-
-  std::unique_ptr<FilterFactory> createFactory(std::shared_ptr<const FilterConfig> config,
-                                               WorkerContext& worker) const override {
-    auto cfg = std::static_pointer_cast<const SessionConfig>(config);
-    std::call_once(cfg->applied, [&cfg] {
-      // Sized up front: no table doubling (a few ms per shard) below this.
-      if (cfg->expected_sessions > 0) cfg->manager->reserve(cfg->expected_sessions);
-      if (cfg->redis) cfg->manager->setFleet(std::make_shared<RedisFleetView>(cfg->redis_config));
-    });
-    return std::make_unique<SessionFactory>(std::move(cfg), worker);
-  }
-};
-
-GW_REGISTER_FILTER(SessionConfigFactory);
 
 }  // namespace session
 }  // namespace gw

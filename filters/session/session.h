@@ -9,37 +9,29 @@
 //
 // Defines:
 //  - the control frames' msg_ids (docs/protocol.md, "Session control frames");
-//  - SessionStats: every metric of the filter for one listener;
-//  - WorkerSessions: one per worker (in WorkerServices): owns that worker's
-//    SessionRecords, its stores, the coarse clock, the idle sweep, and
-//    answers kicks and releases posted by other threads (SessionHome), and
-//    upstream's linger questions (SessionLingerOwner);
 //  - SessionFilter (per connection) and SessionFactory (per worker and
 //    listener).
+// The worker's records, kicks, linger and sweep are WorkerSessions
+// (worker_sessions.h); the metrics SessionStats (session_stats.h); the
+// parsed config and the registered filter type session_config.h/.cc.
 // Per-frame cost: one comparison of two 32-bit seconds (and a store when the
 // second changed). Nothing is allocated per frame.
 #pragma once
 
-#include <absl/container/flat_hash_map.h>
 #include <event2/buffer.h>
 
 #include <chrono>
-#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "core/sdk/dispatcher.h"
 #include "core/sdk/filter.h"
 #include "core/sdk/registry.h"
 #include "core/sdk/session_info.h"
-#include "core/sdk/stats.h"
-#include "core/sdk/worker_services.h"
-#include "filters/session/memory_store.h"
-#include "filters/session/redis_store.h"
 #include "filters/session/session_config.h"
-#include "filters/session/session_manager.h"
+#include "filters/session/session_stats.h"
 #include "filters/session/session_store.h"
+#include "filters/session/worker_sessions.h"
 
 namespace gw {
 namespace session {
@@ -54,89 +46,6 @@ inline constexpr uint16_t kEstablishedMsgId = 0xFFFE;
 inline constexpr uint16_t kLeaveMsgId = 0xFFFC;
 // Payload size of kResumeMsgId and kEstablishedMsgId.
 inline constexpr size_t kControlPayload = 8 + 16;
-
-struct SessionStats {
-  explicit SessionStats(const std::string& listener);
-  stats::Gauge* active;         // game_gateway_sessions_active
-  stats::Gauge* lingering;      // game_gateway_sessions_lingering
-  stats::Counter* created;      // game_gateway_sessions_created_total
-  stats::Counter* resumed;      // game_gateway_sessions_resumed_total
-  stats::Counter* resume_failed[5];  // ..._resume_failed_total{reason}, by ResumeResult::Status
-  stats::Counter* kicked;       // game_gateway_sessions_kicked_total
-  stats::Counter* idle_closed;  // game_gateway_sessions_idle_closed_total
-  stats::Counter* duplicate_login;  // game_gateway_sessions_duplicate_login_total
-  stats::Counter* linger_ended;     // game_gateway_sessions_linger_expired_total
-};
-
-class SessionFilter;
-
-class WorkerSessions : public SessionHome, public SessionLingerOwner, public RedisStoreHost {
- public:
-  WorkerSessions() = default;  // WorkerServices default-constructs; then init()
-  ~WorkerSessions() override;
-
-  // Binds to the worker (first factory on it). Later calls are no-ops.
-  void init(Dispatcher& dispatcher, size_t worker_index, WorkerServices& services,
-            std::shared_ptr<SessionManager> manager);
-  // The store for `config` (the memory store, or the Redis store for its
-  // address and prefix, created and started on first use), and registers
-  // the config's sweep interval.
-  SessionStore& storeFor(const SessionConfig& config);
-  // The worker's coarse clock (coarseNowSeconds(), updated four times a second).
-  uint32_t now() const { return now_s_; }
-  size_t workerIndex() const { return worker_; }
-  SessionManager& manager() { return *manager_; }
-
-  // A new record owned by this worker (id 0; the caller fills it in).
-  SessionRecord* newRecord(std::shared_ptr<const SessionConfig> config, SessionStore* store);
-  // The record of this worker with `serial`, or nullptr (deleted): what
-  // asynchronous callbacks hold instead of a pointer.
-  SessionRecord* findRecord(uint64_t serial) {
-    auto it = records_.find(serial);
-    return it == records_.end() ? nullptr : it->second.get();
-  }
-  // Deletes a record of this worker (it must not be in the table).
-  void deleteRecord(SessionRecord* rec);
-  // A record's connection closed and it may resume: it lingers here (the
-  // table marks it lingering). False, with nothing changed, if the record
-  // is no longer its id's record (the session continued elsewhere).
-  bool startLinger(SessionRecord* rec);
-  // The sweep, now (the timer runs it every cleanup_interval).
-  void sweep();
-  // Records of this worker (connected and lingering).
-  size_t recordCount() const { return records_.size(); }
-  size_t lingeringCount() const { return lingering_.size(); }
-
-  // SessionHome
-  Dispatcher& dispatcher() override { return *dispatcher_; }
-  void kickLocal(uint64_t id, CloseReason reason, const std::string& why) override;
-  void releaseMoved(uint64_t id, uint64_t serial) override;
-  // SessionLingerOwner
-  void lingerExpired(uint64_t id, std::function<void(bool continued)> done) override;
-  void lingerEnded(uint64_t id) override;
-  // RedisStoreHost
-  SessionHome& home() override { return *this; }
-  void forEachRecord(SessionStore* store, const std::function<void(SessionRecord&)>& fn) override;
-
- private:
-  // Drops a lingering record for good (`notify`: tell the terminal to send
-  // session close now; else it forgets silently).
-  void endLinger(SessionRecord* rec, bool notify, bool final_end);
-  void armSweep();
-
-  Dispatcher* dispatcher_ = nullptr;
-  size_t worker_ = 0;
-  WorkerServices* services_ = nullptr;
-  std::shared_ptr<SessionManager> manager_;
-  std::unique_ptr<MemoryStore> memory_;
-  std::map<std::string, std::unique_ptr<RedisStore>> redis_;  // by "address|prefix"
-  absl::flat_hash_map<uint64_t, std::unique_ptr<SessionRecord>> records_;  // by serial
-  absl::flat_hash_map<uint64_t, SessionRecord*> lingering_;               // by session id
-  std::unique_ptr<Timer> clock_timer_;
-  std::unique_ptr<Timer> sweep_timer_;
-  std::chrono::milliseconds sweep_interval_{0};
-  uint32_t now_s_ = 0;
-};
 
 class SessionFactory;
 
@@ -206,6 +115,7 @@ class SessionFilter : public Filter, public SessionObserver {
 
 class SessionFactory : public FilterFactory {
  public:
+  // Built by the registered filter type (session_config.cc) for one worker.
   SessionFactory(std::shared_ptr<const SessionConfig> config, WorkerContext& worker);
   std::unique_ptr<Filter> createFilter() override;
 
@@ -221,9 +131,6 @@ class SessionFactory : public FilterFactory {
   SessionStore& store_;
   std::shared_ptr<SessionStats> stats_;
 };
-
-// The listener's stats (shared by its workers' factories).
-std::shared_ptr<SessionStats> statsFor(const std::string& listener);
 
 }  // namespace session
 }  // namespace gw

@@ -2,7 +2,8 @@
 //
 // Defines SessionConfig (one per listener that uses `session`; immutable,
 // shared by every worker), its Redis part, and the duplicate-login policy.
-// docs/filters/session.md documents every field.
+// docs/filters/session.md documents every field. The parser and the
+// registered filter type are in session_config.cc.
 #pragma once
 
 #include <chrono>
@@ -67,6 +68,13 @@ struct SessionConfig : FilterConfig {
   // worker that builds a chain with it — never at parse time, so that
   // --check-config and a refused reload change nothing.
   mutable std::once_flag applied;
+
+  // {"store", "shards", "expected_sessions", "cleanup_interval",
+  //  "idle_timeout", "duplicate_login", "resume": {"enabled", "window",
+  //  "announce"}, "redis": {"address", "prefix", "refresh_interval",
+  //  "connect_timeout", "command_timeout"} (store "redis" only)}: the values
+  // in force, defaults filled in, durations as config writes them.
+  void describe(rapidjson::Value& out, JsonAllocator& alloc) const override;
 
   // TTL of a connected session's Redis record: it outlives the idle sweep,
   // and the batched refresh renews it well before it runs out.

@@ -3,10 +3,8 @@
 #include <event2/buffer.h>
 
 #include "core/sdk/clock.h"
-#include "core/sdk/duration.h"
 #include "core/sdk/error_frame.h"
 #include "core/sdk/log.h"
-#include "filters/upstream/upstream_schema.h"
 
 namespace gw {
 namespace upstream {
@@ -248,90 +246,6 @@ UpstreamFactory::~UpstreamFactory() {
 std::unique_ptr<Filter> UpstreamFactory::createFilter() {
   return std::make_unique<UpstreamFilter>(*this);
 }
-
-class UpstreamConfigFactory : public FilterConfigFactory {
- public:
-  std::string_view name() const override { return "upstream"; }
-  FilterTraits traits() const override {
-    FilterTraits t;
-    t.consumes = Layer::kFrames;
-    t.terminal = true;
-    return t;
-  }
-  std::string_view schema() const override { return kUpstreamSchema; }
-  std::shared_ptr<const FilterConfig> parse(const rapidjson::Value& json,
-                                            ParseContext& ctx) const override {
-    auto cfg = std::make_shared<UpstreamConfig>();
-    const auto& routes = json["routes"];
-    bool ok = true;
-    if (json.HasMember("routes_from_redis")) {
-      // Redis rules may name any cluster: every one gets a pool (pools
-      // connect on first use, so unused ones cost nothing).
-      cfg->clusters = ctx.clusters();
-      const auto& r = json["routes_from_redis"];
-      RoutesFromRedis rr;
-      std::string why;
-      auto addr = Address::parse(r["address"].GetString(), &why);
-      if (!addr) {
-        ctx.fail("/routes_from_redis/address", why + " (an IP and port, e.g. \"127.0.0.1:6379\")");
-        ok = false;
-      } else {
-        rr.address = *addr;
-      }
-      if (r.HasMember("key")) rr.key = r["key"].GetString();
-      if (r.HasMember("channel")) rr.channel = r["channel"].GetString();
-      if (r.HasMember("refresh_interval")) {
-        auto d = config::parseDuration(r["refresh_interval"].GetString());
-        if (!d || d->count() == 0) {
-          ctx.fail("/routes_from_redis/refresh_interval", "must be > 0 and at most 30 days");
-          ok = false;
-        } else {
-          rr.refresh_interval = *d;
-        }
-      }
-      cfg->routes_from_redis = rr;
-    }
-    for (rapidjson::SizeType i = 0; i < routes.Size(); ++i) {
-      std::string at = "/routes/" + std::to_string(i);
-      std::string why;
-      auto m = RouteTable::parseMatch(routes[i]["match"].GetString(), &why);
-      if (!m) {
-        ctx.fail(at + "/match", why);
-        ok = false;
-        continue;
-      }
-      std::string name = routes[i]["cluster"].GetString();
-      const ClusterConfig* cluster = ctx.findCluster(name);
-      if (cluster == nullptr) {
-        std::string known;
-        for (const auto& c : ctx.clusters()) known += (known.empty() ? "" : ", ") + c.name;
-        ctx.fail(at + "/cluster", "unknown cluster \"" + name + "\"; defined clusters: " +
-                                      (known.empty() ? "(none: add one under /clusters)" : known));
-        ok = false;
-        continue;
-      }
-      int index = -1;
-      for (size_t k = 0; k < cfg->clusters.size(); ++k)
-        if (cfg->clusters[k].name == name) index = static_cast<int>(k);
-      if (index < 0) {
-        cfg->clusters.push_back(*cluster);
-        index = static_cast<int>(cfg->clusters.size() - 1);
-      }
-      cfg->routes.add(m->first, m->second, index);
-    }
-    if (json.HasMember("max_backend_output_bytes"))
-      cfg->max_backend_output_bytes = json["max_backend_output_bytes"].GetUint64();
-    if (!ok) return nullptr;
-    return cfg;
-  }
-  std::unique_ptr<FilterFactory> createFactory(std::shared_ptr<const FilterConfig> config,
-                                               WorkerContext& worker) const override {
-    return std::make_unique<UpstreamFactory>(
-        std::static_pointer_cast<const UpstreamConfig>(config), worker);
-  }
-};
-
-GW_REGISTER_FILTER(UpstreamConfigFactory);
 
 }  // namespace upstream
 }  // namespace gw

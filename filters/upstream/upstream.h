@@ -44,19 +44,10 @@
 #include "filters/upstream/linger.h"
 #include "filters/upstream/redis_routes.h"
 #include "filters/upstream/route_table.h"
+#include "filters/upstream/upstream_config.h"
 
 namespace gw {
 namespace upstream {
-
-struct UpstreamConfig : FilterConfig {
-  RouteTable routes;
-  // The clusters routes may name; index = route target. Only those the
-  // static routes reference, or every cluster of the gateway config when
-  // routes_from_redis is set (its rules may name any of them).
-  std::vector<ClusterConfig> clusters;
-  size_t max_backend_output_bytes = 8 * 1024 * 1024;
-  std::optional<RoutesFromRedis> routes_from_redis;
-};
 
 class UpstreamFactory;
 
@@ -116,6 +107,7 @@ class UpstreamFilter : public Filter, public RouteResolver {
 
 class UpstreamFactory : public FilterFactory {
  public:
+  // Built by the registered filter type (upstream_config.cc) for one worker.
   UpstreamFactory(std::shared_ptr<const UpstreamConfig> config, WorkerContext& worker);
   ~UpstreamFactory() override;
 

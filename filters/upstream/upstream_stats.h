@@ -2,7 +2,9 @@
 // declared in one place.
 //
 // ClusterStats is per cluster (shared by all workers: the counters are
-// sharded per thread); HostStats per host of a cluster.
+// sharded per thread); HostStats per host of a cluster. The names the admin
+// view (upstream_admin_view.h) reads back are constants here, so the two
+// cannot drift apart.
 #pragma once
 
 #include <array>
@@ -14,18 +16,34 @@
 namespace gw {
 namespace upstream {
 
+// Per host, label state="active" | "idle".
+inline constexpr const char* kPoolConnectionsMetric = "game_gateway_upstream_pool_connections";
+// Per host: failed connects / established connections that closed.
+inline constexpr const char* kConnectFailuresMetric = "game_gateway_upstream_connect_failures_total";
+inline constexpr const char* kConnectionsLostMetric = "game_gateway_upstream_connections_lost_total";
+// Per cluster, label direction="in" | "out".
+inline constexpr const char* kFramesMetric = "game_gateway_upstream_frames_total";
+inline constexpr const char* kBytesMetric = "game_gateway_upstream_bytes_total";
+// Per cluster: client frame in to the next backend frame out.
+inline constexpr const char* kLatencyMetric = "game_gateway_request_latency_seconds";
+// Per host, set at scrape time (UpstreamAdminView::onScrape): the backend
+// connections the gateway may open to the host, all workers.
+inline constexpr const char* kPoolCapacityMetric = "game_gateway_upstream_pool_capacity";
+inline constexpr const char* kPoolCapacityHelp =
+    "Backend connections the gateway may open to a host (all workers).";
+
 struct HostStats {
   explicit HostStats(const std::string& cluster, const std::string& host) {
     auto& r = stats::StatsRegistry::get();
     stats::Labels l = {{"cluster", cluster}, {"host", host}};
-    connect_failures = &r.counter("game_gateway_upstream_connect_failures_total",
+    connect_failures = &r.counter(kConnectFailuresMetric,
                                   "Failed connects to a backend host.", l);
-    connections_lost = &r.counter("game_gateway_upstream_connections_lost_total",
+    connections_lost = &r.counter(kConnectionsLostMetric,
                                   "Established backend connections that closed.", l);
-    pool_active = &r.gauge("game_gateway_upstream_pool_connections",
+    pool_active = &r.gauge(kPoolConnectionsMetric,
                            "Backend connections by state (active: carries sessions).",
                            {{"cluster", cluster}, {"host", host}, {"state", "active"}});
-    pool_idle = &r.gauge("game_gateway_upstream_pool_connections",
+    pool_idle = &r.gauge(kPoolConnectionsMetric,
                          "Backend connections by state (active: carries sessions).",
                          {{"cluster", cluster}, {"host", host}, {"state", "idle"}});
   }
@@ -38,16 +56,16 @@ struct HostStats {
 struct ClusterStats {
   explicit ClusterStats(const std::string& cluster) {
     auto& r = stats::StatsRegistry::get();
-    frames_out = &r.counter("game_gateway_upstream_frames_total",
+    frames_out = &r.counter(kFramesMetric,
                             "Frames between the gateway and backends.",
                             {{"cluster", cluster}, {"direction", "out"}});
-    frames_in = &r.counter("game_gateway_upstream_frames_total",
+    frames_in = &r.counter(kFramesMetric,
                            "Frames between the gateway and backends.",
                            {{"cluster", cluster}, {"direction", "in"}});
-    bytes_out = &r.counter("game_gateway_upstream_bytes_total",
+    bytes_out = &r.counter(kBytesMetric,
                            "Bytes between the gateway and backends (headers included).",
                            {{"cluster", cluster}, {"direction", "out"}});
-    bytes_in = &r.counter("game_gateway_upstream_bytes_total",
+    bytes_in = &r.counter(kBytesMetric,
                           "Bytes between the gateway and backends (headers included).",
                           {{"cluster", cluster}, {"direction", "in"}});
     for (uint16_t c = 1; c <= 7; ++c) {
@@ -57,7 +75,7 @@ struct ClusterStats {
                               {"code", std::string(errorCodeName(static_cast<ErrorCode>(c)))}});
     }
     latency = &r.histogram(
-        "game_gateway_request_latency_seconds",
+        kLatencyMetric,
         "Client frame in to the next backend frame for that session out (seconds).",
         {{"cluster", cluster}}, stats::latencyBuckets());
   }

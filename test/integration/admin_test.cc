@@ -148,7 +148,11 @@ TEST_F(AdminApiTest, ConfigShowsTheRunningConfigAndGeneration) {
   EXPECT_EQ(eff["admin_address"].GetString(), "127.0.0.1:" + std::to_string(admin_));
   EXPECT_FALSE(eff["access_log"]["enabled"].GetBool());
   EXPECT_STREQ(eff["listeners"][0]["name"].GetString(), "raw");
-  EXPECT_STREQ(eff["listeners"][0]["filters"][0].GetString(), "tcp_proxy");
+  // Each filter: its name and its describe() output (an object).
+  EXPECT_STREQ(eff["listeners"][0]["filters"][0]["name"].GetString(), "tcp_proxy");
+  EXPECT_TRUE(eff["listeners"][0]["filters"][0]["config"].IsObject());
+  ASSERT_TRUE(eff["plugins"].IsArray());
+  EXPECT_EQ(eff["plugins"].Size(), 0u);
   // The file as loaded (nothing secret in it, so unchanged).
   EXPECT_STREQ(doc["config"]["clusters"][0]["name"].GetString(), "echo");
   EXPECT_STREQ(doc["config"]["drain_timeout"].GetString(), "7s");
@@ -170,10 +174,19 @@ TEST_F(AdminApiTest, ClustersListHostsPoolsAndTraffic) {
   ASSERT_EQ(c["hosts"].Size(), 1u);
   const auto& h = c["hosts"][0];
   EXPECT_EQ(h["address"].GetString(), "127.0.0.1:" + std::to_string(echo_port_));
+  // Added by breaker's admin view (a missing member fails here, not in rapidjson).
+  ASSERT_TRUE(h.HasMember("breaker")) << r.body;
   EXPECT_STREQ(h["breaker"].GetString(), "none");  // no breaker filter in this chain
   EXPECT_EQ(h["pool"]["capacity"].GetInt64(), 4);   // max_connections_per_service default
   EXPECT_EQ(h["pool"]["active"].GetInt64(), 0);
   EXPECT_TRUE(c["traffic"]["frames_in"].IsUint64());
+  // The address first, then what the filter types' views add, in registry
+  // (name) order: breaker's "breaker" before upstream's "pool".
+  std::vector<std::string> keys;
+  for (const auto& m : h.GetObject()) keys.emplace_back(m.name.GetString());
+  EXPECT_EQ(keys, (std::vector<std::string>{"address", "breaker", "pool", "connect_failures",
+                                            "connections_lost"}))
+      << r.body;
   EXPECT_EQ(gateway_.stop(), 0);
 }
 
@@ -429,11 +442,44 @@ TEST_F(GameChainAdminTest, MetricsKeepTheGoGatewayNamesAndPassPromtool) {
   EXPECT_GE(host["pool"]["active"].GetInt64() + host["pool"]["idle"].GetInt64(), 1);
   EXPECT_GE(doc["clusters"][0]["traffic"]["frames_out"].GetUint64(), 15u);
   if (has(filters_, "breaker")) {
+    ASSERT_TRUE(host.HasMember("breaker")) << httpRequest(admin, "GET", "/clusters").body;
     EXPECT_STREQ(host["breaker"].GetString(), "closed") << httpRequest(admin, "GET", "/clusters").body;
   }
   EXPECT_EQ(gw.stop(), 0);
   backend.signal(SIGTERM);
   backend.wait(seconds(5));
+}
+
+// GET /config describes each filter of the chain with the values in force:
+// session's and upstream's describe(), defaults filled in, durations as
+// config writes them.
+TEST_F(GameChainAdminTest, ConfigDescribesEachFilter) {
+  GatewayProcess gw;
+  std::string error;
+  ASSERT_TRUE(gw.start(gameConfig(9), &error)) << error;
+  rapidjson::Document doc;
+  HttpResponse r = httpRequest(adminPort(gw), "GET", "/config");
+  ASSERT_TRUE(parseJson(r.body, &doc, &error)) << error;
+  const auto& filters = doc["effective"]["listeners"][0]["filters"];
+  ASSERT_TRUE(filters.IsArray());
+  const rapidjson::Value* upstream = nullptr;
+  const rapidjson::Value* session = nullptr;
+  for (const auto& f : filters.GetArray()) {
+    std::string name = f["name"].GetString();
+    if (name == "upstream") upstream = &f["config"];
+    if (name == "session") session = &f["config"];
+  }
+  ASSERT_NE(upstream, nullptr) << r.body;
+  EXPECT_STREQ((*upstream)["routes"][0]["match"].GetString(), "200:0") << r.body;
+  EXPECT_STREQ((*upstream)["routes"][0]["cluster"].GetString(), "game");
+  EXPECT_EQ((*upstream)["max_backend_output_bytes"].GetUint64(), 8u * 1024 * 1024);
+  if (has(filters_, "session")) {
+    ASSERT_NE(session, nullptr) << r.body;
+    EXPECT_STREQ((*session)["store"].GetString(), "memory");
+    EXPECT_STREQ((*session)["idle_timeout"].GetString(), "30m");
+    EXPECT_STREQ((*session)["resume"]["window"].GetString(), "1m");
+  }
+  EXPECT_EQ(gw.stop(), 0);
 }
 
 // With the `session` filter: GET /sessions/{id} describes a live session and

@@ -379,6 +379,23 @@ TEST_F(RedisStoreTest, ResumeRefusals) {
   EXPECT_EQ(fieldOf(redis_.hgetall("game-gateway:session:3003"), "instance"), "inst-a");
 }
 
+// Redis answers the lookup with an error (here WRONGTYPE: the session's key
+// is not a hash): the process's own table decides, as when Redis is down.
+TEST_F(RedisStoreTest, ResumeFallsBackToTheLocalTableOnAnErrorReply) {
+  Replica a("a", redis_);
+  ASSERT_TRUE(a.waitUp());
+  SessionRecord* r = a.create(3100);
+  a.linger(r);
+  a.run(50ms);
+  ASSERT_NE(redis_.command({"DEL", "game-gateway:session:3100"}), nullptr);
+  ASSERT_NE(redis_.command({"SET", "game-gateway:session:3100", "not a hash"}), nullptr);
+  ASSERT_NE(redis_.command({"SET", "game-gateway:session:3101", "not a hash"}), nullptr);
+  // Known here: resumed from the local table.
+  EXPECT_EQ(a.resume(a.candidate(3100), r->token).status, ResumeResult::Status::kOk);
+  // Unknown here: unavailable (Redis might know it), not unknown.
+  EXPECT_EQ(a.resume(a.candidate(3101), r->token).status, ResumeResult::Status::kUnavailable);
+}
+
 TEST_F(RedisStoreTest, OnlyOneOfTwoRacingResumesWins) {
   Replica a("a", redis_), b("b", redis_), c("c", redis_);
   ASSERT_TRUE(a.waitUp() && b.waitUp() && c.waitUp());

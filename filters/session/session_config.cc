@@ -1,0 +1,138 @@
+// The `session` filter type: its config parser, describe(), and its
+// registration.
+#include "filters/session/session_config.h"
+
+#include <memory>
+#include <string>
+
+#include "core/sdk/log.h"
+#include "core/sdk/parse_context.h"
+#include "filters/session/session.h"
+#include "filters/session/session_manager.h"
+#include "filters/session/session_schema.h"
+#include "filters/session/session_stats.h"
+
+namespace gw {
+namespace session {
+namespace {
+
+using std::chrono::milliseconds;
+
+rapidjson::Value str(const std::string& s, JsonAllocator& alloc) {
+  return rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), alloc);
+}
+
+rapidjson::Value durationJson(milliseconds d, JsonAllocator& alloc) {
+  return str(formatDuration(d), alloc);
+}
+
+// The `redis` object (schema-valid) into `out`; records errors in ctx.
+void parseRedis(const rapidjson::Value& r, ParseContext& ctx, RedisStoreConfig* out) {
+  if (r.HasMember("address")) {
+    std::string why;
+    if (auto a = Address::parse(r["address"].GetString(), &why)) {
+      out->address = *a;
+    } else {
+      ctx.fail("/redis/address", why + " (an IP and port, e.g. \"127.0.0.1:6379\")");
+    }
+  }
+  if (r.HasMember("prefix")) out->prefix = r["prefix"].GetString();
+  const milliseconds one(1);
+  out->refresh_interval =
+      ctx.duration(r, "refresh_interval", out->refresh_interval, one, kMaxConfigDuration, "/redis");
+  out->connect_timeout =
+      ctx.duration(r, "connect_timeout", out->connect_timeout, one, kMaxConfigDuration, "/redis");
+  out->command_timeout =
+      ctx.duration(r, "command_timeout", out->command_timeout, one, kMaxConfigDuration, "/redis");
+}
+
+}  // namespace
+
+void SessionConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const {
+  out.AddMember("store", rapidjson::StringRef(redis ? "redis" : "memory"), alloc);
+  out.AddMember("shards", static_cast<uint64_t>(shards), alloc);
+  out.AddMember("expected_sessions", static_cast<uint64_t>(expected_sessions), alloc);
+  out.AddMember("cleanup_interval", durationJson(cleanup_interval, alloc), alloc);
+  out.AddMember("idle_timeout", durationJson(idle_timeout, alloc), alloc);
+  out.AddMember("duplicate_login",
+                rapidjson::StringRef(duplicate_login == DuplicateLogin::kRefuseNew ? "refuse_new"
+                                                                                  : "kick_old"),
+                alloc);
+  rapidjson::Value r(rapidjson::kObjectType);
+  r.AddMember("enabled", resume, alloc);
+  r.AddMember("window", durationJson(resume_window, alloc), alloc);
+  r.AddMember("announce",
+              rapidjson::StringRef(announce == Announce::kAlways ? "always" : "on_request"), alloc);
+  out.AddMember("resume", r, alloc);
+  if (redis) {
+    // No credentials: the Redis client has none to show (address only).
+    rapidjson::Value rc(rapidjson::kObjectType);
+    rc.AddMember("address", str(redis_config.address.toString(), alloc), alloc);
+    rc.AddMember("prefix", str(redis_config.prefix, alloc), alloc);
+    rc.AddMember("refresh_interval", durationJson(redis_config.refresh_interval, alloc), alloc);
+    rc.AddMember("connect_timeout", durationJson(redis_config.connect_timeout, alloc), alloc);
+    rc.AddMember("command_timeout", durationJson(redis_config.command_timeout, alloc), alloc);
+    out.AddMember("redis", rc, alloc);
+  }
+}
+
+class SessionConfigFactory : public TypedFilterConfigFactory<SessionConfig, SessionFactory> {
+ public:
+  SessionConfigFactory()
+      : TypedFilterConfigFactory("session", FilterTraits::frames(), kSessionSchema) {}
+
+  std::shared_ptr<const SessionConfig> parseConfig(const rapidjson::Value& json,
+                                                   ParseContext& ctx) const override {
+    auto cfg = std::make_shared<SessionConfig>();
+    cfg->listener = ctx.listener();
+    cfg->stats = statsFor(cfg->listener);
+    cfg->affinity_names = AffinityNames(ctx.clusters());
+    const milliseconds one(1);
+    if (json.HasMember("store")) cfg->redis = std::string(json["store"].GetString()) == "redis";
+    cfg->shards = ctx.size(json, "shards", cfg->shards, 1, 4096);
+    cfg->expected_sessions = ctx.size(json, "expected_sessions", cfg->expected_sessions);
+    cfg->cleanup_interval = ctx.duration(json, "cleanup_interval", cfg->cleanup_interval, one);
+    // 0: never idle-closed.
+    cfg->idle_timeout = ctx.duration(json, "idle_timeout", cfg->idle_timeout);
+    if (json.HasMember("duplicate_login")) {
+      cfg->duplicate_login = std::string(json["duplicate_login"].GetString()) == "refuse_new"
+                                 ? DuplicateLogin::kRefuseNew
+                                 : DuplicateLogin::kKickOld;
+    }
+    if (json.HasMember("resume")) {
+      const auto& r = json["resume"];
+      if (r.HasMember("enabled")) cfg->resume = r["enabled"].GetBool();
+      cfg->resume_window =
+          ctx.duration(r, "window", cfg->resume_window, one, kMaxConfigDuration, "/resume");
+      if (r.HasMember("announce")) {
+        cfg->announce = std::string(r["announce"].GetString()) == "always" ? Announce::kAlways
+                                                                          : Announce::kOnRequest;
+      }
+    }
+    if (json.HasMember("redis")) {
+      if (!cfg->redis) {
+        ctx.fail("/redis", "is set but \"store\" is \"memory\": set \"store\": \"redis\" to use "
+                           "Redis, or remove /redis");
+      }
+      parseRedis(json["redis"], ctx, &cfg->redis_config);
+    }
+    if (cfg->redis && (!json.HasMember("redis") || !json["redis"].HasMember("address"))) {
+      ctx.fail("/redis/address",
+               "store \"redis\" needs the Redis address, e.g. \"redis\": {\"address\": "
+               "\"127.0.0.1:6379\"}");
+    }
+    if (!ctx.ok()) return nullptr;
+    cfg->manager = SessionManager::process(cfg->shards);
+    if (cfg->manager->shardCount() != cfg->shards) {
+      GW_LOG(warn, "session (listener '{}'): shards {} ignored: the session table already has {} "
+                   "shards (restart the gateway to change it)",
+             cfg->listener, cfg->shards, cfg->manager->shardCount());
+    }
+    return cfg;
+  }
+};
+
+GW_REGISTER_FILTER(SessionConfigFactory);
+
+}  // namespace session
+}  // namespace gw

@@ -1,0 +1,39 @@
+// filters/upstream/upstream_admin_view.h — what `upstream` adds to the admin
+// API.
+//
+// Defines UpstreamAdminView (core/sdk/admin_view.h), returned by upstream's
+// registered filter type. Everything it shows is read back from upstream's
+// own metrics (upstream_stats.h), which every worker updates:
+//  - GET /clusters, each cluster: "traffic" {frames_in, frames_out,
+//    bytes_in, bytes_out, requests_timed} (all workers, since start);
+//  - each host: "pool" {active, idle, capacity, utilization},
+//    "connect_failures", "connections_lost";
+//  - GET /metrics: game_gateway_upstream_pool_capacity per host, set from
+//    the config in force (a host a reload removed drops to 0).
+// Main thread only (the admin API's).
+#pragma once
+
+#include <cstddef>
+
+#include "core/sdk/admin_view.h"
+#include "core/sdk/cluster.h"
+
+namespace gw {
+namespace upstream {
+
+class UpstreamAdminView : public AdminView {
+ public:
+  void onScrape(const AdminContext& ctx) const override;
+  void describeCluster(const AdminContext& ctx, const ClusterConfig& c, rapidjson::Value& out,
+                       JsonAllocator& alloc) const override;
+  void describeHost(const AdminContext& ctx, const ClusterConfig& c, const Address& host,
+                    rapidjson::Value& out, JsonAllocator& alloc) const override;
+
+  // Backend connections the gateway may open to one host of `c`: each
+  // worker may open max(1, its share of max_connections_per_service), so
+  // the process holds at most max(max_connections_per_service, workers).
+  static size_t poolCapacity(const ClusterConfig& c, size_t workers);
+};
+
+}  // namespace upstream
+}  // namespace gw

@@ -1,0 +1,115 @@
+// The `upstream` filter type: its config parser, describe(), and its
+// registration (with its admin view).
+#include "filters/upstream/upstream_config.h"
+
+#include <memory>
+#include <string>
+
+#include "core/sdk/parse_context.h"
+#include "filters/upstream/upstream.h"
+#include "filters/upstream/upstream_admin_view.h"
+#include "filters/upstream/upstream_schema.h"
+
+namespace gw {
+namespace upstream {
+namespace {
+
+rapidjson::Value str(const std::string& s, JsonAllocator& alloc) {
+  return rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), alloc);
+}
+
+// routes_from_redis (schema-valid): records errors in ctx.
+RoutesFromRedis parseRoutesFromRedis(const rapidjson::Value& r, ParseContext& ctx) {
+  RoutesFromRedis rr;
+  std::string why;
+  if (auto addr = Address::parse(r["address"].GetString(), &why)) {
+    rr.address = *addr;
+  } else {
+    ctx.fail("/routes_from_redis/address", why + " (an IP and port, e.g. \"127.0.0.1:6379\")");
+  }
+  if (r.HasMember("key")) rr.key = r["key"].GetString();
+  if (r.HasMember("channel")) rr.channel = r["channel"].GetString();
+  rr.refresh_interval = ctx.duration(r, "refresh_interval", rr.refresh_interval,
+                                     std::chrono::milliseconds(1), kMaxConfigDuration,
+                                     "/routes_from_redis");
+  return rr;
+}
+
+}  // namespace
+
+void UpstreamConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const {
+  rapidjson::Value routes_json(rapidjson::kArrayType);
+  for (const auto& r : rules) {
+    rapidjson::Value rule(rapidjson::kObjectType);
+    rule.AddMember("match", str(r.match, alloc), alloc);
+    rule.AddMember("cluster", str(r.cluster, alloc), alloc);
+    routes_json.PushBack(rule, alloc);
+  }
+  out.AddMember("routes", routes_json, alloc);
+  rapidjson::Value cluster_names(rapidjson::kArrayType);
+  for (const auto& c : clusters) cluster_names.PushBack(str(c.name, alloc), alloc);
+  out.AddMember("clusters", cluster_names, alloc);
+  out.AddMember("max_backend_output_bytes", static_cast<uint64_t>(max_backend_output_bytes), alloc);
+  if (routes_from_redis) {
+    rapidjson::Value r(rapidjson::kObjectType);
+    r.AddMember("address", str(routes_from_redis->address.toString(), alloc), alloc);
+    r.AddMember("key", str(routes_from_redis->key, alloc), alloc);
+    r.AddMember("channel", str(routes_from_redis->channel, alloc), alloc);
+    r.AddMember("refresh_interval", str(formatDuration(routes_from_redis->refresh_interval), alloc),
+                alloc);
+    out.AddMember("routes_from_redis", r, alloc);
+  }
+}
+
+class UpstreamConfigFactory : public TypedFilterConfigFactory<UpstreamConfig, UpstreamFactory> {
+ public:
+  UpstreamConfigFactory()
+      : TypedFilterConfigFactory("upstream", FilterTraits::framesTerminal(), kUpstreamSchema) {}
+
+  std::shared_ptr<const UpstreamConfig> parseConfig(const rapidjson::Value& json,
+                                                    ParseContext& ctx) const override {
+    auto cfg = std::make_shared<UpstreamConfig>();
+    if (json.HasMember("routes_from_redis")) {
+      // Redis rules may name any cluster: every one gets a pool (pools
+      // connect on first use, so unused ones cost nothing).
+      cfg->clusters = ctx.clusters();
+      cfg->routes_from_redis = parseRoutesFromRedis(json["routes_from_redis"], ctx);
+    }
+    const auto& routes = json["routes"];
+    for (rapidjson::SizeType i = 0; i < routes.Size(); ++i) {
+      std::string at = "/routes/" + std::to_string(i);
+      std::string why;
+      const char* match = routes[i]["match"].GetString();
+      auto m = RouteTable::parseMatch(match, &why);
+      if (!m) {
+        ctx.fail(at + "/match", why);
+        continue;
+      }
+      const ClusterConfig* cluster = ctx.cluster(routes[i], "cluster", at);
+      if (cluster == nullptr) continue;
+      cfg->routes.add(m->first, m->second, clusterIndex(*cfg, *cluster));
+      cfg->rules.push_back({match, cluster->name});
+    }
+    cfg->max_backend_output_bytes =
+        ctx.size(json, "max_backend_output_bytes", cfg->max_backend_output_bytes, 65536);
+    return cfg;
+  }
+
+  const AdminView* adminView() const override { return &view_; }
+
+ private:
+  // The index of `cluster` in cfg.clusters, added at the end if missing.
+  static int clusterIndex(UpstreamConfig& cfg, const ClusterConfig& cluster) {
+    for (size_t k = 0; k < cfg.clusters.size(); ++k)
+      if (cfg.clusters[k].name == cluster.name) return static_cast<int>(k);
+    cfg.clusters.push_back(cluster);
+    return static_cast<int>(cfg.clusters.size() - 1);
+  }
+
+  UpstreamAdminView view_;
+};
+
+GW_REGISTER_FILTER(UpstreamConfigFactory);
+
+}  // namespace upstream
+}  // namespace gw

@@ -1,0 +1,391 @@
+// test/filters/upstream/upstream_test.cc — the `upstream` filter on the
+// embedded chain: framing -> a test filter publishing a SessionInfo with a
+// chosen id -> upstream, against real loopback backends made here (their
+// sockets are polled while ec.runFor() drives the gateway side). Routing by
+// server_type:world_id with the :0 fallback, the three load-balancing
+// policies, and backend frames reaching the right client. Also the config:
+// out-of-range durations, unknown clusters, describe().
+#include <event2/buffer.h>
+#include <gtest/gtest.h>
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "core/sdk/error_frame.h"
+#include "core/sdk/session_info.h"
+#include "core/sdk/testing/embedded_chain.h"
+#include "core/sdk/wire.h"
+#include "test/harness/net.h"
+
+namespace gw {
+namespace test {
+namespace {
+
+using namespace std::chrono_literals;
+
+// server_id of server_type `type`, world `world`.
+constexpr uint32_t serverId(uint32_t type, uint32_t world) { return (world << 16) | (type << 8); }
+
+// A backend on a free loopback port that records the server frames it gets.
+class Backend {
+ public:
+  Backend() : listen_(listenTcp(0)) {
+    port_ = localPort(listen_.get());
+    setNonBlocking(listen_.get(), true);
+  }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+
+  // Accepts pending connections and reads what is there (non-blocking).
+  void poll() {
+    for (;;) {
+      UniqueFd c = acceptTcp(listen_.get(), 0ms);
+      if (!c.valid()) break;
+      setNonBlocking(c.get(), true);
+      conns_.push_back({std::move(c), ""});
+    }
+    for (auto& c : conns_) {
+      char buf[65536];
+      for (;;) {
+        ssize_t n = ::recv(c.fd.get(), buf, sizeof(buf), 0);
+        if (n <= 0) break;
+        c.pending.append(buf, static_cast<size_t>(n));
+      }
+      size_t used = decodeServerFrames(c.pending, &frames);
+      c.pending.erase(0, used);
+    }
+  }
+  // Sessions that sent data here.
+  std::set<uint64_t> dataSessions() const {
+    std::set<uint64_t> out;
+    for (const auto& f : frames)
+      if (f.header.opcode == static_cast<uint8_t>(wire::Opcode::kData))
+        out.insert(static_cast<uint64_t>(f.header.session_id));
+    return out;
+  }
+  size_t connections() const { return conns_.size(); }
+  // Sends `bytes` to the gateway on every connection it opened here.
+  void sendToAll(const std::string& bytes) {
+    for (auto& c : conns_) sendAll(c.fd.get(), bytes);
+  }
+
+  std::vector<ServerFrame> frames;
+
+ private:
+  struct Conn {
+    UniqueFd fd;
+    std::string pending;
+  };
+  UniqueFd listen_;
+  uint16_t port_ = 0;
+  std::vector<Conn> conns_;
+};
+
+// Publishes a SessionInfo with the id the test chose, as `session` would.
+class PublishSession : public Filter {
+ public:
+  explicit PublishSession(uint64_t id) { info_.id = id; }
+  FilterStatus onNewConnection() override {
+    callbacks().slots().set<SessionInfo>(&info_);
+    return FilterStatus::kContinue;
+  }
+
+ private:
+  SessionInfo info_;
+};
+
+// One worker: framing -> PublishSession -> upstream over `clusters`, and
+// client connections on it (each a FilterChain on the worker's dispatcher,
+// sharing its factories, as a worker serves its clients).
+class Worker {
+ public:
+  Worker(std::vector<ClusterConfig> clusters, const std::string& upstream_json)
+      : clusters_(std::move(clusters)),
+        publish_([this] { return std::make_unique<PublishSession>(next_id_); }) {
+    std::string error;
+    auto framing = ec.registered("framing", "{}", {}, &error);
+    auto upstream = ec.registered("upstream", upstream_json, clusters_, &error);
+    if (!framing || !upstream) {
+      ADD_FAILURE() << error;
+      return;
+    }
+    elements_ = {*framing, {&publish_, FilterTraits::frames()}, *upstream};
+    next_id_ = 999999;  // the embedded chain's own connection: sends nothing
+    ec.start(elements_);
+  }
+
+  // A client connection whose session id is `id`.
+  class Client {
+   public:
+    Client(Worker& w, uint64_t id) {
+      w.next_id_ = id;
+      chain_ = std::make_unique<FilterChain>(
+          std::make_unique<Connection>(w.ec.dispatcher(), -1, *Address::parse("127.0.0.1:7"),
+                                       false),
+          w.elements_, OutputLimits{},
+          [this](FilterChain&, CloseReason, std::string_view) { closed = true; });
+      chain_->start();
+    }
+    void send(uint16_t msg_id, uint32_t server_id, std::string_view payload = "x") {
+      std::string bytes = encodeClientFrame(msg_id, server_id, payload);
+      evbuffer_add(chain_->connection().input(), bytes.data(), bytes.size());
+      chain_->deliverInput(false);
+    }
+    std::vector<ClientFrame> takeFrames() {
+      evbuffer* out = chain_->connection().output();
+      std::string bytes(evbuffer_get_length(out), '\0');
+      evbuffer_remove(out, bytes.data(), bytes.size());
+      std::vector<ClientFrame> frames;
+      decodeClientFrames(bytes, &frames);
+      return frames;
+    }
+    void close() {
+      chain_->connection().close(CloseReason::kRemoteClosed, "test",
+                                 Connection::CloseMode::kAbort);
+    }
+    bool closed = false;
+
+   private:
+    std::unique_ptr<FilterChain> chain_;
+  };
+
+  EmbeddedChain ec;
+
+ private:
+  std::vector<ClusterConfig> clusters_;
+  FunctionFilterFactory publish_;
+  std::vector<ChainElement> elements_;
+  uint64_t next_id_ = 0;
+};
+
+ClusterConfig cluster(const std::string& name, const std::vector<Backend*>& hosts,
+                      LbPolicy lb = LbPolicy::kRoundRobin) {
+  ClusterConfig c;
+  c.name = name;
+  c.lb = lb;
+  for (Backend* b : hosts) c.hosts.push_back(*Address::parse(b->address()));
+  return c;
+}
+
+// Runs the workers' loops and polls the backends until pred() or timeout.
+bool pump(std::vector<Worker*> workers, std::vector<Backend*> backends,
+          const std::function<bool()>& pred, std::chrono::milliseconds timeout = 3s) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    for (Worker* w : workers) w->ec.runFor(2ms);
+    for (Backend* b : backends) b->poll();
+    if (pred()) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+  }
+}
+
+// Total sessions the backends saw data for.
+size_t seen(const std::vector<Backend*>& backends) {
+  size_t n = 0;
+  for (Backend* b : backends) n += b->dataSessions().size();
+  return n;
+}
+
+TEST(UpstreamRoutingTest, ExactWorldFirstThenTheServerTypeFallback) {
+  Backend world1, fallback;
+  Worker w({cluster("world1", {&world1}), cluster("fallback", {&fallback})},
+           R"({"routes": [{"match": "200:1", "cluster": "world1"},
+                          {"match": "200:0", "cluster": "fallback"}]})");
+  Worker::Client a(w, 11), b(w, 12), c(w, 13);
+  a.send(100, serverId(200, 1));  // exact rule
+  b.send(101, serverId(200, 7));  // no 200:7 rule: 200:0
+  c.send(102, serverId(201, 1));  // no rule for type 201 at all
+  ASSERT_TRUE(pump({&w}, {&world1, &fallback}, [&] { return seen({&world1, &fallback}) == 2; }));
+  EXPECT_EQ(world1.dataSessions(), std::set<uint64_t>{11});
+  EXPECT_EQ(fallback.dataSessions(), std::set<uint64_t>{12});
+  // The unrouted frame is answered with an error frame; the client stays.
+  auto out = c.takeFrames();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].header.msg_id, kErrorMsgId);
+  EXPECT_EQ(out[0].payload, errorFramePayload(ErrorCode::kNoRoute, 102));
+  EXPECT_FALSE(c.closed);
+}
+
+TEST(UpstreamLoadBalancingTest, RoundRobinSpreadsSessionsEvenly) {
+  Backend h0, h1, h2;
+  std::vector<Backend*> all = {&h0, &h1, &h2};
+  Worker w({cluster("game", all)}, R"({"routes": [{"match": "200:0", "cluster": "game"}]})");
+  std::vector<std::unique_ptr<Worker::Client>> clients;
+  for (uint64_t id = 1; id <= 6; ++id) {
+    clients.push_back(std::make_unique<Worker::Client>(w, id));
+    clients.back()->send(100, serverId(200, 0));
+  }
+  ASSERT_TRUE(pump({&w}, all, [&] { return seen(all) == 6; }));
+  EXPECT_EQ(h0.dataSessions(), (std::set<uint64_t>{1, 4}));
+  EXPECT_EQ(h1.dataSessions(), (std::set<uint64_t>{2, 5}));
+  EXPECT_EQ(h2.dataSessions(), (std::set<uint64_t>{3, 6}));
+}
+
+TEST(UpstreamLoadBalancingTest, LeastRequestPicksTheHostWithFewestSessions) {
+  Backend h0, h1;
+  std::vector<Backend*> all = {&h0, &h1};
+  Worker w({cluster("game", all, LbPolicy::kLeastRequest)},
+           R"({"routes": [{"match": "200:0", "cluster": "game"}]})");
+  Worker::Client s1(w, 1), s2(w, 2);
+  s1.send(100, serverId(200, 0));
+  s2.send(100, serverId(200, 0));
+  ASSERT_TRUE(pump({&w}, all, [&] { return seen(all) == 2; }));
+  EXPECT_EQ(h0.dataSessions(), std::set<uint64_t>{1});
+  EXPECT_EQ(h1.dataSessions(), std::set<uint64_t>{2});
+  // h1 loses its session: the next one goes there (round robin would pick h0).
+  s2.close();
+  Worker::Client s3(w, 3);
+  s3.send(100, serverId(200, 0));
+  ASSERT_TRUE(pump({&w}, all, [&] { return seen(all) == 3; }));
+  EXPECT_EQ(h1.dataSessions(), (std::set<uint64_t>{2, 3}));
+  // Now 1 and 1: ties go to the first host.
+  Worker::Client s4(w, 4);
+  s4.send(100, serverId(200, 0));
+  ASSERT_TRUE(pump({&w}, all, [&] { return seen(all) == 4; }));
+  EXPECT_EQ(h0.dataSessions(), (std::set<uint64_t>{1, 4}));
+}
+
+TEST(UpstreamLoadBalancingTest, ConsistentHashMapsASessionIdToTheSameHostOnEveryWorker) {
+  Backend h0, h1, h2;
+  std::vector<Backend*> all = {&h0, &h1, &h2};
+  const char* routes = R"({"routes": [{"match": "200:0", "cluster": "game"}]})";
+  // Two workers (separate pools) see the same ids in opposite orders.
+  Worker a({cluster("game", all, LbPolicy::kConsistentHash)}, routes);
+  Worker b({cluster("game", all, LbPolicy::kConsistentHash)}, routes);
+  constexpr uint64_t kSessions = 30;
+  std::vector<std::unique_ptr<Worker::Client>> clients;
+  for (uint64_t id = 1; id <= kSessions; ++id) {
+    clients.push_back(std::make_unique<Worker::Client>(a, id));
+    clients.back()->send(100, serverId(200, 0));
+  }
+  for (uint64_t id = kSessions; id >= 1; --id) {
+    clients.push_back(std::make_unique<Worker::Client>(b, id));
+    clients.back()->send(100, serverId(200, 0));
+  }
+  // Each id's two connections: the same host got both.
+  auto frames = [&] {
+    size_t n = 0;
+    for (Backend* h : all)
+      for (const auto& f : h->frames)
+        n += f.header.opcode == static_cast<uint8_t>(wire::Opcode::kData);
+    return n;
+  };
+  ASSERT_TRUE(pump({&a, &b}, all, [&] { return frames() == 2 * kSessions; }));
+  std::map<uint64_t, std::set<Backend*>> hosts_of;
+  for (Backend* h : all)
+    for (uint64_t id : h->dataSessions()) hosts_of[id].insert(h);
+  ASSERT_EQ(hosts_of.size(), kSessions);
+  for (const auto& [id, hosts] : hosts_of) EXPECT_EQ(hosts.size(), 1u) << "session " << id;
+  // And the ids spread over every host.
+  for (Backend* h : all) EXPECT_GE(h->dataSessions().size(), 3u);
+}
+
+TEST(UpstreamDeliveryTest, ABackendFrameReachesItsSessionOnly) {
+  Backend game;
+  ClusterConfig c = cluster("game", {&game});
+  c.max_connections_per_service = 1;  // both sessions on one backend connection
+  Worker w({c}, R"({"routes": [{"match": "200:0", "cluster": "game"}]})");
+  Worker::Client s1(w, 41), s2(w, 42);
+  s1.send(100, serverId(200, 0));
+  s2.send(100, serverId(200, 0));
+  ASSERT_TRUE(pump({&w}, {&game}, [&] { return game.dataSessions().size() == 2; }));
+  // Both sessions share the one multiplexed backend connection.
+  ASSERT_EQ(game.connections(), 1u);
+  game.sendToAll(encodeServerFrame(wire::Opcode::kData, 321, 42, "for 42"));
+  std::vector<ClientFrame> got;
+  ASSERT_TRUE(pump({&w}, {&game}, [&] {
+    for (auto& f : s2.takeFrames()) got.push_back(f);
+    return !got.empty();
+  }));
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].header.msg_id, 321);
+  EXPECT_EQ(got[0].payload, "for 42");
+  EXPECT_TRUE(s1.takeFrames().empty());
+}
+
+// --- config ---
+
+std::string describe(const FilterConfig& cfg) {
+  rapidjson::Document doc(rapidjson::kObjectType);
+  cfg.describe(doc, doc.GetAllocator());
+  rapidjson::StringBuffer sb;
+  rapidjson::Writer<rapidjson::StringBuffer> w(sb);
+  doc.Accept(w);
+  return sb.GetString();
+}
+
+class UpstreamConfigTest : public ::testing::Test {
+ protected:
+  UpstreamConfigTest() {
+    ClusterConfig game;
+    game.name = "game";
+    game.hosts = {*Address::parse("127.0.0.1:9")};
+    ClusterConfig chat = game;
+    chat.name = "chat";
+    clusters_ = {game, chat};
+  }
+  std::unique_ptr<BuiltFilter> build(const std::string& json) {
+    return buildFilter("upstream", json, d_, services_, clusters_, &error_);
+  }
+  Dispatcher d_{"cfg"};
+  WorkerServices services_;
+  std::vector<ClusterConfig> clusters_;
+  std::string error_;
+};
+
+TEST_F(UpstreamConfigTest, OutOfRangeRefreshIntervalIsAParseError) {
+  // Past parseDuration's 30-day limit: a clean error, not a crash.
+  EXPECT_EQ(build(R"({"routes": [{"match": "200:0", "cluster": "game"}],
+                      "routes_from_redis": {"address": "127.0.0.1:6379",
+                                            "refresh_interval": "721h"}})"),
+            nullptr);
+  EXPECT_EQ(error_,
+            "/routes_from_redis/refresh_interval: must be a duration from 1ms to 720h (digits "
+            "then ms, s, m or h: \"250ms\", \"30s\", \"5m\"), got \"721h\"");
+  EXPECT_EQ(build(R"({"routes": [{"match": "200:0", "cluster": "game"}],
+                      "routes_from_redis": {"address": "127.0.0.1:6379",
+                                            "refresh_interval": "0s"}})"),
+            nullptr);
+  EXPECT_EQ(error_.rfind("/routes_from_redis/refresh_interval: must be a duration from 1ms", 0), 0u)
+      << error_;
+}
+
+TEST_F(UpstreamConfigTest, UnknownClusterNamesTheDefinedOnes) {
+  EXPECT_EQ(build(R"({"routes": [{"match": "200:0", "cluster": "game"},
+                                 {"match": "201:0", "cluster": "gmae"}]})"),
+            nullptr);
+  EXPECT_EQ(error_, "/routes/1/cluster: unknown cluster \"gmae\"; defined clusters: game, chat");
+}
+
+TEST_F(UpstreamConfigTest, DescribeShowsRoutesClustersAndDefaults) {
+  auto built = build(R"({"routes": [{"match": "200:0", "cluster": "game"},
+                                    {"match": "200:3", "cluster": "game"},
+                                    {"match": "5:0", "cluster": "chat"}]})");
+  ASSERT_NE(built, nullptr) << error_;
+  EXPECT_EQ(describe(*built->config),
+            R"({"routes":[{"match":"200:0","cluster":"game"},{"match":"200:3","cluster":"game"},)"
+            R"({"match":"5:0","cluster":"chat"}],"clusters":["game","chat"],)"
+            R"("max_backend_output_bytes":8388608})");
+  auto redis = build(R"({"routes": [{"match": "200:0", "cluster": "chat"}],
+                         "max_backend_output_bytes": 65536,
+                         "routes_from_redis": {"address": "127.0.0.1:6379", "key": "k"}})");
+  ASSERT_NE(redis, nullptr) << error_;
+  // With routes_from_redis every cluster gets a pool.
+  EXPECT_EQ(describe(*redis->config),
+            R"({"routes":[{"match":"200:0","cluster":"chat"}],"clusters":["game","chat"],)"
+            R"("max_backend_output_bytes":65536,"routes_from_redis":{"address":"127.0.0.1:6379",)"
+            R"("key":"k","channel":"game-gateway:routing:updates","refresh_interval":"10s"}})");
+}
+
+}  // namespace
+}  // namespace test
+}  // namespace gw
