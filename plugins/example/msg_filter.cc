@@ -2,6 +2,7 @@
 // per-worker factory, its config parser and its registration (see
 // msg_filter.h). Built into a gateway (compiled in) or as the plugin
 // example_msg_filter.so from the same source.
+// [START includes]
 #include "plugins/example/msg_filter.h"
 
 #include <algorithm>
@@ -14,9 +15,12 @@
 #include "core/sdk/plugin.h"
 #include "core/sdk/registry.h"
 #include "plugins/example/msg_filter_schema.h"
+// [END includes]
 
+// [START manifest]
 // The plugin manifest: the loader checks it before it trusts this object.
 GW_PLUGIN("example_msg_filter", "1.0.0");
+// [END manifest]
 
 namespace example {
 
@@ -104,7 +108,7 @@ class MsgFilterConfigFactory
         if (id == gw::kErrorMsgId) {
           ctx.fail(at, "65535 is the gateway's error frame, which clients never send: remove it");
         } else if (auto [first, added] = seen.emplace(id, i); !added) {
-          ctx.fail(at, std::to_string(id) + " is already listed at /deny_msg_ids/" +
+          ctx.fail(at, std::to_string(id) + " is already listed as item " +
                            std::to_string(first->second) + ": remove one of them");
         } else {
           cfg->deny.push_back(id);

@@ -17,6 +17,7 @@
 //   MsgFilter         one per connection: how many frames it refused.
 #pragma once
 
+// [START header_includes]
 #include <cstdint>
 #include <memory>
 #include <string_view>
@@ -25,6 +26,7 @@
 #include "core/sdk/address.h"
 #include "core/sdk/registry.h"
 #include "core/sdk/stats.h"
+// [END header_includes]
 
 namespace example {
 

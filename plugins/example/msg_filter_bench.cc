@@ -100,10 +100,12 @@ void run(benchmark::State& state, bool with_filter, uint16_t msg_id, bool expect
       evbuffer_drain(output, evbuffer_get_length(output) - 1);
     }
   };
+  // [START bench_loop]
   for (int i = 0; i < 64; ++i) feedOne();  // untimed: first chains, first log line
   gw::bench::AllocsPerOp allocs(state, gw::bench::AllocScope::kProcess);
   for (auto _ : state) feedOne();
-  allocs.stop();
+  allocs.stop();  // reports "allocs/op"
+  // [END bench_loop]
   if (chain.closed()) return fail(state, "the connection closed");
   if (expect_refused ? seen != 0 : seen != n) return fail(state, "wrong frames reached the terminal");
   if (expect_refused && chain.chain().framesOut() != n) return fail(state, "refusals not answered");
@@ -121,6 +123,7 @@ BENCHMARK(BM_MsgFilter_Refuse);
 }  // namespace
 }  // namespace example
 
+// [START bench_main]
 int main(int argc, char** argv) {
   // Before libevent allocates anything, so every allocation is counted.
   gw::bench::installLibeventCounting();
@@ -130,3 +133,4 @@ int main(int argc, char** argv) {
   benchmark::Shutdown();
   return example::g_failed ? 1 : 0;
 }
+// [END bench_main]

@@ -88,7 +88,7 @@ std::string configError(const std::string& config) {
 // [START test_parse]
 TEST(MsgFilterConfigTest, ErrorsNameThePointerAndTheFix) {
   EXPECT_EQ(configError(R"({"deny_msg_ids": [666, 7, 666]})"),
-            "/deny_msg_ids/2: 666 is already listed at /deny_msg_ids/0: remove one of them");
+            "/deny_msg_ids/2: 666 is already listed as item 0: remove one of them");
   EXPECT_EQ(configError(R"({"deny_msg_ids": [65535]})"),
             "/deny_msg_ids/0: 65535 is the gateway's error frame, which clients never send: "
             "remove it");
