@@ -45,7 +45,8 @@ gw::FilterStatus MsgFilter::onFrame(gw::Frame& frame) {
   factory_.logRefusal(id, callbacks().connection().peer());
   // Answer the client; the connection stays open.
   callbacks().sendFrame(gw::kErrorMsgId, 0, gw::errorFramePayload(gw::ErrorCode::kNoRoute, id));
-  if (config_.close_after != 0 && ++refused_ >= config_.close_after) {
+  ++refused_;
+  if (config_.close_after != 0 && refused_ >= config_.close_after) {
     // The error frame is flushed before the socket closes.
     callbacks().close(gw::CloseReason::kFilterError,
                       "example_msg_filter: " + std::to_string(refused_) + " refused frames");
