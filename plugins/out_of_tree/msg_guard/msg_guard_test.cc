@@ -80,10 +80,11 @@ TEST(MsgGuard, ClosesAfterMaxFrames) {
 TEST(MsgGuard, CountsDenialsInItsMetric) {
   Chain c(R"({"deny_msg_ids": [5]})");
   ASSERT_EQ(c.error, "");
-  const auto& cfg = static_cast<const MsgGuardConfig&>(
-      *gw::test::buildFilter("msg_guard", R"({"deny_msg_ids": [5]})", c.ec.dispatcher(),
-                             c.ec.services())
-           ->config);
+  // The counter is per listener, shared by every config parsed for it.
+  auto built = gw::test::buildFilter("msg_guard", R"({"deny_msg_ids": [5]})",
+                                     c.ec.dispatcher(), c.ec.services());
+  ASSERT_NE(built, nullptr);
+  const auto& cfg = static_cast<const MsgGuardConfig&>(*built->config);
   uint64_t before = cfg.denied->value();
   c.ec.feed(clientFrame(5, "") + clientFrame(5, ""));
   EXPECT_EQ(cfg.denied->value(), before + 2);
