@@ -1,9 +1,12 @@
 """Shared helpers of tools/bench and tools/e2e_bench (python3 stdlib only).
 
-Defines: ROOT (the workspace), run_setup() (tools/setup: installs the Debian
-packages), bazel_build() and bazel_bin() (opt builds; binaries are found under
+Defines: ROOT (the workspace), nested_workspaces() (the example workspaces
+.bazelignore keeps out of ROOT's //..., such as plugins/out_of_tree),
+run_setup() (tools/setup: installs the Debian packages), bazel_query(),
+bazel_build() and bazel_bin() (opt builds; binaries are found under
 `bazel info -c opt bazel-bin`, never through the bazel-bin symlink,
-which follows whatever configuration was built last), machine_info() (what a
+which follows whatever configuration was built last; each takes the
+workspace directory to run in, ROOT by default), machine_info() (what a
 result file records about the machine and the source tree), and table() (a
 plain-text table).
 """
@@ -40,29 +43,44 @@ def run_setup(skip=False):
         sys.exit(f"tools/setup failed (exit {rc}); install the packages it lists, or pass --no-setup")
 
 
-def bazel_build(targets, extra=None, keep_going=False):
-    """Builds `targets` (labels) with the opt config. Exits on failure, or
-    with keep_going returns the labels that failed to build (each retried
-    alone, so one broken target does not hide the others)."""
+def nested_workspaces():
+    """The directories .bazelignore lists that hold a WORKSPACE file: example
+    workspaces (a studio's repository using this one as @game_gateway),
+    built and tested on their own. Absolute paths, in file order."""
+    out = []
+    for line in _read(os.path.join(ROOT, ".bazelignore")).splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and \
+                os.path.exists(os.path.join(ROOT, line, "WORKSPACE")):
+            out.append(os.path.join(ROOT, line))
+    return out
+
+
+def bazel_build(targets, extra=None, keep_going=False, ws=ROOT):
+    """Builds `targets` (labels) with the opt config in workspace `ws`. Exits
+    on failure, or with keep_going returns the labels that failed to build
+    (each retried alone, so one broken target does not hide the others)."""
     cmd = ["bazel", "build"] + BAZEL_OPTS + list(extra or [])
-    log("$ " + " ".join(cmd + list(targets)))
-    rc = subprocess.call(cmd + (["--keep_going"] if keep_going else []) + list(targets), cwd=ROOT)
+    log("$ " + ("" if ws == ROOT else f"(cd {os.path.relpath(ws, ROOT)}) ")
+        + " ".join(cmd + list(targets)))
+    rc = subprocess.call(cmd + (["--keep_going"] if keep_going else []) + list(targets), cwd=ws)
     if rc == 0:
         return []
     if not keep_going:
         sys.exit(f"bazel build failed (exit {rc})")
     failed = []
     for t in targets:
-        if subprocess.call(cmd + [t], cwd=ROOT, stdout=subprocess.DEVNULL,
+        if subprocess.call(cmd + [t], cwd=ws, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL) != 0:
             failed.append(t)
     return failed
 
 
-def bazel_query(expr):
-    """Returns the labels `bazel query expr` prints. A package that does not
-    load (someone is editing it) is skipped with a warning (--keep_going)."""
-    out = subprocess.run(["bazel", "query", "--keep_going", expr], cwd=ROOT,
+def bazel_query(expr, ws=ROOT):
+    """Returns the labels `bazel query expr` prints in workspace `ws`. A
+    package that does not load (someone is editing it) is skipped with a
+    warning (--keep_going)."""
+    out = subprocess.run(["bazel", "query", "--keep_going", expr], cwd=ws,
                          capture_output=True, text=True)
     if out.returncode not in (0, 3):  # 3: partial result
         sys.exit(f"bazel query {expr!r} failed:\n{out.stderr}")
@@ -71,28 +89,28 @@ def bazel_query(expr):
     return [l.strip() for l in out.stdout.splitlines() if l.strip().startswith("//")]
 
 
-_BIN_DIR = None
+_BIN_DIRS = {}
 
 
-def bazel_bin():
-    """The opt configuration's output directory (bazel-out/k8-opt/bin)."""
-    global _BIN_DIR
-    if _BIN_DIR is None:
-        out = subprocess.run(["bazel", "info"] + BAZEL_OPTS + ["bazel-bin"], cwd=ROOT,
+def bazel_bin(ws=ROOT):
+    """The opt configuration's output directory (bazel-out/k8-opt/bin) of
+    workspace `ws`."""
+    if ws not in _BIN_DIRS:
+        out = subprocess.run(["bazel", "info"] + BAZEL_OPTS + ["bazel-bin"], cwd=ws,
                              capture_output=True, text=True)
         if out.returncode != 0:
             sys.exit("bazel info bazel-bin failed:\n" + out.stderr)
-        _BIN_DIR = out.stdout.strip()
-    return _BIN_DIR
+        _BIN_DIRS[ws] = out.stdout.strip()
+    return _BIN_DIRS[ws]
 
 
-def binary(label):
-    """The path of an opt-built cc_binary: //tools/loadgen:loadgen ->
-    <bazel-bin>/tools/loadgen/loadgen."""
+def binary(label, ws=ROOT):
+    """The path of an opt-built cc_binary of workspace `ws`:
+    //tools/loadgen:loadgen -> <bazel-bin>/tools/loadgen/loadgen."""
     pkg, _, name = label.lstrip("/").partition(":")
     if not name:
         name = pkg.rsplit("/", 1)[-1]
-    return os.path.join(bazel_bin(), pkg, name)
+    return os.path.join(bazel_bin(ws), pkg, name)
 
 
 def _read(path):
