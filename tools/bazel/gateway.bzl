@@ -169,3 +169,12 @@ def gateway_binary(name, filters = [], plugins = [], visibility = None, **kwargs
         visibility = visibility,
         **kwargs
     )
+
+# The default visibility of every built-in filter package: filters never
+# depend on each other, so only the all-built-ins library (//filters), the
+# tests and the tools see a built-in's targets.
+BUILTIN_FILTER_VISIBILITY = [
+    str(Label("//filters:__pkg__")),
+    str(Label("//test:__subpackages__")),
+    str(Label("//tools:__subpackages__")),
+]
