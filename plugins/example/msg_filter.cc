@@ -82,3 +82,6 @@ class MsgFilterConfigFactory : public gw::FilterConfigFactory {
 GW_REGISTER_FILTER(MsgFilterConfigFactory);
 
 }  // namespace example
+
+// The plugin's manifest (core/sdk/plugin.h): checked by the loader.
+GW_PLUGIN("example_msg_filter", "1.0.0");
