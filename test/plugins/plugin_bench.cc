@@ -11,8 +11,9 @@
 //   BM_Plugin/N       N x plugin_count
 //
 // Interleaved A/B runs (medians are what to compare):
-//   bazel run -c opt //test/plugins:plugin_bench -- --benchmark_repetitions=10 \
+//   bazel run -c opt //test/plugins:plugin_bench -- --benchmark_repetitions=10
 //     --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
+//   (one command line)
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
