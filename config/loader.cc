@@ -44,7 +44,8 @@ std::string joined(const std::vector<std::string>& names) {
 
 class Loader {
  public:
-  Loader(std::string source) : source_(std::move(source)) {}
+  Loader(std::string source, plugins::PluginLoader* plugins)
+      : source_(std::move(source)), plugins_(plugins) {}
 
   LoadResult run(std::string_view json) {
     LoadResult result;
@@ -80,14 +81,7 @@ class Loader {
       if (al.HasMember("path")) cfg->access_log.path = al["path"].GetString();
       if (al.HasMember("sample_rate")) cfg->access_log.sample_rate = al["sample_rate"].GetDouble();
     }
-    if (doc.HasMember("plugins")) {
-      for (rapidjson::SizeType i = 0; i < doc["plugins"].Size(); ++i) {
-        std::string path = doc["plugins"][i].GetString();
-        std::string why;
-        if (!plugins::load(path, &why)) error("/plugins/" + std::to_string(i), why);
-        cfg->plugins.push_back(path);
-      }
-    }
+    if (doc.HasMember("plugins")) loadPlugins(doc["plugins"], *cfg);
     for (const auto& e : FilterRegistry::get().errors()) errors_.push_back(source_ + ": " + e);
     if (doc.HasMember("clusters")) parseClusters(doc["clusters"], *cfg);
     parseListeners(doc["listeners"], *cfg);
@@ -97,6 +91,23 @@ class Loader {
  private:
   void error(const std::string& pointer, const std::string& message) {
     errors_.push_back(source_ + ": " + (pointer.empty() ? "" : pointer + ": ") + message);
+  }
+
+  // The runtime's step before filters are resolved: the plugins' filters
+  // must be registered for the chains to name them.
+  void loadPlugins(const rapidjson::Value& arr, GatewayConfig& cfg) {
+    for (rapidjson::SizeType i = 0; i < arr.Size(); ++i) {
+      std::string path = arr[i].GetString();
+      std::string at = "/plugins/" + std::to_string(i);
+      cfg.plugins.push_back(path);
+      std::string why;
+      if (plugins_ == nullptr) {
+        error(at, path + ": plugins are loaded only by the gateway runtime (no plugin loader "
+                         "given)");
+      } else if (plugins_->load(path, &why) == nullptr) {
+        error(at, why);
+      }
+    }
   }
 
   LoadResult finish(std::unique_ptr<GatewayConfig> cfg) {
@@ -261,25 +272,52 @@ class Loader {
   }
 
   std::string source_;
+  plugins::PluginLoader* plugins_;
   std::vector<std::string> errors_;
 };
 
-}  // namespace
-
-LoadResult loadString(std::string_view json, const std::string& source) {
-  return Loader(source).run(json);
-}
-
-LoadResult loadFile(const std::string& path) {
+bool readFile(const std::string& path, std::string* out) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    LoadResult r;
-    r.errors.push_back(path + ": cannot open the file");
-    return r;
-  }
+  if (!in) return false;
   std::stringstream ss;
   ss << in.rdbuf();
-  return loadString(ss.str(), path);
+  *out = ss.str();
+  return true;
+}
+
+}  // namespace
+
+LoadResult loadString(std::string_view json, const std::string& source,
+                      plugins::PluginLoader* plugins) {
+  return Loader(source, plugins).run(json);
+}
+
+LoadResult loadFile(const std::string& path, plugins::PluginLoader* plugins) {
+  std::string text;
+  if (!readFile(path, &text)) return LoadResult{nullptr, {path + ": cannot open the file"}};
+  return loadString(text, path, plugins);
+}
+
+std::vector<std::string> loadPluginsOf(const std::string& path, plugins::PluginLoader& plugins) {
+  std::string text;
+  if (!readFile(path, &text)) return {path + ": cannot open the file"};
+  rapidjson::Document doc;
+  doc.Parse(text.data(), text.size());
+  if (doc.HasParseError() || !doc.IsObject() || !doc.HasMember("plugins")) {
+    // The full load says what is wrong with the file; no plugins to list here.
+    return doc.HasParseError() || !doc.IsObject() ? loadString(text, path).errors
+                                                   : std::vector<std::string>{};
+  }
+  const rapidjson::Value& list = doc["plugins"];
+  std::vector<std::string> errors;
+  if (!list.IsArray()) return {path + ": /plugins: must be an array of shared object paths"};
+  for (rapidjson::SizeType i = 0; i < list.Size(); ++i) {
+    std::string at = path + ": /plugins/" + std::to_string(i) + ": ";
+    std::string why;
+    if (!list[i].IsString()) errors.push_back(at + "must be a string (a shared object's path)");
+    else if (plugins.load(list[i].GetString(), &why) == nullptr) errors.push_back(at + why);
+  }
+  return errors;
 }
 
 }  // namespace config

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "plugins/loader.h"
 
 namespace gw {
 namespace config {
@@ -22,12 +23,23 @@ struct LoadResult {
   std::vector<std::string> errors;        // each "file: /pointer: message"
 };
 
-// Reads `path` and loads it. Plugins listed in the file are loaded
-// (dlopen) before filters are resolved.
-LoadResult loadFile(const std::string& path);
+// Reads `path` and loads it. The shared objects its "plugins" list names
+// are loaded through `plugins` — the runtime's loader, which does the
+// dlopen and the checks (plugins/loader.h) — before filters are resolved;
+// a refusal is an error at "/plugins/N". Parsing itself never loads code:
+// with `plugins` null, a non-empty "plugins" list is an error.
+LoadResult loadFile(const std::string& path, plugins::PluginLoader* plugins = nullptr);
 
-// Loads config from JSON text; `source` names it in errors.
-LoadResult loadString(std::string_view json, const std::string& source);
+// Loads config from JSON text; `source` names it in errors. `plugins` as
+// for loadFile().
+LoadResult loadString(std::string_view json, const std::string& source,
+                      plugins::PluginLoader* plugins = nullptr);
+
+// For `gateway --list-filters --config FILE`: reads `path` and loads only
+// the shared objects its "plugins" list names, through `plugins` (so their
+// filters can be listed even when the rest of the file has errors).
+// Returns the errors ("file: /plugins/N: message"), empty if all loaded.
+std::vector<std::string> loadPluginsOf(const std::string& path, plugins::PluginLoader& plugins);
 
 }  // namespace config
 }  // namespace gw

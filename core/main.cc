@@ -2,11 +2,15 @@
 //
 //   gateway --config FILE         run: SIGTERM drains then exits 0, SIGINT stops
 //                                 at once, SIGHUP reloads FILE (core/server.h)
-//   gateway --check-config FILE   validate FILE and exit 0 (valid) or 1
-//   gateway --list-filters        print the registered filter names
+//   gateway --check-config FILE   validate FILE (loading its plugins, checked
+//                                 as at start) and exit 0 (valid) or 1
+//   gateway --list-filters [--config FILE]
+//                                 print the built-in filter names, one a line;
+//                                 with FILE, load its plugins and add a line
+//                                 per plugin filter: "NAME (plugin P VERSION, PATH)"
 //   gateway --version             print the version
-// Exits 1 if the config is invalid or a listener, the admin port or the
-// access log cannot be opened; 2 on bad arguments.
+// Exits 1 if the config is invalid, a plugin is refused, or a listener, the
+// admin port or the access log cannot be opened; 2 on bad arguments.
 #include <malloc.h>
 
 #include <cstdio>
@@ -19,11 +23,32 @@
 #include "core/sdk/log.h"
 #include "core/sdk/registry.h"
 #include "core/server.h"
+#include "plugins/loader.h"
 
 namespace {
 
 void usage() {
-  std::cerr << "usage: gateway --config FILE | --check-config FILE | --list-filters | --version\n";
+  std::cerr << "usage: gateway --config FILE | --check-config FILE | --list-filters [--config "
+               "FILE] | --version\n";
+}
+
+// Prints the built-in filters, then (with a config) the filters of the
+// plugins it lists, loaded through `plugins`. Returns the exit code.
+int listFilters(const std::string& config_path, gw::plugins::PluginLoader& plugins) {
+  std::vector<std::string> builtin = gw::FilterRegistry::get().names();
+  if (!config_path.empty()) {
+    auto errors = gw::config::loadPluginsOf(config_path, plugins);
+    if (!errors.empty()) {
+      for (const auto& e : errors) std::cerr << e << "\n";
+      return 1;
+    }
+  }
+  for (const auto& n : builtin) std::cout << n << "\n";
+  for (const auto* p : plugins.plugins()) {
+    for (const auto& f : p->filters)
+      std::cout << f << " (plugin " << p->name << " " << p->version << ", " << p->path << ")\n";
+  }
+  return 0;
 }
 
 // Keeps glibc malloc from handing freed heap back to the kernel and taking
@@ -44,14 +69,16 @@ int main(int argc, char** argv) {
   tuneMalloc();
   std::string config_path;
   bool check_only = false;
+  bool list_filters = false;
+  // Lives as long as the process: loaded plugins are never unloaded.
+  gw::plugins::PluginLoader plugins;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     if ((arg == "--config" || arg == "--check-config") && i + 1 < argc) {
       config_path = argv[++i];
       check_only = arg == "--check-config";
     } else if (arg == "--list-filters") {
-      for (const auto& n : gw::FilterRegistry::get().names()) std::cout << n << "\n";
-      return 0;
+      list_filters = true;
     } else if (arg == "--version") {
       std::cout << "gateway " << gw::kGatewayVersion << "\n";
       return 0;
@@ -64,11 +91,18 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (list_filters) {
+    if (check_only) {
+      usage();
+      return 2;
+    }
+    return listFilters(config_path, plugins);
+  }
   if (config_path.empty()) {
     usage();
     return 2;
   }
-  auto result = gw::config::loadFile(config_path);
+  auto result = gw::config::loadFile(config_path, &plugins);
   if (!result.errors.empty()) {
     for (const auto& e : result.errors) std::cerr << e << "\n";
     std::cerr << "gateway: " << result.errors.size() << " config error"
@@ -82,7 +116,7 @@ int main(int argc, char** argv) {
   }
   gw::log::setLevel(result.config->log_level);
   std::shared_ptr<const gw::GatewayConfig> config = std::move(result.config);
-  gw::Server server(config);
+  gw::Server server(config, plugins);
   std::string error;
   if (!server.init(&error)) {
     GW_LOG(error, "cannot start: {}", error);

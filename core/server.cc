@@ -37,8 +37,9 @@ constexpr std::chrono::milliseconds kDrainPoll{50};
 
 }  // namespace
 
-Server::Server(std::shared_ptr<const GatewayConfig> config)
+Server::Server(std::shared_ptr<const GatewayConfig> config, plugins::PluginLoader& plugins)
     : config_(std::move(config)),
+      plugins_(plugins),
       main_("main"),
       drain_deadline_(main_, [this] {
         GW_LOG(warn, "drain: drain_timeout ({} ms) passed with {} connection(s) open; "
@@ -212,7 +213,7 @@ bool Server::reload() {
   };
   if (draining_) return refuse("the gateway is draining");
   GW_LOG(info, "config reload: reading {}", path);
-  auto result = config::loadFile(path);
+  auto result = config::loadFile(path, &plugins_);
   if (!result.errors.empty()) {
     for (const auto& e : result.errors) GW_LOG(error, "config reload: {}", e);
     return refuse(std::to_string(result.errors.size()) + " config error" +

@@ -28,6 +28,7 @@
 #include "core/sdk/dispatcher.h"
 #include "core/sdk/stats.h"
 #include "core/worker.h"
+#include "plugins/loader.h"
 
 struct event;
 
@@ -35,7 +36,9 @@ namespace gw {
 
 class Server : public AdminTarget {
  public:
-  explicit Server(std::shared_ptr<const GatewayConfig> config);
+  // `plugins` is the runtime's plugin loader (outlives the server): a
+  // reload loads the new config's plugins through it (see reload()).
+  Server(std::shared_ptr<const GatewayConfig> config, plugins::PluginLoader& plugins);
   ~Server() override;
 
   // Binds all listeners for all workers, builds their filter factories,
@@ -51,7 +54,11 @@ class Server : public AdminTarget {
 
   // Starts draining (main thread): see the banner. Idempotent.
   void drain(std::string_view why) override;
-  // Re-reads the config file (main thread). On errors, or if the new config
+  // Re-reads the config file (main thread) and loads its plugins through
+  // the loader: plugins already loaded from the same file are kept, a new
+  // plugin is loaded, and a plugin already loaded from another path or
+  // from a file whose bytes changed is an error that says to restart
+  // (docs/plugins.md). On errors, or if the new config
   // changes what cannot change while running (listener names, order or
   // addresses, workers, the admin address), logs why, counts
   // game_gateway_config_reloads_total{result="error"} and keeps the running
@@ -85,6 +92,7 @@ class Server : public AdminTarget {
   std::string reloadBlocker(const GatewayConfig& next) const;
 
   std::shared_ptr<const GatewayConfig> config_;
+  plugins::PluginLoader& plugins_;
   Dispatcher main_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<Address> bound_;

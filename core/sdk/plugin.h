@@ -3,8 +3,12 @@
 // Defines GwPluginManifest (a C struct whose layout never changes: fields are
 // only appended, and manifest_size says which are there), kAbiTag (the
 // compiler, standard-library ABI and sanitizer build a translation unit was
-// compiled with) and GW_PLUGIN(name, version), which a plugin writes once in
-// one of its .cc files:
+// compiled with) and GW_PLUGIN(name, version), the manifest itself. A plugin
+// built with gateway_plugin() (tools/bazel/gateway.bzl) gets it written by
+// the macro, in a generated source only the shared object links — so the
+// same filter library can also be compiled into a gateway next to other
+// plugins' libraries. A plugin built by other means writes it once, in one
+// .cc file of the shared object only:
 //
 //   GW_PLUGIN("msg_filter", "1.0.0");
 //

@@ -9,6 +9,19 @@ FilterRegistry& FilterRegistry::get() {
 
 void FilterRegistry::add(std::unique_ptr<FilterConfigFactory> factory) {
   std::lock_guard<std::mutex> lock(mu_);
+  if (!staging_) {
+    addLocked(std::move(factory));
+    return;
+  }
+  std::string name(factory->name());
+  bool seen = factories_.count(name) != 0;
+  for (const auto& n : staged_info_.names) seen = seen || n == name;
+  if (seen) staged_info_.duplicates.push_back(name);
+  staged_info_.names.push_back(std::move(name));
+  staged_.push_back(std::move(factory));
+}
+
+void FilterRegistry::addLocked(std::unique_ptr<FilterConfigFactory> factory) {
   std::string name(factory->name());
   if (factories_.count(name) != 0) {
     errors_.push_back("filter name '" + name +
@@ -16,6 +29,37 @@ void FilterRegistry::add(std::unique_ptr<FilterConfigFactory> factory) {
     return;
   }
   factories_.emplace(std::move(name), std::move(factory));
+}
+
+void FilterRegistry::beginStaging() {
+  std::lock_guard<std::mutex> lock(mu_);
+  staging_ = true;
+  staged_.clear();
+  staged_info_ = Staged();
+}
+
+FilterRegistry::Staged FilterRegistry::staged() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return staged_info_;
+}
+
+void FilterRegistry::commitStaging() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& f : staged_) {
+    if (factories_.count(std::string(f->name())) == 0) addLocked(std::move(f));
+    else refused_.push_back(f.release());  // the loader refuses duplicates first
+  }
+  staging_ = false;
+  staged_.clear();
+  staged_info_ = Staged();
+}
+
+void FilterRegistry::discardStaging() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& f : staged_) refused_.push_back(f.release());  // never destroyed: see the header
+  staging_ = false;
+  staged_.clear();
+  staged_info_ = Staged();
 }
 
 const FilterConfigFactory* FilterRegistry::find(std::string_view name) const {

@@ -9,8 +9,10 @@
 //
 // Registration happens during static initialization of the filter's own
 // Bazel package (cc_library with alwayslink = True) or when a plugin shared
-// object is loaded. A duplicate name is recorded and reported at start
-// (FilterRegistry::errors()); the gateway refuses to start.
+// object is loaded. A duplicate name at static initialization is recorded
+// and reported at start (FilterRegistry::errors()); the gateway refuses to
+// start. A plugin's registrations are staged (see FilterRegistry) and made
+// visible only once the loader accepted the plugin.
 #pragma once
 
 #include <rapidjson/document.h>
@@ -150,10 +152,38 @@ class FilterRegistry {
   // Registration problems (duplicate names). Empty when all is well.
   std::vector<std::string> errors() const;
 
+  // Staging, for the plugin loader (plugins/loader.h): between
+  // beginStaging() and commitStaging()/discardStaging(), add() puts filter
+  // types aside instead of registering them, so find() and names() do not
+  // see them until the loader has checked the plugin that registered them.
+  // One staging at a time (the loader's, on the main thread).
+
+  // What add() set aside since beginStaging().
+  struct Staged {
+    std::vector<std::string> names;       // in registration order
+    std::vector<std::string> duplicates;  // names already registered, or staged twice
+  };
+  void beginStaging();
+  Staged staged() const;
+  // Registers the staged filter types (the caller checked there are no
+  // duplicates: a duplicate is dropped, as in add()) and ends staging.
+  void commitStaging();
+  // Ends staging without registering anything. The staged factories are
+  // kept (unreachable by name) and never destroyed: their code and vtable
+  // layout belong to a refused shared object whose ABI may not be this
+  // gateway's, so not even their destructor may be called.
+  void discardStaging();
+
  private:
+  void addLocked(std::unique_ptr<FilterConfigFactory> factory);
+
   mutable std::mutex mu_;
   std::map<std::string, std::unique_ptr<FilterConfigFactory>, std::less<>> factories_;
   std::vector<std::string> errors_;
+  bool staging_ = false;
+  std::vector<std::unique_ptr<FilterConfigFactory>> staged_;
+  Staged staged_info_;
+  std::vector<FilterConfigFactory*> refused_;  // see discardStaging()
 };
 
 // Registers `T` (a FilterConfigFactory with a default constructor) at static

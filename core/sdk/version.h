@@ -15,7 +15,8 @@ namespace gw {
 
 inline constexpr const char* kGatewayVersion = "0.2.0";
 
-inline constexpr uint32_t kSdkAbiVersion = 1;
-inline constexpr const char* kSdkHeadersDigest = "unset";
+inline constexpr uint32_t kSdkAbiVersion = 2;
+// FNV-1a-64 of core/sdk/*.h but this file (see //test/core:sdk_abi_test).
+inline constexpr const char* kSdkHeadersDigest = "6efeeeefe51dc7d5";
 
 }  // namespace gw

@@ -12,15 +12,9 @@
 #include "core/sdk/clock.h"
 #include "core/sdk/error_frame.h"
 #include "core/sdk/log.h"
-#include "core/sdk/plugin.h"
 #include "core/sdk/registry.h"
 #include "plugins/example/msg_filter_schema.h"
 // [END includes]
-
-// [START manifest]
-// The plugin manifest: the loader checks it before it trusts this object.
-GW_PLUGIN("example_msg_filter", "1.0.0");
-// [END manifest]
 
 namespace example {
 

@@ -105,5 +105,36 @@ TEST(FilterRegistryTest, LoaderRefusesToLoadWhileRegistrationErrorsExist) {
   EXPECT_EQ(r.errors[0], std::string("test.json: ") + kDupError);
 }
 
+// Staging (what the plugin loader does around a dlopen): staged types are
+// invisible until committed, a discarded one never appears, and a staged
+// duplicate is reported in staged(), not in errors().
+TEST(FilterRegistryTest, StagedRegistrationsAreInvisibleUntilCommitted) {
+  class Staged : public NamedFactory<false> {
+   public:
+    explicit Staged(const char* name) : NamedFactory(name) {}
+  };
+  FilterRegistry& r = FilterRegistry::get();
+  size_t errors = r.errors().size();
+  r.beginStaging();
+  r.add(std::make_unique<Staged>("staged_refused"));
+  r.add(std::make_unique<Staged>("alpha"));
+  EXPECT_EQ(r.staged().names, (std::vector<std::string>{"staged_refused", "alpha"}));
+  EXPECT_EQ(r.staged().duplicates, (std::vector<std::string>{"alpha"}));
+  EXPECT_EQ(r.find("staged_refused"), nullptr);
+  r.discardStaging();
+  EXPECT_EQ(r.find("staged_refused"), nullptr);
+  EXPECT_EQ(r.errors().size(), errors);
+
+  r.beginStaging();
+  r.add(std::make_unique<Staged>("staged_kept"));
+  EXPECT_EQ(r.find("staged_kept"), nullptr);
+  r.commitStaging();
+  EXPECT_NE(r.find("staged_kept"), nullptr);
+  EXPECT_TRUE(r.staged().names.empty());
+  // Staging is over: a duplicate is a registration error again.
+  r.add(std::make_unique<Staged>("staged_kept"));
+  EXPECT_EQ(r.errors().size(), errors + 1);
+}
+
 }  // namespace
 }  // namespace gw

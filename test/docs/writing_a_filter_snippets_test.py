@@ -12,7 +12,11 @@ class WritingAFilterSnippetsTest(unittest.TestCase):
     def test_blocks_equal_their_sources(self):
         # Bazel runs the test in the runfiles root: the workspace's layout.
         root = os.getcwd()
-        problems = docs_snippets.check(root, "docs/writing-a-filter.md")
+        # plugins/out_of_tree is a nested workspace (.bazelignore): Bazel
+        # cannot list its files as data, so tools/test checks those blocks
+        # on the real tree (docs_snippets.py --check).
+        problems = docs_snippets.check(root, "docs/writing-a-filter.md",
+                                       skip_prefixes=("plugins/out_of_tree/",))
         if problems:
             self.fail("\n\n".join(problems))
 
