@@ -1,6 +1,7 @@
 // core/sdk/admin_view.h — what a filter shows on the admin API.
 //
-// Defines AdminContext (what the admin API knows when it asks) and
+// Defines AdminContext (what the admin API knows when it asks), jsonString()
+// and jsonDuration() (values for views and FilterConfig::describe()), and
 // AdminView: a filter type's contribution to the admin pages. The runtime
 // never knows a filter's metric names; it asks every registered filter type
 // for its view (FilterConfigFactory::adminView()) and lets it add fields to
@@ -12,11 +13,14 @@
 
 #include <rapidjson/document.h>
 
+#include <chrono>
 #include <cstddef>
+#include <string_view>
 #include <vector>
 
 #include "core/sdk/address.h"
 #include "core/sdk/cluster.h"
+#include "core/sdk/parse_context.h"
 
 namespace gw {
 
@@ -29,6 +33,15 @@ struct AdminContext {
 };
 
 using JsonAllocator = rapidjson::Document::AllocatorType;
+
+// A JSON string holding a copy of `s` (for describe() and views).
+inline rapidjson::Value jsonString(std::string_view s, JsonAllocator& alloc) {
+  return rapidjson::Value(s.data(), static_cast<rapidjson::SizeType>(s.size()), alloc);
+}
+// A duration as config writes it ("30s", "5m": formatDuration()).
+inline rapidjson::Value jsonDuration(std::chrono::milliseconds d, JsonAllocator& alloc) {
+  return jsonString(formatDuration(d), alloc);
+}
 
 class AdminView {
  public:

@@ -17,6 +17,6 @@ inline constexpr const char* kGatewayVersion = "0.2.0";
 
 inline constexpr uint32_t kSdkAbiVersion = 2;
 // FNV-1a-64 of core/sdk/*.h but this file (see //test/core:sdk_abi_test).
-inline constexpr const char* kSdkHeadersDigest = "6efeeeefe51dc7d5";
+inline constexpr const char* kSdkHeadersDigest = "75826b8998aaa49b";
 
 }  // namespace gw

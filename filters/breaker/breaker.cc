@@ -154,8 +154,7 @@ bool parseSpecs(const rapidjson::Value& json, ParseContext& ctx,
 namespace {
 
 rapidjson::Value nsDuration(int64_t ns, JsonAllocator& alloc) {
-  return rapidjson::Value(
-      formatDuration(std::chrono::milliseconds(ns / kNsPerMs)).c_str(), alloc);
+  return jsonDuration(std::chrono::milliseconds(ns / kNsPerMs), alloc);
 }
 
 }  // namespace
@@ -178,7 +177,7 @@ void BreakerConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const 
     o.AddMember("per_host", spec.per_host, alloc);
     o.AddMember("max_ejection_percent", spec.max_ejection_percent, alloc);
     o.AddMember("expect_reply", spec.expect_reply, alloc);
-    by_cluster.AddMember(rapidjson::Value(spec.cluster.c_str(), alloc), o, alloc);
+    by_cluster.AddMember(jsonString(spec.cluster, alloc), o, alloc);
   }
   out.AddMember("clusters", by_cluster, alloc);
 }

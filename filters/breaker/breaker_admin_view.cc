@@ -40,7 +40,7 @@ std::optional<std::string> BreakerAdminView::stateOf(const std::string& cluster,
 void BreakerAdminView::describeCluster(const AdminContext&, const ClusterConfig& c,
                                        rapidjson::Value& out, JsonAllocator& alloc) const {
   if (auto s = stateOf(c.name, kClusterHost))
-    out.AddMember("breaker", rapidjson::Value(s->c_str(), alloc), alloc);
+    out.AddMember("breaker", jsonString(*s, alloc), alloc);
 }
 
 void BreakerAdminView::describeHost(const AdminContext&, const ClusterConfig& c,

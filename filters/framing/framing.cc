@@ -303,9 +303,9 @@ std::unique_ptr<Filter> FramingFactory::createFilter() {
 
 void FramingConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const {
   out.AddMember("max_frame_bytes", static_cast<uint64_t>(max_frame_bytes), alloc);
-  out.AddMember("read_timeout", rapidjson::Value(formatDuration(read_timeout).c_str(), alloc),
+  out.AddMember("read_timeout", jsonDuration(read_timeout, alloc),
                 alloc);
-  out.AddMember("idle_timeout", rapidjson::Value(formatDuration(idle_timeout).c_str(), alloc),
+  out.AddMember("idle_timeout", jsonDuration(idle_timeout, alloc),
                 alloc);
 }
 

@@ -81,12 +81,8 @@ std::shared_ptr<IpLimiter> limiterFor(IpLimiter::Options o) {
 rapidjson::Value cidrArray(const CidrSet& set, JsonAllocator& alloc) {
   rapidjson::Value arr(rapidjson::kArrayType);
   for (const Cidr& c : set.ranges())
-    arr.PushBack(rapidjson::Value(c.toString().c_str(), alloc), alloc);
+    arr.PushBack(jsonString(c.toString(), alloc), alloc);
   return arr;
-}
-
-rapidjson::Value durationValue(milliseconds d, JsonAllocator& alloc) {
-  return rapidjson::Value(formatDuration(d).c_str(), alloc);
 }
 
 }  // namespace
@@ -106,12 +102,12 @@ void IpLimiterConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) cons
   out.AddMember("ipv6_prefix_length", ipv6_prefix_length, alloc);
   out.AddMember("trusted_cidrs", cidrArray(trusted_cidrs, alloc), alloc);
   out.AddMember("max_tracked_ips", static_cast<uint64_t>(max_tracked_ips), alloc);
-  out.AddMember("entry_ttl", durationValue(entry_ttl, alloc), alloc);
+  out.AddMember("entry_ttl", jsonDuration(entry_ttl, alloc), alloc);
   out.AddMember("shards", static_cast<uint64_t>(shards), alloc);
   rapidjson::Value pp(rapidjson::kObjectType);
   pp.AddMember("enabled", proxy_protocol.enabled, alloc);
   pp.AddMember("trusted_sources", cidrArray(proxy_protocol.trusted_sources, alloc), alloc);
-  pp.AddMember("header_timeout", durationValue(proxy_protocol.header_timeout, alloc), alloc);
+  pp.AddMember("header_timeout", jsonDuration(proxy_protocol.header_timeout, alloc), alloc);
   out.AddMember("proxy_protocol", pp, alloc);
 }
 

@@ -18,14 +18,6 @@ namespace {
 
 using std::chrono::milliseconds;
 
-rapidjson::Value str(const std::string& s, JsonAllocator& alloc) {
-  return rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), alloc);
-}
-
-rapidjson::Value durationJson(milliseconds d, JsonAllocator& alloc) {
-  return str(formatDuration(d), alloc);
-}
-
 // The `redis` object (schema-valid) into `out`; records errors in ctx.
 void parseRedis(const rapidjson::Value& r, ParseContext& ctx, RedisStoreConfig* out) {
   if (r.HasMember("address")) {
@@ -52,26 +44,26 @@ void SessionConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const 
   out.AddMember("store", rapidjson::StringRef(redis ? "redis" : "memory"), alloc);
   out.AddMember("shards", static_cast<uint64_t>(shards), alloc);
   out.AddMember("expected_sessions", static_cast<uint64_t>(expected_sessions), alloc);
-  out.AddMember("cleanup_interval", durationJson(cleanup_interval, alloc), alloc);
-  out.AddMember("idle_timeout", durationJson(idle_timeout, alloc), alloc);
+  out.AddMember("cleanup_interval", jsonDuration(cleanup_interval, alloc), alloc);
+  out.AddMember("idle_timeout", jsonDuration(idle_timeout, alloc), alloc);
   out.AddMember("duplicate_login",
                 rapidjson::StringRef(duplicate_login == DuplicateLogin::kRefuseNew ? "refuse_new"
                                                                                   : "kick_old"),
                 alloc);
   rapidjson::Value r(rapidjson::kObjectType);
   r.AddMember("enabled", resume, alloc);
-  r.AddMember("window", durationJson(resume_window, alloc), alloc);
+  r.AddMember("window", jsonDuration(resume_window, alloc), alloc);
   r.AddMember("announce",
               rapidjson::StringRef(announce == Announce::kAlways ? "always" : "on_request"), alloc);
   out.AddMember("resume", r, alloc);
   if (redis) {
     // No credentials: the Redis client has none to show (address only).
     rapidjson::Value rc(rapidjson::kObjectType);
-    rc.AddMember("address", str(redis_config.address.toString(), alloc), alloc);
-    rc.AddMember("prefix", str(redis_config.prefix, alloc), alloc);
-    rc.AddMember("refresh_interval", durationJson(redis_config.refresh_interval, alloc), alloc);
-    rc.AddMember("connect_timeout", durationJson(redis_config.connect_timeout, alloc), alloc);
-    rc.AddMember("command_timeout", durationJson(redis_config.command_timeout, alloc), alloc);
+    rc.AddMember("address", jsonString(redis_config.address.toString(), alloc), alloc);
+    rc.AddMember("prefix", jsonString(redis_config.prefix, alloc), alloc);
+    rc.AddMember("refresh_interval", jsonDuration(redis_config.refresh_interval, alloc), alloc);
+    rc.AddMember("connect_timeout", jsonDuration(redis_config.connect_timeout, alloc), alloc);
+    rc.AddMember("command_timeout", jsonDuration(redis_config.command_timeout, alloc), alloc);
     out.AddMember("redis", rc, alloc);
   }
 }

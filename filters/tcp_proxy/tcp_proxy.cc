@@ -171,8 +171,8 @@ const Address& TcpProxyFactory::pickHost() {
 }
 
 void TcpProxyConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const {
-  out.AddMember("cluster", rapidjson::Value(cluster.name.c_str(), alloc), alloc);
-  out.AddMember("idle_timeout", rapidjson::Value(formatDuration(idle_timeout).c_str(), alloc),
+  out.AddMember("cluster", jsonString(cluster.name, alloc), alloc);
+  out.AddMember("idle_timeout", jsonDuration(idle_timeout, alloc),
                 alloc);
   out.AddMember("buffer_high_watermark", static_cast<uint64_t>(buffer_high_watermark), alloc);
 }

@@ -14,10 +14,6 @@ namespace gw {
 namespace upstream {
 namespace {
 
-rapidjson::Value str(const std::string& s, JsonAllocator& alloc) {
-  return rapidjson::Value(s.c_str(), static_cast<rapidjson::SizeType>(s.size()), alloc);
-}
-
 // routes_from_redis (schema-valid): records errors in ctx.
 RoutesFromRedis parseRoutesFromRedis(const rapidjson::Value& r, ParseContext& ctx) {
   RoutesFromRedis rr;
@@ -41,21 +37,21 @@ void UpstreamConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const
   rapidjson::Value routes_json(rapidjson::kArrayType);
   for (const auto& r : rules) {
     rapidjson::Value rule(rapidjson::kObjectType);
-    rule.AddMember("match", str(r.match, alloc), alloc);
-    rule.AddMember("cluster", str(r.cluster, alloc), alloc);
+    rule.AddMember("match", jsonString(r.match, alloc), alloc);
+    rule.AddMember("cluster", jsonString(r.cluster, alloc), alloc);
     routes_json.PushBack(rule, alloc);
   }
   out.AddMember("routes", routes_json, alloc);
   rapidjson::Value cluster_names(rapidjson::kArrayType);
-  for (const auto& c : clusters) cluster_names.PushBack(str(c.name, alloc), alloc);
+  for (const auto& c : clusters) cluster_names.PushBack(jsonString(c.name, alloc), alloc);
   out.AddMember("clusters", cluster_names, alloc);
   out.AddMember("max_backend_output_bytes", static_cast<uint64_t>(max_backend_output_bytes), alloc);
   if (routes_from_redis) {
     rapidjson::Value r(rapidjson::kObjectType);
-    r.AddMember("address", str(routes_from_redis->address.toString(), alloc), alloc);
-    r.AddMember("key", str(routes_from_redis->key, alloc), alloc);
-    r.AddMember("channel", str(routes_from_redis->channel, alloc), alloc);
-    r.AddMember("refresh_interval", str(formatDuration(routes_from_redis->refresh_interval), alloc),
+    r.AddMember("address", jsonString(routes_from_redis->address.toString(), alloc), alloc);
+    r.AddMember("key", jsonString(routes_from_redis->key, alloc), alloc);
+    r.AddMember("channel", jsonString(routes_from_redis->channel, alloc), alloc);
+    r.AddMember("refresh_interval", jsonDuration(routes_from_redis->refresh_interval, alloc),
                 alloc);
     out.AddMember("routes_from_redis", r, alloc);
   }
