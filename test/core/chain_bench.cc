@@ -253,12 +253,4 @@ BENCHMARK(BM_Chain_5Filters_Write);
 }  // namespace
 }  // namespace gw
 
-int main(int argc, char** argv) {
-  // Before libevent allocates anything, so every allocation is counted.
-  gw::bench::installLibeventCounting();
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return 0;
-}
+GW_BENCHMARK_MAIN();

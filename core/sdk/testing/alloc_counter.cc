@@ -3,6 +3,7 @@
 // helpers (see alloc_counter.h).
 #include "core/sdk/testing/alloc_counter.h"
 
+#include <benchmark/benchmark.h>
 #include <event2/event.h>
 
 #include <atomic>
@@ -114,6 +115,15 @@ void AllocsPerOp::stop(double items_per_iteration) {
   pause();
   stopped_ = true;
   reportAllocsPerOp(state_, n, items_per_iteration);
+}
+
+int benchmarkMain(int argc, char** argv) {
+  installLibeventCounting();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
 }
 
 }  // namespace bench

@@ -13,11 +13,7 @@
 // allocation twice: in one process-wide relaxed atomic and in a
 // thread_local count of the allocating thread.
 //
-//   int main(int argc, char** argv) {
-//     gw::bench::installLibeventCounting();  // first: before any libevent use
-//     benchmark::Initialize(&argc, argv);
-//     ...
-//   }
+//   GW_BENCHMARK_MAIN();   // or a main() that calls benchmarkMain()
 //   void BM_Something(benchmark::State& state) {
 //     ... untimed set-up ...
 //     gw::bench::AllocsPerOp allocs(state, gw::bench::AllocScope::kThread);
@@ -72,6 +68,11 @@ uint64_t allocs(AllocScope scope);
 // from the old allocator would be handed to the new one on free.
 void installLibeventCounting();
 
+// A benchmark binary's main(): installLibeventCounting() first, then runs
+// the benchmarks the command line selects. Returns 0, or 1 when an argument
+// is not recognized.
+int benchmarkMain(int argc, char** argv);
+
 // Sets state.counters["allocs/op"] to `allocs` / (iterations *
 // items_per_iteration), as a kAvgIterations counter: `allocs` is the count
 // over the whole timed loop; items_per_iteration > 1 reports per item when
@@ -115,3 +116,8 @@ class AllocsPerOp {
 
 }  // namespace bench
 }  // namespace gw
+
+// Use instead of BENCHMARK_MAIN(): the same, with libevent's allocations
+// counted too.
+#define GW_BENCHMARK_MAIN() \
+  int main(int argc, char** argv) { return ::gw::bench::benchmarkMain(argc, argv); }

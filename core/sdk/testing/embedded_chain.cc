@@ -81,6 +81,19 @@ void EmbeddedChain::feedChains(const std::vector<std::string>& pieces) {
   if (connection().readEnabled()) chain_->deliverInput(false);
 }
 
+void EmbeddedChain::feedSteady(std::string_view frame) {
+  constexpr size_t kHead = 4;  // less than a client header: never a whole frame
+  if (closed() || frame.size() <= kHead) return;
+  evbuffer* in = connection().input();
+  if (!steady_started_) {
+    evbuffer_add(in, frame.data(), kHead);
+    steady_started_ = true;
+  }
+  evbuffer_add(in, frame.data() + kHead, frame.size() - kHead);
+  evbuffer_add(in, frame.data(), kHead);
+  if (connection().readEnabled()) chain_->deliverInput(false);
+}
+
 void EmbeddedChain::feedEof() {
   if (closed()) return;
   if (!connection().readEnabled()) {

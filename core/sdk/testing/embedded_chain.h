@@ -135,6 +135,14 @@ class EmbeddedChain {
   // (moved in, not copied into the last chain), then all are delivered as
   // one read: for filters that must handle data spanning chains.
   void feedChains(const std::vector<std::string>& pieces);
+  // For benchmarks: feeds client frame `frame` (whole, header included) the
+  // way a socket does in steady state. Each call completes one frame and
+  // leaves the next one's first 4 bytes buffered (the first call feeds those
+  // too), so libevent reuses the input's chain; feeding whole frames would
+  // drain the input to empty, which frees its chain, and every feed would
+  // allocate one — the harness's cost, not the filter's. Always pass the
+  // same frame.
+  void feedSteady(std::string_view frame);
   // Delivers the peer's half-close (end_stream) with whatever input is left;
   // while reading is paused, during the first runFor() after the resume.
   void feedEof();
@@ -193,6 +201,7 @@ class EmbeddedChain {
   std::vector<std::unique_ptr<BuiltFilter>> built_;
   std::unique_ptr<FilterChain> chain_;
   bool pending_eof_ = false;
+  bool steady_started_ = false;  // feedSteady() fed the first frame's head
   bool stop_on_close_ = false;  // runUntilClosed() is running
   CloseReason reason_ = CloseReason::kCount;
   std::string detail_;

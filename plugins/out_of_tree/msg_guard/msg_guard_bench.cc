@@ -54,9 +54,9 @@ void run(benchmark::State& state, bool with_guard) {
   chain.push_back({&sink, gw::FilterTraits::framesTerminal()});
   ec.start(chain);
   std::string frame = clientFrame(100, 64);
-  for (int i = 0; i < 1000; ++i) ec.feed(frame);  // warm up
+  for (int i = 0; i < 1000; ++i) ec.feedSteady(frame);  // warm up
   gw::bench::AllocsPerOp allocs(state, gw::bench::AllocScope::kThread);
-  for (auto _ : state) ec.feed(frame);
+  for (auto _ : state) ec.feedSteady(frame);
   allocs.stop();
   if (ec.closed()) state.SkipWithError("the connection closed");
 }
@@ -70,4 +70,4 @@ BENCHMARK(BM_MsgGuard_Baseline);
 }  // namespace
 }  // namespace studio
 
-BENCHMARK_MAIN();
+GW_BENCHMARK_MAIN();

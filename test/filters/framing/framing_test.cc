@@ -132,6 +132,19 @@ TEST(FramingDecode, SplitAcrossFrameBoundaries) {
   }
 }
 
+// EmbeddedChain::feedSteady (the benchmarks' feed): each call delivers one
+// whole frame and leaves the next one's head buffered.
+TEST(FramingDecode, FeedSteadyDeliversOneFramePerCall) {
+  CodecChain h("{}");
+  std::string f = encodeClientFrame(7, kServerId, "steady");
+  for (int i = 1; i <= 3; ++i) {
+    h.ec.feedSteady(f);
+    ASSERT_EQ(h.recorder.frames.size(), static_cast<size_t>(i));
+    EXPECT_EQ(h.recorder.frames.back().payload, "steady");
+    EXPECT_EQ(evbuffer_get_length(h.ec.connection().input()), 4u) << "the next frame's head";
+  }
+}
+
 // The header is read in place when the first chain holds all 8 bytes, and
 // copied out when it spans chains.
 TEST(FramingDecode, HeaderSpanningChains) {
