@@ -1,12 +1,12 @@
 // core/sdk/testing/alloc_counter.h — heap allocations per benchmark iteration.
 //
-// Defines the allocation counters every micro-benchmark under //test reports
+// Defines the allocation counters every micro-benchmark (built-in or a studio's) reports
 // as the Google Benchmark counter "allocs/op" (tools/bench reads it; a target
 // holds only at < 0.001 allocs/op): processAllocs() and threadAllocs(),
 // installLibeventCounting() to count libevent's allocations too, and
 // AllocsPerOp / reportAllocsPerOp() to report them.
 //
-// Linking //test/bench:alloc_counter (alwayslink) replaces every global
+// Linking //core/sdk:alloc_counter (alwayslink) replaces every global
 // operator new and new[] (plain, nothrow, align_val_t, align_val_t +
 // nothrow) and the matching operator delete and delete[] (including sized)
 // with wrappers over malloc / aligned_alloc / free that count each
