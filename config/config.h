@@ -33,9 +33,25 @@ struct ListenerConfig {
   std::vector<FilterEntry> filters;
 };
 
+// Top-level `admin`: the admin HTTP API (docs/admin.md, "Security").
 struct AdminConfig {
   bool enabled = true;
   Address address;  // default 127.0.0.1:9901
+  // Where the bearer token of the mutating endpoints came from:
+  // admin.token_file, else $GATEWAY_ADMIN_TOKEN_FILE; "" when neither names
+  // a file (the mutating endpoints are then disabled).
+  std::string token_file;
+  // The token read from token_file at load (start and every reload),
+  // surrounding whitespace trimmed; 16+ printable ASCII characters, no
+  // spaces. Empty iff token_file is. Never shown (not even by /config).
+  std::string token;
+  // Host header values allowed besides the built-in ones (127.0.0.1,
+  // localhost, [::1] and the admin bind address), lower-cased: "name"
+  // allows any port, "name:port" that port only.
+  std::vector<std::string> allowed_hosts;
+  // Origin header values allowed ("scheme://host[:port]", lower-cased);
+  // none by default, so any request with an Origin is refused.
+  std::vector<std::string> allowed_origins;
 };
 
 // Top-level `access_log`: one JSON line per closed client connection.

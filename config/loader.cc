@@ -2,7 +2,13 @@
 
 #include <rapidjson/error/en.h>
 
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <thread>
 
@@ -34,6 +40,67 @@ std::chrono::milliseconds durationOr(const rapidjson::Value& obj, const char* ke
   if (!obj.HasMember(key)) return dflt;
   auto d = parseDuration(obj[key].GetString());
   return d ? *d : dflt;  // the schema already checked the form
+}
+
+std::string lowered(std::string s) {
+  for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// True for "host", "host:port", "[v6]" and "[v6]:port": letters, digits and
+// ".-_:[]" only (no path, user info or spaces).
+bool isHostAndPort(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && std::strchr(".-_:[]", c) == nullptr)
+      return false;
+  }
+  return true;
+}
+
+// Reads the admin token from `path`: the file's text without surrounding
+// whitespace, 16+ printable ASCII characters without spaces (it is sent in
+// an HTTP header). Returns nullopt with *why naming the file otherwise.
+std::optional<std::string> readAdminToken(const std::string& path, std::string* why) {
+  constexpr size_t kMaxBytes = 4096;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) {
+    *why = "cannot read " + path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  char buf[kMaxBytes + 1];
+  size_t n = std::fread(buf, 1, sizeof(buf), f);
+  int read_errno = std::ferror(f) ? errno : 0;
+  std::fclose(f);
+  if (read_errno != 0) {
+    *why = "cannot read " + path + ": " + std::strerror(read_errno);
+    return std::nullopt;
+  }
+  if (n > kMaxBytes) {
+    *why = path + " is larger than 4 KiB: not a token file";
+    return std::nullopt;
+  }
+  std::string_view text(buf, n);
+  const char* space = " \t\r\n\v\f";
+  size_t first = text.find_first_not_of(space);
+  if (first == std::string_view::npos) {
+    *why = path + " is empty: write the token into it (e.g. "
+                  "`head -c 32 /dev/urandom | base64 > " + path + "`)";
+    return std::nullopt;
+  }
+  text = text.substr(first, text.find_last_not_of(space) - first + 1);
+  for (char c : text) {
+    if (c < 0x21 || c > 0x7e) {
+      *why = path + ": the token must be printable ASCII without spaces";
+      return std::nullopt;
+    }
+  }
+  if (text.size() < 16) {
+    *why = path + ": the token has " + std::to_string(text.size()) +
+           " characters; use at least 16 characters (e.g. `head -c 32 /dev/urandom | base64`)";
+    return std::nullopt;
+  }
+  return std::string(text);
 }
 
 std::string joined(const std::vector<std::string>& names) {
@@ -68,13 +135,7 @@ class Loader {
     if (cfg->workers == 0) cfg->workers = std::max(1u, std::thread::hardware_concurrency());
     if (doc.HasMember("log_level")) cfg->log_level = doc["log_level"].GetString();
     cfg->drain_timeout = durationOr(doc, "drain_timeout", cfg->drain_timeout);
-    cfg->admin.address = *Address::parse("127.0.0.1:9901");
-    if (doc.HasMember("admin") && doc["admin"].HasMember("address")) {
-      std::string why;
-      auto a = Address::parse(doc["admin"]["address"].GetString(), &why);
-      if (!a) error("/admin/address", why);
-      else cfg->admin.address = *a;
-    }
+    parseAdmin(doc.HasMember("admin") ? &doc["admin"] : nullptr, cfg->admin);
     if (doc.HasMember("access_log")) {
       const auto& al = doc["access_log"];
       cfg->access_log.enabled = !al.HasMember("enabled") || al["enabled"].GetBool();
@@ -91,6 +152,58 @@ class Loader {
  private:
   void error(const std::string& pointer, const std::string& message) {
     errors_.push_back(source_ + ": " + (pointer.empty() ? "" : pointer + ": ") + message);
+  }
+
+  // `admin` (absent: nullptr): the address; the token file (admin.token_file,
+  // else $GATEWAY_ADMIN_TOKEN_FILE), read now; the Host and Origin lists.
+  void parseAdmin(const rapidjson::Value* admin, AdminConfig& out) {
+    out.address = *Address::parse("127.0.0.1:9901");
+    if (admin != nullptr && admin->HasMember("address")) {
+      std::string why;
+      auto a = Address::parse((*admin)["address"].GetString(), &why);
+      if (!a) error("/admin/address", why);
+      else out.address = *a;
+    }
+    std::string where = "/admin/token_file";
+    if (admin != nullptr && admin->HasMember("token_file")) {
+      out.token_file = (*admin)["token_file"].GetString();
+    } else if (const char* env = std::getenv("GATEWAY_ADMIN_TOKEN_FILE"); env && *env) {
+      out.token_file = env;
+      where = "$GATEWAY_ADMIN_TOKEN_FILE";
+    }
+    if (!out.token_file.empty()) {
+      std::string why;
+      auto token = readAdminToken(out.token_file, &why);
+      if (!token) error(where, why);
+      else out.token = *token;
+    }
+    if (admin == nullptr) return;
+    if (admin->HasMember("allowed_hosts")) {
+      const auto& hosts = (*admin)["allowed_hosts"];
+      for (rapidjson::SizeType i = 0; i < hosts.Size(); ++i) {
+        std::string h = lowered(hosts[i].GetString());
+        if (!isHostAndPort(h)) {
+          error("/admin/allowed_hosts/" + std::to_string(i),
+                "\"" + h + "\" is not a host name or IP with an optional :port (e.g. "
+                "\"gateway-admin.internal\" for any port, \"10.0.0.5:9901\" for that port)");
+        }
+        out.allowed_hosts.push_back(h);
+      }
+    }
+    if (admin->HasMember("allowed_origins")) {
+      const auto& origins = (*admin)["allowed_origins"];
+      for (rapidjson::SizeType i = 0; i < origins.Size(); ++i) {
+        std::string o = lowered(origins[i].GetString());
+        size_t sep = o.find("://");
+        std::string scheme = sep == std::string::npos ? "" : o.substr(0, sep);
+        if ((scheme != "http" && scheme != "https") || !isHostAndPort(o.substr(sep + 3))) {
+          error("/admin/allowed_origins/" + std::to_string(i),
+                "\"" + o + "\" is not an origin: expected scheme://host[:port] as a browser "
+                "sends it (e.g. \"https://ops.example.com\"), no path");
+        }
+        out.allowed_origins.push_back(o);
+      }
+    }
   }
 
   // The runtime's step before filters are resolved: the plugins' filters

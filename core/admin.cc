@@ -18,6 +18,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/admin_guard.h"
 #include "core/sdk/admin_view.h"
 #include "core/sdk/log.h"
 #include "core/sdk/registry.h"
@@ -33,6 +34,7 @@ struct AdminServer::Response {
   std::string body;
   std::string content_type = "application/json";
   std::string allow;  // the Allow header of a 405
+  bool authenticate = false;  // a 401: send WWW-Authenticate: Bearer
 };
 
 namespace {
@@ -46,8 +48,11 @@ const char* reasonPhrase(int code) {
     case 200: return "OK";
     case 202: return "Accepted";
     case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 415: return "Unsupported Media Type";
     case 503: return "Service Unavailable";
     default: return "Error";
   }
@@ -61,6 +66,18 @@ std::string jsonError(const std::string& message) {
   w.String(message.c_str());
   w.EndObject();
   return std::string(sb.GetString()) + "\n";
+}
+
+// The value of request header `name`, or "" when absent.
+std::string_view header(evhttp_request* req, const char* name) {
+  const char* v = evhttp_find_header(evhttp_request_get_input_headers(req), name);
+  return v != nullptr ? std::string_view(v) : std::string_view();
+}
+
+// The probe and scrape endpoints, which accept any Host (the kubelet and
+// Prometheus use the pod IP).
+bool anyHost(const std::string& path) {
+  return path == "/metrics" || path == "/healthz" || path == "/ready";
 }
 
 const char* lbName(LbPolicy p) {
@@ -228,11 +245,14 @@ void AdminServer::handle(evhttp_request* req) {
   const char* raw_path = uri ? evhttp_uri_get_path(uri) : nullptr;
   std::string path = raw_path && *raw_path ? raw_path : "/";
   if (path.size() > 1 && path.back() == '/') path.pop_back();
-  Response r = route(method, path);
+  std::optional<Response> refused = screen(req, path);
+  Response r = refused ? std::move(*refused) : route(req, method, path);
   evkeyvalq* headers = evhttp_request_get_output_headers(req);
   evhttp_add_header(headers, "Content-Type", r.content_type.c_str());
   evhttp_add_header(headers, "Cache-Control", "no-store");
   if (!r.allow.empty()) evhttp_add_header(headers, "Allow", r.allow.c_str());
+  if (r.authenticate)
+    evhttp_add_header(headers, "WWW-Authenticate", "Bearer realm=\"game-gateway admin\"");
   evbuffer* body = evbuffer_new();
   if (method != kHead) evbuffer_add(body, r.body.data(), r.body.size());  // HEAD: no body
   evhttp_send_reply(req, r.code, reasonPhrase(r.code), body);
@@ -242,7 +262,80 @@ void AdminServer::handle(evhttp_request* req) {
          path, r.code);
 }
 
-AdminServer::Response AdminServer::route(int method, const std::string& path) {
+// A refusal: `code` with a JSON error, counted by `reason` in
+// game_gateway_admin_requests_refused_total.
+AdminServer::Response AdminServer::refusal(int code, const char* reason, const std::string& message) {
+  stats::StatsRegistry::get()
+      .counter("game_gateway_admin_requests_refused_total",
+               "Admin API requests refused by its security checks, by reason.",
+               {{"reason", reason}})
+      .inc();
+  AdminServer::Response r;
+  r.code = code;
+  r.body = jsonError(message);
+  r.authenticate = code == 401;
+  return r;
+}
+
+std::optional<AdminServer::Response> AdminServer::screen(evhttp_request* req,
+                                                        const std::string& path) {
+  auto cfg = target_.currentConfig();
+  std::string_view origin = header(req, "Origin");
+  if (!origin.empty() && !originAllowed(origin, cfg->admin.allowed_origins)) {
+    return refusal(403, "origin",
+                   "Origin \"" + std::string(origin) +
+                       "\" is not allowed: the admin API does not serve browser pages of other "
+                       "origins (list trusted ones in admin.allowed_origins)");
+  }
+  if (header(req, "Sec-Fetch-Site") == "cross-site") {
+    return refusal(403, "cross_site",
+                   "cross-site browser requests (Sec-Fetch-Site: cross-site) are not allowed");
+  }
+  std::string_view host = header(req, "Host");
+  // Browsers always send Host; a client without one is not a rebound page.
+  if (!anyHost(path) && !host.empty() &&
+      !hostAllowed(host, bound_.family() == AF_INET6 ? "[" + bound_.ipString() + "]"
+                                                     : bound_.ipString(),
+                   cfg->admin.allowed_hosts)) {
+    return refusal(403, "host",
+                   "Host \"" + std::string(host) +
+                       "\" is not allowed: use 127.0.0.1, localhost, [::1] or the admin address, "
+                       "or add the name to admin.allowed_hosts (/metrics, /healthz and /ready "
+                       "accept any Host)");
+  }
+  return std::nullopt;
+}
+
+std::optional<AdminServer::Response> AdminServer::authorizeMutation(evhttp_request* req) {
+  auto cfg = target_.currentConfig();
+  if (cfg->admin.token.empty()) {
+    return refusal(403, "disabled",
+                   "mutating admin endpoints are disabled: no admin token is configured; set "
+                   "admin.token_file (or $GATEWAY_ADMIN_TOKEN_FILE) to a file holding a token "
+                   "and send it as Authorization: Bearer <token>");
+  }
+  auto token = bearerToken(header(req, "Authorization"));
+  if (!token) {
+    return refusal(401, "unauthorized",
+                   "this endpoint needs the admin token: send Authorization: Bearer <token>");
+  }
+  if (!tokenEquals(cfg->admin.token, *token))
+    return refusal(401, "unauthorized", "wrong admin token");
+  std::string_view type = header(req, "Content-Type");
+  bool has_body = evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 0;
+  if (type.empty() ? has_body : !isJsonContentType(type)) {
+    return refusal(415, "content_type",
+                   "a POST to the admin API has no body or a JSON one with Content-Type: "
+                   "application/json (got " +
+                       (type.empty() ? std::string("a body without a Content-Type")
+                                     : "Content-Type: " + std::string(type)) +
+                       ")");
+  }
+  return std::nullopt;
+}
+
+AdminServer::Response AdminServer::route(evhttp_request* req, int method,
+                                         const std::string& path) {
   auto wrong = [](const char* allow) {
     Response r;
     r.code = 405;
@@ -267,7 +360,11 @@ AdminServer::Response AdminServer::route(int method, const std::string& path) {
   };
   for (const Route& rt : kRoutes) {
     if (path != rt.path) continue;
-    if (rt.post) return method == kPost ? (this->*rt.fn)() : wrong("POST");
+    if (rt.post) {
+      if (method != kPost) return wrong("POST");
+      if (auto refused = authorizeMutation(req)) return std::move(*refused);
+      return (this->*rt.fn)();
+    }
     return get ? (this->*rt.fn)() : wrong("GET, HEAD");
   }
   const std::string prefix = "/sessions/";
@@ -277,6 +374,7 @@ AdminServer::Response AdminServer::route(int method, const std::string& path) {
     if (rest.size() > kick_suffix.size() &&
         rest.compare(rest.size() - kick_suffix.size(), kick_suffix.size(), kick_suffix) == 0) {
       if (method != kPost) return wrong("POST");
+      if (auto refused = authorizeMutation(req)) return std::move(*refused);
       return kick(std::string_view(rest).substr(0, rest.size() - kick_suffix.size()));
     }
     if (rest.find('/') == std::string::npos && !rest.empty()) {
@@ -355,6 +453,16 @@ AdminServer::Response AdminServer::config() {
   eff.AddMember("log_level", jsonString(cfg->log_level, a), a);
   eff.AddMember("drain_timeout_ms", static_cast<int64_t>(cfg->drain_timeout.count()), a);
   eff.AddMember("admin_address", jsonString(bound_.toString(), a), a);
+  rapidjson::Value admin(rapidjson::kObjectType);
+  admin.AddMember("mutating_endpoints", !cfg->admin.token.empty(), a);
+  admin.AddMember("token_file", jsonString(cfg->admin.token_file, a), a);
+  rapidjson::Value hosts(rapidjson::kArrayType);
+  for (const auto& h : cfg->admin.allowed_hosts) hosts.PushBack(jsonString(h, a), a);
+  admin.AddMember("allowed_hosts", hosts, a);
+  rapidjson::Value origins(rapidjson::kArrayType);
+  for (const auto& o : cfg->admin.allowed_origins) origins.PushBack(jsonString(o, a), a);
+  admin.AddMember("allowed_origins", origins, a);
+  eff.AddMember("admin", admin, a);
   rapidjson::Value log(rapidjson::kObjectType);
   log.AddMember("enabled", cfg->access_log.enabled, a);
   log.AddMember("path", jsonString(cfg->access_log.path, a), a);

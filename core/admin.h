@@ -16,6 +16,12 @@
 // Every response but /metrics is JSON; errors are {"error": "..."} with 400
 // (bad id), 404 (no such path or session), 405 (wrong method; the Allow
 // header lists the right one). docs/admin.md documents each endpoint.
+// Security (docs/admin.md, "Security"; checks in core/admin_guard.h): a
+// request with an Origin outside admin.allowed_origins or with
+// Sec-Fetch-Site: cross-site is refused (403), and so is a Host outside
+// the allowed ones except on /metrics, /healthz and /ready. The POST
+// endpoints need Authorization: Bearer <admin.token_file's token> (401;
+// 403 when no token is configured) and no body or a JSON one (415).
 // The server knows no filter's metrics: GET /clusters and GET /metrics ask
 // every registered filter type's AdminView (core/sdk/admin_view.h), in
 // registry (name) order, to add what it shows; GET /config shows each
@@ -85,7 +91,16 @@ class AdminServer {
   struct Response;
   static void onRequest(evhttp_request* req, void* arg);
   void handle(evhttp_request* req);
-  Response route(int method, const std::string& path);
+  // The checks every request passes (Origin, Sec-Fetch-Site, Host except on
+  // the probe/scrape paths); the refusal, or nullopt to go on.
+  // A refusal: `code` with a JSON error `message`, counted by `reason` in
+  // game_gateway_admin_requests_refused_total.
+  static Response refusal(int code, const char* reason, const std::string& message);
+  std::optional<Response> screen(evhttp_request* req, const std::string& path);
+  // The checks of a mutating request (a token configured and presented,
+  // no body or a JSON one); the refusal, or nullopt to go on.
+  std::optional<Response> authorizeMutation(evhttp_request* req);
+  Response route(evhttp_request* req, int method, const std::string& path);
   Response metrics();
   Response health();
   Response ready();

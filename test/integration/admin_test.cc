@@ -82,7 +82,8 @@ class AdminApiTest : public ::testing::Test {
     ASSERT_TRUE(waitUntil([&] { return get("/ready").status == 200; })) << gateway_.output();
   }
   HttpResponse get(const std::string& path) { return httpRequest(admin_, "GET", path); }
-  HttpResponse post(const std::string& path) { return httpRequest(admin_, "POST", path); }
+  // POSTs with the test admin token (proxyConfig configures it).
+  HttpResponse post(const std::string& path) { return adminPost(admin_, path); }
   // One echo round trip on a new client connection; returns the connection.
   UniqueFd roundTrip(const std::string& data) {
     UniqueFd fd = connectTcp(port_);
@@ -373,7 +374,7 @@ class GameChainAdminTest : public ::testing::Test {
     if (has(filters_, "session")) chain += R"({"name": "session", "config": {}}, )";
     if (has(filters_, "breaker")) chain += R"({"name": "breaker", "config": {}}, )";
     chain += R"({"name": "upstream", "config": {"routes": [{"match": "200:0", "cluster": "game"}]}})";
-    return R"({"workers": 2, "admin": {"address": "127.0.0.1:0"}, )" + extra +
+    return R"({"workers": 2, "admin": )" + testAdminJson() + ", " + extra +
            R"( "listeners": [{"name": "game", "address": "127.0.0.1:0", "filters": [)" + chain +
            R"(]}], "clusters": [{"name": "game", "hosts": ["127.0.0.1:)" +
            std::to_string(backend_port) + R"("], "connect_timeout": "2s"}]})";
@@ -516,7 +517,7 @@ TEST_F(GameChainAdminTest, SessionLookupAndKick) {
   rapidjson::Document doc;
   EXPECT_TRUE(parseJson(d.body, &doc)) << d.body;
   EXPECT_EQ(httpRequest(admin, "GET", "/sessions/" + std::to_string(session + 1)).status, 404);
-  HttpResponse k = httpRequest(admin, "POST", "/sessions/" + std::to_string(session) + "/kick");
+  HttpResponse k = adminPost(admin, "/sessions/" + std::to_string(session) + "/kick");
   EXPECT_EQ(k.status, 200) << k.body;
   EXPECT_TRUE(waitClosed(client.get(), milliseconds(3000))) << "kicked client still open";
   EXPECT_TRUE(waitUntil([&] { return readFile(log_path).find("\"reason\":\"kicked\"") !=

@@ -227,7 +227,7 @@ TEST_F(FleetTest, AdminOfOneReplicaSeesAndKicksSessionsOfTheOther) {
             std::string::npos)
       << r.body;
   EXPECT_NE(r.body.find("\"idle_seconds\""), std::string::npos) << r.body;
-  r = httpRequest(admin_a, "POST", path + "/kick");
+  r = adminPost(admin_a, path + "/kick");
   EXPECT_EQ(r.status, 200) << r.body;
   ASSERT_TRUE(client.closedByPeer(5000ms)) << "gw-b did not kick the session";
   EXPECT_EQ(gatewayMetric(b_, "game_gateway_sessions_kicked_total{listener=\"game\"}"), 1);

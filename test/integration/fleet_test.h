@@ -199,7 +199,7 @@ inline std::string fleetConfig(uint16_t listen_port, uint16_t backend_port,
   }
   clusters += "]";
   return R"({"workers": )" + std::to_string(o.workers) + R"(, "drain_timeout": ")" +
-         o.drain_timeout + R"(", "admin": {"address": "127.0.0.1:0"},
+         o.drain_timeout + R"(", "admin": )" + testAdminJson() + R"(,
     "listeners": [{"name": "game", "address": "127.0.0.1:)" + std::to_string(listen_port) +
          R"(", "filters": [{"name": "framing", "config": {}},
                     {"name": "session", "config": )" + session + R"(},

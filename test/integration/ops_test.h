@@ -1,7 +1,8 @@
 // test/integration/ops_test.h — helpers for the admin and operations tests.
 //
 // Defines a tiny blocking HTTP/1.0 client over a loopback socket
-// (httpRequest), readers for what the gateway logs (adminPort), a command
+// (httpSend, httpRequest; adminPost with the test admin token, whose file
+// testAdminTokenFile writes), readers for what the gateway logs (adminPort), a command
 // runner (runCommand, e.g. promtool), polling (waitUntil), a JSON parse
 // helper, a reader for one sample of the Prometheus text (metricValue), and
 // config builders for a tcp_proxy gateway. Header-only; used by
@@ -50,16 +51,21 @@ struct HttpResponse {
   }
 };
 
-// Sends `method path` (HTTP/1.0, no body) to 127.0.0.1:`port` and reads the
-// whole response (the server closes after an HTTP/1.0 reply).
-inline HttpResponse httpRequest(uint16_t port, const std::string& method, const std::string& path,
-                                Millis timeout = Millis(5000)) {
+// Sends `method path` (HTTP/1.0) with exactly the header lines `headers`
+// ("Name: value", no CRLF; a Content-Length is added for a body or a POST)
+// and `body` to 127.0.0.1:`port`, and reads the whole response (the server
+// closes after an HTTP/1.0 reply).
+inline HttpResponse httpSend(uint16_t port, const std::string& method, const std::string& path,
+                             const std::vector<std::string>& headers, const std::string& body = "",
+                             Millis timeout = Millis(5000)) {
   HttpResponse r;
   UniqueFd fd = connectTcp(port, timeout);
   if (!fd.valid()) return r;
-  std::string req = method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n";
-  if (method == "POST") req += "Content-Length: 0\r\n";
-  req += "\r\n";
+  std::string req = method + " " + path + " HTTP/1.0\r\n";
+  for (const auto& h : headers) req += h + "\r\n";
+  if (method == "POST" || !body.empty())
+    req += "Content-Length: " + std::to_string(body.size()) + "\r\n";
+  req += "\r\n" + body;
   if (!sendAll(fd.get(), req)) return r;
   std::string raw;
   if (!recvUntilEof(fd.get(), timeout, &raw)) return r;
@@ -71,6 +77,38 @@ inline HttpResponse httpRequest(uint16_t port, const std::string& method, const 
   size_t sp = r.head.find(' ');
   if (sp != std::string::npos) r.status = std::atoi(r.head.c_str() + sp + 1);
   return r;
+}
+
+// Sends `method path` (no body) with `Host: 127.0.0.1`, as curl on the pod
+// would.
+inline HttpResponse httpRequest(uint16_t port, const std::string& method, const std::string& path,
+                                Millis timeout = Millis(5000)) {
+  return httpSend(port, method, path, {"Host: 127.0.0.1"}, "", timeout);
+}
+
+// The admin bearer token of the test configs (at least 16 characters, as
+// the loader requires).
+inline constexpr char kTestAdminToken[] = "test-admin-token-0123456789abcdef";
+
+// A file holding kTestAdminToken (and a newline, as `echo` writes it),
+// written once per test process. Its path is admin.token_file in the test
+// configs.
+inline const std::string& testAdminTokenFile() {
+  static const std::string path =
+      writeTempFile(std::string(kTestAdminToken) + "\n", "admin-token-", ".txt");
+  return path;
+}
+
+// The `admin` object of test configs: a free loopback port and the test
+// token, so the mutating endpoints are enabled.
+inline std::string testAdminJson() {
+  return R"({"address": "127.0.0.1:0", "token_file": ")" + testAdminTokenFile() + R"("})";
+}
+
+// POSTs `path` (no body) with the test token, as an operator's curl would.
+inline HttpResponse adminPost(uint16_t port, const std::string& path) {
+  return httpSend(port, "POST", path,
+                  {"Host: 127.0.0.1", std::string("Authorization: Bearer ") + kTestAdminToken});
 }
 
 // The admin port from the gateway's "admin listening on 127.0.0.1:PORT"
@@ -156,11 +194,11 @@ inline bool writeFile(const std::string& path, const std::string& contents) {
 
 // A gateway config: one tcp_proxy listener "raw" on a free port (port 0)
 // proxying to cluster "echo" at 127.0.0.1:`backend_port`, the admin API on a
-// free port, 2 workers. `extra` is inserted as top-level members (each
+// free port with the test token (testAdminJson), 2 workers. `extra` is inserted as top-level members (each
 // followed by a comma), e.g. R"("drain_timeout": "1s",)".
 inline std::string proxyConfig(uint16_t backend_port, const std::string& extra = "",
                                const std::string& listener_address = "127.0.0.1:0") {
-  return R"({"workers": 2, "admin": {"address": "127.0.0.1:0"}, )" + extra +
+  return R"({"workers": 2, "admin": )" + testAdminJson() + ", " + extra +
          R"( "listeners": [{"name": "raw", "address": ")" + listener_address +
          R"(", "filters": [{"name": "tcp_proxy", "config": {"cluster": "echo"}}]}],
   "clusters": [{"name": "echo", "hosts": ["127.0.0.1:)" +

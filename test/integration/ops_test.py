@@ -171,7 +171,9 @@ class Manifests(unittest.TestCase):
                 continue
             if d["kind"] == "Kustomization":  # lists every object manifest
                 listed = {f"{OPS}/k8s/{r}" for r in d["resources"]}
-                objects = {p for p, o in self.docs if o.get("metadata")}
+                # *.example.yaml: made by the operator (the admin token's Secret).
+                objects = {p for p, o in self.docs
+                           if o.get("metadata") and not p.endswith(".example.yaml")}
                 self.assertEqual(listed, objects)
                 continue
             self.assertTrue(d.get("apiVersion"), path)
@@ -196,8 +198,46 @@ class Manifests(unittest.TestCase):
         self.assertEqual(self.resolve(live["port"]), self.ports["admin"])
         cmd = " ".join(self.container["lifecycle"]["preStop"]["exec"]["command"])
         self.assertRegex(cmd, r"-X POST http://127\.0\.0\.1:%d/drain" % self.ports["admin"])
+        # The drain sends the admin token from the file the config names.
+        token_file = self.config["admin"]["token_file"]
+        self.assertIn('-H "Authorization: Bearer $(cat %s)"' % token_file, cmd)
+        self.assertIn("-H 'Content-Type: application/json'", cmd)
         drain_s = int(re.match(r"(\d+)s$", self.config["drain_timeout"]).group(1))
         self.assertGreater(self.pod["spec"]["terminationGracePeriodSeconds"], drain_s + 5)
+
+    def test_the_admin_token_is_mounted_from_the_secret(self):
+        token_file = self.config["admin"]["token_file"]
+        mount = next(m for m in self.container["volumeMounts"]
+                     if token_file.startswith(m["mountPath"] + "/"))
+        self.assertTrue(mount.get("readOnly"))
+        vol = next(v for v in self.pod["spec"]["volumes"] if v["name"] == mount["name"])
+        secret = find(self.docs, "Secret")
+        self.assertEqual(len(secret), 1, "secret.example.yaml")
+        self.assertEqual(vol["secret"]["secretName"], secret[0]["metadata"]["name"])
+        item = vol["secret"]["items"][0]
+        self.assertEqual(item["path"], token_file[len(mount["mountPath"]) + 1:])
+        self.assertIn(item["key"], secret[0]["stringData"])
+        # Readable by the non-root user: group-readable with fsGroup its group.
+        self.assertEqual(self.pod["spec"]["securityContext"]["fsGroup"],
+                         self.pod["spec"]["securityContext"]["runAsGroup"])
+        self.assertEqual(vol["secret"]["defaultMode"] & 0o040, 0o040)
+        # No token in the repo: the example's placeholder is refused by the gateway.
+        placeholder = secret[0]["stringData"][item["key"]]
+        self.assertIn(" ", placeholder)
+        cfg, _ = self.runnable_config(self.config)
+        with tempfile.NamedTemporaryFile("w", suffix=".token", delete=False) as t:
+            t.write(placeholder)
+        cfg["admin"]["token_file"] = t.name
+        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+            json.dump(cfg, f)
+        try:
+            out = subprocess.run([GATEWAY, "--check-config", f.name], capture_output=True,
+                                 text=True)
+            self.assertNotEqual(out.returncode, 0, out.stdout + out.stderr)
+            self.assertIn("/admin/token_file", out.stdout + out.stderr)
+        finally:
+            os.unlink(f.name)
+            os.unlink(t.name)
 
     def test_services_select_the_pods_and_target_real_ports(self):
         labels = self.pod["metadata"]["labels"]
@@ -241,6 +281,7 @@ class Manifests(unittest.TestCase):
 
     def test_configmap_config_passes_check_config(self):
         cfg, dropped = self.runnable_config(self.config)
+        cfg["admin"]["token_file"] = self.token_file()
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(cfg, f)
         try:
@@ -250,6 +291,13 @@ class Manifests(unittest.TestCase):
             self.assertIn("OK", out.stdout)
         finally:
             os.unlink(f.name)
+
+    def token_file(self):
+        """A temp file with a test admin token (the Secret's file in the pod)."""
+        with tempfile.NamedTemporaryFile("w", suffix=".token", delete=False) as t:
+            t.write("ops-test-admin-token-0123456789\n")
+        self.addCleanup(os.unlink, t.name)
+        return t.name
 
     def runnable_config(self, config):
         """The config without filters this binary does not register."""
@@ -284,6 +332,8 @@ class Manifests(unittest.TestCase):
         for c in cfg["clusters"]:
             c["hosts"] = [f"127.0.0.1:{backend_port}"]
         cfg["access_log"]["path"] = "stderr"
+        token_file = self.config["admin"]["token_file"]
+        cfg["admin"]["token_file"] = self.token_file()
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(cfg, f)
         self.addCleanup(os.unlink, f.name)
@@ -354,9 +404,11 @@ class Manifests(unittest.TestCase):
         if "breaker" not in dropped:
             self.assertIn("# TYPE game_gateway_circuit_breaker_state gauge", text)
 
-        # The preStop request drains: 503 on /ready, then a clean exit.
-        cmd = " ".join(self.container["lifecycle"]["preStop"]["exec"]["command"])
-        drain_path = re.search(r"-X POST http://127\.0\.0\.1:\d+(/\S*);", cmd).group(1)
+        # The preStop hook itself (its token file and admin port moved to the
+        # test's) drains: 503 on /ready, then a clean exit, and the hook returns.
+        hook = list(self.container["lifecycle"]["preStop"]["exec"]["command"])
+        hook[-1] = (hook[-1].replace(token_file, cfg["admin"]["token_file"])
+                    .replace("127.0.0.1:%d" % self.ports["admin"], "127.0.0.1:%d" % admin))
         player = socket.create_connection(("127.0.0.1", game), timeout=5)  # keeps it draining
         # The connect completes in the kernel's backlog; the drain must find it
         # accepted (counted), else it exits at once and the listener's close
@@ -368,11 +420,22 @@ class Manifests(unittest.TestCase):
             self.assertLess(time.time(), deadline, "the gateway never counted the player's "
                             "connection as its only one\n" + gw.output())
             time.sleep(0.02)
-        self.assertEqual(request(admin, "POST", drain_path)[0], 202)
-        self.assertEqual(request(admin, "GET", "/ready")[0], 503)
+        self.assertEqual(request(admin, "POST", "/drain")[0], 401)  # no token
+        self.assertEqual(request(admin, "GET", "/ready")[0], 200)
+        prestop = subprocess.Popen(hook, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: prestop.poll() is not None or prestop.kill())
+        deadline = time.time() + 5
+        while request(admin, "GET", "/ready")[0] != 503:
+            self.assertLess(time.time(), deadline, "the preStop hook did not drain\n" +
+                            gw.output())
+            time.sleep(0.02)
         self.assertEqual(request(admin, "GET", "/healthz")[0], 200)  # the hook's wait loop
+        self.assertIsNone(prestop.poll(), "the hook returned while the gateway still ran")
         player.close()
         self.assertEqual(gw.proc.wait(10), 0, gw.output())
+        hook_out = prestop.communicate(timeout=10)[0].decode()
+        self.assertEqual(prestop.returncode, 0, hook_out)
+        self.assertIn('"status": "draining"', hook_out)
 
 
 class AlertRules(unittest.TestCase):
