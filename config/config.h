@@ -36,6 +36,9 @@ struct ListenerConfig {
 struct AdminConfig {
   bool enabled = true;
   Address address;  // default 127.0.0.1:9901
+  // Admin connections open at once; a new one beyond it closes the oldest
+  // (docs/config.md). Keeps idle admin clients from eating the fd budget.
+  uint32_t max_connections = 64;
 };
 
 // Top-level `access_log`: one JSON line per closed client connection.

@@ -75,6 +75,8 @@ class Loader {
       if (!a) error("/admin/address", why);
       else cfg->admin.address = *a;
     }
+    if (doc.HasMember("admin") && doc["admin"].HasMember("max_connections"))
+      cfg->admin.max_connections = doc["admin"]["max_connections"].GetUint();
     if (doc.HasMember("access_log")) {
       const auto& al = doc["access_log"];
       cfg->access_log.enabled = !al.HasMember("enabled") || al["enabled"].GetBool();
