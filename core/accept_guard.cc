@@ -13,15 +13,28 @@ namespace gw {
 ReserveFd::~ReserveFd() { release(); }
 
 bool ReserveFd::release() {
-  if (fd_ < 0) return false;
-  ::close(fd_);
-  fd_ = -1;
-  return true;
+  bool any = false;
+  for (size_t i = 0; i < count_; ++i) {
+    if (fds_[i] < 0) continue;
+    ::close(fds_[i]);
+    fds_[i] = -1;
+    any = true;
+  }
+  return any;
 }
 
 bool ReserveFd::restore() {
-  if (fd_ < 0) fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  for (size_t i = 0; i < count_; ++i) {
+    if (fds_[i] < 0) fds_[i] = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
   return held();
+}
+
+bool ReserveFd::held() const {
+  for (size_t i = 0; i < count_; ++i) {
+    if (fds_[i] < 0) return false;
+  }
+  return true;
 }
 
 const char* acceptErrorReason(int err) {

@@ -24,24 +24,26 @@
 
 namespace gw {
 
-// One spare file descriptor (/dev/null, close-on-exec).
+// Spare file descriptors (/dev/null, close-on-exec), released together.
 class ReserveFd {
  public:
-  // Opens the reserve (held() is false if even that failed).
-  ReserveFd() { restore(); }
+  // Opens `count` (at most 4) spare fds (held() is false if that failed).
+  explicit ReserveFd(size_t count = 1) : count_(count < 4 ? count : 4) { restore(); }
   ~ReserveFd();
   ReserveFd(const ReserveFd&) = delete;
   ReserveFd& operator=(const ReserveFd&) = delete;
 
-  // Closes the reserve so the next open/accept can have its slot. Returns
-  // false if there was none to release.
+  // Closes the spare fds so the next opens/accepts can have their slots.
+  // Returns false if none was held.
   bool release();
-  // Opens the reserve again if it is not held. Returns held().
+  // Opens the missing spare fds. Returns held().
   bool restore();
-  bool held() const { return fd_ >= 0; }
+  // True while every spare fd is open.
+  bool held() const;
 
  private:
-  int fd_ = -1;
+  size_t count_;
+  int fds_[4] = {-1, -1, -1, -1};
 };
 
 // The reason label of an accept errno: "emfile", "enfile" or "other".

@@ -122,7 +122,9 @@ class AdminServer {
   Address bound_;
   uint32_t max_connections_ = 64;
   std::list<OpenConnection> open_;  // oldest first
-  ReserveFd reserve_;                // lent to one connection at the fd limit
+  // Lent at the fd limit: one fd for the connection, two for what serving
+  // it may open (a sanitizer runtime's pipe, for one).
+  ReserveFd reserve_{3};
   std::unique_ptr<AcceptGuard> guard_;
   std::unique_ptr<Timer> restore_reserve_;
   std::unique_ptr<Timer> sweep_;
