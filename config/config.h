@@ -52,6 +52,9 @@ struct AdminConfig {
   // Origin header values allowed ("scheme://host[:port]", lower-cased);
   // none by default, so any request with an Origin is refused.
   std::vector<std::string> allowed_origins;
+  // Admin connections open at once; a new one beyond it closes the oldest
+  // (docs/config.md). Keeps idle admin clients from eating the fd budget.
+  uint32_t max_connections = 64;
 };
 
 // Top-level `access_log`: one JSON line per closed client connection.

@@ -178,6 +178,8 @@ class Loader {
       else out.token = *token;
     }
     if (admin == nullptr) return;
+    if (admin->HasMember("max_connections"))
+      out.max_connections = (*admin)["max_connections"].GetUint();
     if (admin->HasMember("allowed_hosts")) {
       const auto& hosts = (*admin)["allowed_hosts"];
       for (rapidjson::SizeType i = 0; i < hosts.Size(); ++i) {

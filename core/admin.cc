@@ -3,6 +3,7 @@
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <event2/listener.h>
 #include <fcntl.h>
 #include <rapidjson/document.h>
 #include <rapidjson/prettywriter.h>
@@ -193,10 +194,11 @@ AdminServer::AdminServer(Dispatcher& dispatcher, AdminTarget& target)
 }
 
 AdminServer::~AdminServer() {
-  if (http_) evhttp_free(http_);
+  if (http_) evhttp_free(http_);  // frees the connections: open_ empties
+  unregisterLimits();
 }
 
-bool AdminServer::listen(const Address& addr, std::string* error) {
+bool AdminServer::listen(const Address& addr, std::string* error, uint32_t max_connections) {
   auto fail = [&](const std::string& what) {
     *error = "admin: " + what + " " + addr.toString() + ": " + std::strerror(errno);
     return false;
@@ -225,13 +227,16 @@ bool AdminServer::listen(const Address& addr, std::string* error) {
   evhttp_set_max_headers_size(http_, 16 * 1024);
   evhttp_set_max_body_size(http_, 64 * 1024);
   evhttp_set_gencb(http_, &AdminServer::onRequest, this);
-  if (evhttp_accept_socket_with_handle(http_, fd) == nullptr) {
+  evhttp_bound_socket* bound = evhttp_accept_socket_with_handle(http_, fd);
+  if (bound == nullptr) {
     ::close(fd);
     evhttp_free(http_);
     http_ = nullptr;
     errno = EINVAL;
     return fail("accept");
   }
+  setUpLimits(max_connections);
+  evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(bound), &AdminServer::onAcceptError);
   return true;
 }
 

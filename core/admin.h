@@ -31,16 +31,21 @@
 #pragma once
 
 #include <cstdint>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
 
 #include "config/config.h"
+#include "core/accept_guard.h"
 #include "core/sdk/address.h"
 #include "core/sdk/dispatcher.h"
 #include "core/sdk/version.h"
 
+struct bufferevent;
+struct event_base;
+struct evconnlistener;
 struct evhttp;
 struct evhttp_request;
 
@@ -77,7 +82,11 @@ class AdminServer {
   // Binds `addr` (no SO_REUSEPORT: a second gateway on the same admin port
   // fails here) and starts serving. Port 0 binds a free port. Returns false
   // with *error set ("admin: bind 127.0.0.1:9901: Address already in use").
-  bool listen(const Address& addr, std::string* error);
+  // At most `max_connections` admin connections stay open: a new one beyond
+  // that closes the oldest (so probes keep answering while idle clients
+  // hold connections). At the fd limit the admin lends itself a reserve fd
+  // for one connection at a time, then pauses accepting with a backoff.
+  bool listen(const Address& addr, std::string* error, uint32_t max_connections = 64);
   // The bound address (the real port when 0 was asked for).
   const Address& address() const { return bound_; }
 
@@ -111,10 +120,31 @@ class AdminServer {
   Response drain();
   Response index();
 
+  // Connection cap and fd-limit handling (core/admin_limits.cc).
+  // One open admin connection: its socket bufferevent (a reference held).
+  struct OpenConnection {
+    bufferevent* socket;
+  };
+  static bufferevent* onNewConnection(event_base* base, void* arg);
+  void sweepConnections();
+  static void onAcceptError(evconnlistener* lev, void* arg);
+  void setUpLimits(uint32_t max_connections);
+  void unregisterLimits();
+
   Dispatcher& dispatcher_;
   AdminTarget& target_;
   evhttp* http_ = nullptr;
   Address bound_;
+  uint32_t max_connections_ = 64;
+  std::list<OpenConnection> open_;  // oldest first
+  // Lent at the fd limit: one fd for the connection, two for what serving
+  // it may open (a sanitizer runtime's pipe, for one).
+  ReserveFd reserve_{3};
+  std::unique_ptr<AcceptGuard> guard_;
+  std::unique_ptr<Timer> restore_reserve_;
+  std::unique_ptr<Timer> sweep_;
+  stats::Counter* evicted_ = nullptr;
+  stats::Gauge* open_gauge_ = nullptr;
 };
 
 // Returns `json` with the value of every object member whose key looks

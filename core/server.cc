@@ -98,7 +98,7 @@ bool Server::init(std::string* error) {
   for (auto& w : workers_) w->setAccessLog(access_log_);
   if (config_->admin.enabled) {
     admin_ = std::make_unique<AdminServer>(main_, *this);
-    if (!admin_->listen(config_->admin.address, error)) return false;
+    if (!admin_->listen(config_->admin.address, error, config_->admin.max_connections)) return false;
   }
   return true;
 }

@@ -99,6 +99,7 @@ Worker::~Worker() {
 
 void Worker::closeListeningSockets() {
   for (auto& l : listeners_) {
+    if (l->guard) l->guard->cancel();
     if (l->accept_ev) event_free(l->accept_ev);
     l->accept_ev = nullptr;
     if (l->fd >= 0) ::close(l->fd);
@@ -130,6 +131,18 @@ void Worker::addListener(const ListenerConfig& listener, int fd) {
   l->accept_ev = event_new(dispatcher_.base(), fd, EV_READ | EV_PERSIST, &Worker::onAcceptable,
                            l.get());
   event_add(l->accept_ev, nullptr);
+  ActiveListener* raw = l.get();
+  l->guard = std::make_unique<AcceptGuard>(
+      dispatcher_, listener.name,
+      [raw](bool watching) {
+        if (raw->accept_ev == nullptr) return;  // closed meanwhile
+        if (watching) {
+          event_add(raw->accept_ev, nullptr);
+        } else {
+          event_del(raw->accept_ev);
+        }
+      },
+      [this] { reserve_.restore(); });
   listeners_.push_back(std::move(l));
 }
 
@@ -191,12 +204,21 @@ void Worker::acceptFrom(ActiveListener& l) {
     socklen_t len = sizeof(ss);
     int fd = accept4(l.fd, reinterpret_cast<sockaddr*>(&ss), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) {
-      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return;
-      if (errno == EMFILE || errno == ENFILE) {
-        GW_LOG(warn, "listener {}: accept: {} (raise the fd limit)", l.name, std::strerror(errno));
+      int err = errno;
+      if (err == EAGAIN || err == EWOULDBLOCK || err == EINTR) return;
+      if (err == ECONNABORTED) continue;  // that client gave up; the next may be there
+      // The socket stays readable while connections wait, so returning
+      // without pausing would spin: AcceptGuard stops watching it for a
+      // backoff. At the fd limit, the waiting clients are closed first.
+      std::string detail;
+      if (err == EMFILE || err == ENFILE) {
+        if (size_t shed = shedPending(l))
+          detail = "; closed " + std::to_string(shed) + " waiting connections";
       }
+      l.guard->failed(err, detail);
       return;
     }
+    l.guard->succeeded();
     setNoDelay(fd);
     auto conn = std::make_unique<Connection>(dispatcher_, fd,
                                              Address(reinterpret_cast<sockaddr*>(&ss), len), false);
@@ -207,6 +229,19 @@ void Worker::acceptFrom(ActiveListener& l) {
     l.stats->active->inc();
     record->chain.start();
   }
+}
+
+size_t Worker::shedPending(ActiveListener& l) {
+  if (!reserve_.release()) return 0;
+  size_t shed = 0;
+  for (; shed < 64; ++shed) {
+    int fd = accept4(l.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd < 0) break;
+    ::close(fd);
+  }
+  reserve_.restore();  // fails if another thread took the slot; retried on resume
+  l.guard->shed().inc(shed);
+  return shed;
 }
 
 void Worker::onChainClosed(ConnectionRecord& record, CloseReason reason,

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "core/accept_guard.h"
 #include "core/access_log.h"
 #include "core/sdk/dispatcher.h"
 #include "core/sdk/filter_chain.h"
@@ -126,6 +127,7 @@ class Worker {
     event* accept_ev = nullptr;
     ChainSetRef chains;  // current: new connections use it
     std::unique_ptr<ListenerStats> stats;
+    std::unique_ptr<AcceptGuard> guard;  // pauses accept_ev after an accept failure
   };
   // A live connection: its chain (in the same allocation), the chain set its
   // filters came from (and, through it, its listener), and its links in the
@@ -147,6 +149,10 @@ class Worker {
                                  std::string_view detail);
   static void onAcceptable(int fd, short, void* arg);
   void acceptFrom(ActiveListener& l);
+  // At the fd limit: releases reserve_, accepts and closes at once up to 64
+  // pending connections of `l` (their clients see a prompt close instead of
+  // waiting in the backlog), then re-opens reserve_. Returns how many.
+  size_t shedPending(ActiveListener& l);
   void onChainClosed(ConnectionRecord& record, CloseReason reason, std::string_view detail);
   void linkConnection(ConnectionRecord* r);
   void unlinkConnection(ConnectionRecord* r);
@@ -159,6 +165,7 @@ class Worker {
   WorkerServices services_;  // before listeners_: factories use it until destroyed
   std::shared_ptr<AccessLog> access_log_;
   std::vector<std::unique_ptr<ActiveListener>> listeners_;
+  ReserveFd reserve_;  // spare fd for shedPending()
   // Live connections (owned: deleted when unlinked, or by ~Worker). An
   // intrusive doubly linked list: no allocation besides the record itself.
   ConnectionRecord* connections_ = nullptr;
