@@ -5,17 +5,21 @@
 // no filter did), SessionObserver (how the terminal tells the owner what
 // backends did to the session), the per-worker seams between the session
 // owner and the terminal for sessions that outlive their connection
-// (SessionLingerSeams), and SessionIdGenerator: 64-bit ids unique across
-// gateway replicas without coordination (12 bits of a hash of the node name,
-// 40 bits of milliseconds, 12 bits of sequence — the Go gateway's layout).
+// (SessionLingerSeams), and SessionIdGenerator: 64-bit session ids, unique
+// across gateway replicas and not guessable from one another (a keyed
+// permutation of node id, milliseconds and sequence; see SessionIdGenerator).
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace gw {
 
@@ -108,25 +112,79 @@ struct SessionLingerSeams {
   SessionLingerKeeper* keeper = nullptr;
 };
 
+// The 128-bit secret that keys SessionIdGenerator's permutation.
+struct SessionIdKey {
+  uint64_t k0 = 0;
+  uint64_t k1 = 0;
+
+  // 128 bits from the kernel's random source (getrandom). Aborts if the
+  // kernel cannot supply them (there is no safe fallback).
+  static SessionIdKey random();
+  // 32 hex digits (surrounding whitespace ignored), the format of a key
+  // file; nullopt if `text` is anything else.
+  static std::optional<SessionIdKey> parseHex(std::string_view text);
+
+  bool operator==(const SessionIdKey& o) const { return k0 == o.k0 && k1 == o.k1; }
+};
+
+// Session ids: next() returns permute_key(node:16 | ms:36 | seq:12), where
+// the permutation is a 4-round Feistel network over the two 32-bit halves
+// whose round function is SipHash-2-4 keyed by a SessionIdKey. A permutation
+// is a bijection, so distinct inputs give distinct ids: ids of one generator
+// never repeat (until its 36-bit millisecond clock wraps, every ~2.2 years),
+// and generators with the same key and distinct node ids never collide.
+// Generators with different keys (the default: a random key per process)
+// collide only by chance, ~n^2/2^65 for n ids alive at once. Without the key
+// an id says nothing usable about the ids made before or after it.
 class SessionIdGenerator {
  public:
-  // `node` names this replica (pod name, host name); only its hash is used.
+  // What an id was made from (decode()).
+  struct Fields {
+    uint16_t node = 0;
+    uint64_t ms = 0;   // Unix milliseconds modulo 2^36
+    uint16_t seq = 0;  // 0..4095 within the millisecond
+  };
+
+  // Node id nodeIdFromName(node), a random key.
   explicit SessionIdGenerator(std::string_view node);
+  SessionIdGenerator(uint16_t node_id, SessionIdKey key);
+  SessionIdGenerator(const SessionIdGenerator&) = delete;
+  SessionIdGenerator& operator=(const SessionIdGenerator&) = delete;
 
   // Next id. Thread-safe and lock-free. Never returns 0. If more than 4096
   // ids are requested in one millisecond, borrows the next millisecond.
   uint64_t next();
 
-  // The 12-bit node hash this generator stamps.
-  uint16_t nodeBits() const { return node_bits_; }
+  // The node id and key of ids from now on (a config that names them); an
+  // absent one stays as it is. Thread-safe; later ids are distinct from
+  // earlier ones for certain while the key is unchanged (else by chance, as
+  // between keys). Keeps every key it was given until destroyed.
+  void reset(std::optional<uint16_t> node_id, std::optional<SessionIdKey> key);
 
-  // The process-wide generator, named by $GATEWAY_NODE_NAME, else $HOSTNAME,
-  // else the host name.
+  // The node id this generator stamps (before the permutation).
+  uint16_t nodeId() const;
+  // Inverts the permutation with this generator's current key.
+  Fields decode(uint64_t id) const;
+
+  // 16 bits of a hash (FNV-1a) of `name`: the node id of a replica that was
+  // given none.
+  static uint16_t nodeIdFromName(std::string_view name);
+
+  // The process-wide generator: node id $GATEWAY_NODE_ID (0..65535) if set,
+  // else nodeIdFromName($GATEWAY_NODE_NAME, else $HOSTNAME, else the host
+  // name); a random key. The `session` filter may reset() it from config.
   static SessionIdGenerator& process();
 
  private:
-  uint16_t node_bits_;
-  std::atomic<uint64_t> state_{0};  // (ms << 12) | seq of the last id
+  struct Params {
+    uint16_t node;
+    SessionIdKey key;
+  };
+  std::atomic<const Params*> params_;  // the last of all_
+  std::atomic<uint64_t> state_{0};     // (ms << 12) | seq of the last id
+  std::mutex mu_;                      // guards all_
+  // Every Params ever in force (next() may still be reading an earlier one).
+  std::vector<std::unique_ptr<const Params>> all_;
 };
 
 }  // namespace gw

@@ -320,6 +320,7 @@ SessionFactory::SessionFactory(std::shared_ptr<const SessionConfig> config, Work
         std::call_once(config_->applied, [this] {
           // Sized up front: no table doubling (a few ms per shard) below this.
           if (config_->expected_sessions > 0) config_->manager->reserve(config_->expected_sessions);
+          SessionIdGenerator::process().reset(config_->node_id, config_->id_key);
           if (config_->redis)
             config_->manager->setFleet(std::make_shared<RedisFleetView>(config_->redis_config));
         });

@@ -2,7 +2,9 @@
 // registration.
 #include "filters/session/session_config.h"
 
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 #include "core/sdk/log.h"
@@ -38,12 +40,31 @@ void parseRedis(const rapidjson::Value& r, ParseContext& ctx, RedisStoreConfig* 
       ctx.duration(r, "command_timeout", out->command_timeout, one, kMaxConfigDuration, "/redis");
 }
 
+// The session-id key in file `path`; records an error at /id_key_file.
+std::optional<SessionIdKey> readIdKey(const std::string& path, ParseContext& ctx) {
+  std::ifstream in(path);
+  if (!in) {
+    ctx.fail("/id_key_file", "cannot read \"" + path + "\"");
+    return std::nullopt;
+  }
+  std::stringstream text;
+  text << in.rdbuf();
+  auto key = SessionIdKey::parseHex(text.str());
+  if (!key) {
+    ctx.fail("/id_key_file", "\"" + path + "\" must hold a 128-bit key as 32 hex digits "
+                             "(e.g. from `openssl rand -hex 16`)");
+  }
+  return key;
+}
+
 }  // namespace
 
 void SessionConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const {
   out.AddMember("store", rapidjson::StringRef(redis ? "redis" : "memory"), alloc);
   out.AddMember("shards", static_cast<uint64_t>(shards), alloc);
   out.AddMember("expected_sessions", static_cast<uint64_t>(expected_sessions), alloc);
+  out.AddMember("node_id", node_id ? *node_id : SessionIdGenerator::process().nodeId(), alloc);
+  if (!id_key_file.empty()) out.AddMember("id_key_file", jsonString(id_key_file, alloc), alloc);
   out.AddMember("cleanup_interval", jsonDuration(cleanup_interval, alloc), alloc);
   out.AddMember("idle_timeout", jsonDuration(idle_timeout, alloc), alloc);
   out.AddMember("duplicate_login",
@@ -83,6 +104,12 @@ class SessionConfigFactory : public TypedFilterConfigFactory<SessionConfig, Sess
     if (json.HasMember("store")) cfg->redis = std::string(json["store"].GetString()) == "redis";
     cfg->shards = ctx.size(json, "shards", cfg->shards, 1, 4096);
     cfg->expected_sessions = ctx.size(json, "expected_sessions", cfg->expected_sessions);
+    if (json.HasMember("node_id"))
+      cfg->node_id = static_cast<uint16_t>(ctx.size(json, "node_id", 0, 0, 65535));
+    if (json.HasMember("id_key_file")) {
+      cfg->id_key_file = json["id_key_file"].GetString();
+      cfg->id_key = readIdKey(cfg->id_key_file, ctx);
+    }
     cfg->cleanup_interval = ctx.duration(json, "cleanup_interval", cfg->cleanup_interval, one);
     // 0: never idle-closed.
     cfg->idle_timeout = ctx.duration(json, "idle_timeout", cfg->idle_timeout);

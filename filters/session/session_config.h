@@ -10,10 +10,12 @@
 #include <cstdint>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "core/sdk/address.h"
 #include "core/sdk/registry.h"
+#include "core/sdk/session_info.h"
 #include "filters/session/affinity.h"
 
 namespace gw {
@@ -61,15 +63,26 @@ struct SessionConfig : FilterConfig {
   // The gateway config's cluster and host names by index: records of this
   // config store their affinity as indexes into it (affinity.h).
   AffinityNames affinity_names;
+  // The session-id node id (0..65535) of this replica: applied to the
+  // process-wide SessionIdGenerator. Absent: the one in force stays
+  // ($GATEWAY_NODE_ID, else a 16-bit hash of the replica name).
+  std::optional<uint16_t> node_id;
+  // The file holding the session-id key (32 hex digits), read at parse
+  // time, and the key: for fleets whose replicas must share one. Absent:
+  // the key in force stays (random per process).
+  std::string id_key_file;
+  std::optional<SessionIdKey> id_key;
   // Presize `manager` for this many sessions (0: grow as needed).
   size_t expected_sessions = 0;
   // Guards the process-wide effects of this config (presizing the table,
-  // the Redis fleet view for the admin API): applied once, by the first
+  // the Redis fleet view for the admin API, the session-id node id and
+  // key): applied once, by the first
   // worker that builds a chain with it — never at parse time, so that
   // --check-config and a refused reload change nothing.
   mutable std::once_flag applied;
 
-  // {"store", "shards", "expected_sessions", "cleanup_interval",
+  // {"store", "shards", "expected_sessions", "node_id", "id_key_file" (if
+  //  set; never the key), "cleanup_interval",
   //  "idle_timeout", "duplicate_login", "resume": {"enabled", "window",
   //  "announce"}, "redis": {"address", "prefix", "refresh_interval",
   //  "connect_timeout", "command_timeout"} (store "redis" only)}: the values

@@ -63,7 +63,7 @@ class SessionStore;
 
 // The name of this replica in records and admin output: $GATEWAY_NODE_NAME,
 // else $HOSTNAME, else the host name. The same name SessionIdGenerator
-// hashes into session ids.
+// hashes into its node id when none is configured.
 const std::string& processReplicaName();
 
 // Milliseconds since the Unix epoch (records and Redis fields).

@@ -1,15 +1,20 @@
 // test/filters/session/session_config_test.cc — the `session` filter's
-// config: duration bounds (one policy, from ParseContext) and describe().
+// config: duration bounds (one policy, from ParseContext), describe(), and
+// the session-id node id and key it applies to the process's generator.
 #include <gtest/gtest.h>
 #include <rapidjson/document.h>
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <string>
 #include <vector>
 
 #include "core/sdk/dispatcher.h"
 #include "core/sdk/registry.h"
+#include "core/sdk/session_info.h"
 #include "core/sdk/testing/embedded_chain.h"
 #include "core/sdk/worker_services.h"
 
@@ -72,13 +77,20 @@ TEST(SessionConfigTest, OutOfRangeDurationsAreParseErrors) {
   EXPECT_NE(parse(R"({"idle_timeout": "720h"})", &error), nullptr) << error;
 }
 
+// `"node_id":N,` for the node id of the process's generator (the default in
+// describe(): it depends on the host name).
+std::string nodeIdJson() {
+  return "\"node_id\":" + std::to_string(SessionIdGenerator::process().nodeId()) + ",";
+}
+
 TEST(SessionConfigTest, DescribeShowsDefaults) {
   std::string error;
   auto cfg = parse("{}", &error);
   ASSERT_NE(cfg, nullptr) << error;
   EXPECT_EQ(describe(*cfg),
-            R"({"store":"memory","shards":16,"expected_sessions":0,"cleanup_interval":"5m",)"
-            R"("idle_timeout":"30m","duplicate_login":"kick_old",)"
+            R"({"store":"memory","shards":16,"expected_sessions":0,)" + nodeIdJson() +
+                R"("cleanup_interval":"5m",)"
+                R"("idle_timeout":"30m","duplicate_login":"kick_old",)"
             R"("resume":{"enabled":false,"window":"1m","announce":"on_request"}})");
 }
 
@@ -92,12 +104,66 @@ TEST(SessionConfigTest, DescribeShowsTheValuesInForceAndNoSecrets) {
   ASSERT_NE(cfg, nullptr) << error;
   std::string d = describe(*cfg);
   EXPECT_EQ(d,
-            R"({"store":"redis","shards":16,"expected_sessions":0,"cleanup_interval":"5m",)"
-            R"("idle_timeout":"90s","duplicate_login":"refuse_new",)"
+            R"({"store":"redis","shards":16,"expected_sessions":0,)" + nodeIdJson() +
+                R"("cleanup_interval":"5m",)"
+                R"("idle_timeout":"90s","duplicate_login":"refuse_new",)"
             R"("resume":{"enabled":true,"window":"2m","announce":"always"},)"
             R"("redis":{"address":"10.0.0.5:6380","prefix":"gw:","refresh_interval":"30s",)"
             R"("connect_timeout":"1s","command_timeout":"250ms"}})");
   EXPECT_EQ(d.find("password"), std::string::npos);
+}
+
+// A temporary file holding `text`; removed by the destructor.
+struct TempFile {
+  std::string path;
+  explicit TempFile(const std::string& text) {
+    char name[] = "/tmp/session_id_key_XXXXXX";
+    int fd = ::mkstemp(name);
+    path = name;
+    if (fd >= 0) {
+      ::write(fd, text.data(), text.size());
+      ::close(fd);
+    }
+  }
+  ~TempFile() { std::remove(path.c_str()); }
+};
+
+TEST(SessionConfigTest, NodeIdAndKeyFileAreCheckedAtParseTime) {
+  std::string error;
+  EXPECT_EQ(parse(R"({"node_id": 65536})", &error), nullptr);
+  EXPECT_NE(error.find("/node_id"), std::string::npos) << error;
+  EXPECT_EQ(parse(R"({"id_key_file": "/nonexistent/key"})", &error), nullptr);
+  EXPECT_EQ(error, "/id_key_file: cannot read \"/nonexistent/key\"\n");
+  TempFile bad("not a key\n");
+  EXPECT_EQ(parse(R"({"id_key_file": ")" + bad.path + R"("})", &error), nullptr);
+  EXPECT_EQ(error.rfind("/id_key_file: \"" + bad.path + "\" must hold a 128-bit key as 32 hex", 0),
+            0u)
+      << error;
+  TempFile good("00112233445566778899aabbccddeeff\n");
+  auto cfg = parse(R"({"node_id": 513, "id_key_file": ")" + good.path + R"("})", &error);
+  ASSERT_NE(cfg, nullptr) << error;
+  std::string d = describe(*cfg);
+  EXPECT_NE(d.find(R"("node_id":513,"id_key_file":")" + good.path + "\""), std::string::npos)
+      << d;
+  EXPECT_EQ(d.find("00112233"), std::string::npos) << "the key must not be shown: " << d;
+}
+
+TEST(SessionConfigTest, BuildingAChainAppliesNodeIdAndKeyToSessionIds) {
+  // Parsing alone changes nothing; the first chain built with the config
+  // sets the process generator's node id and key: ids then decode, under
+  // the file's key, to the configured node id.
+  TempFile key_file("000102030405060708090a0b0c0d0e0f");
+  std::string json = R"({"node_id": 40000, "id_key_file": ")" + key_file.path + R"("})";
+  std::string error;
+  SessionIdGenerator::process().reset(1, std::nullopt);
+  ASSERT_NE(parse(json, &error), nullptr) << error;
+  EXPECT_EQ(SessionIdGenerator::process().nodeId(), 1);
+  Dispatcher d("cfg");
+  WorkerServices services;
+  ASSERT_NE(test::buildFilter("session", json, d, services, {}, &error), nullptr) << error;
+  EXPECT_EQ(SessionIdGenerator::process().nodeId(), 40000);
+  SessionIdGenerator same_key(0, *SessionIdKey::parseHex("000102030405060708090a0b0c0d0e0f"));
+  EXPECT_EQ(same_key.decode(SessionIdGenerator::process().next()).node, 40000);
 }
 
 }  // namespace

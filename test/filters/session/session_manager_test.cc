@@ -288,7 +288,7 @@ TEST(SessionManagerTest, IdsAreUniqueWhenEveryWorkerCreatesAtOnce) {
 
 TEST(SessionManagerTest, ReplicasWithDifferentNamesNeverCollide) {
   SessionIdGenerator a("gw-a"), b("gw-b");
-  ASSERT_NE(a.nodeBits(), b.nodeBits());
+  ASSERT_NE(a.nodeId(), b.nodeId());
   std::unordered_set<uint64_t> seen;
   for (int i = 0; i < 50000; ++i) {
     ASSERT_TRUE(seen.insert(a.next()).second);
