@@ -27,6 +27,7 @@ enum class CloseReason {
   kSessionIdle,            // the session sweep found it idle
   kDuplicateLogin,         // the player logged in elsewhere
   kFilterError,            // a filter closed it (detail says why)
+  kFirstFrameTimeout,      // no complete first frame within the first-frame deadline
   kCount,
 };
 
@@ -51,6 +52,7 @@ constexpr std::string_view closeReasonName(CloseReason r) {
     case CloseReason::kSessionIdle: return "session_idle";
     case CloseReason::kDuplicateLogin: return "duplicate_login";
     case CloseReason::kFilterError: return "filter_error";
+    case CloseReason::kFirstFrameTimeout: return "first_frame_timeout";
     case CloseReason::kCount: break;
   }
   return "unknown";

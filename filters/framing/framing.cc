@@ -62,17 +62,31 @@ FramingStats::FramingStats(const std::string& listener) {
   malformed = error(CloseReason::kMalformedFrame);
   read_timeout = error(CloseReason::kReadTimeout);
   idle_timeout = error(CloseReason::kIdleTimeout);
+  first_frame_timeout = error(CloseReason::kFirstFrameTimeout);
+  slow_frames = &r.counter("game_gateway_framing_slow_frames_total",
+                           "Client frames that took longer than slow_frame_time to arrive "
+                           "(passed on, but not counted as activity for idle_timeout).",
+                           {{"listener", listener}});
 }
 
 FramingFilter::FramingFilter(FramingFactory& factory) : factory_(factory) {}
 
 FilterStatus FramingFilter::onNewConnection() {
   conn_ = &callbacks().connection();
-  if (TimeoutList* idle = factory_.idleTimeouts()) idle->touch(*this, coarseNowNs());
+  const int64_t now = coarseNowNs();
+  active_ticks_ = framingTicks(now);
+  if (TimeoutList* first = factory_.firstFrameTimeouts()) {
+    awaiting_first_ = true;
+    first->touch(*this, now);
+  } else if (TimeoutList* idle = factory_.idleTimeouts()) {
+    idle->touch(*this, now);
+  }
   return FilterStatus::kContinue;
 }
 
 void FramingFilter::trackIdle(int64_t now_ns) {
+  active_ticks_ = framingTicks(now_ns);
+  slow_frames_ = 0;
   if (TimeoutList* idle = factory_.idleTimeouts()) {
     idle->touch(*this, now_ns);
   } else {
@@ -160,9 +174,11 @@ FilterStatus FramingFilter::onData(evbuffer* data, bool end_stream) {
   if (d.stop == Stop::kPaused) {
     // Complete frames wait for the resume (the connection re-delivers them);
     // nothing is stalled on the client's side: the idle timeout applies
-    // (and an expiry while paused restarts it).
-    if ((frames > 0 && idle_on) || partial_) trackIdle(coarseNowNs());
+    // (and an expiry while paused restarts it). A complete frame is
+    // buffered, so the first-frame deadline is met.
+    if ((frames > 0 && idle_on) || partial_ || awaiting_first_) trackIdle(coarseNowNs());
     partial_ = false;
+    awaiting_first_ = false;
     return FilterStatus::kStopIteration;
   }
   const size_t remaining = d.remaining;
@@ -170,21 +186,74 @@ FilterStatus FramingFilter::onData(evbuffer* data, bool end_stream) {
     closeAtEof(data, remaining);
     return FilterStatus::kStopIteration;
   }
-  // A new frame started arriving: either none was in progress, or the one in
-  // progress completed during this read and another began.
-  bool starts_partial = remaining > 0 && (!partial_ || frames > 0);
-  if (starts_partial) {
-    factory_.readTimeouts().touch(*this, coarseNowNs());
-  } else if (frames > 0 && remaining == 0) {
-    // Idle from now on. Without idle_timeout this only stops a read timeout.
-    if (idle_on) {
-      trackIdle(coarseNowNs());
+  if (awaiting_first_ && !onReadAwaitingFirst(frames, remaining)) {
+    return FilterStatus::kStopIteration;
+  }
+  if (frames > 0) {
+    const int64_t now = coarseNowNs();
+    // Only the frame that was in progress can be slow: with two or more
+    // frames in this read, at least one arrived whole, i.e. promptly.
+    const int64_t slow_ns = factory_.slowFrameNs();
+    const bool slow = partial_ && frames == 1 && slow_ns > 0 && now - touchedNs() > slow_ns;
+    if (slow && !onSlowFrame(now)) return FilterStatus::kStopIteration;
+    if (remaining > 0) {
+      // The next frame started arriving: its read timeout runs from now.
+      if (!slow) {
+        active_ticks_ = framingTicks(now);
+        slow_frames_ = 0;
+      }
+      factory_.readTimeouts().touch(*this, now);
+    } else if (!idle_on) {
+      unlink();  // no idle timeout: this only stops a read timeout
+    } else if (!slow) {
+      trackIdle(now);  // idle from now on
     } else {
-      unlink();
+      // Back in the idle list, without counting as activity.
+      factory_.idleTimeouts()->touch(*this, now);
     }
+  } else if (remaining > 0 && !partial_) {
+    // A new frame started arriving.
+    factory_.readTimeouts().touch(*this, coarseNowNs());
   }
   partial_ = remaining > 0;
   return FilterStatus::kStopIteration;
+}
+
+__attribute__((noinline)) bool FramingFilter::onReadAwaitingFirst(uint64_t frames,
+                                                                  size_t remaining) {
+  if (frames > 0) {
+    // The first frame is in: from here on the connection is governed like
+    // any other. That frame is not measured as slow (its deadline bounded it).
+    awaiting_first_ = false;
+    partial_ = false;
+    return true;
+  }
+  if (remaining > 0 && !partial_ && linked()) {
+    // The first frame started arriving: read_timeout applies to it too, so
+    // the entry moves to the read list when that deadline comes first.
+    const int64_t now = coarseNowNs();
+    const int64_t first_deadline =
+        touchedNs() + static_cast<int64_t>(config().first_frame_timeout.count()) * 1'000'000;
+    const int64_t read_deadline =
+        now + static_cast<int64_t>(config().read_timeout.count()) * 1'000'000;
+    if (read_deadline < first_deadline) factory_.readTimeouts().touch(*this, now);
+  }
+  partial_ = remaining > 0;
+  return false;
+}
+
+__attribute__((noinline, cold)) bool FramingFilter::onSlowFrame(int64_t now_ns) {
+  stats().slow_frames->inc();
+  if (slow_frames_ < 255) ++slow_frames_;
+  const uint32_t idle_ticks = framingTicks(config().idle_timeout.count() * 1'000'000);
+  if (static_cast<uint32_t>(framingTicks(now_ns) - active_ticks_) <= idle_ticks) return true;
+  stats().idle_timeout->inc();
+  callbacks().close(CloseReason::kIdleTimeout,
+                    "no prompt frame within idle_timeout " + ms(config().idle_timeout) + ": " +
+                        std::to_string(slow_frames_) + " slow frames (over slow_frame_time " +
+                        ms(config().slow_frame_time) + " each) do not count",
+                    Connection::CloseMode::kFlush);
+  return false;
 }
 
 __attribute__((noinline, cold)) wire::ClientHeader FramingFilter::copyOutHeader(evbuffer* buf) {
@@ -226,7 +295,7 @@ void FramingFilter::closeAtEof(evbuffer* buf, size_t remaining) {
                     Connection::CloseMode::kFlush);
 }
 
-void FramingFilter::onExpired(bool read, int64_t now_ns) {
+void FramingFilter::onExpired(Which which, int64_t now_ns) {
   Connection& conn = *conn_;
   if (!conn.open()) return;
   const bool paused = callbacks().readDisabled();
@@ -235,14 +304,25 @@ void FramingFilter::onExpired(bool read, int64_t now_ns) {
     // client could not make progress, so the clock restarts here. After a
     // resume the client gets at least a full timeout.
     was_paused_ = paused;
-    if (read) {
+    if (which == Which::kRead) {
       factory_.readTimeouts().touch(*this, now_ns);
+    } else if (which == Which::kFirst) {
+      factory_.firstFrameTimeouts()->touch(*this, now_ns);
     } else {
       trackIdle(now_ns);
     }
     return;
   }
-  if (read) {
+  if (which == Which::kFirst) {
+    stats().first_frame_timeout->inc();
+    std::string detail = "no complete frame within first_frame_timeout " +
+                         ms(config().first_frame_timeout) + " of connect";
+    size_t remaining = evbuffer_get_length(conn.input());
+    if (remaining > 0) detail += ": " + describePartial(conn.input(), remaining);
+    callbacks().close(CloseReason::kFirstFrameTimeout, detail, Connection::CloseMode::kFlush);
+    return;
+  }
+  if (which == Which::kRead) {
     stats().read_timeout->inc();
     size_t remaining = evbuffer_get_length(conn.input());
     callbacks().close(CloseReason::kReadTimeout,
@@ -252,9 +332,12 @@ void FramingFilter::onExpired(bool read, int64_t now_ns) {
     return;
   }
   stats().idle_timeout->inc();
-  callbacks().close(CloseReason::kIdleTimeout,
-                    "no frame within idle_timeout " + ms(config().idle_timeout),
-                    Connection::CloseMode::kFlush);
+  std::string detail = "no frame within idle_timeout " + ms(config().idle_timeout);
+  if (slow_frames_ > 0) {
+    detail += " but " + std::to_string(slow_frames_) + " slow frames (over slow_frame_time " +
+              ms(config().slow_frame_time) + " each), which do not count";
+  }
+  callbacks().close(CloseReason::kIdleTimeout, detail, Connection::CloseMode::kFlush);
 }
 
 FilterStatus FramingFilter::onWriteFrame(Frame& frame) {
@@ -287,13 +370,26 @@ FramingFactory::FramingFactory(std::shared_ptr<const FramingConfig> config,
     : config_(std::move(config)),
       stats_(worker.listener),
       read_timeouts_(worker.dispatcher, config_->read_timeout, [](TimeoutList::Entry& e, int64_t now) {
-        static_cast<FramingFilter&>(e).onExpired(true, now);
+        static_cast<FramingFilter&>(e).onExpired(FramingFilter::Which::kRead, now);
       }) {
-  if (config_->idle_timeout.count() > 0) {
+  const bool idle_on = config_->idle_timeout.count() > 0;
+  if (idle_on) {
     idle_timeouts_.emplace(worker.dispatcher, config_->idle_timeout,
                            [](TimeoutList::Entry& e, int64_t now) {
-                             static_cast<FramingFilter&>(e).onExpired(false, now);
+                             static_cast<FramingFilter&>(e).onExpired(FramingFilter::Which::kIdle,
+                                                                      now);
                            });
+    slow_frame_ns_ = static_cast<int64_t>(config_->slow_frame_time.count()) * 1'000'000;
+  }
+  // A first-frame deadline no shorter than idle_timeout would never fire
+  // first: the idle list alone serves then.
+  if (config_->first_frame_timeout.count() > 0 &&
+      (!idle_on || config_->first_frame_timeout < config_->idle_timeout)) {
+    first_frame_timeouts_.emplace(worker.dispatcher, config_->first_frame_timeout,
+                                  [](TimeoutList::Entry& e, int64_t now) {
+                                    static_cast<FramingFilter&>(e).onExpired(
+                                        FramingFilter::Which::kFirst, now);
+                                  });
   }
 }
 
@@ -305,8 +401,9 @@ void FramingConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const 
   out.AddMember("max_frame_bytes", static_cast<uint64_t>(max_frame_bytes), alloc);
   out.AddMember("read_timeout", jsonDuration(read_timeout, alloc),
                 alloc);
-  out.AddMember("idle_timeout", jsonDuration(idle_timeout, alloc),
-                alloc);
+  out.AddMember("idle_timeout", jsonDuration(idle_timeout, alloc), alloc);
+  out.AddMember("first_frame_timeout", jsonDuration(first_frame_timeout, alloc), alloc);
+  out.AddMember("slow_frame_time", jsonDuration(slow_frame_time, alloc), alloc);
 }
 
 class FramingConfigFactory : public TypedFilterConfigFactory<FramingConfig, FramingFactory> {
@@ -323,6 +420,9 @@ class FramingConfigFactory : public TypedFilterConfigFactory<FramingConfig, Fram
     // forever. idle_timeout "0s" turns the idle timeout off.
     cfg->read_timeout = ctx.duration(json, "read_timeout", cfg->read_timeout, milliseconds(1));
     cfg->idle_timeout = ctx.duration(json, "idle_timeout", cfg->idle_timeout);
+    cfg->first_frame_timeout =
+        ctx.duration(json, "first_frame_timeout", cfg->first_frame_timeout);
+    cfg->slow_frame_time = ctx.duration(json, "slow_frame_time", cfg->slow_frame_time);
     return cfg;
   }
 };

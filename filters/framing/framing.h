@@ -20,9 +20,16 @@
 //
 // Closes the connection, with a reason and a metric, for: a length above
 // max_frame_bytes (frame_too_large), EOF in the middle of a frame
-// (malformed_frame), a frame started but not completed within read_timeout
-// (read_timeout), no complete frame for idle_timeout (idle_timeout). A clean
-// EOF between frames closes with remote_closed.
+// (malformed_frame), no complete frame within first_frame_timeout of the
+// connect (first_frame_timeout), a frame started but not completed within
+// read_timeout (read_timeout), no complete frame for idle_timeout
+// (idle_timeout). A clean EOF between frames closes with remote_closed.
+//
+// Minimum progress: a frame that spanned reads and took longer than
+// slow_frame_time from its first byte to its last is "slow" (counted): it is
+// passed on, but does not restart idle_timeout. A connection whose slow frames
+// keep it out of the idle list is closed (idle_timeout) at the first slow
+// frame completing more than idle_timeout after its last prompt frame.
 #pragma once
 
 #include <chrono>
@@ -50,6 +57,12 @@ struct FramingConfig : FilterConfig {
   std::chrono::milliseconds read_timeout{30 * 1000};
   // No complete frame for this long closes the connection; 0 disables it.
   std::chrono::milliseconds idle_timeout{5 * 60 * 1000};
+  // The first frame must be complete within this of the connect; 0 disables
+  // it. Takes effect only when shorter than idle_timeout (or idle is off).
+  std::chrono::milliseconds first_frame_timeout{5 * 1000};
+  // A frame whose bytes took longer than this to arrive (first byte to last)
+  // is slow: passed on, but it does not restart idle_timeout. 0 disables it.
+  std::chrono::milliseconds slow_frame_time{2 * 1000};
 
   // {"max_frame_bytes": N, "read_timeout": "30s", "idle_timeout": "5m"}:
   // every field, defaults filled in ("0ms": idle_timeout off).
@@ -70,6 +83,8 @@ struct FramingStats {
   stats::Counter* malformed;    // ...{reason="malformed_frame"}
   stats::Counter* read_timeout;  // ...{reason="read_timeout"}
   stats::Counter* idle_timeout;  // ...{reason="idle_timeout"}
+  stats::Counter* first_frame_timeout;  // ...{reason="first_frame_timeout"}
+  stats::Counter* slow_frames;  // game_gateway_framing_slow_frames_total
 };
 
 class FramingFactory;
@@ -77,15 +92,22 @@ class FramingFactory;
 // One per client connection. Per-connection state, all in members (64 bytes
 // with the Filter base; no allocation besides the object itself):
 //  - the TimeoutList::Entry base (24 bytes): the connection's place in one of
-//    its factory's two per-worker timeout lists. While a frame is in progress
-//    (partial_) it is in the read_timeout list, stamped with the time the
-//    frame's first byte was seen; otherwise, if idle_timeout is on, in the
-//    idle_timeout list, stamped with the time of the last complete frame (or
-//    of connect); otherwise in none. Reads move it (touch) once per read, not
-//    per frame, with the coarse time read once for that read.
+//    its factory's three per-worker timeout lists. Until the first frame
+//    completes (awaiting_first_) it is in the first_frame_timeout list,
+//    stamped with the connect (or in the read_timeout list when a started
+//    first frame's read deadline comes earlier). Later, while a frame is in
+//    progress (partial_) it is in the read_timeout list, stamped with the
+//    time the frame's first byte was seen; otherwise, if idle_timeout is on,
+//    in the idle_timeout list, stamped with the time of the last complete
+//    frame (or of connect); otherwise in none. Reads move it (touch) once per
+//    read, not per frame, with the coarse time read once for that read.
 //  - partial_: a frame has started arriving and is not yet complete.
 //  - was_paused_: the last expiry found reading paused (backpressure);
-//    paused time counts toward neither timeout.
+//    paused time counts toward none of the timeouts.
+//  - awaiting_first_: no frame completed yet and the first-frame deadline is on.
+//  - slow_frames_: slow frames since the last prompt one (saturates at 255).
+//  - active_ticks_: coarse time of the last prompt frame (or connect), in
+//    2^20 ns ticks (~1.05 ms), wrapping after ~52 days.
 // The decode position needs no state: an incomplete frame stays in the
 // connection's input buffer until all of it is there.
 class FramingFilter : public Filter, private TimeoutList::Entry {
@@ -126,12 +148,21 @@ class FramingFilter : public Filter, private TimeoutList::Entry {
   // "5 of 8 header bytes" / "10 of 100 payload bytes (msg_id 7)" for the
   // incomplete frame at the front of `buf`.
   static std::string describePartial(evbuffer* buf, size_t remaining);
+  // Which of the factory's lists expired an entry.
+  enum class Which { kRead, kIdle, kFirst };
   // Starts the idle timeout from `now_ns` (or stops all timeouts when
-  // idle_timeout is off).
+  // idle_timeout is off), and records `now_ns` as the last prompt activity.
   void trackIdle(int64_t now_ns);
-  // The entry's list expired it (it is already unlinked): `read` is true for
-  // the read_timeout list.
-  void onExpired(bool read, int64_t now_ns);
+  // A read while awaiting the first frame (off the hot path): returns true
+  // when the first frame completed (the caller goes on as after any frame),
+  // false when the read is fully handled.
+  bool onReadAwaitingFirst(uint64_t frames, size_t remaining);
+  // The frame in progress completed after more than slow_frame_time: counts
+  // it and closes the connection when the last prompt frame is more than
+  // idle_timeout old. Returns false when it closed.
+  bool onSlowFrame(int64_t now_ns);
+  // The entry's list expired it (it is already unlinked).
+  void onExpired(Which which, int64_t now_ns);
 
   const FramingConfig& config() const;
   const FramingStats& stats() const;
@@ -140,11 +171,19 @@ class FramingFilter : public Filter, private TimeoutList::Entry {
   Connection* conn_ = nullptr;  // callbacks().connection(), set in onNewConnection
   bool partial_ = false;
   bool was_paused_ = false;
+  bool awaiting_first_ = false;
+  uint8_t slow_frames_ = 0;
+  uint32_t active_ticks_ = 0;
 };
 
+// Coarse ns as the ~1.05 ms ticks of FramingFilter::active_ticks_ (a shift,
+// no division on the read path).
+inline uint32_t framingTicks(int64_t ns) { return static_cast<uint32_t>(ns >> 20); }
+
 // One per worker per listener: holds the config, the listener's metrics and
-// the worker's two timeout lists (read_timeout; idle_timeout when it is on),
-// each one libevent timer for every connection of this worker and listener.
+// the worker's three timeout lists (read_timeout; idle_timeout when it is on;
+// first_frame_timeout when it is on and shorter than idle_timeout), each one
+// libevent timer for every connection of this worker and listener.
 // Must outlive its filters (a chain keeps its factories alive).
 class FramingFactory : public FilterFactory {
  public:
@@ -158,12 +197,20 @@ class FramingFactory : public FilterFactory {
   TimeoutList& readTimeouts() { return read_timeouts_; }
   // nullptr when idle_timeout is 0 (off).
   TimeoutList* idleTimeouts() { return idle_timeouts_ ? &*idle_timeouts_ : nullptr; }
+  // nullptr when first_frame_timeout is 0 or not shorter than idle_timeout.
+  TimeoutList* firstFrameTimeouts() {
+    return first_frame_timeouts_ ? &*first_frame_timeouts_ : nullptr;
+  }
+  // slow_frame_time in ns; 0 when the rule is off (or idle_timeout is off).
+  int64_t slowFrameNs() const { return slow_frame_ns_; }
 
  private:
   std::shared_ptr<const FramingConfig> config_;
   FramingStats stats_;
   TimeoutList read_timeouts_;
   std::optional<TimeoutList> idle_timeouts_;
+  std::optional<TimeoutList> first_frame_timeouts_;
+  int64_t slow_frame_ns_ = 0;
 };
 
 inline const FramingConfig& FramingFilter::config() const { return factory_.config(); }

@@ -13,6 +13,7 @@
 #include "core/sdk/stats.h"
 #include "core/sdk/testing/embedded_chain.h"
 #include "filters/framing/framing.h"
+#include "test/filters/framing/codec_chain.h"
 #include "test/harness/net.h"
 
 namespace gw {
@@ -24,68 +25,6 @@ using std::chrono::steady_clock;
 using test::EmbeddedChain;
 using test::encodeClientFrame;
 using test::FrameRecorder;
-
-// The chain under test: [before...] -> framing (config `json`) -> a
-// FrameRecorder, started. `listener` labels the codec's metrics.
-struct CodecChain {
-  explicit CodecChain(const std::string& json, const std::string& listener = "test",
-                      std::vector<ChainElement> before = {})
-      : ec(options(listener)) {
-    std::string error;
-    auto framing = ec.registered("framing", json, {}, &error);
-    if (!framing) throw std::runtime_error("framing config " + json + ": " + error);
-    before.push_back(*framing);
-    before.push_back(recorder.element());
-    ec.start(before);
-  }
-  static EmbeddedChain::Options options(const std::string& listener) {
-    EmbeddedChain::Options o;
-    o.listener = listener;
-    return o;
-  }
-
-  FrameRecorder recorder;  // outlives the chain
-  EmbeddedChain ec;
-};
-
-// Feeds one byte per read.
-void feedByteByByte(EmbeddedChain& ec, std::string_view bytes) {
-  for (char c : bytes) ec.feed(std::string_view(&c, 1));
-}
-
-// Current value of the codec's counter `name` with these labels.
-uint64_t counterValue(const std::string& name, const stats::Labels& labels) {
-  return stats::StatsRegistry::get().counter(name, "", labels).value();
-}
-
-// Parses `json` as the framing config (schema first, as the loader does).
-// Throws std::runtime_error("<pointer>: <message>") when it is refused.
-std::shared_ptr<const framing::FramingConfig> parseFramingConfig(const std::string& json) {
-  Dispatcher d("config");
-  WorkerServices services;
-  std::string error;
-  auto built = test::buildFilter("framing", json, d, services, {}, &error);
-  if (!built) throw std::runtime_error(error);
-  return std::static_pointer_cast<const framing::FramingConfig>(built->config);
-}
-
-const uint32_t kServerId = wire::ClientHeader::makeServerId(3, 200, 1);
-
-std::string payloadOf(size_t n, char seed = 'a') {
-  std::string s(n, '\0');
-  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>(seed + i % 26);
-  return s;
-}
-
-// A unique listener label per test, so metric values start at zero.
-std::string listenerName() {
-  const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-  return std::string(info->test_suite_name()) + "." + info->name();
-}
-
-long elapsedMs(steady_clock::time_point from, steady_clock::time_point to) {
-  return static_cast<long>(std::chrono::duration_cast<milliseconds>(to - from).count());
-}
 
 // ---- read path ------------------------------------------------------------
 
@@ -683,6 +622,9 @@ TEST(FramingConfig, AllFields) {
   EXPECT_EQ(cfg->idle_timeout, milliseconds(3600 * 1000));
 }
 
+// The per-connection state stays within one cache line (framing.h).
+TEST(FramingFilterState, FitsIn64Bytes) { EXPECT_LE(sizeof(framing::FramingFilter), 64u); }
+
 TEST(FramingConfig, Traits) {
   const FilterConfigFactory* f = FilterRegistry::get().find("framing");
   ASSERT_NE(f, nullptr);
@@ -742,7 +684,7 @@ TEST(FramingConfig, DurationOverTheLimitIsAnError) {
 TEST(FramingConfig, DescribeShowsTheSettingsInForce) {
   rapidjson::Document doc(rapidjson::kObjectType);
   parseFramingConfig(R"({"read_timeout": "1500ms"})")->describe(doc, doc.GetAllocator());
-  EXPECT_EQ(doc.MemberCount(), 3u);
+  EXPECT_EQ(doc.MemberCount(), 5u);
   EXPECT_EQ(doc["max_frame_bytes"].GetUint64(), 65535u);
   EXPECT_STREQ(doc["read_timeout"].GetString(), "1500ms");
   EXPECT_STREQ(doc["idle_timeout"].GetString(), "5m");
