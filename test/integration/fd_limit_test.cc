@@ -59,7 +59,7 @@ size_t lines(const std::string& s) { return static_cast<size_t>(std::count(s.beg
 std::string gameConfig(uint16_t backend_port, const std::string& admin_extra = "") {
   return R"({"workers": 2, "admin": {"address": "127.0.0.1:0")" + admin_extra + R"(},
     "listeners": [{"name": "game", "address": "127.0.0.1:0",
-      "filters": [{"name": "framing", "config": {"max_frame_bytes": 4096, 
+      "filters": [{"name": "framing", "config": {"max_frame_bytes": 4096,
                                                   "first_frame_timeout": "0s"}},
                   {"name": "upstream", "config": {"routes": [{"match": "1:0", "cluster": "b"}]}}]}],
     "clusters": [{"name": "b", "hosts": ["127.0.0.1:)" + std::to_string(backend_port) + R"("]}]})";
