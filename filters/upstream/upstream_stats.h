@@ -24,6 +24,9 @@ inline constexpr const char* kConnectionsLostMetric = "game_gateway_upstream_con
 // Per cluster, label direction="in" | "out".
 inline constexpr const char* kFramesMetric = "game_gateway_upstream_frames_total";
 inline constexpr const char* kBytesMetric = "game_gateway_upstream_bytes_total";
+// Per cluster, label reason="reserved_msg_id": backend frames not forwarded.
+inline constexpr const char* kBackendFramesRefusedMetric =
+    "game_gateway_upstream_backend_frames_refused_total";
 // Per cluster: client frame in to the next backend frame out.
 inline constexpr const char* kLatencyMetric = "game_gateway_request_latency_seconds";
 // Per host, set at scrape time (UpstreamAdminView::onScrape): the backend
@@ -74,6 +77,10 @@ struct ClusterStats {
                              {{"cluster", cluster},
                               {"code", std::string(errorCodeName(static_cast<ErrorCode>(c)))}});
     }
+    refused_reserved = &r.counter(
+        kBackendFramesRefusedMetric,
+        "Backend frames refused (not forwarded to the client), by reason.",
+        {{"cluster", cluster}, {"reason", "reserved_msg_id"}});
     latency = &r.histogram(
         kLatencyMetric,
         "Client frame in to the next backend frame for that session out (seconds).",
@@ -84,6 +91,8 @@ struct ClusterStats {
   stats::Counter* bytes_out;
   stats::Counter* bytes_in;
   std::array<stats::Counter*, 8> errors{};
+  // Data frames whose type is a gateway-to-client control id (isReservedForGateway).
+  stats::Counter* refused_reserved;
   stats::Histogram* latency;
 };
 
