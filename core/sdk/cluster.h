@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/sdk/address.h"
@@ -33,5 +34,21 @@ struct ClusterConfig {
   // Request/response cluster: a client frame expects a backend frame back.
   bool expect_reply = false;
 };
+
+// The cluster named `name` in `clusters`, or null.
+inline const ClusterConfig* findCluster(const std::vector<ClusterConfig>& clusters,
+                                        std::string_view name) {
+  for (const auto& c : clusters)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+// True when `address` (Address::toString(), as metric labels and the admin
+// API write hosts) is one of c's hosts.
+inline bool hasHost(const ClusterConfig& c, std::string_view address) {
+  for (const auto& h : c.hosts)
+    if (h.toString() == address) return true;
+  return false;
+}
 
 }  // namespace gw

@@ -35,6 +35,16 @@ inline constexpr const char* kPoolCapacityMetric = "game_gateway_upstream_pool_c
 inline constexpr const char* kPoolCapacityHelp =
     "Backend connections the gateway may open to a host (all workers).";
 
+// Per cluster, label code: error frames sent instead of forwarding.
+inline constexpr const char* kErrorFramesMetric = "game_gateway_upstream_error_frames_total";
+
+// Every family with a cluster label (and maybe a host label): what the
+// admin view deletes when a reload removes the cluster or host.
+inline constexpr const char* kClusterScopedMetrics[] = {
+    kPoolConnectionsMetric, kConnectFailuresMetric, kConnectionsLostMetric,
+    kFramesMetric,          kBytesMetric,           kLatencyMetric,
+    kPoolCapacityMetric,    kErrorFramesMetric,     kBackendFramesRefusedMetric};
+
 struct HostStats {
   explicit HostStats(const std::string& cluster, const std::string& host) {
     auto& r = stats::StatsRegistry::get();
@@ -72,7 +82,7 @@ struct ClusterStats {
                           "Bytes between the gateway and backends (headers included).",
                           {{"cluster", cluster}, {"direction", "in"}});
     for (uint16_t c = 1; c <= 7; ++c) {
-      errors[c] = &r.counter("game_gateway_upstream_error_frames_total",
+      errors[c] = &r.counter(kErrorFramesMetric,
                              "Error frames sent to clients instead of forwarding, by code.",
                              {{"cluster", cluster},
                               {"code", std::string(errorCodeName(static_cast<ErrorCode>(c)))}});
