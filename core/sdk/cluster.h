@@ -33,6 +33,9 @@ struct ClusterConfig {
   uint32_t max_pending_frames = 1024;
   // Request/response cluster: a client frame expects a backend frame back.
   bool expect_reply = false;
+  // Dead-peer detection on backend sockets (`tcp_keepalive`,
+  // `tcp_user_timeout`; see TcpLiveness in address.h).
+  TcpLiveness liveness;
 };
 
 // The cluster named `name` in `clusters`, or null.
