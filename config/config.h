@@ -30,6 +30,9 @@ struct ListenerConfig {
   Address address;
   int backlog = 1024;
   OutputLimits output;
+  // Dead-peer detection on accepted client sockets (`tcp_keepalive`,
+  // `tcp_user_timeout`; TcpLiveness in core/sdk/address.h).
+  TcpLiveness liveness;
   std::vector<FilterEntry> filters;
 };
 

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <thread>
@@ -232,6 +233,37 @@ class Loader {
     return r;
   }
 
+  // Whole seconds between 1s and 32767s (the kernel's range for the
+  // keepalive options) at obj[key], else `dflt`; an error at `pointer` otherwise.
+  std::chrono::seconds keepaliveSeconds(const rapidjson::Value& obj, const char* key,
+                                        std::chrono::seconds dflt, const std::string& pointer) {
+    std::chrono::milliseconds d = durationOr(obj, key, dflt);
+    if (d.count() % 1000 != 0 || d < std::chrono::seconds(1) || d > std::chrono::seconds(32767)) {
+      error(pointer, "must be whole seconds from 1s to 32767s (got \"" +
+                         std::string(obj[key].GetString()) + "\")");
+      return dflt;
+    }
+    return std::chrono::duration_cast<std::chrono::seconds>(d);
+  }
+
+  // `tcp_keepalive` and `tcp_user_timeout` of a cluster or listener object
+  // at JSON pointer `at`, over TcpLiveness's defaults.
+  TcpLiveness parseLiveness(const rapidjson::Value& obj, const std::string& at) {
+    TcpLiveness l;
+    if (obj.HasMember("tcp_keepalive")) {
+      const auto& k = obj["tcp_keepalive"];
+      std::string kat = at + "/tcp_keepalive";
+      if (k.HasMember("enabled")) l.keepalive = k["enabled"].GetBool();
+      l.keepalive_idle = keepaliveSeconds(k, "idle", l.keepalive_idle, kat + "/idle");
+      l.keepalive_interval = keepaliveSeconds(k, "interval", l.keepalive_interval, kat + "/interval");
+      if (k.HasMember("count")) l.keepalive_count = k["count"].GetInt();
+    }
+    l.user_timeout = durationOr(obj, "tcp_user_timeout", l.user_timeout);
+    if (l.user_timeout > std::chrono::milliseconds(std::numeric_limits<int>::max()))
+      error(at + "/tcp_user_timeout", "must be at most 596h (the kernel takes milliseconds as an int)");
+    return l;
+  }
+
   void parseClusters(const rapidjson::Value& arr, GatewayConfig& cfg) {
     for (rapidjson::SizeType i = 0; i < arr.Size(); ++i) {
       const auto& c = arr[i];
@@ -263,6 +295,7 @@ class Loader {
       if (c.HasMember("max_pending_frames"))
         cc.max_pending_frames = c["max_pending_frames"].GetUint();
       if (c.HasMember("expect_reply")) cc.expect_reply = c["expect_reply"].GetBool();
+      cc.liveness = parseLiveness(c, at);
       if (cc.connect_timeout.count() == 0) error(at + "/connect_timeout", "must be > 0");
       if (cc.reconnect_base > cc.reconnect_max)
         error(at + "/reconnect_backoff_base", "must not exceed reconnect_backoff_max");
@@ -284,6 +317,7 @@ class Loader {
       if (!a) error(at + "/address", why);
       else lc.address = *a;
       if (l.HasMember("backlog")) lc.backlog = l["backlog"].GetInt();
+      lc.liveness = parseLiveness(l, at);
       if (l.HasMember("output_high_watermark")) {
         lc.output.high_watermark = l["output_high_watermark"].GetUint64();
         lc.output.low_watermark = lc.output.high_watermark / 4;

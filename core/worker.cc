@@ -113,6 +113,7 @@ Worker::ChainSetRef Worker::buildChains(const std::shared_ptr<const GatewayConfi
   set->listener = &active;
   set->config = config;
   set->limits = listener.output;
+  set->liveness = listener.liveness;
   WorkerContext ctx{dispatcher_, index_, count_, config->clusters, listener.name, services_};
   for (const auto& f : listener.filters) {
     set->factories.push_back(f.factory->createFactory(f.config, ctx));
@@ -220,6 +221,12 @@ void Worker::acceptFrom(ActiveListener& l) {
     }
     l.guard->succeeded();
     setNoDelay(fd);
+    std::string why;
+    if (!setTcpLiveness(fd, l.chains->liveness, &why)) {
+      // The values passed the config checks: a kernel without an option.
+      // Serve the client anyway, without dead-peer detection.
+      GW_LOG(debug, "listener {}: {}", l.name, why);
+    }
     auto conn = std::make_unique<Connection>(dispatcher_, fd,
                                              Address(reinterpret_cast<sockaddr*>(&ss), len), false);
     auto* record = new ConnectionRecord(l.chains, std::move(conn));

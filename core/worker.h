@@ -96,6 +96,7 @@ class Worker {
     std::vector<std::unique_ptr<FilterFactory>> factories;
     std::vector<ChainElement> elements;
     OutputLimits limits;  // every chain built from the set points at these
+    TcpLiveness liveness;  // applied to every client socket accepted under this set
     uint32_t refs = 0;    // ChainSetRefs: the listener while current, and each connection
   };
   // One reference to a ChainSet; the last one deletes it. Not thread-safe

@@ -136,13 +136,37 @@ Address localAddress(int fd) {
   return Address(reinterpret_cast<sockaddr*>(&ss), len);
 }
 
-int connectSocket(const Address& addr, std::string* error) {
+bool setTcpLiveness(int fd, const TcpLiveness& liveness, std::string* error) {
+  auto set = [&](int level, int option, const char* name, int64_t value) {
+    int v = static_cast<int>(value);
+    if (setsockopt(fd, level, option, &v, sizeof(v)) == 0) return true;
+    *error = std::string("setsockopt ") + name + " " + std::to_string(value) + ": " +
+             std::strerror(errno);
+    return false;
+  };
+  if (!set(SOL_SOCKET, SO_KEEPALIVE, "SO_KEEPALIVE", liveness.keepalive ? 1 : 0)) return false;
+  if (liveness.keepalive &&
+      (!set(IPPROTO_TCP, TCP_KEEPIDLE, "TCP_KEEPIDLE", liveness.keepalive_idle.count()) ||
+       !set(IPPROTO_TCP, TCP_KEEPINTVL, "TCP_KEEPINTVL", liveness.keepalive_interval.count()) ||
+       !set(IPPROTO_TCP, TCP_KEEPCNT, "TCP_KEEPCNT", liveness.keepalive_count))) {
+    return false;
+  }
+  return set(IPPROTO_TCP, TCP_USER_TIMEOUT, "TCP_USER_TIMEOUT", liveness.user_timeout.count());
+}
+
+int connectSocket(const Address& addr, const TcpLiveness& liveness, std::string* error) {
   int fd = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     *error = errnoText("socket", addr);
     return -1;
   }
   setNoDelay(fd);
+  std::string why;
+  if (!setTcpLiveness(fd, liveness, &why)) {
+    *error = "connect " + addr.toString() + ": " + why;
+    close(fd);
+    return -1;
+  }
   if (connect(fd, addr.sockaddr_ptr(), addr.len()) != 0 && errno != EINPROGRESS) {
     *error = errnoText("connect", addr);
     close(fd);

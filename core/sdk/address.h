@@ -2,7 +2,9 @@
 //
 // Defines Address (an IPv4 or IPv6 address with port, parsed from
 // "1.2.3.4:80" or "[::1]:80"), and helpers to open listening sockets
-// (SO_REUSEPORT, one per worker) and non-blocking outbound connections.
+// (SO_REUSEPORT, one per worker) and non-blocking outbound connections, and
+// TcpLiveness: the keepalive and TCP_USER_TIMEOUT settings that detect dead
+// peers on connected sockets (clusters' backend sockets, listeners' clients).
 //
 // Memory: an Address is 32 bytes (every client connection holds one): the
 // sockaddr itself, in a union sized for sockaddr_in6, and its length. Not a
@@ -16,6 +18,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -65,9 +68,35 @@ int listenSocket(const Address& addr, int backlog, std::string* error);
 // Returns the local address a socket is bound to.
 Address localAddress(int fd);
 
-// Starts a non-blocking connect to `addr`. Returns the fd (the connect may
-// still be in progress), or -1 with *error set.
-int connectSocket(const Address& addr, std::string* error);
+// How a connected TCP socket notices a peer that is gone without a FIN or
+// RST (crashed host, blackholed route, half-open connection):
+//  - keepalive: after `keepalive_idle` without traffic, a probe every
+//    `keepalive_interval`; `keepalive_count` unanswered probes close it;
+//  - user_timeout (TCP_USER_TIMEOUT): sent data unacknowledged this long
+//    closes it; with keepalive on, it also bounds the probing. 0: the
+//    kernel's default (retransmissions for about 15 minutes).
+// The defaults (on, 30 s / 10 s / 3, 30 s) find a dead idle peer in about a
+// minute and a dead peer we are writing to in 30 s. Durations are whole
+// seconds for the keepalive options (the kernel's unit); config loading
+// checks that.
+struct TcpLiveness {
+  bool keepalive = true;
+  std::chrono::seconds keepalive_idle{30};
+  std::chrono::seconds keepalive_interval{10};
+  int keepalive_count = 3;
+  std::chrono::milliseconds user_timeout{30000};
+};
+
+// Applies `liveness` to the socket `fd` (SO_KEEPALIVE, TCP_KEEPIDLE,
+// TCP_KEEPINTVL, TCP_KEEPCNT, TCP_USER_TIMEOUT; keepalive off: SO_KEEPALIVE
+// 0 and the keepalive options untouched). Returns false with *error naming
+// the option that failed and why.
+bool setTcpLiveness(int fd, const TcpLiveness& liveness, std::string* error);
+
+// Starts a non-blocking connect to `addr` on a socket with TCP_NODELAY and
+// `liveness`. Returns the fd (the connect may still be in progress), or -1
+// with *error set.
+int connectSocket(const Address& addr, const TcpLiveness& liveness, std::string* error);
 
 // Sets TCP_NODELAY; returns false on failure.
 bool setNoDelay(int fd);

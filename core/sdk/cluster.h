@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/sdk/address.h"
@@ -32,6 +33,25 @@ struct ClusterConfig {
   uint32_t max_pending_frames = 1024;
   // Request/response cluster: a client frame expects a backend frame back.
   bool expect_reply = false;
+  // Dead-peer detection on backend sockets (`tcp_keepalive`,
+  // `tcp_user_timeout`; see TcpLiveness in address.h).
+  TcpLiveness liveness;
 };
+
+// The cluster named `name` in `clusters`, or null.
+inline const ClusterConfig* findCluster(const std::vector<ClusterConfig>& clusters,
+                                        std::string_view name) {
+  for (const auto& c : clusters)
+    if (c.name == name) return &c;
+  return nullptr;
+}
+
+// True when `address` (Address::toString(), as metric labels and the admin
+// API write hosts) is one of c's hosts.
+inline bool hasHost(const ClusterConfig& c, std::string_view address) {
+  for (const auto& h : c.hosts)
+    if (h.toString() == address) return true;
+  return false;
+}
 
 }  // namespace gw

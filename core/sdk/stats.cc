@@ -65,6 +65,44 @@ const std::vector<double>& latencyBuckets() {
   return b;
 }
 
+namespace {
+
+// The slot of `labels` in `live`, moved back from `removed` when remove()
+// took it out earlier (null when neither has it: the caller creates it).
+template <typename T>
+std::unique_ptr<T>& liveSlot(std::map<Labels, std::unique_ptr<T>>& live,
+                             std::map<Labels, std::unique_ptr<T>>& removed, const Labels& labels) {
+  auto& slot = live[labels];
+  if (!slot) {
+    auto it = removed.find(labels);
+    if (it != removed.end()) {
+      slot = std::move(it->second);
+      removed.erase(it);
+    }
+  }
+  return slot;
+}
+
+// Moves the series of `live` that drop() selects to `removed`; returns how many.
+template <typename T>
+size_t moveOut(std::map<Labels, std::unique_ptr<T>>& live,
+               std::map<Labels, std::unique_ptr<T>>& removed,
+               const std::function<bool(const Labels&)>& drop) {
+  size_t n = 0;
+  for (auto it = live.begin(); it != live.end();) {
+    if (drop(it->first)) {
+      removed[it->first] = std::move(it->second);
+      it = live.erase(it);
+      ++n;
+    } else {
+      ++it;
+    }
+  }
+  return n;
+}
+
+}  // namespace
+
 StatsRegistry& StatsRegistry::get() {
   static StatsRegistry* r = new StatsRegistry();
   return *r;
@@ -74,7 +112,7 @@ StatsRegistry::Family& StatsRegistry::family(const std::string& name, const std:
                                              Type type) {
   auto it = families_.find(name);
   if (it == families_.end()) {
-    it = families_.emplace(name, Family{help, type, {}, {}, {}}).first;
+    it = families_.emplace(name, Family{help, type, {}, {}, {}, {}, {}, {}}).first;
   } else if (it->second.type != type) {
     throw std::logic_error("metric " + name + " registered with two types");
   }
@@ -84,7 +122,8 @@ StatsRegistry::Family& StatsRegistry::family(const std::string& name, const std:
 Counter& StatsRegistry::counter(const std::string& name, const std::string& help,
                                 const Labels& labels) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto& slot = family(name, help, Type::kCounter).counters[labels];
+  Family& f = family(name, help, Type::kCounter);
+  auto& slot = liveSlot(f.counters, f.removed_counters, labels);
   if (!slot) slot = std::make_unique<Counter>();
   return *slot;
 }
@@ -92,7 +131,8 @@ Counter& StatsRegistry::counter(const std::string& name, const std::string& help
 Gauge& StatsRegistry::gauge(const std::string& name, const std::string& help,
                             const Labels& labels) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto& slot = family(name, help, Type::kGauge).gauges[labels];
+  Family& f = family(name, help, Type::kGauge);
+  auto& slot = liveSlot(f.gauges, f.removed_gauges, labels);
   if (!slot) slot = std::make_unique<Gauge>();
   return *slot;
 }
@@ -100,7 +140,8 @@ Gauge& StatsRegistry::gauge(const std::string& name, const std::string& help,
 Histogram& StatsRegistry::histogram(const std::string& name, const std::string& help,
                                     const Labels& labels, const std::vector<double>& bounds) {
   std::lock_guard<std::mutex> lock(mu_);
-  auto& slot = family(name, help, Type::kHistogram).histograms[labels];
+  Family& f = family(name, help, Type::kHistogram);
+  auto& slot = liveSlot(f.histograms, f.removed_histograms, labels);
   if (!slot) slot = std::make_unique<Histogram>(bounds);
   return *slot;
 }
@@ -114,6 +155,17 @@ void StatsRegistry::visit(const std::string& name,
   for (const auto& [labels, c] : f.counters) fn(labels, static_cast<double>(c->value()));
   for (const auto& [labels, g] : f.gauges) fn(labels, static_cast<double>(g->value()));
   for (const auto& [labels, h] : f.histograms) fn(labels, static_cast<double>(h->snapshot().count));
+}
+
+size_t StatsRegistry::remove(const std::string& name,
+                             const std::function<bool(const Labels&)>& drop) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = families_.find(name);
+  if (it == families_.end()) return 0;
+  Family& f = it->second;
+  return moveOut(f.counters, f.removed_counters, drop) +
+         moveOut(f.gauges, f.removed_gauges, drop) +
+         moveOut(f.histograms, f.removed_histograms, drop);
 }
 
 std::string StatsRegistry::serialize() const {

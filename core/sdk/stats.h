@@ -111,9 +111,10 @@ class StatsRegistry {
   // The process-wide registry.
   static StatsRegistry& get();
 
-  // Returns the metric for (name, labels), creating it on first use. The
-  // reference stays valid for the life of the process. `help` is taken from
-  // the first call for a name.
+  // Returns the metric for (name, labels), creating it on first use (or
+  // bringing back a series remove() took out of the exposition, with its
+  // value). The reference stays valid for the life of the process. `help` is
+  // taken from the first call for a name.
   Counter& counter(const std::string& name, const std::string& help, const Labels& labels = {});
   Gauge& gauge(const std::string& name, const std::string& help, const Labels& labels = {});
   Histogram& histogram(const std::string& name, const std::string& help, const Labels& labels,
@@ -128,6 +129,14 @@ class StatsRegistry {
   // must not create metrics. For the admin API (not the hot path).
   void visit(const std::string& name,
              const std::function<void(const Labels&, double)>& fn) const;
+  // Takes every series of family `name` for which drop(labels) is true out
+  // of serialize() and visit() (e.g. the series of a host a reload removed).
+  // Returns how many. The objects stay alive (references held elsewhere stay
+  // valid; updates through them are kept but not shown), and the next
+  // counter()/gauge()/histogram() call for the same (name, labels) brings
+  // the series back. Nothing for an unknown name. drop runs under the
+  // registry lock: it must not call the registry. Not for the hot path.
+  size_t remove(const std::string& name, const std::function<bool(const Labels&)>& drop);
 
  private:
   enum class Type { kCounter, kGauge, kHistogram };
@@ -137,6 +146,10 @@ class StatsRegistry {
     std::map<Labels, std::unique_ptr<Counter>> counters;
     std::map<Labels, std::unique_ptr<Gauge>> gauges;
     std::map<Labels, std::unique_ptr<Histogram>> histograms;
+    // Series remove() took out, by type; brought back by the next get.
+    std::map<Labels, std::unique_ptr<Counter>> removed_counters;
+    std::map<Labels, std::unique_ptr<Gauge>> removed_gauges;
+    std::map<Labels, std::unique_ptr<Histogram>> removed_histograms;
   };
   Family& family(const std::string& name, const std::string& help, Type type);
 

@@ -17,6 +17,6 @@ inline constexpr const char* kGatewayVersion = "0.2.0";
 
 inline constexpr uint32_t kSdkAbiVersion = 3;
 // FNV-1a-64 of core/sdk/*.h but this file (see //test/core:sdk_abi_test).
-inline constexpr const char* kSdkHeadersDigest = "e771d20f2cb991f0";
+inline constexpr const char* kSdkHeadersDigest = "169f9b6960165b83";
 
 }  // namespace gw

@@ -25,6 +25,20 @@ std::string stateName(double v) {
 
 }  // namespace
 
+void BreakerAdminView::onScrape(const AdminContext& ctx) const {
+  auto& reg = stats::StatsRegistry::get();
+  for (const char* family : kClusterScopedMetrics)
+    reg.remove(family, [&](const stats::Labels& l) { return removedByReload(l, ctx.clusters); });
+}
+
+bool BreakerAdminView::removedByReload(const stats::Labels& labels,
+                                       const std::vector<ClusterConfig>& clusters) {
+  const ClusterConfig* c = findCluster(clusters, labelOf(labels, "cluster"));
+  if (c == nullptr) return true;
+  std::string_view host = labelOf(labels, "host");
+  return !host.empty() && host != kClusterHost && !hasHost(*c, host);
+}
+
 std::optional<std::string> BreakerAdminView::stateOf(const std::string& cluster,
                                                      const std::string& host) {
   std::optional<std::string> state;

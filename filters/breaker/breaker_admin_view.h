@@ -10,19 +10,26 @@
 //     the cluster has a cluster-level breaker (host label "*");
 //   host object:    "breaker": the host's own state, else the cluster's,
 //     else "none" (no breaker configured for the cluster).
+// On GET /metrics (onScrape) it deletes every breaker series of a cluster or
+// host that is not in the config in force (a reload removed it;
+// StatsRegistry::remove: a breaker still held by an older generation keeps
+// updating it unseen, and it comes back if a reload adds the host again).
 // Stateless; reads the process-wide StatsRegistry (thread-safe).
 #pragma once
 
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "core/sdk/admin_view.h"
+#include "core/sdk/stats.h"
 
 namespace gw {
 namespace breaker {
 
 class BreakerAdminView : public AdminView {
  public:
+  void onScrape(const AdminContext& ctx) const override;
   void describeCluster(const AdminContext& ctx, const ClusterConfig& c, rapidjson::Value& out,
                        JsonAllocator& alloc) const override;
   void describeHost(const AdminContext& ctx, const ClusterConfig& c, const Address& host,
@@ -32,6 +39,11 @@ class BreakerAdminView : public AdminView {
   // as a whole) from its gauge: "closed", "open", "half_open" ("unknown"
   // for any other value), or nullopt when the gauge does not exist.
   static std::optional<std::string> stateOf(const std::string& cluster, const std::string& host);
+  // True when the series `labels` belong to a cluster not in `clusters`, or
+  // to a host its cluster no longer has (host "*", the cluster's own
+  // breaker, goes with the cluster).
+  static bool removedByReload(const stats::Labels& labels,
+                              const std::vector<ClusterConfig>& clusters);
 };
 
 }  // namespace breaker

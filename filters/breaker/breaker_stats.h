@@ -30,6 +30,16 @@ namespace breaker {
 inline constexpr char kStateMetric[] = "game_gateway_circuit_breaker_state";
 // The host label of a cluster's own breaker.
 inline constexpr char kClusterHost[] = "*";
+// Every family above (all have a cluster label, some a host label): what
+// the admin view deletes when a reload removes the cluster or host.
+inline constexpr const char* kClusterScopedMetrics[] = {
+    kStateMetric,
+    "game_gateway_circuit_breaker_transitions_total",
+    "game_gateway_circuit_breaker_rejected_total",
+    "game_gateway_circuit_breaker_failures_total",
+    "game_gateway_circuit_breaker_pending",
+    "game_gateway_circuit_breaker_ejected_hosts",
+};
 
 struct BreakerStateStats {
   BreakerStateStats(const std::string& cluster, const std::string& host) {

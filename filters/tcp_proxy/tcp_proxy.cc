@@ -19,7 +19,7 @@ TcpProxyFilter::~TcpProxyFilter() {
 FilterStatus TcpProxyFilter::onNewConnection() {
   const Address& host = factory_.pickHost();
   std::string why;
-  int fd = connectSocket(host, &why);
+  int fd = connectSocket(host, config_.cluster.liveness, &why);
   if (fd < 0) {
     GW_LOG(warn, "tcp_proxy: cluster '{}': {}", config_.cluster.name, why);
     callbacks().close(CloseReason::kUpstreamConnectFailed, why, Connection::CloseMode::kAbort);

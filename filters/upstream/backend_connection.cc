@@ -3,6 +3,7 @@
 #include <event2/buffer.h>
 
 #include "core/sdk/clock.h"
+#include "core/sdk/error_frame.h"
 #include "core/sdk/log.h"
 #include "filters/upstream/cluster_pool.h"
 #include "filters/upstream/upstream.h"
@@ -14,6 +15,21 @@ namespace {
 // Largest server frame accepted from a backend (length field); larger means
 // the stream is corrupt and the connection is closed.
 constexpr int64_t kMaxServerFrameLength = 16 * 1024 * 1024;
+
+// The session filter's "session established" frame (filters/session/session.h,
+// kEstablishedMsgId; a filter cannot include another's header).
+constexpr uint16_t kSessionEstablishedMsgId = 0xFFFE;
+
+// At most one log line per connection per this interval for refused frames.
+constexpr auto kRefusedLogInterval = std::chrono::seconds(10);
+
+// True for the msg_ids a client takes as the gateway's own frames (error
+// 0xFFFF, session established 0xFFFE; docs/protocol.md): a backend frame
+// of such a type would be a forgery. `type` is what the client would see
+// (the server frame's type truncated to the client's u16 msg_id).
+bool isReservedForGateway(uint16_t type) {
+  return type == kErrorMsgId || type == kSessionEstablishedMsgId;
+}
 }  // namespace
 
 BackendConnection::BackendConnection(ClusterPool& pool, HostPool& host,
@@ -132,7 +148,10 @@ void BackendConnection::onRead(Connection& conn, bool end_stream) {
     UpstreamFilter* target = factory.findSession(session);
     switch (static_cast<wire::Opcode>(h.opcode)) {
       case wire::Opcode::kData:
-        if (target == nullptr) {
+        if (isReservedForGateway(static_cast<uint16_t>(h.type))) {
+          refuseReserved(h, session);
+          evbuffer_drain(in, static_cast<size_t>(payload));
+        } else if (target == nullptr) {
           factory.drops().unknown_session->inc();
           evbuffer_drain(in, static_cast<size_t>(payload));
         } else if (payload > static_cast<int64_t>(wire::kMaxClientPayload)) {
@@ -170,6 +189,21 @@ void BackendConnection::onRead(Connection& conn, bool end_stream) {
     conn.close(CloseReason::kUpstreamClosed, "backend closed the connection",
                Connection::CloseMode::kAbort);
   }
+}
+
+void BackendConnection::refuseReserved(const wire::ServerHeader& h, uint64_t session) {
+  pool_.stats().refused_reserved->inc();
+  ++refused_unlogged_;
+  MonoTime now = coarseNow();
+  if (refused_logged_at_ != MonoTime{} && now - refused_logged_at_ < kRefusedLogInterval) return;
+  GW_LOG(warn, "upstream: cluster '{}' host {}: refused a backend frame of type {} (reserved for "
+               "the gateway's own frames) for session {}{}",
+         pool_.name(), host_.name, h.type, session,
+         refused_unlogged_ > 1 ? "; " + std::to_string(refused_unlogged_ - 1) +
+                                     " more refused since the last such line"
+                               : std::string());
+  refused_logged_at_ = now;
+  refused_unlogged_ = 0;
 }
 
 void BackendConnection::onClose(Connection&, CloseReason reason, std::string_view detail) {

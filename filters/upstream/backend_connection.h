@@ -4,8 +4,9 @@
 // Defines BackendConnection: many sessions share it; every frame carries its
 // session id (server frame, docs/protocol.md). Writes of all sessions during
 // a loop turn leave in one write. Reads decode server frames and hand each
-// to the worker's UpstreamFactory, which routes it by session id. Per worker
-// (owned by its HostPool); not thread-safe.
+// to the worker's UpstreamFactory, which routes it by session id (data
+// frames typed as the gateway's own control frames are refused, never
+// forwarded). Per worker (owned by its HostPool); not thread-safe.
 #pragma once
 
 #include <absl/container/flat_hash_set.h>
@@ -58,6 +59,11 @@ class BackendConnection : private ConnectionCallbacks {
   void onClose(Connection& conn, CloseReason reason, std::string_view detail) override;
   void writeHeader(wire::Opcode op, int32_t type, uint64_t session, size_t payload_len);
   void onIdleCheck();
+  // Counts a data frame whose type a client would take for the gateway's own
+  // (error, session established) and logs it, at most once per 10 s per
+  // connection (the line says how many were refused in between). The caller
+  // drains the payload.
+  void refuseReserved(const wire::ServerHeader& h, uint64_t session);
 
   ClusterPool& pool_;
   HostPool& host_;
@@ -70,6 +76,10 @@ class BackendConnection : private ConnectionCallbacks {
   // frame if the connect fails, so nothing is lost silently.
   std::vector<std::pair<uint64_t, uint16_t>> pending_;
   bool closed_ = false;
+  // Rate limit of refuseReserved()'s log line: when it last logged (epoch:
+  // never) and the refusals since.
+  std::chrono::steady_clock::time_point refused_logged_at_{};
+  uint64_t refused_unlogged_ = 0;
 };
 
 }  // namespace upstream

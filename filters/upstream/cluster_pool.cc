@@ -118,7 +118,7 @@ BackendConnection* ClusterPool::pickConnection(size_t h) {
   if (best != nullptr && (!can_grow || best->sessionCount() == 0)) return best;
   if (!can_grow) return best;
   std::string why;
-  int fd = connectSocket(host.address, &why);
+  int fd = connectSocket(host.address, config_.liveness, &why);
   if (fd < 0) {
     host.stats->connect_failures->inc();
     GW_LOG(warn, "upstream: cluster '{}': {}", config_.name, why);

@@ -44,17 +44,23 @@ void UpstreamAdminView::onScrape(const AdminContext& ctx) const {
   // Utilization is active / capacity, computed by Prometheus (the recording
   // rule game_gateway:upstream_pool_utilization:ratio in docs/ops/alerts.yaml).
   auto& reg = stats::StatsRegistry::get();
-  std::vector<stats::Labels> stale;  // hosts a reload removed: their capacity drops to 0
-  reg.visit(kPoolCapacityMetric, [&](const stats::Labels& l, double) { stale.push_back(l); });
   for (const auto& c : ctx.clusters) {
     for (const auto& h : c.hosts) {
-      stats::Labels l = {{"cluster", c.name}, {"host", h.toString()}};
-      reg.gauge(kPoolCapacityMetric, kPoolCapacityHelp, l)
+      reg.gauge(kPoolCapacityMetric, kPoolCapacityHelp, {{"cluster", c.name}, {"host", h.toString()}})
           .set(static_cast<int64_t>(poolCapacity(c, ctx.workers)));
-      stale.erase(std::remove(stale.begin(), stale.end(), l), stale.end());
     }
   }
-  for (const auto& l : stale) reg.gauge(kPoolCapacityMetric, kPoolCapacityHelp, l).set(0);
+  // Series of clusters and hosts a reload removed leave the exposition.
+  for (const char* family : kClusterScopedMetrics)
+    reg.remove(family, [&](const stats::Labels& l) { return removedByReload(l, ctx.clusters); });
+}
+
+bool UpstreamAdminView::removedByReload(const stats::Labels& labels,
+                                        const std::vector<ClusterConfig>& clusters) {
+  const ClusterConfig* c = findCluster(clusters, labelOf(labels, "cluster"));
+  if (c == nullptr) return true;
+  std::string_view host = labelOf(labels, "host");
+  return !host.empty() && !hasHost(*c, host);
 }
 
 void UpstreamAdminView::describeCluster(const AdminContext&, const ClusterConfig& c,

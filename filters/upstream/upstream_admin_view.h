@@ -9,14 +9,19 @@
 //  - each host: "pool" {active, idle, capacity, utilization},
 //    "connect_failures", "connections_lost";
 //  - GET /metrics: game_gateway_upstream_pool_capacity per host, set from
-//    the config in force (a host a reload removed drops to 0).
+//    the config in force; and every upstream series of a cluster or host
+//    that is no longer in the config in force (a reload removed it) is
+//    deleted (StatsRegistry::remove; it comes back if a reload adds the
+//    host again).
 // Main thread only (the admin API's).
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
 #include "core/sdk/admin_view.h"
 #include "core/sdk/cluster.h"
+#include "core/sdk/stats.h"
 
 namespace gw {
 namespace upstream {
@@ -33,6 +38,10 @@ class UpstreamAdminView : public AdminView {
   // worker may open max(1, its share of max_connections_per_service), so
   // the process holds at most max(max_connections_per_service, workers).
   static size_t poolCapacity(const ClusterConfig& c, size_t workers);
+  // True when the series `labels` belong to a cluster not in `clusters`, or
+  // to a host (label "host") its cluster no longer has.
+  static bool removedByReload(const stats::Labels& labels,
+                              const std::vector<ClusterConfig>& clusters);
 };
 
 }  // namespace upstream

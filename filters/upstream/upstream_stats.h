@@ -24,6 +24,9 @@ inline constexpr const char* kConnectionsLostMetric = "game_gateway_upstream_con
 // Per cluster, label direction="in" | "out".
 inline constexpr const char* kFramesMetric = "game_gateway_upstream_frames_total";
 inline constexpr const char* kBytesMetric = "game_gateway_upstream_bytes_total";
+// Per cluster, label reason="reserved_msg_id": backend frames not forwarded.
+inline constexpr const char* kBackendFramesRefusedMetric =
+    "game_gateway_upstream_backend_frames_refused_total";
 // Per cluster: client frame in to the next backend frame out.
 inline constexpr const char* kLatencyMetric = "game_gateway_request_latency_seconds";
 // Per host, set at scrape time (UpstreamAdminView::onScrape): the backend
@@ -31,6 +34,16 @@ inline constexpr const char* kLatencyMetric = "game_gateway_request_latency_seco
 inline constexpr const char* kPoolCapacityMetric = "game_gateway_upstream_pool_capacity";
 inline constexpr const char* kPoolCapacityHelp =
     "Backend connections the gateway may open to a host (all workers).";
+
+// Per cluster, label code: error frames sent instead of forwarding.
+inline constexpr const char* kErrorFramesMetric = "game_gateway_upstream_error_frames_total";
+
+// Every family with a cluster label (and maybe a host label): what the
+// admin view deletes when a reload removes the cluster or host.
+inline constexpr const char* kClusterScopedMetrics[] = {
+    kPoolConnectionsMetric, kConnectFailuresMetric, kConnectionsLostMetric,
+    kFramesMetric,          kBytesMetric,           kLatencyMetric,
+    kPoolCapacityMetric,    kErrorFramesMetric,     kBackendFramesRefusedMetric};
 
 struct HostStats {
   explicit HostStats(const std::string& cluster, const std::string& host) {
@@ -69,11 +82,15 @@ struct ClusterStats {
                           "Bytes between the gateway and backends (headers included).",
                           {{"cluster", cluster}, {"direction", "in"}});
     for (uint16_t c = 1; c <= 7; ++c) {
-      errors[c] = &r.counter("game_gateway_upstream_error_frames_total",
+      errors[c] = &r.counter(kErrorFramesMetric,
                              "Error frames sent to clients instead of forwarding, by code.",
                              {{"cluster", cluster},
                               {"code", std::string(errorCodeName(static_cast<ErrorCode>(c)))}});
     }
+    refused_reserved = &r.counter(
+        kBackendFramesRefusedMetric,
+        "Backend frames refused (not forwarded to the client), by reason.",
+        {{"cluster", cluster}, {"reason", "reserved_msg_id"}});
     latency = &r.histogram(
         kLatencyMetric,
         "Client frame in to the next backend frame for that session out (seconds).",
@@ -84,6 +101,8 @@ struct ClusterStats {
   stats::Counter* bytes_out;
   stats::Counter* bytes_in;
   std::array<stats::Counter*, 8> errors{};
+  // Data frames whose type is a gateway-to-client control id (isReservedForGateway).
+  stats::Counter* refused_reserved;
   stats::Histogram* latency;
 };
 

@@ -118,6 +118,51 @@ TEST(LoaderTest, DefaultsApplyWhenFieldsAreAbsent) {
   EXPECT_EQ(l.output.max_bytes, 4u * 1024 * 1024);
   EXPECT_EQ(c.clusters[0].lb, LbPolicy::kRoundRobin);
   EXPECT_EQ(c.clusters[0].connect_timeout, std::chrono::seconds(5));
+  // Dead-peer detection is on by default on both sides.
+  for (const TcpLiveness* t : {&l.liveness, &c.clusters[0].liveness}) {
+    EXPECT_TRUE(t->keepalive);
+    EXPECT_EQ(t->keepalive_idle, std::chrono::seconds(30));
+    EXPECT_EQ(t->keepalive_interval, std::chrono::seconds(10));
+    EXPECT_EQ(t->keepalive_count, 3);
+    EXPECT_EQ(t->user_timeout, std::chrono::seconds(30));
+  }
+}
+
+TEST(LoaderTest, TcpKeepaliveAndUserTimeoutOfListenersAndClusters) {
+  LoadResult r = loadString(
+      R"({"listeners": [{"name": "game", "address": "127.0.0.1:8080",
+                         "tcp_keepalive": {"enabled": false}, "tcp_user_timeout": "0s",
+                         "filters": [{"name": "tcp_proxy", "config": {"cluster": "echo"}}]}],
+          "clusters": [{"name": "echo", "hosts": ["127.0.0.1:9000"],
+                        "tcp_keepalive": {"idle": "1m", "interval": "5s", "count": 4},
+                        "tcp_user_timeout": "1500ms"}]})",
+      "test.json");
+  ASSERT_TRUE(r.errors.empty()) << r.errors[0];
+  const TcpLiveness& l = r.config->listeners[0].liveness;
+  EXPECT_FALSE(l.keepalive);
+  EXPECT_EQ(l.user_timeout.count(), 0);
+  const TcpLiveness& c = r.config->clusters[0].liveness;
+  EXPECT_TRUE(c.keepalive);
+  EXPECT_EQ(c.keepalive_idle, std::chrono::seconds(60));
+  EXPECT_EQ(c.keepalive_interval, std::chrono::seconds(5));
+  EXPECT_EQ(c.keepalive_count, 4);
+  EXPECT_EQ(c.user_timeout, std::chrono::milliseconds(1500));
+  // The kernel counts keepalive in whole seconds, up to 32767.
+  Errors e = errorsOf(R"({"listeners": [{"name": "game", "address": "127.0.0.1:8080",
+                          "filters": [{"name": "tcp_proxy", "config": {"cluster": "echo"}}]}],
+      "clusters": [{"name": "echo", "hosts": ["127.0.0.1:9000"],
+                    "tcp_keepalive": {"idle": "1500ms", "interval": "10h", "count": 0}}]})");
+  ASSERT_EQ(e.size(), 1u) << e[0];  // the schema (count >= 1) answers first
+  EXPECT_NE(e[0].find("/clusters/0/tcp_keepalive/count"), std::string::npos) << e[0];
+  e = errorsOf(R"({"listeners": [{"name": "game", "address": "127.0.0.1:8080",
+                   "filters": [{"name": "tcp_proxy", "config": {"cluster": "echo"}}]}],
+      "clusters": [{"name": "echo", "hosts": ["127.0.0.1:9000"],
+                    "tcp_keepalive": {"idle": "1500ms", "interval": "10h"}}]})");
+  ASSERT_EQ(e.size(), 2u);
+  EXPECT_NE(e[0].find("/clusters/0/tcp_keepalive/idle"), std::string::npos) << e[0];
+  EXPECT_NE(e[0].find("whole seconds from 1s to 32767s (got \"1500ms\")"), std::string::npos)
+      << e[0];
+  EXPECT_NE(e[1].find("/clusters/0/tcp_keepalive/interval"), std::string::npos) << e[1];
 }
 
 TEST(LoaderTest, ShippedTcpProxyExampleLoads) {

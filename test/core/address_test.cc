@@ -3,6 +3,9 @@
 
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -100,11 +103,58 @@ TEST(AddressTest, ParsedAddressesBindAndConnect) {
     EXPECT_EQ(bound.family(), a->family());
     EXPECT_NE(bound.port(), 0);
     EXPECT_EQ(bound.ipString(), a->ipString());
-    int fd = connectSocket(bound, &error);
+    int fd = connectSocket(bound, TcpLiveness{}, &error);
     EXPECT_GE(fd, 0) << error;
     if (fd >= 0) ::close(fd);
     ::close(lfd);
   }
+}
+
+// The value of an int socket option (-1 if getsockopt fails).
+int intOption(int fd, int level, int option) {
+  int v = -1;
+  socklen_t len = sizeof(v);
+  if (getsockopt(fd, level, option, &v, &len) != 0) return -1;
+  return v;
+}
+
+TEST(AddressTest, ConnectSocketSetsKeepaliveAndUserTimeout) {
+  std::string error;
+  int lfd = listenSocket(*Address::parse("127.0.0.1:0"), 4, &error);
+  ASSERT_GE(lfd, 0) << error;
+  TcpLiveness l;
+  l.keepalive_idle = std::chrono::seconds(7);
+  l.keepalive_interval = std::chrono::seconds(2);
+  l.keepalive_count = 5;
+  l.user_timeout = std::chrono::milliseconds(4500);
+  int fd = connectSocket(localAddress(lfd), l, &error);
+  ASSERT_GE(fd, 0) << error;
+  EXPECT_EQ(intOption(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+  EXPECT_EQ(intOption(fd, IPPROTO_TCP, TCP_KEEPIDLE), 7);
+  EXPECT_EQ(intOption(fd, IPPROTO_TCP, TCP_KEEPINTVL), 2);
+  EXPECT_EQ(intOption(fd, IPPROTO_TCP, TCP_KEEPCNT), 5);
+  EXPECT_EQ(intOption(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 4500);
+  EXPECT_EQ(intOption(fd, IPPROTO_TCP, TCP_NODELAY), 1);
+  // Off: no keepalive, the kernel's default user timeout.
+  TcpLiveness off;
+  off.keepalive = false;
+  off.user_timeout = std::chrono::milliseconds(0);
+  ASSERT_TRUE(setTcpLiveness(fd, off, &error)) << error;
+  EXPECT_EQ(intOption(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
+  EXPECT_EQ(intOption(fd, IPPROTO_TCP, TCP_USER_TIMEOUT), 0);
+  ::close(fd);
+  ::close(lfd);
+}
+
+TEST(AddressTest, SetTcpLivenessNamesTheOptionThatFailed) {
+  std::string error;
+  TcpLiveness bad;
+  bad.keepalive_count = 100000;  // above the kernel's maximum (127)
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  EXPECT_FALSE(setTcpLiveness(fd, bad, &error));
+  EXPECT_NE(error.find("TCP_KEEPCNT 100000"), std::string::npos) << error;
+  ::close(fd);
 }
 
 TEST(AddressTest, DefaultAndOtherFamilies) {

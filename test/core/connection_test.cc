@@ -341,7 +341,7 @@ TEST(ConnectionConnectTest, OutboundConnectCompletesAndSwitchesToReading) {
   ASSERT_EQ(::listen(lfd, 4), 0);
   Address target = localAddress(lfd);
   std::string error;
-  int fd = connectSocket(target, &error);
+  int fd = connectSocket(target, TcpLiveness{}, &error);
   ASSERT_GE(fd, 0) << error;
 
   struct Cb : Recorder {

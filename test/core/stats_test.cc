@@ -115,6 +115,33 @@ TEST(StatsTest, RegistryReturnsTheSameMetricAndSerializesIt) {
   EXPECT_THROW(reg.gauge("stats_test_total", "wrong type"), std::logic_error);
 }
 
+TEST(StatsTest, RemoveTakesSeriesOutUntilTheyAreAskedForAgain) {
+  auto& reg = StatsRegistry::get();
+  Gauge& kept = reg.gauge("stats_test_remove", "Removal.", {{"host", "a"}});
+  Gauge& gone = reg.gauge("stats_test_remove", "Removal.", {{"host", "b"}});
+  reg.counter("stats_test_remove_total", "Removal.", {{"host", "b"}}).inc();
+  kept.set(1);
+  gone.set(2);
+  auto isB = [](const Labels& l) { return l == Labels{{"host", "b"}}; };
+  EXPECT_EQ(reg.remove("stats_test_remove", isB), 1u);
+  EXPECT_EQ(reg.remove("stats_test_remove_total", isB), 1u);
+  EXPECT_EQ(reg.remove("stats_test_remove", isB), 0u);
+  EXPECT_EQ(reg.remove("stats_test_no_such_family", isB), 0u);
+  std::string text = reg.serialize();
+  EXPECT_NE(text.find("stats_test_remove{host=\"a\"} 1"), std::string::npos) << text;
+  EXPECT_EQ(text.find("host=\"b\""), std::string::npos) << text;
+  // Only the counter had series of its family: the family goes too.
+  EXPECT_EQ(text.find("stats_test_remove_total"), std::string::npos) << text;
+  size_t visited = 0;
+  reg.visit("stats_test_remove", [&](const Labels&, double) { ++visited; });
+  EXPECT_EQ(visited, 1u);
+  // A holder's reference stays usable; asking again brings the same series
+  // back, with what it counted meanwhile.
+  gone.inc();
+  EXPECT_EQ(&reg.gauge("stats_test_remove", "Removal.", {{"host", "b"}}), &gone);
+  EXPECT_NE(reg.serialize().find("stats_test_remove{host=\"b\"} 3"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace stats
 }  // namespace gw

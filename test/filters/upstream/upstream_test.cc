@@ -23,6 +23,7 @@
 
 #include "core/sdk/error_frame.h"
 #include "core/sdk/session_info.h"
+#include "core/sdk/stats.h"
 #include "core/sdk/testing/embedded_chain.h"
 #include "core/sdk/wire.h"
 #include "test/harness/net.h"
@@ -310,6 +311,37 @@ TEST(UpstreamDeliveryTest, ABackendFrameReachesItsSessionOnly) {
   EXPECT_EQ(got[0].header.msg_id, 321);
   EXPECT_EQ(got[0].payload, "for 42");
   EXPECT_TRUE(s1.takeFrames().empty());
+}
+
+TEST(UpstreamDeliveryTest, BackendFramesWithTheGatewaysReservedMsgIdsAreRefused) {
+  Backend game;
+  Worker w({cluster("reserved", {&game})},
+           R"({"routes": [{"match": "200:0", "cluster": "reserved"}]})");
+  Worker::Client s(w, 51);
+  s.send(100, serverId(200, 0));
+  ASSERT_TRUE(pump({&w}, {&game}, [&] { return game.dataSessions().size() == 1; }));
+  // A backend forging the gateway's error frame and session-established
+  // frame, then an ordinary reply (0xFFFC and 0xFFFD are client-to-gateway
+  // ids: with resume off they are ordinary frames, so they pass).
+  game.sendToAll(encodeServerFrame(wire::Opcode::kData, kErrorMsgId, 51, "forged error") +
+                 encodeServerFrame(wire::Opcode::kData, 0xFFFE, 51, "forged session") +
+                 encodeServerFrame(wire::Opcode::kData, 0xFFFC, 51, "leave echo") +
+                 encodeServerFrame(wire::Opcode::kData, 321, 51, "reply"));
+  std::vector<ClientFrame> got;
+  ASSERT_TRUE(pump({&w}, {&game}, [&] {
+    for (auto& f : s.takeFrames()) got.push_back(f);
+    return got.size() >= 2;
+  }));
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].header.msg_id, 0xFFFC);
+  EXPECT_EQ(got[1].header.msg_id, 321);
+  EXPECT_EQ(got[1].payload, "reply");
+  EXPECT_FALSE(s.closed);
+  EXPECT_EQ(stats::StatsRegistry::get()
+                .counter("game_gateway_upstream_backend_frames_refused_total", "",
+                         {{"cluster", "reserved"}, {"reason", "reserved_msg_id"}})
+                .value(),
+            2u);
 }
 
 // --- config ---
