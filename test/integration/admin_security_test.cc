@@ -98,14 +98,8 @@ TEST(AdminSecurityRepro, CrossSiteFormPostCannotKickOrDrainWithoutAToken) {
   ASSERT_TRUE(sendAll(client.get(), encodeClientFrame(7, 200u << 8, "hi")));
   UniqueFd up = acceptTcp(backend.get(), milliseconds(3000));
   ASSERT_TRUE(up.valid()) << gw.output();
-  uint64_t session = 0;
-  for (int i = 0; i < 5 && session == 0; ++i) {
-    ServerFrame f;
-    ASSERT_TRUE(recvServerFrame(up.get(), milliseconds(3000), &f)) << gw.output();
-    if (f.header.opcode == static_cast<uint8_t>(wire::Opcode::kData))
-      session = static_cast<uint64_t>(f.header.session_id);
-  }
-  ASSERT_NE(session, 0u);
+  uint64_t session = firstDataSession(up.get());
+  ASSERT_NE(session, 0u) << gw.output();
   // The old code answered 200 {"kicked": ...} and closed the player.
   std::string kick = "/sessions/" + std::to_string(session) + "/kick";
   HttpResponse k = httpSend(admin, "POST", kick, crossSiteForm(admin), "x=1");

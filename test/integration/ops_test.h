@@ -205,5 +205,18 @@ inline std::string proxyConfig(uint16_t backend_port, const std::string& extra =
          std::to_string(backend_port) + R"("], "connect_timeout": "2s"}]})";
 }
 
+// Reads server frames from a backend connection `up_fd` until the first
+// data frame (at most 5 frames, 3 s each) and returns its session id; 0 on
+// timeout, EOF or no data frame.
+inline uint64_t firstDataSession(int up_fd) {
+  for (int i = 0; i < 5; ++i) {
+    ServerFrame f;
+    if (!recvServerFrame(up_fd, std::chrono::milliseconds(3000), &f)) return 0;
+    if (f.header.opcode == static_cast<uint8_t>(wire::Opcode::kData))
+      return static_cast<uint64_t>(f.header.session_id);
+  }
+  return 0;
+}
+
 }  // namespace test
 }  // namespace gw

@@ -24,7 +24,7 @@ regions inside a region are left out, and the region's common indentation is
 removed. A code block in a code language (cpp, python, json, starlark) must
 be tied, or say why not on the line before its fence:
 
-  <!-- untied: TODO-MERGE gateway_binary macro not in this branch yet -->
+  <!-- untied: a sketch of an API, not a file of this repository -->
 
 Limits: fences are ``` at the start of a line; a region's name is unique in
 its file.

@@ -72,7 +72,7 @@ class DocsSnippetsTest(unittest.TestCase):
         problems = docs_snippets.check(self.root, "doc.md")
         self.assertEqual(len(problems), 1)
         self.assertIn("doc.md:1: ```cpp block is not tied", problems[0])
-        self.write("doc.md", "<!-- untied: TODO-MERGE -->\n```cpp\nint a;\n```\n")
+        self.write("doc.md", "<!-- untied: a sketch -->\n```cpp\nint a;\n```\n")
         self.assertEqual(docs_snippets.check(self.root, "doc.md"), [])
 
     def test_marker_without_block(self):

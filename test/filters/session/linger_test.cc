@@ -10,6 +10,7 @@
 #include "filters/session/session.h"
 #include "filters/upstream/linger.h"
 #include "test/filters/session/session_rig.h"
+#include "test/harness/recording_backend.h"
 
 namespace gw {
 namespace test {
@@ -20,57 +21,6 @@ using session::kResumeMsgId;
 using session::Token;
 
 constexpr uint32_t kGame = 200 << 8;
-
-// A backend that records every server frame gateways send it.
-class RawBackend {
- public:
-  RawBackend() : listen_(listenTcp(0)) { port_ = localPort(listen_.get()); }
-  uint16_t port() const { return port_; }
-
-  // Accepts pending connections and reads what is there (non-blocking).
-  void poll() {
-    setNonBlocking(listen_.get(), true);
-    for (;;) {
-      UniqueFd c = acceptTcp(listen_.get(), 0ms);
-      if (!c.valid()) break;
-      setNonBlocking(c.get(), true);
-      conns_.push_back({std::move(c), ""});
-    }
-    for (auto& c : conns_) {
-      char buf[65536];
-      for (;;) {
-        ssize_t n = ::recv(c.fd.get(), buf, sizeof(buf), 0);
-        if (n <= 0) break;
-        c.pending.append(buf, static_cast<size_t>(n));
-      }
-      size_t used = decodeServerFrames(c.pending, &frames);
-      c.pending.erase(0, used);
-    }
-  }
-  // Frames of `op` for `session` seen so far.
-  std::vector<ServerFrame> of(wire::Opcode op, uint64_t session) const {
-    std::vector<ServerFrame> out;
-    for (const auto& f : frames)
-      if (f.header.opcode == static_cast<uint8_t>(op) &&
-          static_cast<uint64_t>(f.header.session_id) == session)
-        out.push_back(f);
-    return out;
-  }
-  // Sends a frame to the gateway on connection `i`.
-  void sendTo(size_t i, const std::string& bytes) { sendAll(conns_.at(i).fd.get(), bytes); }
-  size_t connections() const { return conns_.size(); }
-
-  std::vector<ServerFrame> frames;
-
- private:
-  struct Conn {
-    UniqueFd fd;
-    std::string pending;
-  };
-  UniqueFd listen_;
-  uint16_t port_ = 0;
-  std::vector<Conn> conns_;
-};
 
 // framing -> session -> upstream(cluster "game" = the raw backend).
 class Chain {
@@ -145,7 +95,7 @@ class Sibling {
 };
 
 // Runs the chains' loops and polls the backend until pred() or timeout.
-bool pump(RawBackend& b, std::vector<Chain*> chains, const std::function<bool()>& pred,
+bool pump(RecordingBackend& b, std::vector<Chain*> chains, const std::function<bool()>& pred,
           std::chrono::milliseconds timeout = 3s) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
@@ -159,7 +109,7 @@ bool pump(RawBackend& b, std::vector<Chain*> chains, const std::function<bool()>
 const char* kResume60 = R"({"resume": {"enabled": true, "window": "60s"}})";
 
 TEST(LingerTest, WithoutResumeBackendsHearTheCloseAtOnce) {
-  RawBackend backend;
+  RecordingBackend backend;
   Chain a("{}", backend.port());
   a.send(7, "hi");
   ASSERT_TRUE(pump(backend, {&a}, [&] { return !backend.frames.empty(); }));
@@ -169,7 +119,7 @@ TEST(LingerTest, WithoutResumeBackendsHearTheCloseAtOnce) {
 }
 
 TEST(LingerTest, ResumeOnAnotherWorkerLooksLikeOneSessionToTheBackend) {
-  RawBackend backend;
+  RecordingBackend backend;
   auto a = std::make_unique<Chain>(kResume60, backend.port());
   auto [id, token] = a->hello();
   a->send(7, "first");
@@ -202,7 +152,7 @@ TEST(LingerTest, ResumeOnAnotherWorkerLooksLikeOneSessionToTheBackend) {
 }
 
 TEST(LingerTest, ResumeOnTheSameWorkerTakesOverTheBinding) {
-  RawBackend backend;
+  RecordingBackend backend;
   Chain a(kResume60, backend.port());
   auto [id, token] = a.hello();
   a.send(7, "first");
@@ -234,7 +184,7 @@ TEST(LingerTest, ResumeOnTheSameWorkerTakesOverTheBinding) {
 }
 
 TEST(LingerTest, UnresumedSessionsAreClosedWhenTheWindowEnds) {
-  RawBackend backend;
+  RecordingBackend backend;
   Chain a(R"({"resume": {"enabled": true, "window": "1s"}})", backend.port());
   auto [id, token] = a.hello();
   a.send(7, "x");
@@ -249,7 +199,7 @@ TEST(LingerTest, UnresumedSessionsAreClosedWhenTheWindowEnds) {
 }
 
 TEST(LingerTest, BackendKickEndsALingeringSession) {
-  RawBackend backend;
+  RecordingBackend backend;
   Chain a(kResume60, backend.port());
   auto [id, token] = a.hello();
   a.send(7, "x");
@@ -266,7 +216,7 @@ TEST(LingerTest, BackendKickEndsALingeringSession) {
 }
 
 TEST(LingerTest, PlayerBindingFromTheBackendReachesTheSessionOwner) {
-  RawBackend backend;
+  RecordingBackend backend;
   Chain a("{}", backend.port());
   a.send(7, "x");
   ASSERT_TRUE(pump(backend, {&a}, [&] { return !backend.frames.empty(); }));

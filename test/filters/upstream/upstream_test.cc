@@ -27,6 +27,7 @@
 #include "core/sdk/testing/embedded_chain.h"
 #include "core/sdk/wire.h"
 #include "test/harness/net.h"
+#include "test/harness/recording_backend.h"
 
 namespace gw {
 namespace test {
@@ -36,60 +37,6 @@ using namespace std::chrono_literals;
 
 // server_id of server_type `type`, world `world`.
 constexpr uint32_t serverId(uint32_t type, uint32_t world) { return (world << 16) | (type << 8); }
-
-// A backend on a free loopback port that records the server frames it gets.
-class Backend {
- public:
-  Backend() : listen_(listenTcp(0)) {
-    port_ = localPort(listen_.get());
-    setNonBlocking(listen_.get(), true);
-  }
-  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
-
-  // Accepts pending connections and reads what is there (non-blocking).
-  void poll() {
-    for (;;) {
-      UniqueFd c = acceptTcp(listen_.get(), 0ms);
-      if (!c.valid()) break;
-      setNonBlocking(c.get(), true);
-      conns_.push_back({std::move(c), ""});
-    }
-    for (auto& c : conns_) {
-      char buf[65536];
-      for (;;) {
-        ssize_t n = ::recv(c.fd.get(), buf, sizeof(buf), 0);
-        if (n <= 0) break;
-        c.pending.append(buf, static_cast<size_t>(n));
-      }
-      size_t used = decodeServerFrames(c.pending, &frames);
-      c.pending.erase(0, used);
-    }
-  }
-  // Sessions that sent data here.
-  std::set<uint64_t> dataSessions() const {
-    std::set<uint64_t> out;
-    for (const auto& f : frames)
-      if (f.header.opcode == static_cast<uint8_t>(wire::Opcode::kData))
-        out.insert(static_cast<uint64_t>(f.header.session_id));
-    return out;
-  }
-  size_t connections() const { return conns_.size(); }
-  // Sends `bytes` to the gateway on every connection it opened here.
-  void sendToAll(const std::string& bytes) {
-    for (auto& c : conns_) sendAll(c.fd.get(), bytes);
-  }
-
-  std::vector<ServerFrame> frames;
-
- private:
-  struct Conn {
-    UniqueFd fd;
-    std::string pending;
-  };
-  UniqueFd listen_;
-  uint16_t port_ = 0;
-  std::vector<Conn> conns_;
-};
 
 // Publishes a SessionInfo with the id the test chose, as `session` would.
 class PublishSession : public Filter {
@@ -168,36 +115,36 @@ class Worker {
   uint64_t next_id_ = 0;
 };
 
-ClusterConfig cluster(const std::string& name, const std::vector<Backend*>& hosts,
+ClusterConfig cluster(const std::string& name, const std::vector<RecordingBackend*>& hosts,
                       LbPolicy lb = LbPolicy::kRoundRobin) {
   ClusterConfig c;
   c.name = name;
   c.lb = lb;
-  for (Backend* b : hosts) c.hosts.push_back(*Address::parse(b->address()));
+  for (RecordingBackend* b : hosts) c.hosts.push_back(*Address::parse(b->address()));
   return c;
 }
 
 // Runs the workers' loops and polls the backends until pred() or timeout.
-bool pump(std::vector<Worker*> workers, std::vector<Backend*> backends,
+bool pump(std::vector<Worker*> workers, std::vector<RecordingBackend*> backends,
           const std::function<bool()>& pred, std::chrono::milliseconds timeout = 3s) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     for (Worker* w : workers) w->ec.runFor(2ms);
-    for (Backend* b : backends) b->poll();
+    for (RecordingBackend* b : backends) b->poll();
     if (pred()) return true;
     if (std::chrono::steady_clock::now() > deadline) return false;
   }
 }
 
 // Total sessions the backends saw data for.
-size_t seen(const std::vector<Backend*>& backends) {
+size_t seen(const std::vector<RecordingBackend*>& backends) {
   size_t n = 0;
-  for (Backend* b : backends) n += b->dataSessions().size();
+  for (RecordingBackend* b : backends) n += b->dataSessions().size();
   return n;
 }
 
 TEST(UpstreamRoutingTest, ExactWorldFirstThenTheServerTypeFallback) {
-  Backend world1, fallback;
+  RecordingBackend world1, fallback;
   Worker w({cluster("world1", {&world1}), cluster("fallback", {&fallback})},
            R"({"routes": [{"match": "200:1", "cluster": "world1"},
                           {"match": "200:0", "cluster": "fallback"}]})");
@@ -217,8 +164,8 @@ TEST(UpstreamRoutingTest, ExactWorldFirstThenTheServerTypeFallback) {
 }
 
 TEST(UpstreamLoadBalancingTest, RoundRobinSpreadsSessionsEvenly) {
-  Backend h0, h1, h2;
-  std::vector<Backend*> all = {&h0, &h1, &h2};
+  RecordingBackend h0, h1, h2;
+  std::vector<RecordingBackend*> all = {&h0, &h1, &h2};
   Worker w({cluster("game", all)}, R"({"routes": [{"match": "200:0", "cluster": "game"}]})");
   std::vector<std::unique_ptr<Worker::Client>> clients;
   for (uint64_t id = 1; id <= 6; ++id) {
@@ -232,8 +179,8 @@ TEST(UpstreamLoadBalancingTest, RoundRobinSpreadsSessionsEvenly) {
 }
 
 TEST(UpstreamLoadBalancingTest, LeastRequestPicksTheHostWithFewestSessions) {
-  Backend h0, h1;
-  std::vector<Backend*> all = {&h0, &h1};
+  RecordingBackend h0, h1;
+  std::vector<RecordingBackend*> all = {&h0, &h1};
   Worker w({cluster("game", all, LbPolicy::kLeastRequest)},
            R"({"routes": [{"match": "200:0", "cluster": "game"}]})");
   Worker::Client s1(w, 1), s2(w, 2);
@@ -256,8 +203,8 @@ TEST(UpstreamLoadBalancingTest, LeastRequestPicksTheHostWithFewestSessions) {
 }
 
 TEST(UpstreamLoadBalancingTest, ConsistentHashMapsASessionIdToTheSameHostOnEveryWorker) {
-  Backend h0, h1, h2;
-  std::vector<Backend*> all = {&h0, &h1, &h2};
+  RecordingBackend h0, h1, h2;
+  std::vector<RecordingBackend*> all = {&h0, &h1, &h2};
   const char* routes = R"({"routes": [{"match": "200:0", "cluster": "game"}]})";
   // Two workers (separate pools) see the same ids in opposite orders.
   Worker a({cluster("game", all, LbPolicy::kConsistentHash)}, routes);
@@ -275,23 +222,23 @@ TEST(UpstreamLoadBalancingTest, ConsistentHashMapsASessionIdToTheSameHostOnEvery
   // Each id's two connections: the same host got both.
   auto frames = [&] {
     size_t n = 0;
-    for (Backend* h : all)
+    for (RecordingBackend* h : all)
       for (const auto& f : h->frames)
         n += f.header.opcode == static_cast<uint8_t>(wire::Opcode::kData);
     return n;
   };
   ASSERT_TRUE(pump({&a, &b}, all, [&] { return frames() == 2 * kSessions; }));
-  std::map<uint64_t, std::set<Backend*>> hosts_of;
-  for (Backend* h : all)
+  std::map<uint64_t, std::set<RecordingBackend*>> hosts_of;
+  for (RecordingBackend* h : all)
     for (uint64_t id : h->dataSessions()) hosts_of[id].insert(h);
   ASSERT_EQ(hosts_of.size(), kSessions);
   for (const auto& [id, hosts] : hosts_of) EXPECT_EQ(hosts.size(), 1u) << "session " << id;
   // And the ids spread over every host.
-  for (Backend* h : all) EXPECT_GE(h->dataSessions().size(), 3u);
+  for (RecordingBackend* h : all) EXPECT_GE(h->dataSessions().size(), 3u);
 }
 
 TEST(UpstreamDeliveryTest, ABackendFrameReachesItsSessionOnly) {
-  Backend game;
+  RecordingBackend game;
   ClusterConfig c = cluster("game", {&game});
   c.max_connections_per_service = 1;  // both sessions on one backend connection
   Worker w({c}, R"({"routes": [{"match": "200:0", "cluster": "game"}]})");
@@ -314,7 +261,7 @@ TEST(UpstreamDeliveryTest, ABackendFrameReachesItsSessionOnly) {
 }
 
 TEST(UpstreamDeliveryTest, BackendFramesWithTheGatewaysReservedMsgIdsAreRefused) {
-  Backend game;
+  RecordingBackend game;
   Worker w({cluster("reserved", {&game})},
            R"({"routes": [{"match": "200:0", "cluster": "reserved"}]})");
   Worker::Client s(w, 51);
