@@ -71,6 +71,9 @@ struct GatewayConfig {
   size_t workers = 0;  // 0 in JSON or absent: hardware threads
   std::string log_level = "info";
   std::chrono::milliseconds drain_timeout{15000};
+  // How often the main thread checks for free heap to give back to the
+  // kernel (core/memory_trim.h); 0 = never.
+  std::chrono::milliseconds memory_trim_interval{5000};
   AdminConfig admin;
   AccessLogConfig access_log;
   std::vector<ListenerConfig> listeners;

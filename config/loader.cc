@@ -136,6 +136,8 @@ class Loader {
     if (cfg->workers == 0) cfg->workers = std::max(1u, std::thread::hardware_concurrency());
     if (doc.HasMember("log_level")) cfg->log_level = doc["log_level"].GetString();
     cfg->drain_timeout = durationOr(doc, "drain_timeout", cfg->drain_timeout);
+    cfg->memory_trim_interval =
+        durationOr(doc, "memory_trim_interval", cfg->memory_trim_interval);
     parseAdmin(doc.HasMember("admin") ? &doc["admin"] : nullptr, cfg->admin);
     if (doc.HasMember("access_log")) {
       const auto& al = doc["access_log"];

@@ -457,6 +457,7 @@ AdminServer::Response AdminServer::config() {
   eff.AddMember("workers", static_cast<uint64_t>(cfg->workers), a);
   eff.AddMember("log_level", jsonString(cfg->log_level, a), a);
   eff.AddMember("drain_timeout_ms", static_cast<int64_t>(cfg->drain_timeout.count()), a);
+  eff.AddMember("memory_trim_interval_ms", static_cast<int64_t>(cfg->memory_trim_interval.count()), a);
   eff.AddMember("admin_address", jsonString(bound_.toString(), a), a);
   rapidjson::Value admin(rapidjson::kObjectType);
   admin.AddMember("mutating_endpoints", !cfg->admin.token.empty(), a);

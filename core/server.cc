@@ -47,7 +47,8 @@ Server::Server(std::shared_ptr<const GatewayConfig> config, plugins::PluginLoade
                config_->drain_timeout.count(), activeConnections());
         stop();
       }),
-      drain_poll_(main_, [this] { checkDrained(); }) {
+      drain_poll_(main_, [this] { checkDrained(); }),
+      memory_trimmer_(main_, [this] { return config_->memory_trim_interval; }) {
   auto& reg = stats::StatsRegistry::get();
   const char* help = "Config reloads (SIGHUP) by result.";
   reloads_ok_ = &reg.counter("game_gateway_config_reloads_total", help, {{"result", "ok"}});
@@ -114,6 +115,7 @@ int Server::run() {
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count());
   for (auto& w : workers_) w->start();
+  memory_trimmer_.start();
   for (size_t i = 0; i < bound_.size(); ++i) {
     GW_LOG(info, "listener '{}' listening on {} ({} workers, chain: {} filters)",
            config_->listeners[i].name, bound_[i].toString(), workers_.size(),
@@ -240,6 +242,7 @@ bool Server::reload() {
       }
     });
   }
+  memory_trimmer_.start();  // a reload may turn the checks on
   reloads_ok_->inc();
   last_reload_ok_time_->set(std::chrono::duration_cast<std::chrono::seconds>(
                                 std::chrono::system_clock::now().time_since_epoch())

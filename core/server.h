@@ -25,6 +25,7 @@
 #include "config/config.h"
 #include "core/access_log.h"
 #include "core/admin.h"
+#include "core/memory_trim.h"
 #include "core/sdk/dispatcher.h"
 #include "core/sdk/stats.h"
 #include "core/worker.h"
@@ -103,6 +104,7 @@ class Server : public AdminTarget {
   bool draining_ = false;
   Timer drain_deadline_;
   Timer drain_poll_;
+  MemoryTrimmer memory_trimmer_;
   stats::Counter* reloads_ok_;
   stats::Counter* reloads_error_;
   stats::Gauge* last_reload_ok_time_;
