@@ -59,9 +59,23 @@
 //                       it — answer the client instead of dropping silently).
 //   onWriteData(buf,eos) bytes layer, write path; only called for filters
 //                       whose traits set observes_writes. kContinue: passes
-//                       down toward the socket. kStopIteration: this filter
-//                       took the bytes (buf must be left empty or drained).
+//                       down toward the socket what buf holds on return (a
+//                       transformer rewrites it in place: wraps, encrypts).
+//                       kStopIteration: this filter took the bytes (buf must
+//                       be left empty or drained; e.g. held until a
+//                       handshake completes).
 //   onClose(reason)     once, first to last, after the connection closed.
+//
+// Bytes transformers (TLS, WebSocket): a bytes-layer filter whose output is
+// not its input takes the bytes out of `buf` in onData, decodes them into a
+// buffer of its own and hands that to the filters after it with
+// FilterCallbacks::passData(), then returns kStopIteration. From then on the
+// later filters read from (and leave their partial input in) that buffer,
+// also when they resume with continueReading(). Because a resume after
+// readDisable() starts again at the first filter, a transformer calls
+// passData() on every onData while its buffer holds bytes, even when `buf`
+// brought nothing new. On the write path it sets observes_writes and
+// rewrites the bytes in place in onWriteData.
 //   onAboveWriteBufferHighWatermark / onBelowWriteBufferLowWatermark:
 //                       the client's output buffer crossed a watermark;
 //                       terminals use them to pause/resume their upstream.
@@ -128,6 +142,12 @@ class FilterCallbacks {
   // onNewConnection or onData: the filters after this one run with the
   // buffered input.
   virtual void continueReading() = 0;
+
+  // Bytes transformer only (see the banner): runs the bytes-layer filters
+  // after this one on `data` (this filter's own buffer, which must live as
+  // long as the filter) instead of the connection's input. What they leave
+  // in `data` stays there for the next passData() or continueReading().
+  virtual void passData(evbuffer* data, bool end_stream) = 0;
 
   // Codec only: hands a decoded frame to the frames-layer filters after this
   // one. The payload must be the first frame.payloadLength() bytes of

@@ -5,6 +5,8 @@
 #include <new>
 #include <stdexcept>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/sdk/log.h"
 
@@ -56,6 +58,9 @@ class FilterChain::Entry : public FilterCallbacks {
     chain_.runData(index_ + 1, chain_.pending_eos_);
   }
 
+  void passData(evbuffer* data, bool end_stream) override {
+    chain_.passData(index_, data, end_stream);
+  }
   void passFrame(Frame& frame) override { chain_.runFrame(index_ + 1, frame); }
   void writeFrame(Frame& frame) override { chain_.runWriteFrame(index_, frame); }
 
@@ -80,7 +85,7 @@ class FilterChain::Entry : public FilterCallbacks {
       chain_.checkOutputBound();
       return;
     }
-    // Staged in staging_, not scratch_: scratch_ may hold the payload of the
+    // Staged in staging, not scratch: scratch may hold the payload of the
     // frame sendFrame() is writing, and these bytes (its header) go first.
     evbuffer* staging = chain_.staging();
     evbuffer_add(staging, data, len);
@@ -98,6 +103,17 @@ class FilterChain::Entry : public FilterCallbacks {
   const uint16_t index_;  // chains hold at most kMaxFilters
   const PackedTraits traits;
   bool direct_write = true;  // no observing bytes filter below: write straight to the socket
+};
+
+struct FilterChain::Extra {
+  evbuffer* staging = nullptr;  // bytes passing through observing write filters
+  evbuffer* scratch = nullptr;  // payloads of frames built by sendFrame()
+  // (transformer index, the buffer it passed), by index; usually one or two.
+  std::vector<std::pair<uint16_t, evbuffer*>> sources;
+  ~Extra() {
+    if (staging != nullptr) evbuffer_free(staging);
+    if (scratch != nullptr) evbuffer_free(scratch);
+  }
 };
 
 struct FilterChain::Owned {
@@ -164,19 +180,45 @@ FilterChain::~FilterChain() {
   // Filters go first: they may reference the connection in their destructors.
   destroyEntries();
   conn_.reset();
-  if (staging_ != nullptr) evbuffer_free(staging_);
-  if (scratch_ != nullptr) evbuffer_free(scratch_);
+  extra_.reset();
   if (owns_context_) delete static_cast<Owned*>(context_);
 }
 
+FilterChain::Extra& FilterChain::extra() {
+  if (!extra_) extra_ = std::make_unique<Extra>();
+  return *extra_;
+}
+
 evbuffer* FilterChain::staging() {
-  if (staging_ == nullptr) staging_ = evbuffer_new();
-  return staging_;
+  Extra& x = extra();
+  if (x.staging == nullptr) x.staging = evbuffer_new();
+  return x.staging;
 }
 
 evbuffer* FilterChain::scratch() {
-  if (scratch_ == nullptr) scratch_ = evbuffer_new();
-  return scratch_;
+  Extra& x = extra();
+  if (x.scratch == nullptr) x.scratch = evbuffer_new();
+  return x.scratch;
+}
+
+evbuffer* FilterChain::inputFor(size_t index) {
+  if (extra_) {
+    const auto& s = extra_->sources;
+    for (size_t k = s.size(); k-- > 0;)
+      if (s[k].first < index) return s[k].second;
+  }
+  return conn_->input();
+}
+
+void FilterChain::passData(size_t transformer, evbuffer* data, bool end_stream) {
+  auto& s = extra().sources;
+  size_t k = 0;
+  while (k < s.size() && s[k].first < transformer) ++k;
+  if (k == s.size() || s[k].first != transformer)
+    s.insert(s.begin() + static_cast<std::ptrdiff_t>(k), {static_cast<uint16_t>(transformer), data});
+  else
+    s[k].second = data;
+  runData(transformer + 1, end_stream, data);
 }
 
 Filter& FilterChain::filter(size_t i) { return *entries_[i].filter; }
@@ -202,12 +244,13 @@ void FilterChain::onRead(Connection&, bool end_stream) {
   runData(0, pending_eos_);
 }
 
-void FilterChain::runData(size_t from, bool end_stream) {
+void FilterChain::runData(size_t from, bool end_stream, evbuffer* src) {
+  if (src == nullptr) src = inputFor(from);
   for (size_t i = from; i < count_; ++i) {
     if (closed()) return;
     Entry& e = entries_[i];
     if (e.traits.consumes() != Layer::kBytes) break;
-    if (e.filter->onData(conn_->input(), end_stream) == FilterStatus::kStopIteration) return;
+    if (e.filter->onData(src, end_stream) == FilterStatus::kStopIteration) return;
   }
 }
 

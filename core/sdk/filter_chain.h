@@ -9,8 +9,8 @@
 // Memory per chain (an idle connection pays for all of it): the object (160
 // bytes), one allocation holding every filter's Entry, the filters
 // themselves and the Connection. The write-path buffers (staging for
-// observing bytes filters, scratch for sendFrame()) are allocated only when
-// first used. The worker's constructor keeps no copies: the output limits
+// observing bytes filters, scratch for sendFrame()) and the record of bytes
+// transformers' buffers (passData()) are allocated only when first used. The worker's constructor keeps no copies: the output limits
 // are its chain set's, and the close callback is a function pointer and a
 // context pointer; the convenience constructor (tests, tools) makes one
 // more allocation holding its limits and std::function.
@@ -93,15 +93,23 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   void onBelowLowWatermark(Connection& conn) override;
 
   void runNewConnection(size_t from);
-  void runData(size_t from, bool end_stream);
+  // Runs the bytes-layer filters from `from` on `src`, or, when null, on the
+  // buffer the filters there read from (inputFor()).
+  void runData(size_t from, bool end_stream, evbuffer* src = nullptr);
+  // The buffer filter `index` reads from: the one the nearest transformer
+  // before it passed (passData()), else the connection's input.
+  evbuffer* inputFor(size_t index);
+  void passData(size_t transformer, evbuffer* data, bool end_stream);
   void runFrame(size_t from, Frame& frame);
   void runWriteFrame(size_t below, Frame& frame);
   void runWriteBytes(size_t below, evbuffer* src, size_t len);
   void checkOutputBound();
   bool closed() const { return conn_->state() == Connection::State::kClosed; }
   void destroyEntries();
-  // staging_ / scratch_, created on first use (most connections never need
-  // them) and kept until the chain is destroyed.
+  // The lazily created parts (most connections never need them), kept until
+  // the chain is destroyed.
+  struct Extra;
+  Extra& extra();
   evbuffer* staging();
   evbuffer* scratch();
 
@@ -117,8 +125,7 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   const OutputLimits* limits_;
   ClosedFn on_closed_;
   void* context_;
-  evbuffer* staging_ = nullptr;  // bytes passing through observing write filters (lazy)
-  evbuffer* scratch_ = nullptr;  // payloads of frames built by sendFrame() (lazy)
+  std::unique_ptr<Extra> extra_;  // staging, scratch, transformers' buffers (lazy)
   uint64_t frames_in_ = 0;
   uint64_t frames_out_ = 0;
 };

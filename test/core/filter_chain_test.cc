@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -193,11 +194,9 @@ class FilterChainTest : public ::testing::Test {
 
   Events log;
 
- private:
+ protected:
   std::vector<std::unique_ptr<FilterFactory>> factories_;
   std::vector<ChainElement> elements_;
-
- protected:
   std::unique_ptr<EmbeddedChain> ec;  // destroyed before the factories
 };
 
@@ -642,6 +641,89 @@ TEST_F(FilterChainTest, TimersRunDuringRunFor) {
   EXPECT_FALSE(ec->closed());
   ASSERT_TRUE(ec->runUntil([&] { return ec->closed(); }, std::chrono::seconds(2)));
   EXPECT_EQ(ec->closeReason(), CloseReason::kIdleTimeout);
+}
+
+// A bytes transformer for tests (passData): upper-cases what it reads into
+// its own buffer and hands that on; lower-cases what is written through it,
+// in place.
+class Upper : public Probe {
+ public:
+  using Probe::Probe;
+  ~Upper() override { evbuffer_free(out_); }
+  FilterStatus onData(evbuffer* data, bool end_stream) override {
+    log(end_stream ? ":data:eos" : ":data");
+    std::string s = drainAll(data);
+    for (auto& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    evbuffer_add(out_, s.data(), s.size());
+    if (evbuffer_get_length(out_) > 0 || end_stream) callbacks().passData(out_, end_stream);
+    return FilterStatus::kStopIteration;
+  }
+  FilterStatus onWriteData(evbuffer* data, bool) override {
+    log(":writedata");
+    std::string s = drainAll(data);
+    for (auto& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    evbuffer_add(data, s.data(), s.size());
+    return FilterStatus::kContinue;
+  }
+  size_t buffered() const { return evbuffer_get_length(out_); }
+
+ private:
+  evbuffer* out_ = evbuffer_new();
+};
+
+TEST_F(FilterChainTest, TransformerPassesItsOwnBufferToLaterFilters) {
+  std::vector<Upper*> uppers;
+  factories_.push_back(std::make_unique<test::FunctionFilterFactory>([&]() -> std::unique_ptr<Filter> {
+    auto u = std::make_unique<Upper>("U", &log);
+    uppers.push_back(u.get());
+    return u;
+  }));
+  elements_.push_back({factories_.back().get(), bytesFilter(true)});
+  addCodec();
+  add("T", framesTerminal(), [](Probe& p) {
+    // Echo each frame's payload back toward the client.
+    p.on_frame = [](Probe& self, Frame& f) {
+      takePayload(self, f);
+      self.cb().sendFrame(7, 0, self.payloads.back());
+      return FilterStatus::kStopIteration;
+    };
+  });
+  start();
+  ASSERT_EQ(uppers.size(), 1u);
+  // A frame split across two reads: the codec leaves the partial frame in
+  // the transformer's buffer, not in the connection's input.
+  std::string frame = encodeClientFrame(5, 0, "hello");
+  for (auto& c : frame) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  ec->feed(frame.substr(0, 10));
+  EXPECT_EQ(ec->inputLength(), 0u);
+  EXPECT_EQ(uppers[0]->buffered(), 10u);
+  EXPECT_TRUE(probe(2).payloads.empty());
+  ec->feed(frame.substr(10));
+  ASSERT_EQ(probe(2).payloads.size(), 1u);
+  EXPECT_EQ(probe(2).payloads[0], "HELLO");
+  EXPECT_EQ(uppers[0]->buffered(), 0u);
+  // The echo went down through the transformer's onWriteData.
+  std::string out = ec->takeOutput();
+  EXPECT_NE(out.find("hello"), std::string::npos) << out;
+  EXPECT_EQ(out.find("HELLO"), std::string::npos) << out;
+}
+
+TEST_F(FilterChainTest, ContinueReadingAfterATransformerReadsItsBuffer) {
+  factories_.push_back(std::make_unique<test::FunctionFilterFactory>(
+      [&]() -> std::unique_ptr<Filter> { return std::make_unique<Upper>("U", &log); }));
+  elements_.push_back({factories_.back().get(), bytesFilter()});
+  add("B", bytesFilter(), [](Probe& p) {
+    p.on_data = [](Probe& self, evbuffer*, bool) {
+      return ++self.calls == 1 ? FilterStatus::kStopIteration : FilterStatus::kContinue;
+    };
+  });
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  ec->feed("held");
+  EXPECT_EQ(probe(2).received, "");
+  probe(1).cb().continueReading();
+  EXPECT_EQ(probe(2).received, "HELD");
+  EXPECT_EQ(ec->inputLength(), 0u);
 }
 
 }  // namespace
