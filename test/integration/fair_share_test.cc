@@ -199,6 +199,22 @@ struct Client {
   }
 };
 
+// The sum of the samples of `family` in the gateway's /metrics whose labels
+// contain `label` ("" for all).
+uint64_t metricSum(uint16_t admin_port, const std::string& family, const std::string& label) {
+  HttpResponse r = httpSend(admin_port, "GET", "/metrics", {"Host: 127.0.0.1"});
+  uint64_t sum = 0;
+  size_t at = 0;
+  while ((at = r.body.find(family + "{", at)) != std::string::npos) {
+    size_t eol = r.body.find('\n', at);
+    std::string line = r.body.substr(at, eol - at);
+    at = eol;
+    if (line.find(label) == std::string::npos) continue;
+    sum += std::stoull(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
+}
+
 struct Totals {
   uint64_t sent = 0, delivered = 0, refused = 0, other = 0;
 };
@@ -276,6 +292,18 @@ class FairShareTest : public ::testing::Test {
                 static_cast<unsigned long long>(bad->delivered),
                 static_cast<unsigned long long>(bad->refused));
     EXPECT_TRUE(accounted) << "frames lost silently (sent != delivered + refused)";
+    // Every refusal is counted by reason.
+    uint16_t admin = adminPort(gw_);
+    ASSERT_NE(admin, 0);
+    const std::string family = "game_gateway_upstream_output_refused_total";
+    EXPECT_EQ(metricSum(admin, family, ""), good->refused + bad->refused);
+    uint64_t by_session = metricSum(admin, family, "reason=\"session_share\"");
+    uint64_t by_ip = metricSum(admin, family, "reason=\"ip_share\"");
+    uint64_t by_cap = metricSum(admin, family, "reason=\"hard_cap\"");
+    std::printf("%s: refused by reason: session_share %llu ip_share %llu hard_cap %llu\n", name,
+                static_cast<unsigned long long>(by_session), static_cast<unsigned long long>(by_ip),
+                static_cast<unsigned long long>(by_cap));
+    EXPECT_GT(by_session + by_ip, 0u);
     EXPECT_EQ(backend_.connections(), 1);
   }
 
