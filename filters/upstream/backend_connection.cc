@@ -66,7 +66,8 @@ void BackendConnection::writeHeader(wire::Opcode op, int32_t type, uint64_t sess
   evbuffer_add(conn_->output(), hdr, sizeof(hdr));
 }
 
-size_t BackendConnection::sendData(uint64_t session, bool resumed, Frame& frame) {
+size_t BackendConnection::sendData(uint64_t session, const PeerKey& ip, bool resumed,
+                                   Frame& frame) {
   size_t written = 0;
   if (sessions_.insert(session).second) {
     // First frame of this session on this connection: announce it. Payload
@@ -81,6 +82,7 @@ size_t BackendConnection::sendData(uint64_t session, bool resumed, Frame& frame)
   writeHeader(wire::Opcode::kData, frame.header.msg_id, session, len);
   frame.movePayloadTo(conn_->output());
   written += wire::kServerFrameOverhead + len;
+  shares_.add(session, ip, written);
   if (connecting()) pending_.emplace_back(session, frame.header.msg_id);
   conn_->flushSoon();
   last_activity_ = coarseNow();
@@ -91,6 +93,7 @@ void BackendConnection::closeSession(uint64_t session) {
   if (sessions_.erase(session) == 0) return;
   if (open()) {
     writeHeader(wire::Opcode::kSessionClose, 0, session, 0);
+    shares_.add(session, PeerKey{}, wire::kServerFrameOverhead);
     conn_->flushSoon();
   }
   if (sessions_.empty()) {

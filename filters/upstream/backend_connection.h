@@ -6,7 +6,9 @@
 // a loop turn leave in one write. Reads decode server frames and hand each
 // to the worker's UpstreamFactory, which routes it by session id (data
 // frames typed as the gateway's own control frames are refused, never
-// forwarded). Per worker (owned by its HostPool); not thread-safe.
+// forwarded). Every byte it queues is attributed to a session and client IP
+// (output_shares.h), so a flood is refused to the flooding session alone
+// (admit()). Per worker (owned by its HostPool); not thread-safe.
 #pragma once
 
 #include <absl/container/flat_hash_set.h>
@@ -18,6 +20,7 @@
 #include "core/sdk/connection.h"
 #include "core/sdk/frame.h"
 #include "core/sdk/wire.h"
+#include "filters/upstream/output_shares.h"
 
 namespace gw {
 namespace upstream {
@@ -41,10 +44,20 @@ class BackendConnection : private ConnectionCallbacks {
   size_t pendingFrames() const { return pending_.size(); }
   size_t bufferedOutput() const { return conn_->bufferedOutput(); }
 
-  // Writes a data frame for `session` (a session-open first if the session is
-  // new on this connection), moving the payload out of `frame`. Returns the
-  // bytes written (header included).
-  size_t sendData(uint64_t session, bool resumed, Frame& frame);
+  // Whether `session` of a client at `ip` may queue another frame here, by
+  // its share of the output buffer (OutputShares::check; brings the
+  // accounting up to date with what the socket took first).
+  ShareVerdict admit(uint64_t session, const PeerKey& ip, const ShareLimits& limits) {
+    shares_.sync(conn_->bufferedOutput());
+    return shares_.check(session, ip, limits);
+  }
+  // Who queued the buffered output (for tests and the admin view).
+  const OutputShares& shares() const { return shares_; }
+
+  // Writes a data frame for `session` of a client at `ip` (a session-open
+  // first if the session is new on this connection), moving the payload out
+  // of `frame`. Returns the bytes written (header included).
+  size_t sendData(uint64_t session, const PeerKey& ip, bool resumed, Frame& frame);
   // Tells the backend the session closed and forgets it.
   void closeSession(uint64_t session);
   // Forgets the session without telling the backend (it moved elsewhere).
@@ -72,6 +85,8 @@ class BackendConnection : private ConnectionCallbacks {
   Timer idle_timer_;
   std::chrono::steady_clock::time_point last_activity_;
   absl::flat_hash_set<uint64_t> sessions_;
+  // Who queued the bytes in conn_'s output: every write above adds to it.
+  OutputShares shares_;
   // (session, msg_id) of frames queued while connecting: each gets an error
   // frame if the connect fails, so nothing is lost silently.
   std::vector<std::pair<uint64_t, uint16_t>> pending_;

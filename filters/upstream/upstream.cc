@@ -112,12 +112,21 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
     if (changed) noteAffinity(pool, h);
   }
   BackendConnection& conn = *a.conn;
-  if ((conn.connecting() && conn.pendingFrames() >= pool.config().max_pending_frames) ||
-      conn.bufferedOutput() > factory_.config().max_backend_output_bytes) {
+  if (conn.connecting() && conn.pendingFrames() >= pool.config().max_pending_frames) {
+    pool.stats().connect_queue_refused->inc();
     sendError(&pool, frame.header.msg_id, ErrorCode::kUpstreamOverflow);
     return FilterStatus::kStopIteration;
   }
-  size_t bytes = conn.sendData(session_->id, session_->resumed, frame);
+  // The connection's output is shared: a frame is refused only when its own
+  // session or client IP holds more than its share (output_shares.h).
+  PeerKey ip = PeerKey::of(callbacks().connection().peer());
+  ShareVerdict verdict = conn.admit(session_->id, ip, factory_.config().shares);
+  if (verdict != ShareVerdict::kAdmit) {
+    pool.stats().output_refused[static_cast<size_t>(verdict)]->inc();
+    sendError(&pool, frame.header.msg_id, ErrorCode::kUpstreamOverflow);
+    return FilterStatus::kStopIteration;
+  }
+  size_t bytes = conn.sendData(session_->id, ip, session_->resumed, frame);
   pool.stats().frames_out->inc();
   pool.stats().bytes_out->inc(bytes);
   if (!a.awaiting) {

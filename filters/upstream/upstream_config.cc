@@ -31,6 +31,22 @@ RoutesFromRedis parseRoutesFromRedis(const rapidjson::Value& r, ParseContext& ct
   return rr;
 }
 
+// The fair-share knobs (`fair_share`, schema-valid) for a connection output
+// limit of `limit` bytes: records errors in ctx.
+ShareLimits parseFairShare(const rapidjson::Value& json, size_t limit, ParseContext& ctx) {
+  ShareLimits s;
+  s.limit = limit;
+  s.hard_cap = 2 * limit;
+  if (!json.HasMember("fair_share")) return s;
+  const auto& f = json["fair_share"];
+  s.floor = ctx.size(f, "floor", s.floor, 1024, limit, "/fair_share");
+  // Above the limit: under it, sessions within their share would be refused
+  // while the connection still has room.
+  s.hard_cap = ctx.size(f, "hard_cap", s.hard_cap, limit, uint64_t{1} << 40, "/fair_share");
+  if (f.HasMember("per_ip")) s.per_ip = f["per_ip"].GetBool();
+  return s;
+}
+
 }  // namespace
 
 void UpstreamConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const {
@@ -46,6 +62,11 @@ void UpstreamConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const
   for (const auto& c : clusters) cluster_names.PushBack(jsonString(c.name, alloc), alloc);
   out.AddMember("clusters", cluster_names, alloc);
   out.AddMember("max_backend_output_bytes", static_cast<uint64_t>(max_backend_output_bytes), alloc);
+  rapidjson::Value share(rapidjson::kObjectType);
+  share.AddMember("floor", static_cast<uint64_t>(shares.floor), alloc);
+  share.AddMember("hard_cap", static_cast<uint64_t>(shares.hard_cap), alloc);
+  share.AddMember("per_ip", shares.per_ip, alloc);
+  out.AddMember("fair_share", share, alloc);
   if (routes_from_redis) {
     rapidjson::Value r(rapidjson::kObjectType);
     r.AddMember("address", jsonString(routes_from_redis->address.toString(), alloc), alloc);
@@ -88,6 +109,7 @@ class UpstreamConfigFactory : public TypedFilterConfigFactory<UpstreamConfig, Up
     }
     cfg->max_backend_output_bytes =
         ctx.size(json, "max_backend_output_bytes", cfg->max_backend_output_bytes, 65536);
+    cfg->shares = parseFairShare(json, cfg->max_backend_output_bytes, ctx);
     return cfg;
   }
 

@@ -16,6 +16,7 @@
 
 #include "core/sdk/cluster.h"
 #include "core/sdk/registry.h"
+#include "filters/upstream/output_shares.h"
 #include "filters/upstream/redis_routes.h"
 #include "filters/upstream/route_table.h"
 
@@ -37,10 +38,16 @@ struct UpstreamConfig : FilterConfig {
   // routes_from_redis is set (its rules may name any of them).
   std::vector<ClusterConfig> clusters;
   size_t max_backend_output_bytes = 8 * 1024 * 1024;
+  // The fair sharing of a backend connection's output: limit =
+  // max_backend_output_bytes, and the `fair_share` object's floor (default
+  // 64 KiB), hard_cap (default 2 x max_backend_output_bytes) and per_ip
+  // (default true).
+  ShareLimits shares;
   std::optional<RoutesFromRedis> routes_from_redis;
 
   // {"routes": [{"match", "cluster"}...], "clusters": [names...],
-  //  "max_backend_output_bytes": N, "routes_from_redis": {"address", "key",
+  //  "max_backend_output_bytes": N, "fair_share": {"floor", "hard_cap",
+  //  "per_ip"}, "routes_from_redis": {"address", "key",
   //  "channel", "refresh_interval"} (only when set)}.
   void describe(rapidjson::Value& out, JsonAllocator& alloc) const override;
 };

@@ -12,6 +12,7 @@
 
 #include "core/sdk/error_frame.h"
 #include "core/sdk/stats.h"
+#include "filters/upstream/output_shares.h"
 
 namespace gw {
 namespace upstream {
@@ -35,6 +36,11 @@ inline constexpr const char* kPoolCapacityMetric = "game_gateway_upstream_pool_c
 inline constexpr const char* kPoolCapacityHelp =
     "Backend connections the gateway may open to a host (all workers).";
 
+// Per cluster, label reason = session_share | ip_share | hard_cap |
+// connect_queue: client frames refused (error frame upstream_overflow)
+// because the backend connection's output or connect queue was full.
+inline constexpr const char* kOutputRefusedMetric = "game_gateway_upstream_output_refused_total";
+
 // Per cluster, label code: error frames sent instead of forwarding.
 inline constexpr const char* kErrorFramesMetric = "game_gateway_upstream_error_frames_total";
 
@@ -43,7 +49,8 @@ inline constexpr const char* kErrorFramesMetric = "game_gateway_upstream_error_f
 inline constexpr const char* kClusterScopedMetrics[] = {
     kPoolConnectionsMetric, kConnectFailuresMetric, kConnectionsLostMetric,
     kFramesMetric,          kBytesMetric,           kLatencyMetric,
-    kPoolCapacityMetric,    kErrorFramesMetric,     kBackendFramesRefusedMetric};
+    kPoolCapacityMetric,    kErrorFramesMetric,     kBackendFramesRefusedMetric,
+    kOutputRefusedMetric};
 
 struct HostStats {
   explicit HostStats(const std::string& cluster, const std::string& host) {
@@ -91,6 +98,16 @@ struct ClusterStats {
         kBackendFramesRefusedMetric,
         "Backend frames refused (not forwarded to the client), by reason.",
         {{"cluster", cluster}, {"reason", "reserved_msg_id"}});
+    const char* refused_help =
+        "Client frames refused with upstream_overflow: the backend connection's output "
+        "(the session's or client IP's share, or the hard cap) or its connect queue was full.";
+    for (ShareVerdict v : {ShareVerdict::kSessionShare, ShareVerdict::kIpShare,
+                           ShareVerdict::kHardCap}) {
+      output_refused[static_cast<size_t>(v)] = &r.counter(
+          kOutputRefusedMetric, refused_help, {{"cluster", cluster}, {"reason", shareVerdictName(v)}});
+    }
+    connect_queue_refused = &r.counter(kOutputRefusedMetric, refused_help,
+                                       {{"cluster", cluster}, {"reason", "connect_queue"}});
     latency = &r.histogram(
         kLatencyMetric,
         "Client frame in to the next backend frame for that session out (seconds).",
@@ -103,6 +120,10 @@ struct ClusterStats {
   std::array<stats::Counter*, 8> errors{};
   // Data frames whose type is a gateway-to-client control id (isReservedForGateway).
   stats::Counter* refused_reserved;
+  // Client frames refused by OutputShares::check, indexed by ShareVerdict
+  // ([kAdmit] unused), and for max_pending_frames during a connect.
+  std::array<stats::Counter*, 4> output_refused{};
+  stats::Counter* connect_queue_refused;
   stats::Histogram* latency;
 };
 

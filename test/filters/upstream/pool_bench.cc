@@ -110,7 +110,7 @@ class PoolFixture {
         wire::ClientHeader hdr;
         hdr.length = 1;
         Frame frame(hdr, payload);
-        conn->sendData(seed++, false, frame);
+        conn->sendData(seed++, upstream::PeerKey{}, false, frame);
       }
       if (p.host(h).connections.size() != kConnsPerHost) die("pool did not grow to 4 per host");
     }

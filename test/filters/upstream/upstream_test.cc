@@ -26,6 +26,7 @@
 #include "core/sdk/stats.h"
 #include "core/sdk/testing/embedded_chain.h"
 #include "core/sdk/wire.h"
+#include "filters/upstream/upstream_config.h"
 #include "test/harness/net.h"
 #include "test/harness/recording_backend.h"
 
@@ -353,7 +354,8 @@ TEST_F(UpstreamConfigTest, DescribeShowsRoutesClustersAndDefaults) {
   EXPECT_EQ(describe(*built->config),
             R"({"routes":[{"match":"200:0","cluster":"game"},{"match":"200:3","cluster":"game"},)"
             R"({"match":"5:0","cluster":"chat"}],"clusters":["game","chat"],)"
-            R"("max_backend_output_bytes":8388608})");
+            R"("max_backend_output_bytes":8388608,)"
+            R"("fair_share":{"floor":65536,"hard_cap":16777216,"per_ip":true}})");
   auto redis = build(R"({"routes": [{"match": "200:0", "cluster": "chat"}],
                          "max_backend_output_bytes": 65536,
                          "routes_from_redis": {"address": "127.0.0.1:6379", "key": "k"}})");
@@ -361,8 +363,31 @@ TEST_F(UpstreamConfigTest, DescribeShowsRoutesClustersAndDefaults) {
   // With routes_from_redis every cluster gets a pool.
   EXPECT_EQ(describe(*redis->config),
             R"({"routes":[{"match":"200:0","cluster":"chat"}],"clusters":["game","chat"],)"
-            R"("max_backend_output_bytes":65536,"routes_from_redis":{"address":"127.0.0.1:6379",)"
+            R"("max_backend_output_bytes":65536,)"
+            R"("fair_share":{"floor":65536,"hard_cap":131072,"per_ip":true},)"
+            R"("routes_from_redis":{"address":"127.0.0.1:6379",)"
             R"("key":"k","channel":"game-gateway:routing:updates","refresh_interval":"10s"}})");
+}
+
+TEST_F(UpstreamConfigTest, FairShareKnobsAndTheirBounds) {
+  auto built = build(R"({"routes": [{"match": "200:0", "cluster": "game"}],
+                         "max_backend_output_bytes": 1048576,
+                         "fair_share": {"floor": 4096, "hard_cap": 3145728, "per_ip": false}})");
+  ASSERT_NE(built, nullptr) << error_;
+  const auto& cfg = static_cast<const upstream::UpstreamConfig&>(*built->config);
+  EXPECT_EQ(cfg.shares.limit, 1048576u);
+  EXPECT_EQ(cfg.shares.floor, 4096u);
+  EXPECT_EQ(cfg.shares.hard_cap, 3145728u);
+  EXPECT_FALSE(cfg.shares.per_ip);
+  // The hard cap may not be under the limit, nor the floor over it.
+  EXPECT_EQ(build(R"({"routes": [{"match": "200:0", "cluster": "game"}],
+                      "max_backend_output_bytes": 1048576, "fair_share": {"hard_cap": 65536}})"),
+            nullptr);
+  EXPECT_EQ(error_, "/fair_share/hard_cap: must be an integer from 1048576 to 1099511627776, got 65536");
+  EXPECT_EQ(build(R"({"routes": [{"match": "200:0", "cluster": "game"}],
+                      "max_backend_output_bytes": 65536, "fair_share": {"floor": 65537}})"),
+            nullptr);
+  EXPECT_EQ(error_, "/fair_share/floor: must be an integer from 1024 to 65536, got 65537");
 }
 
 }  // namespace
