@@ -35,6 +35,10 @@ IpLimiterStats::IpLimiterStats(const std::string& listener) {
   proxy_errors = &r.counter("game_gateway_proxy_protocol_errors_total",
                             "Connections closed for a bad or missing PROXY protocol header.",
                             {{"listener", listener}});
+  shed = &r.counter("game_gateway_ip_limiter_shed_total",
+                    "Connections without a complete first frame closed at max_connections "
+                    "(error frame overloaded) to admit a new connection.",
+                    {{"listener", listener}});
 }
 
 std::chrono::milliseconds IpLimiterConfig::sweepInterval() const {
@@ -100,6 +104,10 @@ void IpLimiterConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) cons
                                          : "close"),
                 alloc);
   out.AddMember("ipv6_prefix_length", ipv6_prefix_length, alloc);
+  out.AddMember("at_max_connections",
+                rapidjson::StringRef(at_max_connections == AtMaxConnections::kShed ? "shed"
+                                                                                   : "refuse"),
+                alloc);
   out.AddMember("trusted_cidrs", cidrArray(trusted_cidrs, alloc), alloc);
   out.AddMember("max_tracked_ips", static_cast<uint64_t>(max_tracked_ips), alloc);
   out.AddMember("entry_ttl", jsonDuration(entry_ttl, alloc), alloc);
@@ -142,6 +150,11 @@ std::shared_ptr<IpLimiterConfig> parseConfig(const rapidjson::Value& json, Parse
   }
   cfg->ipv6_prefix_length =
       static_cast<int>(ctx.size(json, "ipv6_prefix_length", cfg->ipv6_prefix_length, 1, 128));
+  if (json.HasMember("at_max_connections")) {
+    cfg->at_max_connections = std::string_view(json["at_max_connections"].GetString()) == "refuse"
+                                  ? IpLimiterConfig::AtMaxConnections::kRefuse
+                                  : IpLimiterConfig::AtMaxConnections::kShed;
+  }
   if (json.HasMember("trusted_cidrs"))
     parseCidrList(json["trusted_cidrs"], "/trusted_cidrs", &cfg->trusted_cidrs, ctx);
   cfg->max_tracked_ips = ctx.size(json, "max_tracked_ips", cfg->max_tracked_ips, 1, 10000000);
@@ -198,18 +211,24 @@ std::shared_ptr<IpLimiterConfig> parseConfig(const rapidjson::Value& json, Parse
   return cfg;
 }
 
-size_t encodeRateLimitedFrame(uint16_t refused_msg_id, uint8_t* out) {
-  constexpr std::string_view name = errorCodeName(ErrorCode::kRateLimited);
-  static_assert(name.size() == kErrorFrameBytes - 12, "error frame size");
+size_t encodeErrorFrame(ErrorCode code, uint16_t refused_msg_id, uint8_t* out) {
+  std::string_view name = errorCodeName(code);
+  if (name.size() > kMaxErrorFrameBytes - 12) name = name.substr(0, kMaxErrorFrameBytes - 12);
   wire::ClientHeader h;
   h.length = static_cast<uint16_t>(4 + name.size());
   h.msg_id = kErrorMsgId;
   h.server_id = 0;
   h.encode(out);
-  wire::putU16(out + 8, static_cast<uint16_t>(ErrorCode::kRateLimited));
+  wire::putU16(out + 8, static_cast<uint16_t>(code));
   wire::putU16(out + 10, refused_msg_id);
   for (size_t i = 0; i < name.size(); ++i) out[12 + i] = static_cast<uint8_t>(name[i]);
-  return kErrorFrameBytes;
+  return 12 + name.size();
+}
+
+size_t encodeRateLimitedFrame(uint16_t refused_msg_id, uint8_t* out) {
+  static_assert(errorCodeName(ErrorCode::kRateLimited).size() == kErrorFrameBytes - 12,
+                "error frame size");
+  return encodeErrorFrame(ErrorCode::kRateLimited, refused_msg_id, out);
 }
 
 // ---------------------------------------------------------------------------
@@ -269,9 +288,17 @@ FilterStatus IpLimiterFilter::onNewConnection() {
 bool IpLimiterFilter::admit(const IpKey& addr) {
   IpLimiter& limiter = *config().limiter;
   RejectReason r = limiter.admit(addr, config().clock(), &ticket_, &factory_.reserve());
+  const bool shed_mode = config().at_max_connections == IpLimiterConfig::AtMaxConnections::kShed;
+  if (r == RejectReason::kGlobal && shed_mode &&
+      limiter.global().value() >= config().max_connections && shedOldest(factory_.shedList())) {
+    // The shed connection gave its place back: try again (another worker
+    // may have taken it meanwhile; then this one is refused after all).
+    r = limiter.admit(addr, config().clock(), &ticket_, &factory_.reserve());
+  }
   client_set_ = true;
   if (r == RejectReason::kNone) {
     admitted_ = true;
+    if (shed_mode) factory_.shedList().pushBack(*this);
     return true;
   }
   ticket_.key = addr;  // refused: the ticket is unused; it names the client
@@ -299,6 +326,33 @@ bool IpLimiterFilter::admit(const IpKey& addr) {
   }
   callbacks().close(CloseReason::kRateLimited, detail, Connection::CloseMode::kAbort);
   return false;
+}
+
+bool IpLimiterFilter::shedOldest(ShedList& list) {
+  while (ShedList::Node* n = list.front()) {
+    n->unlink();
+    // Only IpLimiterFilters are linked into a ShedList.
+    if (static_cast<IpLimiterFilter*>(n)->shedIfAwaitingFirstFrame()) return true;
+  }
+  return false;
+}
+
+bool IpLimiterFilter::shedIfAwaitingFirstFrame() {
+  if (!admitted_ || released_ || callbacks().connection().state() != Connection::State::kOpen ||
+      callbacks().stage() != ConnectionStage::kAwaitingFirstFrame)
+    return false;
+  released_ = true;
+  config().limiter->release(ticket_, config().clock(), &factory_.reserve());
+  config().stats->shed->inc();
+  uint8_t frame[kMaxErrorFrameBytes];
+  size_t n = encodeErrorFrame(ErrorCode::kOverloaded, 0, frame);
+  callbacks().writeBytes(frame, n);
+  callbacks().close(CloseReason::kOverloaded,
+                    "ip_limiter: " + clientAddress() + ": shed at max_connections (" +
+                        std::to_string(config().max_connections) +
+                        ") to admit a new connection: no complete frame yet",
+                    Connection::CloseMode::kFlush);
+  return true;
 }
 
 void IpLimiterFilter::failProxy(CloseReason reason, const std::string& why) {
@@ -376,6 +430,7 @@ void IpLimiterFilter::onFrameDropped(uint16_t msg_id) {
 }
 
 void IpLimiterFilter::onClose(CloseReason) {
+  unlink();  // leaves the worker's ShedList
   if (proxy_timer_) proxy_timer_->disable();
   if (admitted_ && !released_) {
     released_ = true;
@@ -390,6 +445,7 @@ IpLimiterFactory::IpLimiterFactory(std::shared_ptr<const IpLimiterConfig> config
     : config_(std::move(config)),
       dispatcher_(worker.dispatcher),
       reserve_(config_->limiter->global()),
+      shed_list_(worker.services.get<ShedList>()),
       sweep_timer_(worker.dispatcher, [this] {
         sweep();
         sweep_timer_.enable(config_->sweepInterval());
