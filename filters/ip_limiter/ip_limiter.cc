@@ -32,6 +32,9 @@ IpLimiterStats::IpLimiterStats(const std::string& listener) {
   evictions = &r.counter("game_gateway_ip_table_evictions_total",
                          "Idle IP table entries evicted to make room for a new address.",
                          {{"listener", listener}});
+  network_table_entries = &r.gauge("game_gateway_ip_network_table_entries",
+                                   "IPv6 networks tracked by the ip_limiter network table.",
+                                   {{"listener", listener}});
   proxy_errors = &r.counter("game_gateway_proxy_protocol_errors_total",
                             "Connections closed for a bad or missing PROXY protocol header.",
                             {{"listener", listener}});
@@ -104,6 +107,11 @@ void IpLimiterConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) cons
                                          : "close"),
                 alloc);
   out.AddMember("ipv6_prefix_length", ipv6_prefix_length, alloc);
+  out.AddMember("ipv4_prefix_length", ipv4_prefix_length, alloc);
+  out.AddMember("ipv6_network_prefix_length", ipv6_network_prefix_length, alloc);
+  out.AddMember("max_connections_per_network", max_connections_per_network, alloc);
+  out.AddMember("network_connection_rate_limit", network_connection_rate_limit, alloc);
+  out.AddMember("network_connection_burst", network_connection_burst, alloc);
   out.AddMember("at_max_connections",
                 rapidjson::StringRef(at_max_connections == AtMaxConnections::kShed ? "shed"
                                                                                    : "refuse"),
@@ -150,6 +158,25 @@ std::shared_ptr<IpLimiterConfig> parseConfig(const rapidjson::Value& json, Parse
   }
   cfg->ipv6_prefix_length =
       static_cast<int>(ctx.size(json, "ipv6_prefix_length", cfg->ipv6_prefix_length, 1, 128));
+  cfg->ipv4_prefix_length =
+      static_cast<int>(ctx.size(json, "ipv4_prefix_length", cfg->ipv4_prefix_length, 1, 32));
+  cfg->ipv6_network_prefix_length = static_cast<int>(
+      ctx.size(json, "ipv6_network_prefix_length", cfg->ipv6_network_prefix_length, 0, 127));
+  // The default (48) quietly turns off when ipv6_prefix_length is 48 or
+  // shorter; an explicit value must make sense.
+  if (json.HasMember("ipv6_network_prefix_length") && cfg->ipv6_network_prefix_length > 0 &&
+      cfg->ipv6_network_prefix_length >= cfg->ipv6_prefix_length) {
+    ctx.fail("/ipv6_network_prefix_length",
+             "must be shorter than ipv6_prefix_length (" +
+                 std::to_string(cfg->ipv6_prefix_length) +
+                 "): a network groups several prefixes; 0 turns the network limits off");
+  }
+  cfg->max_connections_per_network = static_cast<uint32_t>(ctx.size(
+      json, "max_connections_per_network", cfg->max_connections_per_network, 1, 1000000));
+  if (json.HasMember("network_connection_rate_limit"))
+    cfg->network_connection_rate_limit = json["network_connection_rate_limit"].GetDouble();
+  cfg->network_connection_burst = static_cast<uint32_t>(
+      ctx.size(json, "network_connection_burst", cfg->network_connection_burst, 1, 1000000));
   if (json.HasMember("at_max_connections")) {
     cfg->at_max_connections = std::string_view(json["at_max_connections"].GetString()) == "refuse"
                                   ? IpLimiterConfig::AtMaxConnections::kRefuse
@@ -205,6 +232,13 @@ std::shared_ptr<IpLimiterConfig> parseConfig(const rapidjson::Value& json, Parse
   o.table.evictions_counter = cfg->stats->evictions;
   o.max_connections = cfg->max_connections;
   o.ipv6_prefix = cfg->ipv6_prefix_length;
+  o.ipv4_prefix = cfg->ipv4_prefix_length;
+  o.network_prefix = cfg->ipv6_network_prefix_length;
+  o.network_table = o.table;
+  o.network_table.max_per_key = cfg->max_connections_per_network;
+  o.network_table.rate =
+      RateSpec::make(cfg->network_connection_rate_limit, cfg->network_connection_burst);
+  o.network_table.entries_gauge = cfg->stats->network_table_entries;
   o.trusted = cfg->trusted_cidrs;
   o.name = cfg->listener;
   cfg->limiter = limiterFor(std::move(o));
@@ -257,9 +291,10 @@ std::string IpLimiterFilter::clientAddress() const {
   if (!client_set_) return "";
   // The ticket's key: masked for a tracked address, as given for a trusted
   // or refused one (masking again changes nothing).
-  IpKey k = limitKey(ticket_.key, config().ipv6_prefix_length);
-  if (k.isV4() || config().ipv6_prefix_length >= 128) return k.toString();
-  return k.toString() + "/" + std::to_string(config().ipv6_prefix_length);
+  IpKey k = limitKey(ticket_.key, config().ipv6_prefix_length, config().ipv4_prefix_length);
+  int prefix = k.isV4() ? config().ipv4_prefix_length : config().ipv6_prefix_length;
+  if (prefix >= (k.isV4() ? 32 : 128)) return k.toString();
+  return k.toString() + "/" + std::to_string(prefix);
 }
 
 FilterStatus IpLimiterFilter::onNewConnection() {
@@ -313,6 +348,18 @@ bool IpLimiterFilter::admit(const IpKey& addr) {
       detail += "new connections faster than " + rateText(config().connection_rate_limit) +
                 "/s, burst " + std::to_string(config().connection_burst) +
                 " (connection_rate_limit)";
+      break;
+    case RejectReason::kPerNetworkConnections:
+      detail += "its /" + std::to_string(config().ipv6_network_prefix_length) +
+                " network already has " + std::to_string(config().max_connections_per_network) +
+                " connections (max_connections_per_network)";
+      break;
+    case RejectReason::kPerNetworkRate:
+      detail += "new connections from its /" +
+                std::to_string(config().ipv6_network_prefix_length) + " network faster than " +
+                rateText(config().network_connection_rate_limit) + "/s, burst " +
+                std::to_string(config().network_connection_burst) +
+                " (network_connection_rate_limit)";
       break;
     default:
       if (limiter.global().value() >= config().max_connections) {

@@ -2,7 +2,8 @@
 // first line of defence.
 //
 // Bytes layer, not terminal, meant to be first in the chain:
-//   - on connect: per client IP (IPv6: per prefix) at most
+//   - on connect: per client IP (IPv4/IPv6: per prefix; IPv6 also per
+//     network, ipv6_network_prefix_length) at most
 //     max_connections_per_ip concurrent connections and a new-connection
 //     token bucket (connection_rate_limit/s, connection_burst); a global
 //     max_connections across all workers and listeners; trusted_cidrs are
@@ -47,8 +48,10 @@ struct IpLimiterStats {
   stats::Counter& rejected(RejectReason r) { return *rejected_[static_cast<size_t>(r)]; }
   // game_gateway_ip_table_entries{listener}
   stats::Gauge* table_entries;
-  // game_gateway_ip_table_evictions_total{listener}
+  // game_gateway_ip_table_evictions_total{listener} (either table)
   stats::Counter* evictions;
+  // game_gateway_ip_network_table_entries{listener}
+  stats::Gauge* network_table_entries;
   // game_gateway_proxy_protocol_errors_total{listener}
   stats::Counter* proxy_errors;
   // game_gateway_ip_limiter_shed_total{listener}: this listener's
@@ -68,6 +71,12 @@ struct IpLimiterConfig : FilterConfig {
   uint32_t message_burst = 0;     // 0 in JSON or absent: max(1, ceil(rate))
   MessageRateTracker::Action message_rate_action = MessageRateTracker::Action::kClose;
   int ipv6_prefix_length = 64;
+  int ipv4_prefix_length = 32;
+  // IPv6 networks (this prefix; 0: off) have their own limits too.
+  int ipv6_network_prefix_length = 48;
+  uint32_t max_connections_per_network = 100;
+  double network_connection_rate_limit = 20;  // per second; 0 = no rate limit
+  uint32_t network_connection_burst = 50;
   // What a new connection does at max_connections: shed the worker's oldest
   // connection without a complete first frame (and be admitted), or be refused.
   enum class AtMaxConnections { kShed, kRefuse } at_max_connections = AtMaxConnections::kShed;
