@@ -28,6 +28,7 @@ enum class CloseReason {
   kDuplicateLogin,         // the player logged in elsewhere
   kFilterError,            // a filter closed it (detail says why)
   kFirstFrameTimeout,      // no complete first frame within the first-frame deadline
+  kOverloaded,             // shed at the connection cap to make room for a new client
   kCount,
 };
 
@@ -53,6 +54,7 @@ constexpr std::string_view closeReasonName(CloseReason r) {
     case CloseReason::kDuplicateLogin: return "duplicate_login";
     case CloseReason::kFilterError: return "filter_error";
     case CloseReason::kFirstFrameTimeout: return "first_frame_timeout";
+    case CloseReason::kOverloaded: return "overloaded";
     case CloseReason::kCount: break;
   }
   return "unknown";

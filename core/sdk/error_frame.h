@@ -28,6 +28,7 @@ enum class ErrorCode : uint16_t {
   kRateLimited = 5,          // the connection's message rate is exceeded
   kResumeFailed = 6,         // a session resume was refused (bad or expired token)
   kUpstreamLost = 7,         // the backend connection died with this frame unanswered
+  kOverloaded = 8,           // the gateway is full: this connection was shed (then closed)
 };
 
 // Stable lower-case name of a code ("no_route").
@@ -40,6 +41,7 @@ constexpr std::string_view errorCodeName(ErrorCode c) {
     case ErrorCode::kRateLimited: return "rate_limited";
     case ErrorCode::kResumeFailed: return "resume_failed";
     case ErrorCode::kUpstreamLost: return "upstream_lost";
+    case ErrorCode::kOverloaded: return "overloaded";
   }
   return "error";
 }

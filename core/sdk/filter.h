@@ -82,6 +82,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string_view>
 
@@ -100,6 +101,14 @@ enum class FilterStatus {
 };
 
 enum class Layer { kBytes, kFrames };
+
+// How far a client connection got, as its chain sees it
+// (FilterCallbacks::stage()). Per connection; only ever moves forward.
+enum class ConnectionStage : uint8_t {
+  kNoCodec,             // the chain has no codec: whether a frame completed is never known
+  kAwaitingFirstFrame,  // the codec has not passed a complete frame yet
+  kEstablished,         // the codec passed at least one complete frame (passFrame)
+};
 
 // Which layer a filter consumes and produces, and whether it ends the chain.
 struct FilterTraits {
@@ -137,6 +146,11 @@ class FilterCallbacks {
   virtual Dispatcher& dispatcher() = 0;
   // Per-connection slots shared between filters.
   virtual Slots& slots() = 0;
+  // Whether the connection completed its first frame: kEstablished once the
+  // chain's codec called passFrame(); kNoCodec for a chain without a codec.
+  // Lets a filter before the codec (ip_limiter) tell a player from a silent
+  // socket without knowing which codec runs.
+  virtual ConnectionStage stage() const = 0;
 
   // Resumes the read path after this filter returned kStopIteration from
   // onNewConnection or onData: the filters after this one run with the

@@ -46,6 +46,7 @@ class FilterChain::Entry : public FilterCallbacks {
   Connection& connection() override { return *chain_.conn_; }
   Dispatcher& dispatcher() override { return chain_.conn_->dispatcher(); }
   Slots& slots() override { return chain_.slots_; }
+  ConnectionStage stage() const override { return chain_.stage(); }
 
   void continueReading() override {
     if (chain_.closed()) return;
@@ -155,6 +156,9 @@ FilterChain::FilterChain(std::unique_ptr<Connection> conn,
           Entry(*this, i, elements[i].factory->createFilter(), elements[i].traits);
       count_ = static_cast<uint16_t>(count_ + 1);
       e->direct_write = !observer_below;
+      if (e->traits.consumes() == Layer::kBytes && e->traits.produces() == Layer::kFrames &&
+          !e->traits.terminal)
+        has_codec_ = true;
       if (e->traits.produces() == Layer::kBytes && e->traits.observes_writes && !e->traits.terminal)
         observer_below = true;
       e->filter->setCallbacks(*e);

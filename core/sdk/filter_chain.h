@@ -74,6 +74,11 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   // to encode toward the client; 0 on a chain without a codec. For the
   // access log.
   uint64_t framesIn() const { return frames_in_; }
+  // How far the connection got (FilterCallbacks::stage()).
+  ConnectionStage stage() const {
+    if (!has_codec_) return ConnectionStage::kNoCodec;
+    return frames_in_ > 0 ? ConnectionStage::kEstablished : ConnectionStage::kAwaitingFirstFrame;
+  }
   uint64_t framesOut() const { return frames_out_; }
 
   // Delivers bytes already appended to connection().input() as if they were
@@ -121,6 +126,7 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   uint16_t started_ = 0;  // filters whose onNewConnection has returned kContinue
   bool pending_eos_ = false;
   bool owns_context_ = false;  // context_ is an Owned (deleted with the chain)
+  bool has_codec_ = false;     // a filter consumes bytes and produces frames
   Slots slots_;
   const OutputLimits* limits_;
   ClosedFn on_closed_;

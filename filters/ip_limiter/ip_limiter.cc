@@ -32,9 +32,16 @@ IpLimiterStats::IpLimiterStats(const std::string& listener) {
   evictions = &r.counter("game_gateway_ip_table_evictions_total",
                          "Idle IP table entries evicted to make room for a new address.",
                          {{"listener", listener}});
+  network_table_entries = &r.gauge("game_gateway_ip_network_table_entries",
+                                   "IPv6 networks tracked by the ip_limiter network table.",
+                                   {{"listener", listener}});
   proxy_errors = &r.counter("game_gateway_proxy_protocol_errors_total",
                             "Connections closed for a bad or missing PROXY protocol header.",
                             {{"listener", listener}});
+  shed = &r.counter("game_gateway_ip_limiter_shed_total",
+                    "Connections without a complete first frame closed at max_connections "
+                    "(error frame overloaded) to admit a new connection.",
+                    {{"listener", listener}});
 }
 
 std::chrono::milliseconds IpLimiterConfig::sweepInterval() const {
@@ -100,6 +107,15 @@ void IpLimiterConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) cons
                                          : "close"),
                 alloc);
   out.AddMember("ipv6_prefix_length", ipv6_prefix_length, alloc);
+  out.AddMember("ipv4_prefix_length", ipv4_prefix_length, alloc);
+  out.AddMember("ipv6_network_prefix_length", ipv6_network_prefix_length, alloc);
+  out.AddMember("max_connections_per_network", max_connections_per_network, alloc);
+  out.AddMember("network_connection_rate_limit", network_connection_rate_limit, alloc);
+  out.AddMember("network_connection_burst", network_connection_burst, alloc);
+  out.AddMember("at_max_connections",
+                rapidjson::StringRef(at_max_connections == AtMaxConnections::kShed ? "shed"
+                                                                                   : "refuse"),
+                alloc);
   out.AddMember("trusted_cidrs", cidrArray(trusted_cidrs, alloc), alloc);
   out.AddMember("max_tracked_ips", static_cast<uint64_t>(max_tracked_ips), alloc);
   out.AddMember("entry_ttl", jsonDuration(entry_ttl, alloc), alloc);
@@ -142,6 +158,30 @@ std::shared_ptr<IpLimiterConfig> parseConfig(const rapidjson::Value& json, Parse
   }
   cfg->ipv6_prefix_length =
       static_cast<int>(ctx.size(json, "ipv6_prefix_length", cfg->ipv6_prefix_length, 1, 128));
+  cfg->ipv4_prefix_length =
+      static_cast<int>(ctx.size(json, "ipv4_prefix_length", cfg->ipv4_prefix_length, 1, 32));
+  cfg->ipv6_network_prefix_length = static_cast<int>(
+      ctx.size(json, "ipv6_network_prefix_length", cfg->ipv6_network_prefix_length, 0, 127));
+  // The default (48) quietly turns off when ipv6_prefix_length is 48 or
+  // shorter; an explicit value must make sense.
+  if (json.HasMember("ipv6_network_prefix_length") && cfg->ipv6_network_prefix_length > 0 &&
+      cfg->ipv6_network_prefix_length >= cfg->ipv6_prefix_length) {
+    ctx.fail("/ipv6_network_prefix_length",
+             "must be shorter than ipv6_prefix_length (" +
+                 std::to_string(cfg->ipv6_prefix_length) +
+                 "): a network groups several prefixes; 0 turns the network limits off");
+  }
+  cfg->max_connections_per_network = static_cast<uint32_t>(ctx.size(
+      json, "max_connections_per_network", cfg->max_connections_per_network, 1, 1000000));
+  if (json.HasMember("network_connection_rate_limit"))
+    cfg->network_connection_rate_limit = json["network_connection_rate_limit"].GetDouble();
+  cfg->network_connection_burst = static_cast<uint32_t>(
+      ctx.size(json, "network_connection_burst", cfg->network_connection_burst, 1, 1000000));
+  if (json.HasMember("at_max_connections")) {
+    cfg->at_max_connections = std::string_view(json["at_max_connections"].GetString()) == "refuse"
+                                  ? IpLimiterConfig::AtMaxConnections::kRefuse
+                                  : IpLimiterConfig::AtMaxConnections::kShed;
+  }
   if (json.HasMember("trusted_cidrs"))
     parseCidrList(json["trusted_cidrs"], "/trusted_cidrs", &cfg->trusted_cidrs, ctx);
   cfg->max_tracked_ips = ctx.size(json, "max_tracked_ips", cfg->max_tracked_ips, 1, 10000000);
@@ -192,24 +232,37 @@ std::shared_ptr<IpLimiterConfig> parseConfig(const rapidjson::Value& json, Parse
   o.table.evictions_counter = cfg->stats->evictions;
   o.max_connections = cfg->max_connections;
   o.ipv6_prefix = cfg->ipv6_prefix_length;
+  o.ipv4_prefix = cfg->ipv4_prefix_length;
+  o.network_prefix = cfg->ipv6_network_prefix_length;
+  o.network_table = o.table;
+  o.network_table.max_per_key = cfg->max_connections_per_network;
+  o.network_table.rate =
+      RateSpec::make(cfg->network_connection_rate_limit, cfg->network_connection_burst);
+  o.network_table.entries_gauge = cfg->stats->network_table_entries;
   o.trusted = cfg->trusted_cidrs;
   o.name = cfg->listener;
   cfg->limiter = limiterFor(std::move(o));
   return cfg;
 }
 
-size_t encodeRateLimitedFrame(uint16_t refused_msg_id, uint8_t* out) {
-  constexpr std::string_view name = errorCodeName(ErrorCode::kRateLimited);
-  static_assert(name.size() == kErrorFrameBytes - 12, "error frame size");
+size_t encodeErrorFrame(ErrorCode code, uint16_t refused_msg_id, uint8_t* out) {
+  std::string_view name = errorCodeName(code);
+  if (name.size() > kMaxErrorFrameBytes - 12) name = name.substr(0, kMaxErrorFrameBytes - 12);
   wire::ClientHeader h;
   h.length = static_cast<uint16_t>(4 + name.size());
   h.msg_id = kErrorMsgId;
   h.server_id = 0;
   h.encode(out);
-  wire::putU16(out + 8, static_cast<uint16_t>(ErrorCode::kRateLimited));
+  wire::putU16(out + 8, static_cast<uint16_t>(code));
   wire::putU16(out + 10, refused_msg_id);
   for (size_t i = 0; i < name.size(); ++i) out[12 + i] = static_cast<uint8_t>(name[i]);
-  return kErrorFrameBytes;
+  return 12 + name.size();
+}
+
+size_t encodeRateLimitedFrame(uint16_t refused_msg_id, uint8_t* out) {
+  static_assert(errorCodeName(ErrorCode::kRateLimited).size() == kErrorFrameBytes - 12,
+                "error frame size");
+  return encodeErrorFrame(ErrorCode::kRateLimited, refused_msg_id, out);
 }
 
 // ---------------------------------------------------------------------------
@@ -238,9 +291,10 @@ std::string IpLimiterFilter::clientAddress() const {
   if (!client_set_) return "";
   // The ticket's key: masked for a tracked address, as given for a trusted
   // or refused one (masking again changes nothing).
-  IpKey k = limitKey(ticket_.key, config().ipv6_prefix_length);
-  if (k.isV4() || config().ipv6_prefix_length >= 128) return k.toString();
-  return k.toString() + "/" + std::to_string(config().ipv6_prefix_length);
+  IpKey k = limitKey(ticket_.key, config().ipv6_prefix_length, config().ipv4_prefix_length);
+  int prefix = k.isV4() ? config().ipv4_prefix_length : config().ipv6_prefix_length;
+  if (prefix >= (k.isV4() ? 32 : 128)) return k.toString();
+  return k.toString() + "/" + std::to_string(prefix);
 }
 
 FilterStatus IpLimiterFilter::onNewConnection() {
@@ -269,9 +323,17 @@ FilterStatus IpLimiterFilter::onNewConnection() {
 bool IpLimiterFilter::admit(const IpKey& addr) {
   IpLimiter& limiter = *config().limiter;
   RejectReason r = limiter.admit(addr, config().clock(), &ticket_, &factory_.reserve());
+  const bool shed_mode = config().at_max_connections == IpLimiterConfig::AtMaxConnections::kShed;
+  if (r == RejectReason::kGlobal && shed_mode &&
+      limiter.global().value() >= config().max_connections && shedOldest(factory_.shedList())) {
+    // The shed connection gave its place back: try again (another worker
+    // may have taken it meanwhile; then this one is refused after all).
+    r = limiter.admit(addr, config().clock(), &ticket_, &factory_.reserve());
+  }
   client_set_ = true;
   if (r == RejectReason::kNone) {
     admitted_ = true;
+    if (shed_mode) factory_.shedList().pushBack(*this);
     return true;
   }
   ticket_.key = addr;  // refused: the ticket is unused; it names the client
@@ -287,6 +349,18 @@ bool IpLimiterFilter::admit(const IpKey& addr) {
                 "/s, burst " + std::to_string(config().connection_burst) +
                 " (connection_rate_limit)";
       break;
+    case RejectReason::kPerNetworkConnections:
+      detail += "its /" + std::to_string(config().ipv6_network_prefix_length) +
+                " network already has " + std::to_string(config().max_connections_per_network) +
+                " connections (max_connections_per_network)";
+      break;
+    case RejectReason::kPerNetworkRate:
+      detail += "new connections from its /" +
+                std::to_string(config().ipv6_network_prefix_length) + " network faster than " +
+                rateText(config().network_connection_rate_limit) + "/s, burst " +
+                std::to_string(config().network_connection_burst) +
+                " (network_connection_rate_limit)";
+      break;
     default:
       if (limiter.global().value() >= config().max_connections) {
         detail += "the gateway has max_connections (" + std::to_string(config().max_connections) +
@@ -299,6 +373,33 @@ bool IpLimiterFilter::admit(const IpKey& addr) {
   }
   callbacks().close(CloseReason::kRateLimited, detail, Connection::CloseMode::kAbort);
   return false;
+}
+
+bool IpLimiterFilter::shedOldest(ShedList& list) {
+  while (ShedList::Node* n = list.front()) {
+    n->unlink();
+    // Only IpLimiterFilters are linked into a ShedList.
+    if (static_cast<IpLimiterFilter*>(n)->shedIfAwaitingFirstFrame()) return true;
+  }
+  return false;
+}
+
+bool IpLimiterFilter::shedIfAwaitingFirstFrame() {
+  if (!admitted_ || released_ || callbacks().connection().state() != Connection::State::kOpen ||
+      callbacks().stage() != ConnectionStage::kAwaitingFirstFrame)
+    return false;
+  released_ = true;
+  config().limiter->release(ticket_, config().clock(), &factory_.reserve());
+  config().stats->shed->inc();
+  uint8_t frame[kMaxErrorFrameBytes];
+  size_t n = encodeErrorFrame(ErrorCode::kOverloaded, 0, frame);
+  callbacks().writeBytes(frame, n);
+  callbacks().close(CloseReason::kOverloaded,
+                    "ip_limiter: " + clientAddress() + ": shed at max_connections (" +
+                        std::to_string(config().max_connections) +
+                        ") to admit a new connection: no complete frame yet",
+                    Connection::CloseMode::kFlush);
+  return true;
 }
 
 void IpLimiterFilter::failProxy(CloseReason reason, const std::string& why) {
@@ -376,6 +477,7 @@ void IpLimiterFilter::onFrameDropped(uint16_t msg_id) {
 }
 
 void IpLimiterFilter::onClose(CloseReason) {
+  unlink();  // leaves the worker's ShedList
   if (proxy_timer_) proxy_timer_->disable();
   if (admitted_ && !released_) {
     released_ = true;
@@ -390,6 +492,7 @@ IpLimiterFactory::IpLimiterFactory(std::shared_ptr<const IpLimiterConfig> config
     : config_(std::move(config)),
       dispatcher_(worker.dispatcher),
       reserve_(config_->limiter->global()),
+      shed_list_(worker.services.get<ShedList>()),
       sweep_timer_(worker.dispatcher, [this] {
         sweep();
         sweep_timer_.enable(config_->sweepInterval());

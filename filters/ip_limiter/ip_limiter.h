@@ -2,7 +2,8 @@
 // first line of defence.
 //
 // Bytes layer, not terminal, meant to be first in the chain:
-//   - on connect: per client IP (IPv6: per prefix) at most
+//   - on connect: per client IP (IPv4/IPv6: per prefix; IPv6 also per
+//     network, ipv6_network_prefix_length) at most
 //     max_connections_per_ip concurrent connections and a new-connection
 //     token bucket (connection_rate_limit/s, connection_burst); a global
 //     max_connections across all workers and listeners; trusted_cidrs are
@@ -12,7 +13,11 @@
 //     close the connection or drop the frame and answer with an error frame
 //     (core/error_frame.h, code rate_limited);
 //   - optionally the PROXY protocol (v1/v2) from trusted load balancers, so
-//     the limits apply to the real client address.
+//     the limits apply to the real client address;
+//   - at max_connections (`"at_max_connections": "shed"`, the default), a
+//     new connection sheds the worker's oldest connection that has not
+//     completed a first frame (FilterCallbacks::stage()): that one gets an
+//     error frame (code overloaded) and is closed, the new one is admitted.
 // Shared state (IpLimiter: the IP table and the global count) lives in the
 // parsed IpLimiterConfig, shared by every worker's factory. See
 // docs/filters/ip_limiter.md for config, metrics and the eviction rule.
@@ -25,11 +30,13 @@
 
 #include "core/sdk/clock.h"
 #include "core/sdk/dispatcher.h"
+#include "core/sdk/error_frame.h"
 #include "core/sdk/registry.h"
 #include "core/sdk/stats.h"
 #include "filters/ip_limiter/cidr.h"
 #include "filters/ip_limiter/limiter.h"
 #include "filters/ip_limiter/message_rate.h"
+#include "filters/ip_limiter/shed_list.h"
 
 namespace gw {
 namespace ip_limiter {
@@ -41,10 +48,15 @@ struct IpLimiterStats {
   stats::Counter& rejected(RejectReason r) { return *rejected_[static_cast<size_t>(r)]; }
   // game_gateway_ip_table_entries{listener}
   stats::Gauge* table_entries;
-  // game_gateway_ip_table_evictions_total{listener}
+  // game_gateway_ip_table_evictions_total{listener} (either table)
   stats::Counter* evictions;
+  // game_gateway_ip_network_table_entries{listener}
+  stats::Gauge* network_table_entries;
   // game_gateway_proxy_protocol_errors_total{listener}
   stats::Counter* proxy_errors;
+  // game_gateway_ip_limiter_shed_total{listener}: this listener's
+  // connections shed at max_connections
+  stats::Counter* shed;
 
  private:
   std::array<stats::Counter*, kRejectReasonCount> rejected_{};
@@ -59,6 +71,15 @@ struct IpLimiterConfig : FilterConfig {
   uint32_t message_burst = 0;     // 0 in JSON or absent: max(1, ceil(rate))
   MessageRateTracker::Action message_rate_action = MessageRateTracker::Action::kClose;
   int ipv6_prefix_length = 64;
+  int ipv4_prefix_length = 32;
+  // IPv6 networks (this prefix; 0: off) have their own limits too.
+  int ipv6_network_prefix_length = 48;
+  uint32_t max_connections_per_network = 100;
+  double network_connection_rate_limit = 20;  // per second; 0 = no rate limit
+  uint32_t network_connection_burst = 50;
+  // What a new connection does at max_connections: shed the worker's oldest
+  // connection without a complete first frame (and be admitted), or be refused.
+  enum class AtMaxConnections { kShed, kRefuse } at_max_connections = AtMaxConnections::kShed;
   CidrSet trusted_cidrs;
   size_t max_tracked_ips = 100000;
   std::chrono::milliseconds entry_ttl{5 * 60 * 1000};
@@ -99,10 +120,16 @@ std::shared_ptr<IpLimiterConfig> parseConfig(const rapidjson::Value& json, Parse
 // refused msg_id). Writes at most kErrorFrameBytes into `out`; returns the size.
 inline constexpr size_t kErrorFrameBytes = 8 + 4 + 12;
 size_t encodeRateLimitedFrame(uint16_t refused_msg_id, uint8_t* out);
+// The same for any code: client header + errorFramePayload(code, refused
+// msg_id). Writes at most kMaxErrorFrameBytes into `out`; returns the size.
+inline constexpr size_t kMaxErrorFrameBytes = 8 + 4 + 32;
+size_t encodeErrorFrame(ErrorCode code, uint16_t refused_msg_id, uint8_t* out);
 
 class IpLimiterFactory;
 
-class IpLimiterFilter : public Filter, private MessageRateTracker::DropSink {
+class IpLimiterFilter : public Filter,
+                        private MessageRateTracker::DropSink,
+                        private ShedList::Node {
  public:
   // `factory`: the worker's factory (config, dispatcher, the worker's share
   // of the global count); it outlives the filter.
@@ -118,9 +145,20 @@ class IpLimiterFilter : public Filter, private MessageRateTracker::DropSink {
   // The address the limits applied to ("" before admission).
   std::string clientAddress() const;
 
+  // Sheds the oldest connection of `list` (a worker's) that is still open
+  // and awaiting its first frame: it gets error frame code 8 (overloaded),
+  // its place in the limits is given back at once, and it is closed (flush,
+  // reason overloaded). Nodes passed over (established, no codec in their
+  // chain, closing) leave the list for good: a stage never goes back.
+  // Returns false when no connection of the worker can be shed.
+  static bool shedOldest(ShedList& list);
+
  private:
   // Admits `addr` or closes the connection. Returns true if admitted.
   bool admit(const IpKey& addr);
+  // shedOldest()'s part for one connection: sheds it if it is open and
+  // awaiting its first frame; returns whether it did.
+  bool shedIfAwaitingFirstFrame();
   // Parses the PROXY header from `data`. Returns kContinue once it is
   // stripped and the real client admitted.
   FilterStatus onProxyData(evbuffer* data, bool end_stream);
@@ -129,9 +167,10 @@ class IpLimiterFilter : public Filter, private MessageRateTracker::DropSink {
 
   const IpLimiterConfig& config() const;
 
-  // Per connection (88 bytes). Config, dispatcher and the LocalReserve are
-  // the factory's (per worker); the IP table and global count are shared
-  // (IpLimiter, in the config).
+  // Per connection (104 bytes: 88, plus the ShedList::Node base linking
+  // it into its worker's ShedList while admitted). Config, dispatcher, the
+  // LocalReserve and the ShedList are the factory's (per worker); the IP
+  // table and global count are shared (IpLimiter, in the config).
   IpLimiterFactory& factory_;
   // The admission ticket. Its key is also the address the limits applied
   // to (clientAddress()): admit() stores it there on a refusal too (a
@@ -158,6 +197,10 @@ class IpLimiterFactory : public FilterFactory {
   const IpLimiterConfig& config() const { return *config_; }
   Dispatcher& dispatcher() { return dispatcher_; }
   LocalReserve& reserve() { return reserve_; }
+  // The worker's connections admitted under at_max_connections "shed", in
+  // admission order (shared by every listener and config generation of the
+  // worker: it lives in WorkerServices).
+  ShedList& shedList() { return shed_list_; }
   // Sweeps the whole table unless a worker did within the last interval.
   // Returns the entries removed.
   size_t sweep();
@@ -166,6 +209,7 @@ class IpLimiterFactory : public FilterFactory {
   std::shared_ptr<const IpLimiterConfig> config_;
   Dispatcher& dispatcher_;
   LocalReserve reserve_;
+  ShedList& shed_list_;
   Timer sweep_timer_;
 };
 

@@ -67,11 +67,12 @@ struct IpKey {
   std::string toString() const;
 };
 
-// The key an address is limited under: IPv4 addresses are their own key;
-// IPv6 addresses are grouped by their first `ipv6_prefix` bits (one host
-// usually owns a whole /64).
-inline IpKey limitKey(const IpKey& addr, int ipv6_prefix) {
-  return addr.isV4() ? addr : addr.masked(ipv6_prefix);
+// The key an address is limited under: IPv6 addresses are grouped by their
+// first `ipv6_prefix` bits (one host usually owns a whole /64), IPv4
+// addresses by their first `ipv4_prefix` bits (0..32; 32: each its own key).
+inline IpKey limitKey(const IpKey& addr, int ipv6_prefix, int ipv4_prefix = 32) {
+  return addr.isV4() ? (ipv4_prefix >= 32 ? addr : addr.masked(96 + ipv4_prefix))
+                     : addr.masked(ipv6_prefix);
 }
 
 // A token bucket's parameters: `burst` tokens, refilled at `rate` per second.

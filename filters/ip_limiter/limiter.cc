@@ -5,9 +5,25 @@
 namespace gw {
 namespace ip_limiter {
 
+namespace {
+// The network table's options; a minimal table (one entry) when the network
+// limit is off, so an unused table costs nothing.
+IpTable::Options networkTableOptions(const IpLimiter::Options& o) {
+  IpTable::Options t = o.network_table;
+  if (o.network_prefix <= 0 || o.network_prefix >= o.ipv6_prefix) {
+    t.max_entries = 1;
+    t.shards = 1;
+    t.entries_gauge = nullptr;
+    t.evictions_counter = nullptr;
+  }
+  return t;
+}
+}  // namespace
+
 IpLimiter::IpLimiter(Options options)
     : options_(std::move(options)),
       table_(options_.table),
+      network_(networkTableOptions(options_)),
       global_(options_.global != nullptr ? options_.global : &GlobalConnectionCount::process()) {}
 
 bool IpLimiter::sameSettings(const Options& o) const {
@@ -17,7 +33,12 @@ bool IpLimiter::sameSettings(const Options& o) const {
          m.table.rate.interval_ns == o.table.rate.interval_ns &&
          m.table.rate.tolerance_ns == o.table.rate.tolerance_ns &&
          m.table.ttl_ns == o.table.ttl_ns && m.max_connections == o.max_connections &&
-         m.ipv6_prefix == o.ipv6_prefix && m.trusted == o.trusted;
+         m.ipv6_prefix == o.ipv6_prefix && m.trusted == o.trusted &&
+         m.ipv4_prefix == o.ipv4_prefix && m.network_prefix == o.network_prefix &&
+         m.network_table.max_entries == o.network_table.max_entries &&
+         m.network_table.max_per_key == o.network_table.max_per_key &&
+         m.network_table.rate.interval_ns == o.network_table.rate.interval_ns &&
+         m.network_table.rate.tolerance_ns == o.network_table.rate.tolerance_ns;
 }
 
 namespace {
@@ -35,14 +56,35 @@ RejectReason IpLimiter::admit(const IpKey& addr, int64_t now_ns, Ticket* ticket,
     if (!acquireGlobal(*global_, reserve, max)) return RejectReason::kGlobal;
     ticket->key = addr;
     ticket->tracked = false;
+    ticket->network_tracked = false;
     return RejectReason::kNone;
   }
-  IpKey key = limitKey(addr, options_.ipv6_prefix);
+  IpKey key = limitKey(addr, options_.ipv6_prefix, options_.ipv4_prefix);
+  const bool by_network = !addr.isV4() && networkLimited();
+  IpKey net;
+  if (by_network) {
+    net = addr.masked(options_.network_prefix);
+    bool net_evicted = false;
+    IpTable::Verdict nv = network_.acquire(net, now_ns, &net_evicted);
+    if (net_evicted) noteTableEvent(false, now_ns);
+    switch (nv) {
+      case IpTable::Verdict::kAdmitted:
+        break;
+      case IpTable::Verdict::kPerIpConnections:
+        return RejectReason::kPerNetworkConnections;
+      case IpTable::Verdict::kPerIpRate:
+        return RejectReason::kPerNetworkRate;
+      case IpTable::Verdict::kTableFull:
+        noteTableEvent(true, now_ns);
+        return RejectReason::kGlobal;
+    }
+  }
   bool evicted = false;
   uint64_t hash = table_.hash(key);
   uint32_t slot = IpTable::kNoSlot;
   IpTable::Verdict v = table_.acquire(key, hash, now_ns, &evicted, &slot);
   if (evicted) noteTableEvent(false, now_ns);
+  if (v != IpTable::Verdict::kAdmitted && by_network) network_.cancel(net, now_ns);
   switch (v) {
     case IpTable::Verdict::kAdmitted:
       break;
@@ -56,8 +98,10 @@ RejectReason IpLimiter::admit(const IpKey& addr, int64_t now_ns, Ticket* ticket,
   }
   if (!acquireGlobal(*global_, reserve, max)) {
     table_.cancel(key, now_ns);
+    if (by_network) network_.cancel(net, now_ns);
     return RejectReason::kGlobal;
   }
+  ticket->network_tracked = by_network;
   ticket->key = key;
   ticket->hash = hash;
   ticket->slot = slot;
@@ -67,6 +111,7 @@ RejectReason IpLimiter::admit(const IpKey& addr, int64_t now_ns, Ticket* ticket,
 
 void IpLimiter::release(const Ticket& ticket, int64_t now_ns, LocalReserve* reserve) {
   if (ticket.tracked) table_.release(ticket.key, ticket.hash, now_ns, ticket.slot);
+  if (ticket.network_tracked) network_.release(ticket.key.masked(options_.network_prefix), now_ns);
   if (reserve != nullptr) {
     reserve->release(options_.max_connections);
   } else {

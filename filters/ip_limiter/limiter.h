@@ -12,10 +12,17 @@
 //      holds a place)                                     -> kGlobal
 //   2. trusted ranges: exempt from every per-IP check; still counted in the
 //      global cap (it protects the process, not fairness)
-//   3. per-IP (IPv6: per prefix) concurrent connections   -> kPerIpConnections
-//   4. per-IP new-connection token bucket                 -> kPerIpRate
-//   5. table space for a new address (see ip_table.h)     -> kGlobal
-//   6. the global reservation: from the worker's LocalReserve when one is
+//   3. IPv6 only, when network_prefix is on: the address's network (its
+//      /48 by default) in the network table: concurrent connections
+//      -> kPerNetworkConnections, new-connection bucket -> kPerNetworkRate,
+//      table space -> kGlobal. Checked before the per-IP entry, so churning
+//      through the /64s of one network cannot insert entries faster than
+//      the network's bucket allows
+//   4. per-IP (IPv4: per ipv4_prefix, IPv6: per ipv6_prefix) concurrent
+//      connections                                        -> kPerIpConnections
+//   5. per-IP new-connection token bucket                 -> kPerIpRate
+//   6. table space for a new address (see ip_table.h)     -> kGlobal
+//   7. the global reservation: from the worker's LocalReserve when one is
 //      given (no atomic operation most of the time), else one atomic add;
 //      undone on failure                                  -> kGlobal
 // A refused attempt takes no token and changes no count.
@@ -39,6 +46,8 @@ enum class RejectReason : uint8_t {
   kPerIpRate,         // new connections from the address too fast
   kGlobal,            // max_connections reached, or the IP table is full of live entries
   kMessageRate,       // a connection sent frames faster than message_rate_limit
+  kPerNetworkConnections,  // too many concurrent connections from the IPv6 network (/48)
+  kPerNetworkRate,         // new connections from the IPv6 network too fast
   kCount,
 };
 
@@ -53,6 +62,8 @@ constexpr std::string_view rejectReasonName(RejectReason r) {
     case RejectReason::kPerIpRate: return "per_ip_rate";
     case RejectReason::kGlobal: return "global";
     case RejectReason::kMessageRate: return "message_rate";
+    case RejectReason::kPerNetworkConnections: return "per_network_connections";
+    case RejectReason::kPerNetworkRate: return "per_network_rate";
     case RejectReason::kCount: break;
   }
   return "unknown";
@@ -64,6 +75,13 @@ class IpLimiter {
     IpTable::Options table;
     int64_t max_connections = 1000;
     int ipv6_prefix = 64;
+    // IPv4 addresses are limited per this prefix (32: one by one).
+    int ipv4_prefix = 32;
+    // IPv6 addresses are also limited per network of this prefix (< ipv6_prefix;
+    // 0: off), in a second table with these settings (max_per_key: concurrent
+    // connections per network; rate: its new-connection bucket).
+    int network_prefix = 48;
+    IpTable::Options network_table;
     CidrSet trusted;
     // null: GlobalConnectionCount::process(). Tests pass their own.
     GlobalConnectionCount* global = nullptr;
@@ -77,6 +95,7 @@ class IpLimiter {
     uint64_t hash = 0;     // the table's hash of `key`
     uint32_t slot = IpTable::kNoSlot;  // where acquire() found the entry (a hint)
     bool tracked = false;  // counted in the IP table (false for trusted addresses)
+    bool network_tracked = false;  // counted in the network table too (key.masked(network_prefix))
   };
 
   explicit IpLimiter(Options options);
@@ -101,6 +120,13 @@ class IpLimiter {
   bool trusted(const IpKey& addr) const { return options_.trusted.contains(addr); }
   IpTable& table() { return table_; }
   const IpTable& table() const { return table_; }
+  // The IPv6 network table (idle and empty when network_prefix is 0).
+  IpTable& networkTable() { return network_; }
+  const IpTable& networkTable() const { return network_; }
+  // True when IPv6 addresses are also limited per network.
+  bool networkLimited() const {
+    return options_.network_prefix > 0 && options_.network_prefix < options_.ipv6_prefix;
+  }
   GlobalConnectionCount& global() { return *global_; }
   const Options& options() const { return options_; }
 
@@ -127,6 +153,7 @@ class IpLimiter {
 
   Options options_;
   IpTable table_;
+  IpTable network_;
   GlobalConnectionCount* global_;
   std::atomic<int64_t> last_log_ns_{-1};
   std::atomic<int64_t> last_sweep_ns_{-1};

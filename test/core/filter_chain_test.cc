@@ -291,6 +291,31 @@ TEST_F(FilterChainTest, CodecPassesFramesToFrameFiltersInOrder) {
   EXPECT_EQ(ec->inputLength(), 0u);
 }
 
+// stage(): awaiting the first frame until the codec passes one, then
+// established for good; the bytes filter before the codec sees it too.
+TEST_F(FilterChainTest, StageTurnsEstablishedWithTheFirstFramePassed) {
+  add("B", bytesFilter());
+  addCodec();
+  add("T", framesTerminal(), [](Probe& p) { p.on_frame = takePayload; });
+  start();
+  EXPECT_EQ(probe(0).cb().stage(), ConnectionStage::kAwaitingFirstFrame);
+  std::string frame = encodeClientFrame(1, 0, "one");
+  ec->feed(frame.substr(0, 5));  // a partial frame is not a completed one
+  EXPECT_EQ(probe(0).cb().stage(), ConnectionStage::kAwaitingFirstFrame);
+  ec->feed(frame.substr(5));
+  EXPECT_EQ(probe(0).cb().stage(), ConnectionStage::kEstablished);
+  EXPECT_EQ(ec->chain().stage(), ConnectionStage::kEstablished);
+}
+
+// A chain without a codec never knows whether a frame completed.
+TEST_F(FilterChainTest, StageOfAChainWithoutCodecIsNoCodec) {
+  add("A", bytesFilter());
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  ec->feed(encodeClientFrame(1, 0, "one"));
+  EXPECT_EQ(probe(0).cb().stage(), ConnectionStage::kNoCodec);
+}
+
 TEST_F(FilterChainTest, FrameSplitAcrossReadsIsPassedOnceComplete) {
   addCodec();
   add("T", framesTerminal(), [](Probe& p) { p.on_frame = takePayload; });

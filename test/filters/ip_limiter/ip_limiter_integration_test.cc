@@ -146,6 +146,25 @@ double metric(const std::string& text, const std::string& sample) {
   return -1;
 }
 
+// A PROXY protocol v2 header (PROXY, TCP over IPv6) carrying source
+// 2001:db8:`net`:`subnet`::`host` (port 40000) to [2001:db8::1]:443.
+std::string proxyV2Ipv6(uint16_t net, uint16_t subnet, uint16_t host) {
+  std::string h("\r\n\r\n\0\r\nQUIT\n\x21\x21\x00\x24", 16);
+  uint8_t src[16] = {0x20, 0x01, 0x0d, 0xb8};
+  src[4] = static_cast<uint8_t>(net >> 8);
+  src[5] = static_cast<uint8_t>(net);
+  src[6] = static_cast<uint8_t>(subnet >> 8);
+  src[7] = static_cast<uint8_t>(subnet);
+  src[14] = static_cast<uint8_t>(host >> 8);
+  src[15] = static_cast<uint8_t>(host);
+  uint8_t dst[16] = {0x20, 0x01, 0x0d, 0xb8};
+  dst[15] = 1;
+  h.append(reinterpret_cast<char*>(src), 16);
+  h.append(reinterpret_cast<char*>(dst), 16);
+  h += std::string("\x9c\x40\x01\xbb", 4);
+  return h;
+}
+
 class IpLimiterIntegrationTest : public ::testing::Test {
  protected:
   void start(const std::string& limiter_json) {
@@ -455,6 +474,63 @@ TEST_F(IpLimiterIntegrationTest, FloodFromTwentyThousandAddressesStaysBounded) {
   UniqueFd fresh = connectFrom(ip(127, 200, 0, 1), port_);
   ASSERT_TRUE(fresh.valid());
   EXPECT_TRUE(roundTrip(fresh.get(), "fresh"));
+}
+
+
+// Connects through the balancer 127.0.0.1 with `header` and keeps the
+// connection in *keep if the gateway serves it. Returns whether it did.
+bool servedThroughBalancer(uint16_t port, const std::string& header, std::vector<UniqueFd>* keep) {
+  UniqueFd fd = connectFrom(ip(127, 0, 0, 1), port);
+  if (!fd.valid() || !sendAll(fd.get(), header)) return false;
+  if (!roundTrip(fd.get(), "hi", milliseconds(1000))) return false;
+  keep->push_back(std::move(fd));
+  return true;
+}
+
+// Churning through the addresses of one IPv6 /64 (PROXY v2 sources, since
+// the test machine may lack IPv6) counts as one client: its limit holds.
+TEST_F(IpLimiterIntegrationTest, AddressesOfOneIpv6Slash64ShareOneLimitThroughProxyV2) {
+  start(R"({"max_connections_per_ip": 3, "connection_rate_limit": 1000,
+            "connection_burst": 1000,
+            "proxy_protocol": {"enabled": true, "trusted_sources": ["127.0.0.1"]}})");
+  std::vector<UniqueFd> keep;
+  int served = 0;
+  for (uint16_t host = 1; host <= 20; ++host)
+    served += servedThroughBalancer(port_, proxyV2Ipv6(1, 2, host), &keep);
+  EXPECT_EQ(served, 3);
+  std::string m = httpGet(admin_port_, "/metrics");
+  EXPECT_EQ(metric(m, R"(game_gateway_ip_table_entries{listener="game"})"), 1) << m;
+  EXPECT_EQ(
+      metric(m,
+             R"(game_gateway_rate_limit_rejected_total{listener="game",reason="per_ip_connections"})"),
+      17);
+}
+
+// Churning through distinct /64s of one /48 cannot fill the IP table: with
+// the default network limits (per /48: 100 connections, 20/s, burst 50),
+// new /64s are refused once the network's bucket is empty, before they take
+// an entry. The old code admitted all 150 and tracked 150 entries.
+TEST_F(IpLimiterIntegrationTest, DistinctSlash64sOfOneSlash48CannotFillTheTable) {
+  start(R"({"max_connections_per_ip": 3, "connection_rate_limit": 1000,
+            "connection_burst": 1000,
+            "proxy_protocol": {"enabled": true, "trusted_sources": ["127.0.0.1"]}})");
+  std::vector<UniqueFd> keep;
+  int served = 0;
+  auto t0 = Clock::now();
+  for (uint16_t subnet = 1; subnet <= 150; ++subnet)
+    served += servedThroughBalancer(port_, proxyV2Ipv6(7, subnet, 1), &keep);
+  double secs = std::chrono::duration<double>(Clock::now() - t0).count();
+  EXPECT_GE(served, 50);
+  EXPECT_LE(served, 50 + 20 * secs + 1) << "in " << secs << " s";
+  // Another /48 is unaffected.
+  EXPECT_TRUE(servedThroughBalancer(port_, proxyV2Ipv6(8, 1, 1), &keep));
+  std::string m = httpGet(admin_port_, "/metrics");
+  EXPECT_EQ(metric(m, R"(game_gateway_ip_table_entries{listener="game"})"), served + 1) << m;
+  EXPECT_EQ(metric(m, R"(game_gateway_ip_network_table_entries{listener="game"})"), 2) << m;
+  EXPECT_EQ(
+      metric(m,
+             R"(game_gateway_rate_limit_rejected_total{listener="game",reason="per_network_rate"})"),
+      150 - served);
 }
 
 }  // namespace

@@ -538,6 +538,13 @@ TEST(IpLimiterConfigTest, Defaults) {
   EXPECT_EQ(cfg->max_connections, 1000);
   EXPECT_EQ(cfg->message_rate_limit, 0);
   EXPECT_EQ(cfg->ipv6_prefix_length, 64);
+  EXPECT_EQ(cfg->ipv4_prefix_length, 32);
+  EXPECT_EQ(cfg->ipv6_network_prefix_length, 48);
+  EXPECT_EQ(cfg->max_connections_per_network, 100u);
+  EXPECT_EQ(cfg->network_connection_rate_limit, 20);
+  EXPECT_EQ(cfg->network_connection_burst, 50u);
+  EXPECT_TRUE(cfg->limiter->networkLimited());
+  EXPECT_EQ(cfg->at_max_connections, IpLimiterConfig::AtMaxConnections::kShed);
   EXPECT_EQ(cfg->max_tracked_ips, 100000u);
   EXPECT_EQ(cfg->entry_ttl, std::chrono::minutes(5));
   EXPECT_EQ(cfg->shards, 16u);
@@ -553,6 +560,18 @@ TEST(IpLimiterConfigTest, MessageBurstDefaultsToOneSecondOfRate) {
   ASSERT_NE(cfg, nullptr) << err;
   EXPECT_EQ(cfg->message_burst, 3u);
   EXPECT_EQ(cfg->message_rate.burst(), 3);
+}
+
+// The default network prefix (48) turns off quietly when the IPv6 prefix
+// is not longer; 0 turns it off explicitly.
+TEST(IpLimiterConfigTest, NetworkLimitsOffWhenThePrefixIsNotLonger) {
+  std::string err;
+  auto a = makeConfig(R"({"ipv6_prefix_length": 48})", &err);
+  ASSERT_NE(a, nullptr) << err;
+  EXPECT_FALSE(a->limiter->networkLimited());
+  auto b = makeConfig(R"({"ipv6_network_prefix_length": 0})", &err);
+  ASSERT_NE(b, nullptr) << err;
+  EXPECT_FALSE(b->limiter->networkLimited());
 }
 
 TEST(IpLimiterConfigTest, ErrorsNameTheJsonPointer) {
@@ -576,6 +595,10 @@ TEST(IpLimiterConfigTest, ErrorsNameTheJsonPointer) {
       {R"({"message_rate_action": "kick"})", "/message_rate_action"},
       {R"({"entry_ttl": "5 minutes"})", "/entry_ttl"},
       {R"({"max_connections_per_ip": 0})", "/max_connections_per_ip"},
+      {R"({"ipv6_network_prefix_length": 64})",
+       "/ipv6_network_prefix_length: must be shorter than ipv6_prefix_length (64)"},
+      {R"({"ipv4_prefix_length": 33})", "/ipv4_prefix_length"},
+      {R"({"at_max_connections": "kick"})", "/at_max_connections"},
   };
   for (const auto& c : cases) {
     std::string err;
@@ -623,6 +646,7 @@ TEST(IpLimiterConfigTest, DescribeShowsTheSettingsInForce) {
   EXPECT_EQ(d["message_burst"].GetUint(), 3u) << "the derived burst is the one in force";
   EXPECT_STREQ(d["message_rate_action"].GetString(), "drop");
   EXPECT_EQ(d["ipv6_prefix_length"].GetInt(), 64);
+  EXPECT_STREQ(d["at_max_connections"].GetString(), "shed");
   ASSERT_EQ(d["trusted_cidrs"].Size(), 1u);
   EXPECT_STREQ(d["trusted_cidrs"][0].GetString(), "10.0.0.0/8");
   EXPECT_EQ(d["max_tracked_ips"].GetUint64(), 100000u);
@@ -676,7 +700,7 @@ TEST(IpLimiterConfigTest, RegisteredUnderItsJsonName) {
 // (docs/filters/ip_limiter.md, "Memory per connection").
 TEST(IpLimiterFilterSizeTest, PerConnectionObject) {
   std::printf("sizeof IpLimiterFilter=%zu\n", sizeof(IpLimiterFilter));
-  EXPECT_LE(sizeof(IpLimiterFilter), 88u);
+  EXPECT_LE(sizeof(IpLimiterFilter), 104u);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <sys/resource.h>
 
 #include <atomic>
+#include <cstdio>
 #include <thread>
 #include <vector>
 
@@ -530,6 +531,75 @@ TEST(IpLimiterTest, Ipv6ClientsInOnePrefixShareTheLimit) {
   EXPECT_EQ(t[0].key, t[1].key);
   EXPECT_EQ(limiter.table().size(), 2u);
   for (int i = 0; i < 3; ++i) limiter.release(t[i], kSec);
+}
+
+}  // namespace
+}  // namespace ip_limiter
+}  // namespace gw
+
+namespace gw {
+namespace ip_limiter {
+namespace {
+
+IpKey v6b(const char* text) {
+  in6_addr a;
+  inet_pton(AF_INET6, text, &a);
+  return IpKey::fromV6(a.s6_addr);
+}
+
+TEST(IpKeyTest, Ipv4GroupedByItsOwnPrefix) {
+  IpKey a = IpKey::fromV4(0xC0000207);  // 192.0.2.7
+  IpKey b = IpKey::fromV4(0xC00002FE);  // 192.0.2.254
+  EXPECT_NE(limitKey(a, 64), limitKey(b, 64));
+  EXPECT_EQ(limitKey(a, 64, 24), limitKey(b, 64, 24));
+  EXPECT_EQ(limitKey(a, 64, 24).toString(), "192.0.2.0");
+  EXPECT_TRUE(limitKey(a, 64, 24).isV4());
+}
+
+// Churning through the /64s of one /48: the network's bucket and cap stop
+// it before the /64s take table entries; another /48 is unaffected;
+// releasing gives the network's places back.
+TEST(IpLimiterTest, Ipv6NetworkLimitsCatchChurnAcrossSlash64s) {
+  constexpr int64_t kSec = 1000000000;
+  GlobalConnectionCount global;
+  IpLimiter::Options o;
+  o.table.max_entries = 1000;
+  o.table.max_per_key = 10;
+  o.table.rate = RateSpec::make(1000, 1000);
+  o.network_prefix = 48;
+  o.network_table = o.table;
+  o.network_table.max_per_key = 5;
+  o.network_table.rate = RateSpec::make(1, 4);
+  o.global = &global;
+  IpLimiter limiter(o);
+  std::vector<IpLimiter::Ticket> t(10);
+  char text[64];
+  int admitted = 0;
+  for (int i = 0; i < 10; ++i) {
+    std::snprintf(text, sizeof(text), "2001:db8:1:%x::1", i);
+    admitted += limiter.admit(v6b(text), kSec, &t[admitted]) == RejectReason::kNone;
+  }
+  EXPECT_EQ(admitted, 4);  // the network's burst
+  EXPECT_EQ(limiter.table().size(), 4u);
+  EXPECT_EQ(limiter.networkTable().size(), 1u);
+  IpLimiter::Ticket other;
+  EXPECT_EQ(limiter.admit(v6b("2001:db8:2::1"), kSec, &other), RejectReason::kNone);
+  // After refill, the network's concurrency cap (5) holds.
+  IpLimiter::Ticket more[3];
+  EXPECT_EQ(limiter.admit(v6b("2001:db8:1:100::1"), 10 * kSec, &more[0]), RejectReason::kNone);
+  EXPECT_EQ(limiter.admit(v6b("2001:db8:1:101::1"), 10 * kSec, &more[1]),
+            RejectReason::kPerNetworkConnections);
+  // Releases give the network its places back.
+  for (int i = 0; i < 4; ++i) limiter.release(t[i], 10 * kSec);
+  EXPECT_EQ(limiter.networkTable().find(limitKey(v6b("2001:db8:1::"), 48), 10 * kSec)->connections,
+            1u);
+  EXPECT_EQ(limiter.admit(v6b("2001:db8:1:101::1"), 10 * kSec, &more[1]), RejectReason::kNone);
+  limiter.release(more[0], 10 * kSec);
+  limiter.release(more[1], 10 * kSec);
+  limiter.release(other, 10 * kSec);
+  EXPECT_EQ(limiter.networkTable().find(limitKey(v6b("2001:db8:1::"), 48), 10 * kSec)->connections,
+            0u);
+  EXPECT_EQ(global.value(), 0);
 }
 
 }  // namespace
