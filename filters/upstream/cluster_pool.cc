@@ -17,6 +17,10 @@ size_t share(size_t total, size_t worker, size_t workers) {
   return std::max<size_t>(1, s);
 }
 
+// Connections of one host lost within this long of each other are one
+// kConnectionLost (the backend went away once).
+constexpr auto kLossCoalesce = std::chrono::seconds(1);
+
 uint64_t mix(uint64_t x) {  // splitmix64 finalizer
   x ^= x >> 30;
   x *= 0xbf58476d1ce4e5b9ull;
@@ -135,6 +139,7 @@ BackendConnection* ClusterPool::pickConnection(size_t h) {
 void ClusterPool::onConnected(HostPool& host) {
   host.backoff = std::chrono::milliseconds(0);
   host.down_until = {};
+  host.loss_published_at = {};
   publish(UpstreamEvent::Type::kConnected, host, 0);
 }
 
@@ -156,7 +161,12 @@ void ClusterPool::onConnectionClosed(BackendConnection* conn, bool during_connec
     host.stats->connections_lost->inc();
     GW_LOG(warn, "upstream: cluster '{}' host {}: backend connection closed: {}", config_.name,
            host.name, detail);
-    if (had_sessions) publish(UpstreamEvent::Type::kConnectionLost, host, 0);
+    auto now = coarseNow();
+    if (had_sessions && (host.loss_published_at == std::chrono::steady_clock::time_point{} ||
+                         now - host.loss_published_at >= kLossCoalesce)) {
+      host.loss_published_at = now;
+      publish(UpstreamEvent::Type::kConnectionLost, host, 0);
+    }
   }
   for (size_t i = 0; i < host.connections.size(); ++i) {
     if (host.connections[i].get() == conn) {
