@@ -35,6 +35,10 @@ struct ClusterConfig {
   uint32_t max_pending_frames = 1024;
   // Request/response cluster: a client frame expects a backend frame back.
   bool expect_reply = false;
+  // Without expect_reply: frames sent to a host and none back for this
+  // long mark it silent (upstream's reply watchdog: a metric and a log
+  // line, no error frames). 0: off.
+  std::chrono::milliseconds silence_timeout{30000};
   // Dead-peer detection on backend sockets (`tcp_keepalive`,
   // `tcp_user_timeout`; see TcpLiveness in address.h).
   TcpLiveness liveness;

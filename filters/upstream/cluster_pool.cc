@@ -39,7 +39,8 @@ ClusterPool::ClusterPool(UpstreamFactory& factory, const ClusterConfig& config,
       stats_(config.name),
       per_host_limit_(share(config.max_connections_per_service, worker_index, worker_count)),
       per_cluster_limit_(share(config.max_connections, worker_index, worker_count)),
-      rng_(static_cast<unsigned>(worker_index * 7919 + 17)) {
+      rng_(static_cast<unsigned>(worker_index * 7919 + 17)),
+      watchdog_(factory.dispatcher(), config_, config_.hosts.size()) {
   for (size_t i = 0; i < config_.hosts.size(); ++i) {
     auto h = std::make_unique<HostPool>();
     h->index = i;
@@ -50,6 +51,9 @@ ClusterPool::ClusterPool(UpstreamFactory& factory, const ClusterConfig& config,
     hosts_.push_back(std::move(h));
   }
   std::sort(ring_.begin(), ring_.end());
+  std::vector<HostPool*> watched;
+  for (auto& h : hosts_) watched.push_back(h.get());
+  watchdog_.setHosts(std::move(watched));
 }
 
 ClusterPool::~ClusterPool() {
@@ -182,6 +186,7 @@ void ClusterPool::onConnectionClosed(BackendConnection* conn, bool during_connec
       break;
     }
   }
+  if (host.connections.empty()) watchdog_.onHostDown(host);
   updatePoolGauges(host);
 }
 

@@ -19,6 +19,7 @@
 #include "core/sdk/dispatcher.h"
 #include "core/sdk/upstream_events.h"
 #include "filters/upstream/backend_connection.h"
+#include "filters/upstream/reply_watchdog.h"
 #include "filters/upstream/upstream_stats.h"
 
 namespace gw {
@@ -53,6 +54,8 @@ class ClusterPool {
   ClusterStats& stats() { return stats_; }
   UpstreamFactory& factory() { return factory_; }
   Dispatcher& dispatcher();
+  // The cluster's reply watchdog on this worker (reply_watchdog.h).
+  ReplyWatchdog& watchdog() { return watchdog_; }
   size_t hostCount() const { return hosts_.size(); }
   HostPool& host(size_t i) { return *hosts_[i]; }
   // Connections one worker may hold per host / per cluster.
@@ -96,6 +99,7 @@ class ClusterPool {
   size_t total_connections_ = 0;
   size_t rr_next_ = 0;
   std::minstd_rand rng_;
+  ReplyWatchdog watchdog_;  // after hosts_: its destructor reads their stats
 };
 
 }  // namespace upstream
