@@ -297,6 +297,7 @@ class Loader {
       if (c.HasMember("max_pending_frames"))
         cc.max_pending_frames = c["max_pending_frames"].GetUint();
       if (c.HasMember("expect_reply")) cc.expect_reply = c["expect_reply"].GetBool();
+      cc.silence_timeout = durationOr(c, "silence_timeout", cc.silence_timeout);
       cc.liveness = parseLiveness(c, at);
       if (cc.connect_timeout.count() == 0) error(at + "/connect_timeout", "must be > 0");
       if (cc.reconnect_base > cc.reconnect_max)

@@ -26,13 +26,19 @@ struct ClusterConfig {
   uint32_t max_connections_per_service = 4;
   // Cap on backend connections of this cluster per worker, all hosts.
   uint32_t max_connections = 64;
-  // Reconnect backoff after a failed connect: base doubles up to max, jittered.
+  // Reconnect backoff after a failed connect: base doubles up to max,
+  // jittered. The host takes no sessions while in backoff, so max bounds
+  // how long after a backend is back clients may still be refused.
   std::chrono::milliseconds reconnect_base{100};
-  std::chrono::milliseconds reconnect_max{10000};
+  std::chrono::milliseconds reconnect_max{1000};
   // Frames waiting for a backend connection, per host per worker.
   uint32_t max_pending_frames = 1024;
   // Request/response cluster: a client frame expects a backend frame back.
   bool expect_reply = false;
+  // Without expect_reply: frames sent to a host and none back for this
+  // long mark it silent (upstream's reply watchdog: a metric and a log
+  // line, no error frames). 0: off.
+  std::chrono::milliseconds silence_timeout{30000};
   // Dead-peer detection on backend sockets (`tcp_keepalive`,
   // `tcp_user_timeout`; see TcpLiveness in address.h).
   TcpLiveness liveness;

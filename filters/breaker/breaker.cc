@@ -74,6 +74,7 @@ void applySettings(const rapidjson::Value& obj, Settings* s, bool is_override,
   dur("max_open_duration", &p.max_open_ns, milliseconds(1));
   count("half_open_max_probes", &p.half_open_max_probes, 1, 1000);
   dur("reply_timeout", &p.reply_timeout_ns, milliseconds(1));
+  dur("reconnect_grace", &p.reconnect_grace_ns, milliseconds(0));
   if (obj.HasMember("max_pending")) {
     count("max_pending", &s->max_pending, 0, 1000000000);
     s->max_pending_set = is_override;
@@ -173,6 +174,7 @@ void BreakerConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const 
     o.AddMember("max_open_duration", nsDuration(p.max_open_ns, alloc), alloc);
     o.AddMember("half_open_max_probes", p.half_open_max_probes, alloc);
     o.AddMember("reply_timeout", nsDuration(p.reply_timeout_ns, alloc), alloc);
+    o.AddMember("reconnect_grace", nsDuration(p.reconnect_grace_ns, alloc), alloc);
     o.AddMember("max_pending", spec.max_pending, alloc);
     o.AddMember("per_host", spec.per_host, alloc);
     o.AddMember("max_ejection_percent", spec.max_ejection_percent, alloc);
@@ -347,23 +349,31 @@ void BreakerHub::onUpstreamEvent(const UpstreamEvent& e) {
   ClusterBreaker& cb = *cbp;
   switch (e.type) {
     case UpstreamEvent::Type::kConnected:
+      cb.hostConnected(e.host_index, nowNs());
       // A completed connect proves little for request/response clusters
       // (a hung backend still accepts); there only replies count.
       if (!cb.expectReply()) recordSuccess(cb, e.host_index, nowNs());
       break;
     case UpstreamEvent::Type::kFrameReceived: {
+      cb.hostAnswered(e.host_index);
       recordSuccess(cb, e.host_index, nowNs());
       if (BreakerFilter* f = sessionFilter(e.session)) f->onReply(cb);
       break;
     }
     case UpstreamEvent::Type::kConnectFailed:
-      recordFailure(cb, e.host_index, FailureKind::kConnectFailed, nowNs());
+    case UpstreamEvent::Type::kConnectionLost: {
+      // Within reconnect_grace a host's connection failures are forgiven:
+      // upstream reconnects with its backoff, a restart opens nothing.
+      int64_t now = nowNs();
+      if (!cb.forgive(e.host_index, now)) {
+        recordFailure(cb, e.host_index,
+                      e.type == UpstreamEvent::Type::kConnectFailed ? FailureKind::kConnectFailed
+                                                                    : FailureKind::kConnectionLost,
+                      now);
+      }
       unpinHost(cb, e.host_index);
       break;
-    case UpstreamEvent::Type::kConnectionLost:
-      recordFailure(cb, e.host_index, FailureKind::kConnectionLost, nowNs());
-      unpinHost(cb, e.host_index);
-      break;
+    }
     case UpstreamEvent::Type::kFrameSent:
       if (BreakerFilter* f = sessionFilter(e.session)) f->onSent(cbp, e.host_index, nowNs());
       break;

@@ -49,7 +49,7 @@ bool BreakerPolicy::operator==(const BreakerPolicy& o) const {
   return failure_threshold == o.failure_threshold && failure_ratio == o.failure_ratio &&
          window_ns == o.window_ns && min_requests == o.min_requests && open_ns == o.open_ns &&
          max_open_ns == o.max_open_ns && half_open_max_probes == o.half_open_max_probes &&
-         reply_timeout_ns == o.reply_timeout_ns;
+         reply_timeout_ns == o.reply_timeout_ns && reconnect_grace_ns == o.reconnect_grace_ns;
 }
 
 // ---------------------------------------------------------------- RollingWindow
@@ -325,7 +325,7 @@ bool ClusterBreakerSpec::operator==(const ClusterBreakerSpec& o) const {
 }
 
 ClusterBreaker::ClusterBreaker(ClusterBreakerSpec spec)
-    : spec_(std::move(spec)), stats_(spec_.cluster, spec_.hosts) {
+    : spec_(std::move(spec)), stats_(spec_.cluster, spec_.hosts), grace_(spec_.hosts.size()) {
   TransitionSink* sink = this;
   cluster_ = std::make_unique<BreakerState>(spec_.policy, spec_.cluster, "*", sink);
   if (spec_.per_host) {
@@ -337,6 +337,31 @@ ClusterBreaker::ClusterBreaker(ClusterBreakerSpec spec)
     size_t cap = n * std::min<uint32_t>(spec_.max_ejection_percent, 100) / 100;
     max_ejected_ = static_cast<uint32_t>(std::min(cap, n - 1));
   }
+}
+
+bool ClusterBreaker::forgive(size_t host, int64_t now_ns) {
+  const int64_t grace = spec_.policy.reconnect_grace_ns;
+  if (grace <= 0 || host >= grace_.size()) return false;
+  if (cluster_->state() != CircuitState::kClosed) return false;
+  if (BreakerState* hs = this->host(host); hs != nullptr && hs->state() != CircuitState::kClosed)
+    return false;
+  HostGrace& g = grace_[host];
+  int64_t since = g.failing_since.load(std::memory_order_relaxed);
+  int64_t up = g.connected_at.load(std::memory_order_relaxed);
+  bool new_episode = since == 0 || (up > since && now_ns - up >= grace);
+  if (new_episode) {
+    // Another worker may begin the same episode at the same time: the
+    // first one's start wins.
+    if (g.failing_since.compare_exchange_strong(since, now_ns, std::memory_order_relaxed))
+      since = now_ns;
+  }
+  if (now_ns - since >= grace) return false;
+  if (host < stats_.forgiven.size()) stats_.forgiven[host]->inc();
+  return true;
+}
+
+void ClusterBreaker::hostConnected(size_t host, int64_t now_ns) {
+  if (host < grace_.size()) grace_[host].connected_at.store(now_ns, std::memory_order_relaxed);
 }
 
 ClusterBreaker::~ClusterBreaker() {

@@ -69,8 +69,14 @@ struct BreakerPolicy {
   int64_t window_ns = 10'000'000'000;
   uint32_t min_requests = 20;
   // First open period; each trip from half-open doubles it, up to max.
-  int64_t open_ns = 30'000'000'000;
-  int64_t max_open_ns = 300'000'000'000;
+  // Short, so a breaker that did open lets a recovered backend back soon.
+  int64_t open_ns = 1'000'000'000;
+  int64_t max_open_ns = 30'000'000'000;
+  // Connection failures (connect failed, connection lost) of a host are
+  // forgiven (not counted toward opening) until the host has been failing
+  // this long while upstream reconnects with its backoff: a quick backend
+  // restart opens nothing. 0: every failure counts at once.
+  int64_t reconnect_grace_ns = 10'000'000'000;
   // Frames (or host placements) let through per half-open probe batch.
   uint32_t half_open_max_probes = 3;
   // expect_reply clusters: how long a client frame may wait for a backend
@@ -310,7 +316,32 @@ class ClusterBreaker : public std::enable_shared_from_this<ClusterBreaker>, priv
 
   ClusterBreakerStats& stats() { return stats_; }
 
+  // Called for a connection failure (connect failed or connection lost) of
+  // `host`: true when it is forgiven (counted only in the grace metric, not
+  // toward opening), i.e. reconnect_grace > 0, the host's and the cluster's
+  // breakers are closed, and the host's failure episode began less than
+  // reconnect_grace ago. The first failure after a frame from the host, or
+  // after a connection to it that stayed up for reconnect_grace, begins a
+  // new episode (so a backend that accepts and drops at once cannot stay
+  // forgiven). Lock-free; shared by all workers.
+  bool forgive(size_t host, int64_t now_ns);
+  // A connection to `host` was established at `now_ns` (ends the failure
+  // episode once it has lasted reconnect_grace, see forgive()).
+  void hostConnected(size_t host, int64_t now_ns);
+  // A frame came from `host`: its failure episode ends now. One load when
+  // there is no episode (the per-frame case).
+  void hostAnswered(size_t host) {
+    if (host < grace_.size() && grace_[host].failing_since.load(std::memory_order_relaxed) != 0)
+      grace_[host].failing_since.store(0, std::memory_order_relaxed);
+  }
+
  private:
+  // A host's failure episode (see forgive()); times in steady ns, 0: none.
+  struct alignas(64) HostGrace {
+    std::atomic<int64_t> failing_since{0};
+    std::atomic<int64_t> connected_at{0};
+  };
+
   void onTransition(BreakerState& state, CircuitState from, CircuitState to,
                     std::string_view reason, int64_t now_ns) override;
 
@@ -320,6 +351,7 @@ class ClusterBreaker : public std::enable_shared_from_this<ClusterBreaker>, priv
   std::vector<std::unique_ptr<BreakerState>> hosts_;
   uint32_t max_ejected_ = 0;
   std::atomic<uint32_t> ejected_{0};
+  std::vector<HostGrace> grace_;  // one per host (sized once, never resized)
   alignas(64) std::atomic<int64_t> pending_{0};
 };
 

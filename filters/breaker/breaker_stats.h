@@ -10,6 +10,7 @@
 //   game_gateway_circuit_breaker_transitions_total{cluster,host,to}
 //   game_gateway_circuit_breaker_rejected_total{cluster,reason=open|overflow}
 //   game_gateway_circuit_breaker_failures_total{cluster,host,kind}
+//   game_gateway_circuit_breaker_forgiven_failures_total{cluster,host}  within reconnect_grace
 //   game_gateway_circuit_breaker_pending{cluster}              frames in flight (expect_reply)
 //   game_gateway_circuit_breaker_ejected_hosts{cluster}
 // host is the host's address ("127.0.0.1:9000"), or "*" for the breaker of
@@ -37,6 +38,7 @@ inline constexpr const char* kClusterScopedMetrics[] = {
     "game_gateway_circuit_breaker_transitions_total",
     "game_gateway_circuit_breaker_rejected_total",
     "game_gateway_circuit_breaker_failures_total",
+    "game_gateway_circuit_breaker_forgiven_failures_total",
     "game_gateway_circuit_breaker_pending",
     "game_gateway_circuit_breaker_ejected_hosts",
 };
@@ -82,6 +84,10 @@ struct ClusterBreakerStats {
                           {{"cluster", cluster}, {"host", h}, {"kind", kKinds[k]}});
       }
       failures.push_back(f);
+      forgiven.push_back(&r.counter(
+          "game_gateway_circuit_breaker_forgiven_failures_total",
+          "Connection failures of a host within reconnect_grace: not counted toward opening.",
+          {{"cluster", cluster}, {"host", h}}));
     }
   }
   stats::Counter* rejected_open;
@@ -89,6 +95,7 @@ struct ClusterBreakerStats {
   stats::Gauge* pending;
   stats::Gauge* ejected;
   std::vector<std::array<stats::Counter*, 3>> failures;  // [host index][FailureKind]
+  std::vector<stats::Counter*> forgiven;           // [host index]
 };
 
 }  // namespace breaker

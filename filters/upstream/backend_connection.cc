@@ -86,6 +86,7 @@ size_t BackendConnection::sendData(uint64_t session, const PeerKey& ip, bool res
   if (connecting()) pending_.emplace_back(session, frame.header.msg_id);
   conn_->flushSoon();
   last_activity_ = coarseNow();
+  pool_.watchdog().onSent(host_);
   return written;
 }
 
@@ -146,6 +147,7 @@ void BackendConnection::onRead(Connection& conn, bool end_stream) {
     if (avail < wire::kServerFrameOverhead + static_cast<size_t>(payload)) break;
     evbuffer_drain(in, wire::kServerFrameOverhead);
     stats.frames_in->inc();
+    pool_.watchdog().onReceived(host_);
     stats.bytes_in->inc(wire::kServerFrameOverhead + static_cast<size_t>(payload));
     uint64_t session = static_cast<uint64_t>(h.session_id);
     UpstreamFilter* target = factory.findSession(session);

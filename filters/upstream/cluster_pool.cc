@@ -17,6 +17,10 @@ size_t share(size_t total, size_t worker, size_t workers) {
   return std::max<size_t>(1, s);
 }
 
+// Connections of one host lost within this long of each other are one
+// kConnectionLost (the backend went away once).
+constexpr auto kLossCoalesce = std::chrono::seconds(1);
+
 uint64_t mix(uint64_t x) {  // splitmix64 finalizer
   x ^= x >> 30;
   x *= 0xbf58476d1ce4e5b9ull;
@@ -35,7 +39,8 @@ ClusterPool::ClusterPool(UpstreamFactory& factory, const ClusterConfig& config,
       stats_(config.name),
       per_host_limit_(share(config.max_connections_per_service, worker_index, worker_count)),
       per_cluster_limit_(share(config.max_connections, worker_index, worker_count)),
-      rng_(static_cast<unsigned>(worker_index * 7919 + 17)) {
+      rng_(static_cast<unsigned>(worker_index * 7919 + 17)),
+      watchdog_(factory.dispatcher(), config_, config_.hosts.size()) {
   for (size_t i = 0; i < config_.hosts.size(); ++i) {
     auto h = std::make_unique<HostPool>();
     h->index = i;
@@ -46,6 +51,9 @@ ClusterPool::ClusterPool(UpstreamFactory& factory, const ClusterConfig& config,
     hosts_.push_back(std::move(h));
   }
   std::sort(ring_.begin(), ring_.end());
+  std::vector<HostPool*> watched;
+  for (auto& h : hosts_) watched.push_back(h.get());
+  watchdog_.setHosts(std::move(watched));
 }
 
 ClusterPool::~ClusterPool() {
@@ -135,6 +143,7 @@ BackendConnection* ClusterPool::pickConnection(size_t h) {
 void ClusterPool::onConnected(HostPool& host) {
   host.backoff = std::chrono::milliseconds(0);
   host.down_until = {};
+  host.loss_published_at = {};
   publish(UpstreamEvent::Type::kConnected, host, 0);
 }
 
@@ -156,7 +165,12 @@ void ClusterPool::onConnectionClosed(BackendConnection* conn, bool during_connec
     host.stats->connections_lost->inc();
     GW_LOG(warn, "upstream: cluster '{}' host {}: backend connection closed: {}", config_.name,
            host.name, detail);
-    if (had_sessions) publish(UpstreamEvent::Type::kConnectionLost, host, 0);
+    auto now = coarseNow();
+    if (had_sessions && (host.loss_published_at == std::chrono::steady_clock::time_point{} ||
+                         now - host.loss_published_at >= kLossCoalesce)) {
+      host.loss_published_at = now;
+      publish(UpstreamEvent::Type::kConnectionLost, host, 0);
+    }
   }
   for (size_t i = 0; i < host.connections.size(); ++i) {
     if (host.connections[i].get() == conn) {
@@ -172,6 +186,7 @@ void ClusterPool::onConnectionClosed(BackendConnection* conn, bool during_connec
       break;
     }
   }
+  if (host.connections.empty()) watchdog_.onHostDown(host);
   updatePoolGauges(host);
 }
 

@@ -19,6 +19,7 @@
 #include "core/sdk/dispatcher.h"
 #include "core/sdk/upstream_events.h"
 #include "filters/upstream/backend_connection.h"
+#include "filters/upstream/reply_watchdog.h"
 #include "filters/upstream/upstream_stats.h"
 
 namespace gw {
@@ -34,6 +35,9 @@ struct HostPool {
   std::chrono::steady_clock::time_point down_until{};  // in backoff until then
   std::chrono::milliseconds backoff{0};                // next backoff to apply
   size_t sessions = 0;                                 // sessions pinned here (this worker)
+  // When kConnectionLost was last published for this host (epoch: not
+  // since the last connect): losses within kLossCoalesce of it are one.
+  std::chrono::steady_clock::time_point loss_published_at{};
   std::unique_ptr<HostStats> stats;
   int64_t reported_active = 0;  // this worker's contribution to the pool gauges
   int64_t reported_idle = 0;
@@ -50,6 +54,8 @@ class ClusterPool {
   ClusterStats& stats() { return stats_; }
   UpstreamFactory& factory() { return factory_; }
   Dispatcher& dispatcher();
+  // The cluster's reply watchdog on this worker (reply_watchdog.h).
+  ReplyWatchdog& watchdog() { return watchdog_; }
   size_t hostCount() const { return hosts_.size(); }
   HostPool& host(size_t i) { return *hosts_[i]; }
   // Connections one worker may hold per host / per cluster.
@@ -66,8 +72,10 @@ class ClusterPool {
 
   // Called by a BackendConnection when it closed. `during_connect`: the
   // connect failed (backoff starts). `had_sessions`: sessions were on it
-  // (only then is kConnectionLost published). The connection is deleted
-  // later in this loop turn.
+  // (only then is kConnectionLost published, and once for all of the
+  // host's connections lost within kLossCoalesce: a backend going away
+  // is one failure, not one per pooled connection). The connection is
+  // deleted later in this loop turn.
   void onConnectionClosed(BackendConnection* conn, bool during_connect, bool had_sessions,
                           std::string_view detail);
   // Called when a connect succeeded (resets the host's backoff).
@@ -91,6 +99,7 @@ class ClusterPool {
   size_t total_connections_ = 0;
   size_t rr_next_ = 0;
   std::minstd_rand rng_;
+  ReplyWatchdog watchdog_;  // after hosts_: its destructor reads their stats
 };
 
 }  // namespace upstream

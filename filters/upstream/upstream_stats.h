@@ -40,6 +40,10 @@ inline constexpr const char* kPoolCapacityHelp =
 // connect_queue: client frames refused (error frame upstream_overflow)
 // because the backend connection's output or connect queue was full.
 inline constexpr const char* kOutputRefusedMetric = "game_gateway_upstream_output_refused_total";
+// Per host (reply_watchdog.h): workers on which the host is silent now, and
+// silent episodes.
+inline constexpr const char* kHostSilentMetric = "game_gateway_upstream_host_silent";
+inline constexpr const char* kSilencesMetric = "game_gateway_upstream_silences_total";
 
 // Per cluster, label code: error frames sent instead of forwarding.
 inline constexpr const char* kErrorFramesMetric = "game_gateway_upstream_error_frames_total";
@@ -50,7 +54,7 @@ inline constexpr const char* kClusterScopedMetrics[] = {
     kPoolConnectionsMetric, kConnectFailuresMetric, kConnectionsLostMetric,
     kFramesMetric,          kBytesMetric,           kLatencyMetric,
     kPoolCapacityMetric,    kErrorFramesMetric,     kBackendFramesRefusedMetric,
-    kOutputRefusedMetric};
+    kOutputRefusedMetric,   kHostSilentMetric,      kSilencesMetric};
 
 struct HostStats {
   explicit HostStats(const std::string& cluster, const std::string& host) {
@@ -66,11 +70,19 @@ struct HostStats {
     pool_idle = &r.gauge(kPoolConnectionsMetric,
                          "Backend connections by state (active: carries sessions).",
                          {{"cluster", cluster}, {"host", host}, {"state", "idle"}});
+    silent = &r.gauge(kHostSilentMetric,
+                      "Workers on which frames went to the host and none came back for "
+                      "silence_timeout (clusters without expect_reply); > 0: silent.",
+                      l);
+    silences = &r.counter(kSilencesMetric,
+                          "Times a worker found the host silent (reply watchdog).", l);
   }
   stats::Counter* connect_failures;
   stats::Counter* connections_lost;
   stats::Gauge* pool_active;
   stats::Gauge* pool_idle;
+  stats::Gauge* silent;
+  stats::Counter* silences;
 };
 
 struct ClusterStats {

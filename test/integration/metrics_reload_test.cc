@@ -80,7 +80,9 @@ TEST(MetricsReloadTest, ASighupThatRemovesAHostOrClusterDeletesTheirSeries) {
   for (const std::string& family :
        {"game_gateway_upstream_pool_connections{", "game_gateway_upstream_connect_failures_total{",
         "game_gateway_upstream_connections_lost_total{", "game_gateway_upstream_pool_capacity{",
-        "game_gateway_circuit_breaker_state{", "game_gateway_circuit_breaker_failures_total{"}) {
+        "game_gateway_upstream_host_silent{", "game_gateway_upstream_silences_total{",
+        "game_gateway_circuit_breaker_state{", "game_gateway_circuit_breaker_failures_total{",
+        "game_gateway_circuit_breaker_forgiven_failures_total{"}) {
     auto series = samplesWith(before, family);
     EXPECT_FALSE(samplesWith(joined(series), removed_host).empty()) << family << "\n" << before;
     EXPECT_FALSE(samplesWith(joined(series), kept_host).empty()) << family << "\n" << before;

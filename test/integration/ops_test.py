@@ -465,6 +465,7 @@ class AlertRules(unittest.TestCase):
             "GameGatewayLatencyP95High": ["game_gateway_request_latency_seconds_bucket",
                                           "0.95", "> 0.1"],
             "GameGatewayCircuitBreakerOpen": ["game_gateway_circuit_breaker_state", "== 1"],
+            "GameGatewayUpstreamHostSilent": ["game_gateway_upstream_host_silent", "> 0"],
             "GameGatewayRateLimitRejectionsHigh": ["game_gateway_rate_limit_rejected_total"],
             "GameGatewayUpstreamPoolUtilizationHigh": ["game_gateway_upstream_pool_connections",
                                                        "> 0.8"],

@@ -237,8 +237,9 @@ TEST(BreakerConfig, DefaultsAndOverrides) {
   EXPECT_EQ(game.policy().failure_ratio, 0.5);
   EXPECT_EQ(game.policy().window_ns, 10'000'000'000);
   EXPECT_EQ(game.policy().min_requests, 20u);
-  EXPECT_EQ(game.policy().open_ns, 30'000'000'000);
-  EXPECT_EQ(game.policy().max_open_ns, 300'000'000'000);
+  EXPECT_EQ(game.policy().open_ns, 1'000'000'000);
+  EXPECT_EQ(game.policy().max_open_ns, 30'000'000'000);
+  EXPECT_EQ(game.policy().reconnect_grace_ns, 10'000'000'000);
   EXPECT_EQ(game.policy().half_open_max_probes, 3u);
   EXPECT_EQ(game.policy().reply_timeout_ns, 5'000'000'000);
   EXPECT_EQ(game.hostCount(), 2u);
@@ -319,8 +320,9 @@ TEST(BreakerConfig, DescribeShowsEachClustersMergedSettings) {
   EXPECT_EQ(game["failure_ratio"].GetDouble(), 0.5);
   EXPECT_STREQ(game["window"].GetString(), "30s");
   EXPECT_EQ(game["min_requests"].GetUint(), 20u);
-  EXPECT_STREQ(game["open_duration"].GetString(), "30s");
-  EXPECT_STREQ(game["max_open_duration"].GetString(), "5m");
+  EXPECT_STREQ(game["open_duration"].GetString(), "1s");
+  EXPECT_STREQ(game["max_open_duration"].GetString(), "30s");
+  EXPECT_STREQ(game["reconnect_grace"].GetString(), "10s");
   EXPECT_EQ(game["half_open_max_probes"].GetUint(), 3u);
   EXPECT_STREQ(game["reply_timeout"].GetString(), "5s");
   EXPECT_EQ(game["max_pending"].GetUint(), 0u);
@@ -385,7 +387,7 @@ TEST(BreakerFilter, WithoutARouteResolverFramesPassUntouched) {
 // traffic), probes are limited, and a backend frame closes it.
 TEST(BreakerFilter, OpenAnswersErrorFramesThenRecoversThroughHalfOpen) {
   Rig rig({makeCluster(uniqueName("game"), 1, false), makeCluster(uniqueName("login"), 1, false)},
-          R"({"failure_threshold": 3, "open_duration": "150ms", "half_open_max_probes": 2,
+          R"({"reconnect_grace": "0s", "failure_threshold": 3, "open_duration": "150ms", "half_open_max_probes": 2,
               "reply_timeout": "5s"})");
   ASSERT_TRUE(rig.ok);
   const std::string& game = rig.clusters[0].name;
@@ -450,7 +452,7 @@ TEST(BreakerFilter, OpenAnswersErrorFramesThenRecoversThroughHalfOpen) {
 
 TEST(BreakerFilter, HalfOpenProbeFailureReopensWithBackoff) {
   Rig rig({makeCluster(uniqueName("game"), 1, false)},
-          R"({"failure_threshold": 2, "open_duration": "100ms", "max_open_duration": "1s"})");
+          R"({"reconnect_grace": "0s", "failure_threshold": 2, "open_duration": "100ms", "max_open_duration": "1s"})");
   ASSERT_TRUE(rig.ok);
   ClusterBreaker& cb = rig.breaker(0);
   rig.terminal.publish(UpstreamEvent::Type::kConnectFailed, 0, 0);
@@ -572,7 +574,7 @@ TEST(BreakerFilter, ClosingTheConnectionAbandonsPendingFramesWithoutFailure) {
 // other host serves; after open_duration it takes probes again.
 TEST(BreakerFilter, ABadHostIsEjectedWhileTheOtherServes) {
   Rig rig({makeCluster(uniqueName("game"), 2, false)},
-          R"({"failure_threshold": 3, "open_duration": "150ms", "half_open_max_probes": 1})");
+          R"({"reconnect_grace": "0s", "failure_threshold": 3, "open_duration": "150ms", "half_open_max_probes": 1})");
   ASSERT_TRUE(rig.ok);
   ClusterBreaker& cb = rig.breaker(0);
   HostAvailability* avail = rig.terminal.slot->impl;
@@ -641,7 +643,7 @@ TEST(BreakerFilter, FramesOfASessionPinnedToAnEjectedHostAreRefused) {
 
 TEST(BreakerFilter, ConnectionLossUnpinsAndClearsPendingWithoutCountingTimeouts) {
   Rig rig({makeCluster(uniqueName("rr"), 1, true)},
-          R"({"failure_threshold": 5, "reply_timeout": "50ms"})");
+          R"({"reconnect_grace": "0s", "failure_threshold": 5, "reply_timeout": "50ms"})");
   ASSERT_TRUE(rig.ok);
   ClusterBreaker& cb = rig.breaker(0);
   rig.send(1, kToFirst);
@@ -659,9 +661,32 @@ TEST(BreakerFilter, ConnectionLossUnpinsAndClearsPendingWithoutCountingTimeouts)
             0u);
 }
 
+// The default reconnect_grace (10s): a host's connection losses and failed
+// reconnects right after it went away are forgiven (counted as such), so a
+// quick restart opens nothing; the session is still unpinned so upstream
+// re-homes it.
+TEST(BreakerFilter, ConnectionFailuresWithinTheGraceOpenNothing) {
+  Rig rig({makeCluster(uniqueName("game"), 1, false)}, R"({"failure_threshold": 2})");
+  ASSERT_TRUE(rig.ok);
+  rig.send(1, kToFirst);
+  EXPECT_EQ(rig.upstream().pinned(0), 0);
+  rig.terminal.publish(UpstreamEvent::Type::kConnectionLost, 0, 0);
+  for (int i = 0; i < 10; ++i) rig.terminal.publish(UpstreamEvent::Type::kConnectFailed, 0, 0);
+  ClusterBreaker& cb = rig.breaker(0);
+  EXPECT_EQ(cb.cluster().state(), CircuitState::kClosed);
+  EXPECT_EQ(cb.host(0)->state(), CircuitState::kClosed);
+  const std::string& name = rig.clusters[0].name;
+  EXPECT_EQ(counter("game_gateway_circuit_breaker_forgiven_failures_total",
+                    {{"cluster", name}, {"host", "127.0.0.1:19000"}}),
+            11u);
+  EXPECT_EQ(counter("game_gateway_circuit_breaker_failures_total",
+                    {{"cluster", name}, {"host", "127.0.0.1:19000"}, {"kind", "connect_failed"}}),
+            0u);
+}
+
 TEST(BreakerFilter, AConnectIsNoSuccessForRequestResponseClusters) {
   Rig rig({makeCluster(uniqueName("rr"), 1, true), makeCluster(uniqueName("push"), 1, false)},
-          R"({"failure_threshold": 2})");
+          R"({"reconnect_grace": "0s", "failure_threshold": 2})");
   ASSERT_TRUE(rig.ok);
   for (size_t c = 0; c < 2; ++c) {
     rig.terminal.publish(UpstreamEvent::Type::kConnectFailed, c, 0);

@@ -470,6 +470,50 @@ TEST(ClusterBreakerTest, OpenHostsAreEjectedWithinTheCap) {
             1);
 }
 
+// reconnect_grace: a host's connection failures are forgiven for the
+// grace after the first one; a frame from the host ends the episode; a
+// connect alone ends it only once it stayed up for the grace (a backend
+// that accepts and drops at once stays in its episode); nothing is
+// forgiven while a breaker is not closed; 0 turns it off.
+TEST(ClusterBreakerTest, ConnectionFailuresWithinReconnectGraceAreForgiven) {
+  ClusterBreakerSpec spec = specWithHosts(2, 50);
+  spec.policy.reconnect_grace_ns = 10 * kSec;
+  ClusterBreaker cb(spec);
+  auto forgiven = [&](size_t h) {
+    return stats::StatsRegistry::get()
+        .counter("game_gateway_circuit_breaker_forgiven_failures_total", "",
+                 {{"cluster", cb.name()}, {"host", spec.hosts[h]}})
+        .value();
+  };
+  EXPECT_TRUE(cb.forgive(0, kT0));
+  EXPECT_TRUE(cb.forgive(0, kT0 + 9 * kSec));
+  EXPECT_FALSE(cb.forgive(0, kT0 + 10 * kSec)) << "the grace is over: failures count";
+  EXPECT_FALSE(cb.forgive(0, kT0 + 11 * kSec));
+  EXPECT_EQ(forgiven(0), 2u);
+  EXPECT_TRUE(cb.forgive(1, kT0 + 11 * kSec)) << "each host has its own episode";
+  // A connect that drops at once does not end the episode.
+  cb.hostConnected(0, kT0 + 12 * kSec);
+  EXPECT_FALSE(cb.forgive(0, kT0 + 13 * kSec));
+  // A connection that stayed up for the grace does.
+  cb.hostConnected(0, kT0 + 14 * kSec);
+  EXPECT_TRUE(cb.forgive(0, kT0 + 24 * kSec));
+  EXPECT_TRUE(cb.forgive(0, kT0 + 33 * kSec));
+  EXPECT_FALSE(cb.forgive(0, kT0 + 34 * kSec));
+  // A frame from the host ends it at once.
+  cb.hostAnswered(0);
+  EXPECT_TRUE(cb.forgive(0, kT0 + 35 * kSec));
+  // Not while the host's breaker (or the cluster's) is open.
+  for (int i = 0; i < 3; ++i) cb.host(1)->recordFailure(kT0, FailureKind::kConnectFailed);
+  ASSERT_EQ(cb.host(1)->state(), CircuitState::kOpen);
+  EXPECT_FALSE(cb.forgive(1, kT0 + 11 * kSec + kMs));
+  for (int i = 0; i < 3; ++i) cb.cluster().recordFailure(kT0, FailureKind::kConnectFailed);
+  EXPECT_FALSE(cb.forgive(0, kT0 + 35 * kSec));
+  // Off.
+  ClusterBreakerSpec off = specWithHosts(1, 50);
+  off.policy.reconnect_grace_ns = 0;
+  EXPECT_FALSE(ClusterBreaker(off).forgive(0, kT0));
+}
+
 TEST(ClusterBreakerTest, PendingCountsAgainstMaxPending) {
   ClusterBreakerSpec spec = specWithHosts(1, 50);
   spec.expect_reply = true;

@@ -25,6 +25,7 @@
 #include "core/sdk/session_info.h"
 #include "core/sdk/stats.h"
 #include "core/sdk/testing/embedded_chain.h"
+#include "core/sdk/upstream_events.h"
 #include "core/sdk/wire.h"
 #include "filters/upstream/upstream_config.h"
 #include "test/harness/net.h"
@@ -259,6 +260,33 @@ TEST(UpstreamDeliveryTest, ABackendFrameReachesItsSessionOnly) {
   EXPECT_EQ(got[0].header.msg_id, 321);
   EXPECT_EQ(got[0].payload, "for 42");
   EXPECT_TRUE(s1.takeFrames().empty());
+}
+
+// Counts the worker's upstream events by type.
+struct EventCounter : UpstreamObserver {
+  void onUpstreamEvent(const UpstreamEvent& e) override { ++by_type[e.type]; }
+  std::map<UpstreamEvent::Type, int> by_type;
+};
+
+// A backend that goes away drops all of a host's pooled connections at
+// once: that is one kConnectionLost (one failure for the breaker), not one
+// per connection.
+TEST(UpstreamFailureEventsTest, ConnectionsOfAHostLostTogetherAreOneEvent) {
+  auto game = std::make_unique<RecordingBackend>();
+  ClusterConfig c = cluster("game-lost", {game.get()});
+  c.max_connections_per_service = 2;
+  Worker w({c}, R"({"routes": [{"match": "200:0", "cluster": "game-lost"}]})");
+  EventCounter events;
+  w.ec.services().get<UpstreamEventBus>().subscribe(&events);
+  Worker::Client s1(w, 51), s2(w, 52);
+  s1.send(100, serverId(200, 0));
+  s2.send(100, serverId(200, 0));
+  ASSERT_TRUE(pump({&w}, {game.get()}, [&] { return game->dataSessions().size() == 2; }));
+  ASSERT_EQ(game->connections(), 2u) << "each session on its own connection";
+  game.reset();  // both connections close
+  w.ec.runFor(100ms);
+  EXPECT_EQ(events.by_type[UpstreamEvent::Type::kConnectionLost], 1);
+  w.ec.services().get<UpstreamEventBus>().unsubscribe(&events);
 }
 
 TEST(UpstreamDeliveryTest, BackendFramesWithTheGatewaysReservedMsgIdsAreRefused) {
