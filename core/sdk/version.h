@@ -15,8 +15,8 @@ namespace gw {
 
 inline constexpr const char* kGatewayVersion = "0.2.0";
 
-inline constexpr uint32_t kSdkAbiVersion = 3;
+inline constexpr uint32_t kSdkAbiVersion = 4;
 // FNV-1a-64 of core/sdk/*.h but this file (see //test/core:sdk_abi_test).
-inline constexpr const char* kSdkHeadersDigest = "169f9b6960165b83";
+inline constexpr const char* kSdkHeadersDigest = "cd2865c414127e63";
 
 }  // namespace gw

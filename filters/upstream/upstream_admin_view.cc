@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/sdk/cluster_manager.h"
 #include "core/sdk/stats.h"
 #include "filters/upstream/upstream_stats.h"
 
@@ -98,6 +99,13 @@ void UpstreamAdminView::describeHost(const AdminContext& ctx, const ClusterConfi
                  static_cast<double>(static_cast<int64_t>(active / capacity * 1000 + 0.5)) / 1000,
                  alloc);
   out.AddMember("pool", pool, alloc);
+  // The host's state in the cluster manager (ready when it has no set for
+  // the cluster: nothing set a state).
+  HostState state = HostState::kReady;
+  if (auto set = ClusterManager::process().hosts(cluster)) {
+    if (const ClusterHost* h = set->find(address)) state = h->state;
+  }
+  out.AddMember("state", jsonString(hostStateName(state), alloc), alloc);
   out.AddMember("connect_failures",
                 count(sumWhere(kConnectFailuresMetric, {{"cluster", cluster}, {"host", address}})),
                 alloc);
