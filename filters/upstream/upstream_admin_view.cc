@@ -99,6 +99,12 @@ void UpstreamAdminView::describeHost(const AdminContext& ctx, const ClusterConfi
                  static_cast<double>(static_cast<int64_t>(active / capacity * 1000 + 0.5)) / 1000,
                  alloc);
   out.AddMember("pool", pool, alloc);
+  out.AddMember("connect_failures",
+                count(sumWhere(kConnectFailuresMetric, {{"cluster", cluster}, {"host", address}})),
+                alloc);
+  out.AddMember("connections_lost",
+                count(sumWhere(kConnectionsLostMetric, {{"cluster", cluster}, {"host", address}})),
+                alloc);
   // The host's state in the cluster manager (ready when it has no set for
   // the cluster: nothing set a state).
   HostState state = HostState::kReady;
@@ -106,12 +112,6 @@ void UpstreamAdminView::describeHost(const AdminContext& ctx, const ClusterConfi
     if (const ClusterHost* h = set->find(address)) state = h->state;
   }
   out.AddMember("state", jsonString(hostStateName(state), alloc), alloc);
-  out.AddMember("connect_failures",
-                count(sumWhere(kConnectFailuresMetric, {{"cluster", cluster}, {"host", address}})),
-                alloc);
-  out.AddMember("connections_lost",
-                count(sumWhere(kConnectionsLostMetric, {{"cluster", cluster}, {"host", address}})),
-                alloc);
 }
 
 }  // namespace upstream
