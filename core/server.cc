@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "config/loader.h"
+#include "core/sdk/cluster_manager.h"
 #include "core/sdk/log.h"
 
 namespace gw {
@@ -66,6 +67,8 @@ Server::~Server() {
 }
 
 bool Server::init(std::string* error) {
+  // The config is the cluster manager's static source (core/sdk/cluster_manager.h).
+  ClusterManager::process().setStaticClusters(config_->clusters);
   for (size_t i = 0; i < config_->workers; ++i)
     workers_.push_back(std::make_unique<Worker>(i, config_->workers, config_));
   for (const auto& l : config_->listeners) {
@@ -229,6 +232,8 @@ bool Server::reload() {
   if (!access) return refuse(why);
 
   config_ = std::shared_ptr<const GatewayConfig>(std::move(next));
+  // Before the workers build the new generation: its pools read these hosts.
+  ClusterManager::process().setStaticClusters(config_->clusters);
   uint64_t generation = ++generation_;
   log::setLevel(config_->log_level);
   access_log_ = access;

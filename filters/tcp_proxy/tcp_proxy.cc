@@ -17,7 +17,14 @@ TcpProxyFilter::~TcpProxyFilter() {
 }
 
 FilterStatus TcpProxyFilter::onNewConnection() {
-  const Address& host = factory_.pickHost();
+  std::optional<Address> picked = factory_.pickHost();
+  if (!picked) {
+    std::string why = "cluster '" + config_.cluster.name + "' has no ready host";
+    GW_LOG(warn, "tcp_proxy: {}", why);
+    callbacks().close(CloseReason::kUpstreamConnectFailed, why, Connection::CloseMode::kAbort);
+    return FilterStatus::kStopIteration;
+  }
+  const Address& host = *picked;
   std::string why;
   int fd = connectSocket(host, config_.cluster.liveness, &why);
   if (fd < 0) {
@@ -151,6 +158,7 @@ TcpProxyFactory::TcpProxyFactory(std::shared_ptr<const TcpProxyConfig> config,
                                  WorkerContext& worker)
     : config_(std::move(config)),
       dispatcher_(worker.dispatcher),
+      hosts_(ClusterManager::process(), config_->cluster.name, config_->cluster.hosts),
       connect_timeouts_(worker.dispatcher, config_->cluster.connect_timeout,
                         [](TimeoutList::Entry& e, int64_t) {
                           static_cast<TcpProxyFilter&>(e).onConnectTimeout();
@@ -163,11 +171,15 @@ std::unique_ptr<Filter> TcpProxyFactory::createFilter() {
   return std::make_unique<TcpProxyFilter>(*this, *config_);
 }
 
-const Address& TcpProxyFactory::pickHost() {
-  const auto& hosts = config_->cluster.hosts;
-  const Address& a = hosts[next_host_ % hosts.size()];
-  ++next_host_;
-  return a;
+std::optional<Address> TcpProxyFactory::pickHost() {
+  const auto& hosts = hosts_.get().hosts;
+  for (size_t i = 0; i < hosts.size(); ++i) {
+    const ClusterHost& h = hosts[(next_host_ + i) % hosts.size()];
+    if (h.state != HostState::kReady) continue;
+    next_host_ = (next_host_ + i + 1) % hosts.size();
+    return h.address;
+  }
+  return std::nullopt;
 }
 
 void TcpProxyConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const {

@@ -1,7 +1,10 @@
 // filters/tcp_proxy/tcp_proxy.h — the `tcp_proxy` filter: raw 1:1 TCP proxy.
 //
 // Terminal, bytes layer. For each client connection opens one connection to
-// a host of `cluster` (round robin per worker) and copies bytes both ways.
+// a ready host of `cluster` (round robin per worker over the cluster
+// manager's hosts, core/sdk/cluster_manager.h; drain, maint and unhealthy
+// hosts get no new connections, and proxied connections already open stay:
+// a raw byte stream cannot move to another host) and copies bytes both ways.
 //   client ──onData──▶ TcpProxyFilter ──▶ upstream.output()
 //   client ◀─writeBytes── TcpProxyFilter ◀── upstream.input()
 // Backpressure: a side whose output passes buffer_high_watermark pauses
@@ -18,8 +21,10 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
+#include "core/sdk/cluster_manager.h"
 #include "core/sdk/connection.h"
 #include "core/sdk/dispatcher.h"
 #include "core/sdk/registry.h"
@@ -83,8 +88,8 @@ class TcpProxyFactory : public FilterFactory {
  public:
   TcpProxyFactory(std::shared_ptr<const TcpProxyConfig> config, WorkerContext& worker);
   std::unique_ptr<Filter> createFilter() override;
-  // Next host, round robin.
-  const Address& pickHost();
+  // Next ready host, round robin; nullopt when the cluster has none.
+  std::optional<Address> pickHost();
   Dispatcher& dispatcher() { return dispatcher_; }
   // The cluster's connect_timeout, and the filter's idle_timeout.
   TimeoutList& connectTimeouts() { return connect_timeouts_; }
@@ -93,6 +98,7 @@ class TcpProxyFactory : public FilterFactory {
  private:
   std::shared_ptr<const TcpProxyConfig> config_;
   Dispatcher& dispatcher_;
+  ClusterHosts hosts_;  // this worker's view of the cluster's hosts
   size_t next_host_ = 0;
   TimeoutList connect_timeouts_;
   TimeoutList idle_timeouts_;

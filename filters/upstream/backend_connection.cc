@@ -7,6 +7,7 @@
 #include "core/sdk/log.h"
 #include "filters/upstream/cluster_pool.h"
 #include "filters/upstream/upstream.h"
+#include "filters/upstream/upstream_worker.h"
 
 namespace gw {
 namespace upstream {
@@ -100,6 +101,7 @@ void BackendConnection::closeSession(uint64_t session) {
   if (sessions_.empty()) {
     pool_.updatePoolGauges(host_);
     last_activity_ = coarseNow();
+    pool_.onConnectionIdle(this);  // a removed host's connection closes now
   }
 }
 
@@ -125,7 +127,7 @@ void BackendConnection::onIdleCheck() {
 
 void BackendConnection::onRead(Connection& conn, bool end_stream) {
   evbuffer* in = conn.input();
-  UpstreamFactory& factory = pool_.factory();
+  UpstreamWorker& worker = pool_.worker();
   ClusterStats& stats = pool_.stats();
   uint8_t raw[wire::kServerFrameOverhead];
   last_activity_ = coarseNow();
@@ -136,7 +138,7 @@ void BackendConnection::onRead(Connection& conn, bool end_stream) {
     wire::ServerHeader h = wire::ServerHeader::decode(raw);
     int64_t payload = h.payloadLength();
     if (payload < 0 || h.length > kMaxServerFrameLength) {
-      factory.drops().malformed->inc();
+      worker.drops().malformed->inc();
       GW_LOG(warn, "upstream: cluster '{}' host {}: malformed server frame (length {}): closing",
              pool_.name(), host_.name, h.length);
       conn.close(CloseReason::kMalformedFrame,
@@ -150,17 +152,17 @@ void BackendConnection::onRead(Connection& conn, bool end_stream) {
     pool_.watchdog().onReceived(host_);
     stats.bytes_in->inc(wire::kServerFrameOverhead + static_cast<size_t>(payload));
     uint64_t session = static_cast<uint64_t>(h.session_id);
-    UpstreamFilter* target = factory.findSession(session);
+    UpstreamFilter* target = worker.findSession(session);
     switch (static_cast<wire::Opcode>(h.opcode)) {
       case wire::Opcode::kData:
         if (isReservedForGateway(static_cast<uint16_t>(h.type))) {
           refuseReserved(h, session);
           evbuffer_drain(in, static_cast<size_t>(payload));
         } else if (target == nullptr) {
-          factory.drops().unknown_session->inc();
+          worker.drops().unknown_session->inc();
           evbuffer_drain(in, static_cast<size_t>(payload));
         } else if (payload > static_cast<int64_t>(wire::kMaxClientPayload)) {
-          factory.drops().too_large->inc();
+          worker.drops().too_large->inc();
           GW_LOG(warn, "upstream: cluster '{}': backend frame of {} bytes for session {} does not "
                        "fit a client frame (max 65535): dropped", pool_.name(), payload, session);
           evbuffer_drain(in, static_cast<size_t>(payload));
@@ -171,10 +173,10 @@ void BackendConnection::onRead(Connection& conn, bool end_stream) {
       case wire::Opcode::kKick:
         evbuffer_drain(in, static_cast<size_t>(payload));
         if (target != nullptr) {
-          factory.drops().kicks->inc();
+          worker.drops().kicks->inc();
           target->kick(host_.name);
-        } else if (factory.linger().kicked(session)) {
-          factory.drops().kicks->inc();  // a lingering session: it ends now
+        } else if (worker.linger().kicked(session)) {
+          worker.drops().kicks->inc();  // a lingering session: it ends now
         }
         break;
       case wire::Opcode::kBindPlayer: {
@@ -185,7 +187,7 @@ void BackendConnection::onRead(Connection& conn, bool end_stream) {
         break;
       }
       default:
-        factory.drops().unknown_opcode->inc();
+        worker.drops().unknown_opcode->inc();
         evbuffer_drain(in, static_cast<size_t>(payload));
         break;
     }
@@ -217,10 +219,10 @@ void BackendConnection::onClose(Connection&, CloseReason reason, std::string_vie
   if (closed_) return;
   closed_ = true;
   bool during_connect = reason == CloseReason::kUpstreamConnectFailed;
-  UpstreamFactory& factory = pool_.factory();
+  UpstreamWorker& worker = pool_.worker();
   // Frames queued during a failed connect: each client gets an error frame.
   for (const auto& [session, msg_id] : pending_) {
-    if (UpstreamFilter* f = factory.findSession(session))
+    if (UpstreamFilter* f = worker.findSession(session))
       f->refuse(pool_, msg_id, ErrorCode::kUpstreamUnavailable);
   }
   pending_.clear();
@@ -229,10 +231,10 @@ void BackendConnection::onClose(Connection&, CloseReason reason, std::string_vie
   auto sessions = std::move(sessions_);
   sessions_.clear();
   for (uint64_t s : sessions) {
-    if (UpstreamFilter* f = factory.findSession(s)) {
+    if (UpstreamFilter* f = worker.findSession(s)) {
       f->onBackendGone(pool_, this);
     } else {
-      factory.linger().backendGone(s, this);
+      worker.linger().backendGone(s, this);
     }
   }
   pool_.onConnectionClosed(this, during_connect, had_sessions, detail);

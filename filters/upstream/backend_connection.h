@@ -4,7 +4,7 @@
 // Defines BackendConnection: many sessions share it; every frame carries its
 // session id (server frame, docs/protocol.md). Writes of all sessions during
 // a loop turn leave in one write. Reads decode server frames and hand each
-// to the worker's UpstreamFactory, which routes it by session id (data
+// to the worker's UpstreamWorker, which routes it by session id (data
 // frames typed as the gateway's own control frames are refused, never
 // forwarded). Every byte it queues is attributed to a session and client IP
 // (output_shares.h), so a flood is refused to the flooding session alone
@@ -40,6 +40,8 @@ class BackendConnection : private ConnectionCallbacks {
   }
   HostPool& host() { return host_; }
   size_t sessionCount() const { return sessions_.size(); }
+  // The sessions announced on this connection and not closed.
+  const absl::flat_hash_set<uint64_t>& sessions() const { return sessions_; }
   // Frames queued while the connect is in progress.
   size_t pendingFrames() const { return pending_.size(); }
   size_t bufferedOutput() const { return conn_->bufferedOutput(); }

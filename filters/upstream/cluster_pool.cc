@@ -1,10 +1,12 @@
 #include "filters/upstream/cluster_pool.h"
 
 #include <algorithm>
+#include <functional>
 
 #include "core/sdk/clock.h"
 #include "core/sdk/log.h"
 #include "filters/upstream/upstream.h"
+#include "filters/upstream/upstream_worker.h"
 
 namespace gw {
 namespace upstream {
@@ -32,53 +34,133 @@ uint64_t mix(uint64_t x) {  // splitmix64 finalizer
 
 }  // namespace
 
-ClusterPool::ClusterPool(UpstreamFactory& factory, const ClusterConfig& config,
-                         size_t worker_index, size_t worker_count)
-    : factory_(factory),
+ClusterPool::ClusterPool(UpstreamWorker& worker, const ClusterConfig& config)
+    : worker_(worker),
       config_(config),
       stats_(config.name),
-      per_host_limit_(share(config.max_connections_per_service, worker_index, worker_count)),
-      per_cluster_limit_(share(config.max_connections, worker_index, worker_count)),
-      rng_(static_cast<unsigned>(worker_index * 7919 + 17)),
-      watchdog_(factory.dispatcher(), config_, config_.hosts.size()) {
-  for (size_t i = 0; i < config_.hosts.size(); ++i) {
-    auto h = std::make_unique<HostPool>();
-    h->index = i;
-    h->address = config_.hosts[i];
-    h->name = h->address.toString();
-    h->stats = std::make_unique<HostStats>(config_.name, h->name);
-    for (uint64_t v = 0; v < 64; ++v) ring_.emplace_back(mix((i << 32) ^ v ^ 0x9e3779b9u), i);
-    hosts_.push_back(std::move(h));
-  }
-  std::sort(ring_.begin(), ring_.end());
-  std::vector<HostPool*> watched;
-  for (auto& h : hosts_) watched.push_back(h.get());
-  watchdog_.setHosts(std::move(watched));
+      set_(worker.manager(), config.name, config.hosts),
+      rng_(static_cast<unsigned>(worker.workerIndex() * 7919 + 17)),
+      watchdog_(worker.dispatcher(), config_.name) {
+  configure(config);
 }
 
 ClusterPool::~ClusterPool() {
-  for (auto& h : hosts_) {
+  watchdog_.setHosts({});  // takes this worker's share out of the silent gauges
+  for (auto& [name, h] : all_) {
     for (auto& c : h->connections) c->shutdown();
     h->stats->pool_active->dec(h->reported_active);
     h->stats->pool_idle->dec(h->reported_idle);
   }
 }
 
-Dispatcher& ClusterPool::dispatcher() { return factory_.dispatcher(); }
+void ClusterPool::configure(const ClusterConfig& config) {
+  config_ = config;
+  per_host_limit_ =
+      share(config.max_connections_per_service, worker_.workerIndex(), worker_.workerCount());
+  per_cluster_limit_ = share(config.max_connections, worker_.workerIndex(), worker_.workerCount());
+  watchdog_.configure(config);
+  set_.setConfigured(config.hosts);
+  applySet(set_.get());
+}
+
+Dispatcher& ClusterPool::dispatcher() { return worker_.dispatcher(); }
+
+size_t ClusterPool::sessionCount() const {
+  size_t n = 0;
+  for (const auto& [name, h] : all_) n += h->sessions;
+  return n;
+}
+
+HostPool* ClusterPool::findHost(std::string_view name) {
+  auto it = all_.find(name);
+  return it == all_.end() || !it->second->in_set ? nullptr : it->second.get();
+}
+
+void ClusterPool::refreshIfStale() {
+  if (!set_.stale()) return;
+  applySet(set_.get());
+  sweep(users == 0);
+}
+
+void ClusterPool::applySet(const HostSet& set) {
+  for (auto& [name, h] : all_) h->in_set = false;
+  hosts_.clear();
+  ring_.clear();
+  for (const ClusterHost& ch : set.hosts) {
+    auto& slot = all_[ch.name];
+    if (!slot) {
+      slot = std::make_unique<HostPool>();
+      slot->address = ch.address;
+      slot->name = ch.name;
+      slot->stats = std::make_unique<HostStats>(config_.name, ch.name);
+      slot->in_set = false;  // set just below
+    }
+    HostPool* h = slot.get();
+    if (h->in_set) continue;  // a duplicate entry in the set
+    h->in_set = true;
+    h->state = ch.state;
+    h->index = hosts_.size();
+    hosts_.push_back(h);
+    uint64_t seed = std::hash<std::string>()(ch.name);
+    for (uint64_t v = 0; v < 64; ++v) ring_.emplace_back(mix(seed ^ (v * 0x9e3779b97f4a7c15ull)), h);
+  }
+  std::sort(ring_.begin(), ring_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  watchdog_.setHosts(hosts_);
+}
+
+void ClusterPool::sweep(bool retire_all) {
+  for (auto it = all_.begin(); it != all_.end();) {
+    HostPool& h = *it->second;
+    if (h.in_set && h.state == HostState::kMaint) {
+      // Live sessions move: each filter closes its session here and re-picks
+      // on its next frame. Then every connection closes (lingering
+      // sessions' bindings on them are dropped).
+      std::vector<BackendConnection*> conns;
+      for (auto& c : h.connections) conns.push_back(c.get());
+      for (BackendConnection* conn : conns) {
+        std::vector<uint64_t> ids(conn->sessions().begin(), conn->sessions().end());
+        for (uint64_t id : ids)
+          if (UpstreamFilter* f = worker_.findSession(id)) f->leaveHost(*this, h);
+      }
+      // (A connection left idle may have been retired already.)
+      while (!h.connections.empty()) retire(h.connections.back().get());
+    } else if (!h.in_set || retire_all) {
+      std::vector<BackendConnection*> idle;
+      for (auto& c : h.connections)
+        if (c->sessionCount() == 0) idle.push_back(c.get());
+      for (BackendConnection* c : idle) retire(c);
+    }
+    if (!h.in_set && h.connections.empty() && h.sessions == 0) {
+      h.stats->pool_active->dec(h.reported_active);
+      h.stats->pool_idle->dec(h.reported_idle);
+      it = all_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
 
 bool ClusterPool::hostUsable(const HostPool& h, std::chrono::steady_clock::time_point now) {
+  if (!h.in_set || h.state != HostState::kReady) return false;
   if (now < h.down_until) return false;
-  HostAvailability* avail = factory_.availability().impl;
+  HostAvailability* avail = worker_.availability().impl;
   return avail == nullptr || avail->available(config_.name, h.index);
 }
 
-int ClusterPool::pickHost(uint64_t session, int preferred) {
+HostPool* ClusterPool::pickHost(uint64_t session, HostPool* preferred) {
+  refreshIfStale();
   auto now = coarseNow();
-  if (preferred >= 0 && hostUsable(*hosts_[static_cast<size_t>(preferred)], now)) return preferred;
+  if (preferred != nullptr && preferred->in_set && preferred->state == HostState::kDrain &&
+      now >= preferred->down_until) {
+    // Draining: no new sessions, but the session pinned here stays.
+    HostAvailability* avail = worker_.availability().impl;
+    if (avail == nullptr || avail->available(config_.name, preferred->index)) return preferred;
+  }
+  if (preferred != nullptr && hostUsable(*preferred, now)) return preferred;
   return pickByPolicy(session, now);
 }
 
-int ClusterPool::pickByPolicy(uint64_t session, std::chrono::steady_clock::time_point now) {
+HostPool* ClusterPool::pickByPolicy(uint64_t session, std::chrono::steady_clock::time_point now) {
   size_t n = hosts_.size();
   switch (config_.lb) {
     case LbPolicy::kRoundRobin:
@@ -86,34 +168,33 @@ int ClusterPool::pickByPolicy(uint64_t session, std::chrono::steady_clock::time_
         size_t h = (rr_next_ + i) % n;
         if (hostUsable(*hosts_[h], now)) {
           rr_next_ = h + 1;
-          return static_cast<int>(h);
+          return hosts_[h];
         }
       }
-      return -1;
+      return nullptr;
     case LbPolicy::kLeastRequest: {
-      int best = -1;
-      for (size_t h = 0; h < n; ++h) {
-        if (!hostUsable(*hosts_[h], now)) continue;
-        if (best < 0 || hosts_[h]->sessions < hosts_[static_cast<size_t>(best)]->sessions)
-          best = static_cast<int>(h);
+      HostPool* best = nullptr;
+      for (HostPool* h : hosts_) {
+        if (!hostUsable(*h, now)) continue;
+        if (best == nullptr || h->sessions < best->sessions) best = h;
       }
       return best;
     }
     case LbPolicy::kConsistentHash: {
       uint64_t point = mix(session);
-      auto it = std::lower_bound(ring_.begin(), ring_.end(), std::make_pair(point, size_t{0}));
+      auto it = std::lower_bound(ring_.begin(), ring_.end(), point,
+                                 [](const auto& e, uint64_t p) { return e.first < p; });
       for (size_t i = 0; i < ring_.size(); ++i, ++it) {
         if (it == ring_.end()) it = ring_.begin();
-        if (hostUsable(*hosts_[it->second], now)) return static_cast<int>(it->second);
+        if (hostUsable(*it->second, now)) return it->second;
       }
-      return -1;
+      return nullptr;
     }
   }
-  return -1;
+  return nullptr;
 }
 
-BackendConnection* ClusterPool::pickConnection(size_t h) {
-  HostPool& host = *hosts_[h];
+BackendConnection* ClusterPool::pickConnection(HostPool& host) {
   // Reuse: the open connection with the fewest sessions, unless the host may
   // still grow and every connection already carries sessions.
   BackendConnection* best = nullptr;
@@ -147,6 +228,41 @@ void ClusterPool::onConnected(HostPool& host) {
   publish(UpstreamEvent::Type::kConnected, host, 0);
 }
 
+void ClusterPool::onConnectionIdle(BackendConnection* conn) {
+  if (!conn->host().in_set || users == 0) retire(conn);
+}
+
+void ClusterPool::retire(BackendConnection* conn) {
+  HostPool& host = conn->host();
+  for (uint64_t s : conn->sessions()) worker_.linger().backendGone(s, conn);
+  conn->shutdown();
+  GW_LOG(info, "upstream: cluster '{}' host {}: backend connection closed ({})", config_.name,
+         host.name,
+         !host.in_set ? "host removed from the cluster"
+                      : host.state == HostState::kMaint ? "host in maint" : "pool unused");
+  release(conn);
+}
+
+void ClusterPool::release(BackendConnection* conn) {
+  HostPool& host = conn->host();
+  for (size_t i = 0; i < host.connections.size(); ++i) {
+    if (host.connections[i].get() == conn) {
+      // Deleted at the end of this loop turn: its callbacks are on the stack.
+      struct Holder : DeferredDeletable {
+        std::unique_ptr<BackendConnection> c;
+      };
+      auto holder = std::make_unique<Holder>();
+      holder->c = std::move(host.connections[i]);
+      host.connections.erase(host.connections.begin() + static_cast<long>(i));
+      dispatcher().deferredDelete(std::move(holder));
+      --total_connections_;
+      break;
+    }
+  }
+  if (host.connections.empty()) watchdog_.onHostDown(host);
+  updatePoolGauges(host);
+}
+
 void ClusterPool::onConnectionClosed(BackendConnection* conn, bool during_connect,
                                      bool had_sessions, std::string_view detail) {
   HostPool& host = conn->host();
@@ -172,28 +288,13 @@ void ClusterPool::onConnectionClosed(BackendConnection* conn, bool during_connec
       publish(UpstreamEvent::Type::kConnectionLost, host, 0);
     }
   }
-  for (size_t i = 0; i < host.connections.size(); ++i) {
-    if (host.connections[i].get() == conn) {
-      // Deleted at the end of this loop turn: its callbacks are on the stack.
-      struct Holder : DeferredDeletable {
-        std::unique_ptr<BackendConnection> c;
-      };
-      auto holder = std::make_unique<Holder>();
-      holder->c = std::move(host.connections[i]);
-      host.connections.erase(host.connections.begin() + static_cast<long>(i));
-      dispatcher().deferredDelete(std::move(holder));
-      --total_connections_;
-      break;
-    }
-  }
-  if (host.connections.empty()) watchdog_.onHostDown(host);
-  updatePoolGauges(host);
+  release(conn);
 }
 
 void ClusterPool::publish(UpstreamEvent::Type type, HostPool& host, uint64_t session) {
-  if (factory_.bus().empty()) return;
+  if (worker_.bus().empty() || !host.in_set) return;
   UpstreamEvent e{type, &config_.name, host.index, &host.address, session};
-  factory_.bus().publish(e);
+  worker_.bus().publish(e);
 }
 
 void ClusterPool::updatePoolGauges(HostPool& host) {

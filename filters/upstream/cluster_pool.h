@@ -1,23 +1,35 @@
 // filters/upstream/cluster_pool.h — one worker's connections to one cluster.
 //
 // Defines HostPool (one backend host: its multiplexed connections, its
-// reconnect backoff) and ClusterPool (the hosts of a cluster and its load
-// balancer: round_robin, least_request = fewest sessions pinned on this
-// worker, consistent_hash on session id). The per-process connection limits
-// (max_connections_per_service per host, max_connections per cluster) are
-// split evenly across workers, each getting at least one. Per worker; not
-// thread-safe.
+// reconnect backoff, its state from the cluster manager) and ClusterPool
+// (the hosts of a cluster and its load balancer: round_robin, least_request
+// = fewest sessions pinned on this worker, consistent_hash on session id).
+// The per-process connection limits (max_connections_per_service per host,
+// max_connections per cluster) are split evenly across workers, each
+// getting at least one.
+//
+// A ClusterPool belongs to its worker's UpstreamWorker (upstream_worker.h),
+// not to a config generation: every UpstreamFactory of the worker that
+// routes to the cluster shares it, so the limits hold across reloads. The
+// newest generation's ClusterConfig applies (configure()). Hosts come from
+// the cluster manager (core/sdk/cluster_manager.h, read through
+// ClusterHosts): a host the manager drops stops getting sessions and its
+// HostPool lives on, out of the set, until its last connection and session
+// are gone. Per worker; not thread-safe.
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "core/sdk/cluster.h"
+#include "core/sdk/cluster_manager.h"
 #include "core/sdk/dispatcher.h"
 #include "core/sdk/upstream_events.h"
+#include "core/sdk/clock.h"
 #include "filters/upstream/backend_connection.h"
 #include "filters/upstream/reply_watchdog.h"
 #include "filters/upstream/upstream_stats.h"
@@ -25,19 +37,26 @@
 namespace gw {
 namespace upstream {
 
-class UpstreamFactory;
+class UpstreamWorker;
 
 struct HostPool {
-  size_t index = 0;
+  size_t index = 0;  // position in the cluster's current host set (event and breaker index)
   Address address;
   std::string name;  // "127.0.0.1:9000"
+  HostState state = HostState::kReady;
+  bool in_set = true;  // false once the manager dropped the host
   std::vector<std::unique_ptr<BackendConnection>> connections;
   std::chrono::steady_clock::time_point down_until{};  // in backoff until then
   std::chrono::milliseconds backoff{0};                // next backoff to apply
-  size_t sessions = 0;                                 // sessions pinned here (this worker)
+  size_t sessions = 0;  // sessions pinned here (this worker; lingering ones too)
   // When kConnectionLost was last published for this host (epoch: not
   // since the last connect): losses within kLossCoalesce of it are one.
   std::chrono::steady_clock::time_point loss_published_at{};
+  // Reply watchdog (reply_watchdog.h): first frame sent since the last one
+  // received (epoch: none awaited), and whether this worker counts the
+  // host silent.
+  MonoTime awaiting_since{};
+  bool silent = false;
   std::unique_ptr<HostStats> stats;
   int64_t reported_active = 0;  // this worker's contribution to the pool gauges
   int64_t reported_idle = 0;
@@ -45,30 +64,53 @@ struct HostPool {
 
 class ClusterPool {
  public:
-  ClusterPool(UpstreamFactory& factory, const ClusterConfig& config, size_t worker_index,
-              size_t worker_count);
+  ClusterPool(UpstreamWorker& worker, const ClusterConfig& config);
   ~ClusterPool();
+
+  // A generation built with `config` uses this pool: its settings (timeouts,
+  // limits, configured hosts) apply from now on.
+  void configure(const ClusterConfig& config);
 
   const ClusterConfig& config() const { return config_; }
   const std::string& name() const { return config_.name; }
   ClusterStats& stats() { return stats_; }
-  UpstreamFactory& factory() { return factory_; }
+  UpstreamWorker& worker() { return worker_; }
   Dispatcher& dispatcher();
   // The cluster's reply watchdog on this worker (reply_watchdog.h).
   ReplyWatchdog& watchdog() { return watchdog_; }
+  // Hosts of the current set, in the set's order.
   size_t hostCount() const { return hosts_.size(); }
   HostPool& host(size_t i) { return *hosts_[i]; }
+  // The host of the current set named `name`, or nullptr.
+  HostPool* findHost(std::string_view name);
   // Connections one worker may hold per host / per cluster.
   size_t perHostLimit() const { return per_host_limit_; }
   size_t perClusterLimit() const { return per_cluster_limit_; }
+  // Backend connections of this worker to the cluster, all hosts.
+  size_t connectionCount() const { return total_connections_; }
+  // Sessions pinned on any host (lingering ones too).
+  size_t sessionCount() const;
+  // Generations (UpstreamFactory) of this worker using the pool.
+  size_t users = 0;
 
-  // Picks a host for `session`: `preferred` (its affinity) while that host is
-  // up, else the load balancer's choice. Returns -1 if no host is usable.
-  int pickHost(uint64_t session, int preferred);
-  // Picks (or opens) a connection on host `h`. nullptr if none can be had
+  // Picks a host for `session`: `preferred` (its affinity) while it is in
+  // the set, ready or drain, and up; else the load balancer's choice among
+  // ready, up hosts. Returns nullptr if no host is usable.
+  HostPool* pickHost(uint64_t session, HostPool* preferred);
+  // Picks (or opens) a connection on `host`. nullptr if none can be had
   // (connect failed at once, or the cluster's connection cap is reached and
   // every existing connection is gone).
-  BackendConnection* pickConnection(size_t h);
+  BackendConnection* pickConnection(HostPool& host);
+
+  // Applies the manager's changes when the set moved (one atomic load
+  // otherwise): new hosts, removed hosts, states; then sweep().
+  void refreshIfStale();
+  // Acts on host states: the live sessions of maint hosts move (their
+  // backend gets session close; their next frame picks another host) and
+  // the hosts' connections close; idle connections of removed hosts close;
+  // removed hosts with nothing left are deleted. With `retire_all` (no
+  // generation uses the pool any more) every idle connection closes.
+  void sweep(bool retire_all = false);
 
   // Called by a BackendConnection when it closed. `during_connect`: the
   // connect failed (backoff starts). `had_sessions`: sessions were on it
@@ -80,26 +122,38 @@ class ClusterPool {
                           std::string_view detail);
   // Called when a connect succeeded (resets the host's backoff).
   void onConnected(HostPool& host);
-  // Publishes an event on this worker's UpstreamEventBus.
+  // Called when a connection's last session left: a removed host's
+  // connection closes then.
+  void onConnectionIdle(BackendConnection* conn);
+  // Publishes an event on this worker's UpstreamEventBus (not for hosts out
+  // of the set: their index is no longer theirs).
   void publish(UpstreamEvent::Type type, HostPool& host, uint64_t session);
   // Keeps the pool gauges (active vs idle connections) right after a change.
   void updatePoolGauges(HostPool& host);
 
  private:
+  void applySet(const HostSet& set);
   bool hostUsable(const HostPool& h, std::chrono::steady_clock::time_point now);
-  int pickByPolicy(uint64_t session, std::chrono::steady_clock::time_point now);
+  HostPool* pickByPolicy(uint64_t session, std::chrono::steady_clock::time_point now);
+  // Closes `conn` on purpose (not a failure: no backoff, no loss counted);
+  // lingering sessions on it lose their binding.
+  void retire(BackendConnection* conn);
+  // Removes `conn` from its host; deleted at the end of this loop turn.
+  void release(BackendConnection* conn);
 
-  UpstreamFactory& factory_;
+  UpstreamWorker& worker_;
   ClusterConfig config_;
   ClusterStats stats_;
-  std::vector<std::unique_ptr<HostPool>> hosts_;
-  std::vector<std::pair<uint64_t, size_t>> ring_;  // consistent hash: (point, host)
-  size_t per_host_limit_;
-  size_t per_cluster_limit_;
+  ClusterHosts set_;
+  std::map<std::string, std::unique_ptr<HostPool>, std::less<>> all_;  // in the set or not
+  std::vector<HostPool*> hosts_;                                       // the current set
+  std::vector<std::pair<uint64_t, HostPool*>> ring_;  // consistent hash: (point, host)
+  size_t per_host_limit_ = 1;
+  size_t per_cluster_limit_ = 1;
   size_t total_connections_ = 0;
   size_t rr_next_ = 0;
   std::minstd_rand rng_;
-  ReplyWatchdog watchdog_;  // after hosts_: its destructor reads their stats
+  ReplyWatchdog watchdog_;  // watches hosts_ (set in applySet)
 };
 
 }  // namespace upstream

@@ -17,11 +17,10 @@ void LingerKeeper::init(Dispatcher& dispatcher, WorkerServices& services) {
   services.get<SessionLingerSeams>().keeper = this;
 }
 
-void LingerKeeper::park(uint64_t id, UpstreamFactory* factory, std::vector<Binding> bindings,
+void LingerKeeper::park(uint64_t id, std::vector<Binding> bindings,
                         std::chrono::milliseconds linger) {
   if (sessions_.count(id) != 0) finish(id, false);  // an older linger of the same id
   Entry e;
-  e.factory = factory;
   e.bindings = std::move(bindings);
   e.deadline = coarseNow() + linger;
   e.generation = next_generation_++;
@@ -84,7 +83,7 @@ void LingerKeeper::finish(uint64_t id, bool notify) {
         b.conn->forgetSession(id);
       }
     }
-    if (b.host >= 0) --b.pool->host(static_cast<size_t>(b.host)).sessions;
+    if (b.host != nullptr) --b.host->sessions;
   }
 }
 
@@ -116,19 +115,6 @@ void LingerKeeper::backendGone(uint64_t id, BackendConnection* conn) {
   if (it == sessions_.end()) return;
   for (auto& b : it->second.bindings)
     if (b.conn == conn) b.conn = nullptr;
-}
-
-void LingerKeeper::factoryGone(UpstreamFactory* factory) {
-  std::vector<uint64_t> ids;
-  for (auto& [id, e] : sessions_)
-    if (e.factory == factory) ids.push_back(id);
-  for (uint64_t id : ids) {
-    auto it = sessions_.find(id);
-    deadlines_.erase({it->second.deadline, id});
-    // Its pools (and their connections and host counters) go with it.
-    sessions_.erase(it);
-  }
-  if (dispatcher_ != nullptr) arm();
 }
 
 }  // namespace upstream

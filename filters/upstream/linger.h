@@ -14,9 +14,10 @@
 //    no owner, session close; or
 //  - the owner ends it early (endLinger: kicked, or resumed elsewhere), or a
 //    backend kicks it (kicked()).
-// A backend connection that dies drops its bindings (backendGone); a
-// factory that is destroyed drops its sessions without telling backends
-// (its connections close anyway). Per worker; not thread-safe.
+// A backend connection that dies drops its bindings (backendGone). The
+// pools and connections bound to belong to the worker (upstream_worker.h),
+// not to a config generation, so a lingering session outlives the factory
+// that served it. Per worker; not thread-safe.
 #pragma once
 
 #include <chrono>
@@ -36,14 +37,14 @@ namespace upstream {
 
 class BackendConnection;
 class ClusterPool;
-class UpstreamFactory;
+struct HostPool;
 
 class LingerKeeper : public SessionLingerKeeper {
  public:
   // One cluster the session was bound to.
   struct Binding {
     ClusterPool* pool = nullptr;
-    int host = -1;                       // counted in the host's `sessions`
+    HostPool* host = nullptr;            // counted in its `sessions`; nullptr: none
     BackendConnection* conn = nullptr;   // nullptr once that connection is gone
   };
 
@@ -53,9 +54,8 @@ class LingerKeeper : public SessionLingerKeeper {
   // Binds to the worker (first upstream factory on it); later calls no-ops.
   void init(Dispatcher& dispatcher, WorkerServices& services);
 
-  // Keeps `bindings` of session `id` (from `factory`) for `linger`.
-  void park(uint64_t id, UpstreamFactory* factory, std::vector<Binding> bindings,
-            std::chrono::milliseconds linger);
+  // Keeps `bindings` of session `id` for `linger`.
+  void park(uint64_t id, std::vector<Binding> bindings, std::chrono::milliseconds linger);
   // The session resumed on this worker: forgets its bindings without
   // telling backends. Returns true if it was lingering here.
   bool takeOver(uint64_t id);
@@ -64,8 +64,6 @@ class LingerKeeper : public SessionLingerKeeper {
   bool kicked(uint64_t id);
   // Backend connection `conn` closed; it carried `id`.
   void backendGone(uint64_t id, BackendConnection* conn);
-  // `factory` is being destroyed: drops its sessions silently.
-  void factoryGone(UpstreamFactory* factory);
 
   // SessionLingerKeeper
   void endLinger(uint64_t id, bool notify_backends) override;
@@ -75,7 +73,6 @@ class LingerKeeper : public SessionLingerKeeper {
 
  private:
   struct Entry {
-    UpstreamFactory* factory = nullptr;
     std::vector<Binding> bindings;
     std::chrono::steady_clock::time_point deadline;
     bool asking = false;  // the owner is deciding (asynchronously)

@@ -14,7 +14,7 @@ UpstreamFilter::UpstreamFilter(UpstreamFactory& factory) : factory_(factory) {}
 UpstreamFilter::~UpstreamFilter() {
   // Not session_->id: the filter that published the SessionInfo may be
   // destroyed already (a chain torn down without a close).
-  if (registered_id_ != 0) factory_.unregisterSession(registered_id_, this);
+  if (registered_id_ != 0) factory_.worker().unregisterSession(registered_id_, this);
 }
 
 FilterStatus UpstreamFilter::onNewConnection() {
@@ -38,7 +38,7 @@ void UpstreamFilter::ensureSession() {
     }
   }
   if (registered_id_ == 0) {
-    factory_.registerSession(session_->id, this);
+    factory_.worker().registerSession(session_->id, this);
     registered_id_ = session_->id;
     // A resumed session whose old connection lingers on this worker: this
     // connection takes over (backends get session open "resume" on its
@@ -57,20 +57,16 @@ UpstreamFilter::Affinity& UpstreamFilter::affinityFor(ClusterPool& pool) {
   std::string_view host =
       session_->observer != nullptr ? session_->observer->affinityFor(pool.name()) : "";
   if (!host.empty()) {
-    for (size_t h = 0; h < pool.hostCount(); ++h) {
-      if (pool.host(h).name == host) {
-        a.host = static_cast<int>(h);
-        ++pool.host(h).sessions;
-        break;
-      }
+    if (HostPool* h = pool.findHost(host)) {
+      a.host = h;
+      ++h->sessions;
     }
   }
   return a;
 }
 
-void UpstreamFilter::noteAffinity(ClusterPool& pool, int h) {
-  if (session_->observer != nullptr)
-    session_->observer->onAffinityChanged(pool.name(), pool.host(static_cast<size_t>(h)).name);
+void UpstreamFilter::noteAffinity(ClusterPool& pool, HostPool& h) {
+  if (session_->observer != nullptr) session_->observer->onAffinityChanged(pool.name(), h.name);
 }
 
 void UpstreamFilter::sendError(ClusterPool* pool, uint16_t msg_id, ErrorCode code) {
@@ -88,14 +84,17 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
     return FilterStatus::kStopIteration;
   }
   ClusterPool& pool = factory_.pool(c);
+  // Host set or states changed (one atomic load otherwise): may move this
+  // session (maint) before it is used.
+  pool.refreshIfStale();
   Affinity& a = affinityFor(pool);
   if (a.conn == nullptr || !a.conn->open()) {
-    int h = pool.pickHost(session_->id, a.host);
-    if (h < 0) {
+    HostPool* h = pool.pickHost(session_->id, a.host);
+    if (h == nullptr) {
       sendError(&pool, frame.header.msg_id, ErrorCode::kUpstreamUnavailable);
       return FilterStatus::kStopIteration;
     }
-    BackendConnection* conn = pool.pickConnection(static_cast<size_t>(h));
+    BackendConnection* conn = pool.pickConnection(*h);
     if (conn == nullptr) {
       sendError(&pool, frame.header.msg_id, ErrorCode::kUpstreamUnavailable);
       return FilterStatus::kStopIteration;
@@ -104,12 +103,12 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
     // last one reported): report only a change.
     bool changed = a.host != h;
     if (changed) {
-      if (a.host >= 0) --pool.host(static_cast<size_t>(a.host)).sessions;
-      ++pool.host(static_cast<size_t>(h)).sessions;
+      if (a.host != nullptr) --a.host->sessions;
+      ++h->sessions;
       a.host = h;
     }
     a.conn = conn;
-    if (changed) noteAffinity(pool, h);
+    if (changed) noteAffinity(pool, *h);
   }
   BackendConnection& conn = *a.conn;
   if (conn.connecting() && conn.pendingFrames() >= pool.config().max_pending_frames) {
@@ -129,8 +128,7 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
   size_t bytes = conn.sendData(session_->id, ip, session_->resumed, frame);
   pool.stats().frames_out->inc();
   pool.stats().bytes_out->inc(bytes);
-  if (!a.awaiting) {
-    a.awaiting = true;
+  if (!a.awaiting()) {
     a.sent_at = preciseNow();
   }
   pool.publish(UpstreamEvent::Type::kFrameSent, conn.host(), session_->id);
@@ -140,9 +138,9 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
 void UpstreamFilter::deliver(ClusterPool& pool, const wire::ServerHeader& header,
                              evbuffer* payload_src) {
   for (auto& a : affinity_) {
-    if (a.pool == &pool && a.awaiting) {
-      a.awaiting = false;
+    if (a.pool == &pool && a.awaiting()) {
       auto d = preciseNow() - a.sent_at;
+      a.sent_at = {};
       pool.stats().latency->observe(std::chrono::duration<double>(d).count());
       break;
     }
@@ -155,9 +153,8 @@ void UpstreamFilter::deliver(ClusterPool& pool, const wire::ServerHeader& header
   callbacks().writeFrame(frame);
   if (!factory_.bus().empty() && registered_id_ != 0) {
     for (auto& a : affinity_) {
-      if (a.pool == &pool && a.host >= 0) {
-        pool.publish(UpstreamEvent::Type::kFrameReceived, pool.host(static_cast<size_t>(a.host)),
-                     session_->id);
+      if (a.pool == &pool && a.host != nullptr) {
+        pool.publish(UpstreamEvent::Type::kFrameReceived, *a.host, session_->id);
         break;
       }
     }
@@ -181,8 +178,20 @@ void UpstreamFilter::onBackendGone(ClusterPool& pool, BackendConnection* conn) {
   for (auto& a : affinity_) {
     if (a.pool == &pool && a.conn == conn) {
       a.conn = nullptr;
-      a.awaiting = false;
+      a.sent_at = {};
     }
+  }
+}
+
+void UpstreamFilter::leaveHost(ClusterPool& pool, HostPool& host) {
+  for (auto& a : affinity_) {
+    if (a.pool != &pool || a.host != &host) continue;
+    BackendConnection* conn = a.conn;
+    a.conn = nullptr;
+    a.sent_at = {};
+    --host.sessions;
+    a.host = nullptr;
+    if (conn != nullptr) conn->closeSession(session_->id);
   }
 }
 
@@ -201,7 +210,7 @@ void UpstreamFilter::onClose(CloseReason) {
     std::vector<LingerKeeper::Binding> bindings;
     for (auto& a : affinity_) bindings.push_back({a.pool, a.host, a.conn});
     affinity_.clear();
-    factory_.linger().park(s->id, &factory_, std::move(bindings), s->linger);
+    factory_.linger().park(s->id, std::move(bindings), s->linger);
   }
   for (auto& a : affinity_) {
     if (a.conn != nullptr) {
@@ -212,11 +221,11 @@ void UpstreamFilter::onClose(CloseReason) {
       }
     }
     a.conn = nullptr;
-    if (a.host >= 0) --a.pool->host(static_cast<size_t>(a.host)).sessions;
-    a.host = -1;
+    if (a.host != nullptr) --a.host->sessions;
+    a.host = nullptr;
   }
   if (registered_id_ != 0) {
-    factory_.unregisterSession(session_->id, this);
+    factory_.worker().unregisterSession(session_->id, this);
     registered_id_ = 0;
   }
 }
@@ -225,16 +234,13 @@ UpstreamFactory::UpstreamFactory(std::shared_ptr<const UpstreamConfig> config,
                                  WorkerContext& worker)
     : config_(std::move(config)),
       routes_(&config_->routes),
-      dispatcher_(worker.dispatcher),
-      linger_(worker.services.get<LingerKeeper>()),
-      bus_(worker.services.get<UpstreamEventBus>()),
-      availability_(worker.services.get<HostAvailabilitySlot>()),
+      worker_(worker.services.get<UpstreamWorker>()),
       no_route_(&stats::StatsRegistry::get().counter(
           "game_gateway_upstream_no_route_total", "Client frames that matched no route rule.",
           {{"listener", worker.listener}})) {
-  for (const auto& c : config_->clusters)
-    pools_.push_back(std::make_unique<ClusterPool>(*this, c, worker.worker_index, worker.worker_count));
-  linger_.init(worker.dispatcher, worker.services);
+  worker_.init(worker.dispatcher, worker.services, worker.worker_index, worker.worker_count,
+               ClusterManager::process());
+  for (const auto& c : config_->clusters) pools_.push_back(&worker_.acquire(c));
   if (config_->routes_from_redis) {
     redis_routes_ = std::make_unique<RedisRoutes>(
         worker.dispatcher, *config_->routes_from_redis, config_->clusters, worker.worker_index,
@@ -248,8 +254,9 @@ UpstreamFactory::UpstreamFactory(std::shared_ptr<const UpstreamConfig> config,
 
 UpstreamFactory::~UpstreamFactory() {
   redis_routes_.reset();
-  // Lingering sessions on this factory's connections: dropped with the pools.
-  linger_.factoryGone(this);
+  // The pools stay with the worker (the next generation uses them); one no
+  // generation uses any more closes its idle connections.
+  for (ClusterPool* p : pools_) worker_.release(*p);
 }
 
 std::unique_ptr<Filter> UpstreamFactory::createFilter() {

@@ -14,11 +14,18 @@
 // index, backend connection, reply latency start), inline for the usual one
 // cluster. The session's affinity by name is the session owner's (asked
 // through SessionObserver::affinityFor, told through onAffinityChanged);
-// without an owner there is none to keep. UpstreamFactory
-// (per worker) owns the pools, the session -> filter map used to route
-// backend frames and the route table in force (the static routes, or rules
-// read from Redis: routes_from_redis, redis_routes.h); nothing is shared
-// across workers except the immutable UpstreamConfig and the sharded stats.
+// without an owner there is none to keep. UpstreamFactory (per worker, per
+// config generation) holds the route table in force (the static routes, or
+// rules read from Redis: routes_from_redis, redis_routes.h) and uses the
+// worker's pools; UpstreamWorker (per worker, all generations:
+// upstream_worker.h) owns the pools and the session -> filter map used to
+// route backend frames. Nothing is shared across workers except the
+// immutable UpstreamConfig, the cluster manager and the sharded stats.
+//
+// Host states (core/sdk/cluster_manager.h): new sessions go to ready hosts
+// only; a session pinned on a draining host stays; a session on a maint
+// host is moved (leaveHost: its backend gets session close, its next frame
+// opens it on another host).
 //
 // Sessions published by a `session` filter (core/session_info.h): the
 // affinity it carries (a resumed session) is preferred when picking hosts,
@@ -45,6 +52,7 @@
 #include "filters/upstream/redis_routes.h"
 #include "filters/upstream/route_table.h"
 #include "filters/upstream/upstream_config.h"
+#include "filters/upstream/upstream_worker.h"
 
 namespace gw {
 namespace upstream {
@@ -71,6 +79,10 @@ class UpstreamFilter : public Filter, public RouteResolver {
   void bindPlayer(uint64_t player_id);
   // The backend connection this session used in `pool` is gone.
   void onBackendGone(ClusterPool& pool, BackendConnection* conn);
+  // Host `host` of `pool` went into maint: closes this session there (the
+  // backend gets session close) and forgets the host, so the next frame
+  // picks another one.
+  void leaveHost(ClusterPool& pool, HostPool& host);
   // A frame queued on a connection that failed to connect: tells the client.
   void refuse(ClusterPool& pool, uint16_t msg_id, ErrorCode code);
   uint64_t sessionId() const { return session_ ? session_->id : 0; }
@@ -81,19 +93,20 @@ class UpstreamFilter : public Filter, public RouteResolver {
   struct Affinity {
     ClusterPool* pool;
     BackendConnection* conn = nullptr;
-    std::chrono::steady_clock::time_point sent_at{};  // oldest unanswered frame
-    int32_t host = -1;  // index in pool; -1: none yet
-    bool awaiting = false;
+    // Oldest unanswered frame; the epoch when none is awaited.
+    std::chrono::steady_clock::time_point sent_at{};
+    HostPool* host = nullptr;  // counted in its `sessions`; nullptr: none yet
+    bool awaiting() const { return sent_at != std::chrono::steady_clock::time_point{}; }
   };
   Affinity& affinityFor(ClusterPool& pool);
   void ensureSession();
   // Host `h` of `pool` became the session's affinity (it differs from the
   // one it had): tells the session owner.
-  void noteAffinity(ClusterPool& pool, int h);
+  void noteAffinity(ClusterPool& pool, HostPool& h);
   void sendError(ClusterPool* pool, uint16_t msg_id, ErrorCode code);
 
   // Per connection.
-  UpstreamFactory& factory_;  // per worker: routes, pools, session map
+  UpstreamFactory& factory_;  // per worker and generation: routes, pools
   // The session served: published by its owner (`session`), or own_session_.
   SessionInfo* session_ = nullptr;
   // Made only when no filter published a session (no `session` filter).
@@ -107,7 +120,8 @@ class UpstreamFilter : public Filter, public RouteResolver {
 
 class UpstreamFactory : public FilterFactory {
  public:
-  // Built by the registered filter type (upstream_config.cc) for one worker.
+  // Built by the registered filter type (upstream_config.cc) for one worker;
+  // acquires the worker's pools of its clusters (releases them when gone).
   UpstreamFactory(std::shared_ptr<const UpstreamConfig> config, WorkerContext& worker);
   ~UpstreamFactory() override;
 
@@ -116,39 +130,22 @@ class UpstreamFactory : public FilterFactory {
   const UpstreamConfig& config() const { return *config_; }
   // The route table in force on this worker.
   const RouteTable& routes() const { return *routes_; }
-  LingerKeeper& linger() { return linger_; }
-  Dispatcher& dispatcher() { return dispatcher_; }
+  UpstreamWorker& worker() { return worker_; }
+  LingerKeeper& linger() { return worker_.linger(); }
+  Dispatcher& dispatcher() { return worker_.dispatcher(); }
+  // The pool of route target `index` (config().clusters[index]).
   ClusterPool& pool(int index) { return *pools_[static_cast<size_t>(index)]; }
-  UpstreamEventBus& bus() { return bus_; }
-  HostAvailabilitySlot& availability() { return availability_; }
-  DropStats& drops() { return drops_; }
+  UpstreamEventBus& bus() { return worker_.bus(); }
   stats::Counter* noRoute() { return no_route_; }
-
-  // Session registry (this worker): backend frames find their client here.
-  void registerSession(uint64_t id, UpstreamFilter* f) { sessions_[id] = f; }
-  void unregisterSession(uint64_t id, UpstreamFilter* f) {
-    auto it = sessions_.find(id);
-    if (it != sessions_.end() && it->second == f) sessions_.erase(it);
-  }
-  UpstreamFilter* findSession(uint64_t id) {
-    auto it = sessions_.find(id);
-    return it == sessions_.end() ? nullptr : it->second;
-  }
-  size_t sessionCount() const { return sessions_.size(); }
 
  private:
   std::shared_ptr<const UpstreamConfig> config_;
   const RouteTable* routes_;                        // config_->routes or *redis_table_
   std::shared_ptr<const RouteTable> redis_table_;  // rules read from Redis, once any
-  Dispatcher& dispatcher_;
-  LingerKeeper& linger_;
-  UpstreamEventBus& bus_;
-  HostAvailabilitySlot& availability_;
-  DropStats drops_;
+  UpstreamWorker& worker_;
   stats::Counter* no_route_;
-  std::vector<std::unique_ptr<ClusterPool>> pools_;
-  absl::flat_hash_map<uint64_t, UpstreamFilter*> sessions_;
-  std::unique_ptr<RedisRoutes> redis_routes_;  // last: stops before the pools go
+  std::vector<ClusterPool*> pools_;  // the worker's, acquired in the constructor
+  std::unique_ptr<RedisRoutes> redis_routes_;  // last: stops before the pools are released
 };
 
 }  // namespace upstream

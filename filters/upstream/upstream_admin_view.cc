@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/sdk/cluster_manager.h"
 #include "core/sdk/stats.h"
 #include "filters/upstream/upstream_stats.h"
 
@@ -104,6 +105,13 @@ void UpstreamAdminView::describeHost(const AdminContext& ctx, const ClusterConfi
   out.AddMember("connections_lost",
                 count(sumWhere(kConnectionsLostMetric, {{"cluster", cluster}, {"host", address}})),
                 alloc);
+  // The host's state in the cluster manager (ready when it has no set for
+  // the cluster: nothing set a state).
+  HostState state = HostState::kReady;
+  if (auto set = ClusterManager::process().hosts(cluster)) {
+    if (const ClusterHost* h = set->find(address)) state = h->state;
+  }
+  out.AddMember("state", jsonString(hostStateName(state), alloc), alloc);
 }
 
 }  // namespace upstream

@@ -7,7 +7,8 @@
 //  - GET /clusters, each cluster: "traffic" {frames_in, frames_out,
 //    bytes_in, bytes_out, requests_timed} (all workers, since start);
 //  - each host: "pool" {active, idle, capacity, utilization},
-//    "connect_failures", "connections_lost";
+//    "connect_failures", "connections_lost", and "state" (ready | drain |
+//    maint | unhealthy, from the cluster manager);
 //  - GET /metrics: game_gateway_upstream_pool_capacity per host, set from
 //    the config in force; and every upstream series of a cluster or host
 //    that is no longer in the config in force (a reload removed it) is

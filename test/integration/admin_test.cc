@@ -186,8 +186,9 @@ TEST_F(AdminApiTest, ClustersListHostsPoolsAndTraffic) {
   std::vector<std::string> keys;
   for (const auto& m : h.GetObject()) keys.emplace_back(m.name.GetString());
   EXPECT_EQ(keys, (std::vector<std::string>{"address", "breaker", "pool", "connect_failures",
-                                            "connections_lost"}))
+                                            "connections_lost", "state"}))
       << r.body;
+  EXPECT_STREQ(h["state"].GetString(), "ready");  // the cluster manager's host state
   EXPECT_EQ(gateway_.stop(), 0);
 }
 

@@ -22,7 +22,7 @@
 //                   HostPool::sessions--. (The session-close frame it also
 //                   writes to the backend is a write, not a pool operation.)
 //   BM_Pool_Find    what every backend frame pays to find its client:
-//                   UpstreamFactory::findSession among 10,000 sessions.
+//                   UpstreamWorker::findSession among 10,000 sessions.
 //   BM_Pool_PickAffinity  pickHost for a session whose preferred host is up
 //                   (its connection dropped; the host is kept).
 // Get and Put each run in batches of 1024: after 1024 timed Gets the timer
@@ -104,7 +104,7 @@ class PoolFixture {
     uint64_t seed = 1;
     for (size_t h = 0; h < kHosts; ++h) {
       for (size_t c = 0; c < kConnsPerHost; ++c) {
-        BackendConnection* conn = p.pickConnection(h);
+        BackendConnection* conn = p.pickConnection(p.host(h));
         if (conn == nullptr) die("pickConnection failed while filling the pool");
         evbuffer_add(payload, "x", 1);
         wire::ClientHeader hdr;
@@ -120,7 +120,7 @@ class PoolFixture {
     for (size_t i = 0; i < kResident; ++i) {
       uint64_t id = gen.next();
       resident_.push_back(id);
-      factory_->registerSession(id, owner_ptr_);
+      factory_->worker().registerSession(id, owner_ptr_);
     }
     for (size_t i = 0; i < kFresh; ++i) fresh_.push_back(gen.next());
     host_of_.assign(kFresh, 0);
@@ -136,16 +136,16 @@ class PoolFixture {
   // A session acquires its connection (see BM_Pool_Get). Returns the host.
   int get(uint64_t id) {
     ClusterPool& p = pool();
-    int h = p.pickHost(id, -1);
-    BackendConnection* conn = p.pickConnection(static_cast<size_t>(h));
+    HostPool* h = p.pickHost(id, nullptr);
+    BackendConnection* conn = p.pickConnection(*h);
     benchmark::DoNotOptimize(conn);
-    ++p.host(static_cast<size_t>(h)).sessions;
-    factory_->registerSession(id, owner_ptr_);
-    return h;
+    ++h->sessions;
+    factory_->worker().registerSession(id, owner_ptr_);
+    return static_cast<int>(h->index);
   }
   // The session leaves (see BM_Pool_Put).
   void put(uint64_t id, int h) {
-    factory_->unregisterSession(id, owner_ptr_);
+    factory_->worker().unregisterSession(id, owner_ptr_);
     --pool().host(static_cast<size_t>(h)).sessions;
   }
 
@@ -195,7 +195,7 @@ void BM_Pool_Get(benchmark::State& state) {
   }
   allocs.stop();
   for (size_t i = batch_start; i < next; ++i) f.put(ids[i], host_of[i]);
-  if (f.factory().sessionCount() != kResident) state.SkipWithError("registry size drifted");
+  if (f.factory().worker().sessionCount() != kResident) state.SkipWithError("registry size drifted");
 }
 BENCHMARK(BM_Pool_Get);
 
@@ -222,7 +222,7 @@ void BM_Pool_Put(benchmark::State& state) {
   }
   allocs.stop();
   for (size_t i = next; i < batch_end; ++i) f.put(ids[i], host_of[i]);
-  if (f.factory().sessionCount() != kResident) state.SkipWithError("registry size drifted");
+  if (f.factory().worker().sessionCount() != kResident) state.SkipWithError("registry size drifted");
 }
 BENCHMARK(BM_Pool_Put);
 
@@ -236,7 +236,7 @@ void BM_Pool_Find(benchmark::State& state) {
     // A scattered walk over the resident sessions (7919 is prime to 10,000).
     i += 7919;
     if (i >= ids.size()) i -= ids.size();
-    found += f.factory().findSession(ids[i]) != nullptr;
+    found += f.factory().worker().findSession(ids[i]) != nullptr;
   }
   allocs.stop();
   if (found != static_cast<uint64_t>(state.iterations())) state.SkipWithError("lookup missed");
@@ -252,8 +252,8 @@ void BM_Pool_PickAffinity(benchmark::State& state) {
   AllocsPerOp allocs(state, AllocScope::kProcess);
   for (auto _ : state) {
     if (++i == ids.size()) i = 0;
-    int preferred = static_cast<int>(i % kHosts);
-    int h = p.pickHost(ids[i], preferred);
+    HostPool* preferred = &p.host(i % kHosts);
+    HostPool* h = p.pickHost(ids[i], preferred);
     sum += h == preferred;
   }
   allocs.stop();

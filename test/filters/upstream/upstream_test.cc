@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "core/sdk/cluster_manager.h"
 #include "core/sdk/error_frame.h"
 #include "core/sdk/session_info.h"
 #include "core/sdk/stats.h"
@@ -29,6 +30,7 @@
 #include "core/sdk/wire.h"
 #include "filters/upstream/upstream_config.h"
 #include "test/harness/net.h"
+#include "filters/upstream/upstream_worker.h"
 #include "test/harness/recording_backend.h"
 
 namespace gw {
@@ -107,6 +109,20 @@ class Worker {
    private:
     std::unique_ptr<FilterChain> chain_;
   };
+
+  // A config reload on this worker: clients made from now on use a new
+  // upstream factory (a new generation) built from `clusters` and
+  // `upstream_json`; the old factory stays for the clients it served.
+  void reload(std::vector<ClusterConfig> clusters, const std::string& upstream_json) {
+    clusters_ = std::move(clusters);
+    std::string error;
+    auto upstream = ec.registered("upstream", upstream_json, clusters_, &error);
+    if (!upstream) {
+      ADD_FAILURE() << error;
+      return;
+    }
+    elements_[2] = *upstream;
+  }
 
   EmbeddedChain ec;
 
@@ -416,6 +432,125 @@ TEST_F(UpstreamConfigTest, FairShareKnobsAndTheirBounds) {
                       "max_backend_output_bytes": 65536, "fair_share": {"floor": 65537}})"),
             nullptr);
   EXPECT_EQ(error_, "/fair_share/floor: must be an integer from 1024 to 65536, got 65537");
+}
+
+// Host states (core/sdk/cluster_manager.h) through the process's manager,
+// which these tests feed as the runtime would and empty at the end.
+class UpstreamHostStateTest : public ::testing::Test {
+ protected:
+  void TearDown() override { ClusterManager::process().setStaticClusters({}); }
+  void setState(const std::string& cluster, RecordingBackend& host, HostState state) {
+    std::string error;
+    ASSERT_TRUE(ClusterManager::process().setHostState(cluster, host.address(), state, &error))
+        << error;
+  }
+};
+
+TEST_F(UpstreamHostStateTest, DrainTakesNoNewSessionsButKeepsItsOwn) {
+  RecordingBackend h0, h1;
+  std::vector<RecordingBackend*> all = {&h0, &h1};
+  ClusterConfig c = cluster("hs_drain", all);
+  ClusterManager::process().setStaticClusters({c});
+  Worker w({c}, R"({"routes": [{"match": "200:0", "cluster": "hs_drain"}]})");
+  Worker::Client s1(w, 1), s2(w, 2);
+  s1.send(100, serverId(200, 0));
+  s2.send(100, serverId(200, 0));
+  ASSERT_TRUE(pump({&w}, all, [&] { return seen(all) == 2; }));
+  EXPECT_EQ(h0.dataSessions(), std::set<uint64_t>{1});
+  setState("hs_drain", h0, HostState::kDrain);
+  // Session 1 stays pinned on the draining host; new ones all go to h1.
+  Worker::Client s3(w, 3), s4(w, 4);
+  s3.send(100, serverId(200, 0));
+  s4.send(100, serverId(200, 0));
+  s1.send(101, serverId(200, 0), "still here");
+  ASSERT_TRUE(pump({&w}, all, [&] { return h1.dataSessions().size() == 3 && h0.of(wire::Opcode::kData, 1).size() == 2; }));
+  EXPECT_EQ(h0.dataSessions(), std::set<uint64_t>{1});
+  EXPECT_EQ(h1.dataSessions(), (std::set<uint64_t>{2, 3, 4}));
+  EXPECT_TRUE(h0.of(wire::Opcode::kSessionClose, 1).empty());
+}
+
+TEST_F(UpstreamHostStateTest, MaintMovesLiveSessionsToAnotherHost) {
+  RecordingBackend h0, h1;
+  std::vector<RecordingBackend*> all = {&h0, &h1};
+  ClusterConfig c = cluster("hs_maint", all);
+  ClusterManager::process().setStaticClusters({c});
+  Worker w({c}, R"({"routes": [{"match": "200:0", "cluster": "hs_maint"}]})");
+  Worker::Client s1(w, 1), s2(w, 2);
+  s1.send(100, serverId(200, 0));
+  s2.send(100, serverId(200, 0));
+  ASSERT_TRUE(pump({&w}, all, [&] { return seen(all) == 2; }));
+  ASSERT_EQ(h0.dataSessions(), std::set<uint64_t>{1});
+  setState("hs_maint", h0, HostState::kMaint);
+  // Without traffic: the worker's sweep (posted by the manager) closes
+  // session 1 on h0.
+  ASSERT_TRUE(pump({&w}, all, [&] { return !h0.of(wire::Opcode::kSessionClose, 1).empty(); }));
+  // Its next frame opens it on h1; the client saw no error and stays.
+  s1.send(101, serverId(200, 0), "moved");
+  ASSERT_TRUE(pump({&w}, all, [&] { return h1.dataSessions().count(1) == 1; }));
+  EXPECT_EQ(h1.of(wire::Opcode::kData, 1)[0].payload, "moved");
+  EXPECT_TRUE(s1.takeFrames().empty());
+  EXPECT_FALSE(s1.closed);
+  Worker::Client s3(w, 3);
+  s3.send(100, serverId(200, 0));
+  ASSERT_TRUE(pump({&w}, all, [&] { return h1.dataSessions().count(3) == 1; }));
+  EXPECT_EQ(h0.dataSessions(), std::set<uint64_t>{1});
+}
+
+TEST_F(UpstreamHostStateTest, UnhealthyIsSkippedAndNoReadyHostIsAnError) {
+  RecordingBackend h0, h1;
+  std::vector<RecordingBackend*> all = {&h0, &h1};
+  ClusterConfig c = cluster("hs_unhealthy", all);
+  ClusterManager::process().setStaticClusters({c});
+  setState("hs_unhealthy", h0, HostState::kUnhealthy);
+  Worker w({c}, R"({"routes": [{"match": "200:0", "cluster": "hs_unhealthy"}]})");
+  Worker::Client s1(w, 1), s2(w, 2);
+  s1.send(100, serverId(200, 0));
+  s2.send(100, serverId(200, 0));
+  ASSERT_TRUE(pump({&w}, all, [&] { return seen(all) == 2; }));
+  EXPECT_TRUE(h0.dataSessions().empty());
+  setState("hs_unhealthy", h1, HostState::kDrain);
+  Worker::Client s3(w, 3);
+  s3.send(102, serverId(200, 0));
+  auto out = s3.takeFrames();
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].payload, errorFramePayload(ErrorCode::kUpstreamUnavailable, 102));
+}
+
+TEST_F(UpstreamHostStateTest, GenerationsShareTheWorkersPoolsAndBackendFramesReachBoth) {
+  RecordingBackend game;
+  ClusterConfig c = cluster("hs_reload", {&game});
+  c.max_connections_per_service = 1;
+  ClusterManager::process().setStaticClusters({c});
+  const std::string routes = R"({"routes": [{"match": "200:0", "cluster": "hs_reload"}]})";
+  Worker w({c}, routes);
+  Worker::Client old_gen(w, 51);
+  old_gen.send(100, serverId(200, 0));
+  ASSERT_TRUE(pump({&w}, {&game}, [&] { return game.dataSessions().size() == 1; }));
+  c.max_connections_per_service = 2;
+  c.connect_timeout = std::chrono::milliseconds(1500);
+  w.reload({c}, routes);
+  Worker::Client new_gen(w, 52);
+  new_gen.send(100, serverId(200, 0));
+  ASSERT_TRUE(pump({&w}, {&game}, [&] { return game.dataSessions().size() == 2; }));
+  // One worker-wide pool, configured by the newest generation.
+  auto* uw = w.ec.services().find<upstream::UpstreamWorker>();
+  ASSERT_NE(uw, nullptr);
+  EXPECT_EQ(uw->poolCount(), 1u);
+  ASSERT_NE(uw->find("hs_reload"), nullptr);
+  EXPECT_EQ(uw->find("hs_reload")->config().connect_timeout, std::chrono::milliseconds(1500));
+  EXPECT_EQ(uw->find("hs_reload")->perHostLimit(), 2u);
+  // A frame for each generation's session, on whatever connection: each
+  // reaches its own client.
+  game.sendToAll(encodeServerFrame(wire::Opcode::kData, 301, 51, "old"));
+  game.sendToAll(encodeServerFrame(wire::Opcode::kData, 302, 52, "new"));
+  std::vector<ClientFrame> a, b;
+  ASSERT_TRUE(pump({&w}, {&game}, [&] {
+    for (auto& f : old_gen.takeFrames()) a.push_back(f);
+    for (auto& f : new_gen.takeFrames()) b.push_back(f);
+    return !a.empty() && !b.empty();
+  }));
+  EXPECT_EQ(a[0].payload, "old");
+  EXPECT_EQ(b[0].payload, "new");
 }
 
 }  // namespace
