@@ -50,6 +50,9 @@ class Run:
         self.checks = []           # (description, ok, figure)
         self.explained_open = {}   # population -> lost_open frames a gateway metric explains
         self.explained_closes = 0  # gateway closes the metrics cannot show (e.g. at exit)
+        # Whether a counted close explains the frames lost at it. False where the close is a
+        # consequence of the loss (blackhole: clients blocked on unanswered frames go idle).
+        self.closes_explain_loss = True
         self.notes = []
         self.tasks = []
         self.ctl = clients.Control()
@@ -214,9 +217,12 @@ class Run:
         unexplained_closes = max(0, closes_seen - closes_counted - self.explained_closes)
         pops = {}
         for name, led in self.ledgers.items():
-            silent = max(0, led.lost_open - self.explained_open.get(name, 0))
-            if unexplained_closes:
-                silent += led.lost_on_close
+            if self.closes_explain_loss:
+                silent = max(0, led.lost_open - self.explained_open.get(name, 0))
+                if unexplained_closes:
+                    silent += led.lost_on_close
+            else:
+                silent = max(0, led.lost() - self.explained_open.get(name, 0))
             s = led.summary()
             s["silent"] = silent
             if name in ("wb", "churn"):

@@ -200,7 +200,7 @@ async def slow_consumer(r):
                              "seen closed")])
 
 
-def start_flood(r, n, window=2000, size=1024):
+def start_flood(r, n, window=50000, size=4096):
     led = r.population("flood")
     for i in range(n):
         r.spawn(clients.numbered_client(r.port, clients.src_addr(38, i), 5000 + i, led,
@@ -209,7 +209,7 @@ def start_flood(r, n, window=2000, size=1024):
 
 async def flood(r):
     n, secs = sizes(r, (4, 6), (4, 20))
-    r.describe = f"{n} clients pipeline 1 KiB frames as fast as a window of 2000 allows"
+    r.describe = f"{n} clients pipeline 4 KiB frames as fast as a window of 50000 allows"
     r.expect = ("the flooders' excess is refused to them (upstream_overflow) or "
                 "delivered; well-behaved: 0 failures (issue 14 item 4, fair sharing)")
     await r.start()
@@ -228,7 +228,8 @@ async def flood(r):
 
 async def stalled_backend(r):
     stall = sizes(r, 3, 10)
-    r.describe = f"2 flooders run; the backend is stopped (SIGSTOP) for {stall} s, then resumed"
+    r.describe = (f"4 flooders (4 KiB frames, window 50000) run; the backend is stopped "
+                  f"(SIGSTOP) for {stall} s, then resumed")
     r.expect = ("well-behaved frames wait and are delivered after the stall, or the "
                 "flooders alone are refused: well-behaved 0 failures (issue 14 item 4)")
     await r.start()
@@ -236,7 +237,7 @@ async def stalled_backend(r):
     await r.baseline()
     r.flood_ctl = clients.Control()
     r.extra_ctls.append(r.flood_ctl)
-    start_flood(r, 2)
+    start_flood(r, 4)
     await asyncio.sleep(1)
     r.mark("attack_start")
     r.backend.stall()
@@ -300,6 +301,7 @@ async def blackhole(r):
     await r.start()
     r.start_well_behaved()
     await r.baseline()
+    r.closes_explain_loss = False   # idle_timeout closes follow from the silence
     r.mark("attack_start")
     t0 = now()
     r.backend.stall()
@@ -319,7 +321,7 @@ async def blackhole(r):
     if fams:
         r.notes.append(f"silence counted by: {fams}")
         for pop in ("wb", "churn"):
-            r.explained_open[pop] = r.ledgers[pop].lost_open
+            r.explained_open[pop] = r.ledgers[pop].lost()
     else:
         r.notes.append("no gateway metric counted the unanswered frames "
                        "(looked for names with " + "/".join(WATCHDOG_WORDS) +
