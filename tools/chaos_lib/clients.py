@@ -95,7 +95,8 @@ async def numbered_client(port, src, idx, led, ctl, rate=20.0, window=8, size=64
     """A well-behaved client (or, with a large window and rate=None, a flooder): sends
     numbered frames at `rate` per second (None: as fast as the window allows) with at most
     `window` outstanding, reconnecting after a close by the gateway while ctl.reconnect.
-    With frames_per_conn it churns: that many frames, wait for their answers (3 s at most),
+    With frames_per_conn it churns: that many frames, wait for their answers (15 s at most,
+    longer than any scenario's stall, so a churn client never gives up on a frame first),
     close, sleep `pause`, reconnect."""
     seq = 0
     while not ctl.stop and (ctl.sending or seq == 0):
@@ -128,7 +129,7 @@ async def numbered_client(port, src, idx, led, ctl, rate=20.0, window=8, size=64
                     await asyncio.sleep(0.002)
                 else:
                     await asyncio.sleep(0)
-            deadline = min(ctl.settle_deadline, now() + 3.0) if frames_per_conn and \
+            deadline = min(ctl.settle_deadline, now() + 15.0) if frames_per_conn and \
                 ctl.sending else ctl.settle_deadline
             while conn.in_flight() and not rtask.done() and not ctl.stop and now() < deadline:
                 await asyncio.sleep(0.02)

@@ -9,6 +9,7 @@ a port, from /proc/net/tcp) and Sampler (RSS peak and CPU in a background asynci
 import asyncio
 import json
 import os
+import random
 import re
 import signal
 import socket
@@ -21,10 +22,19 @@ PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
 
 def free_port():
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's ephemeral
+    range (so the clients' own connections cannot take it before the gateway binds it)."""
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 12000), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                continue
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def base_config(listen_port, admin_port, backend_port, token_file):

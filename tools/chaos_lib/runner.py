@@ -16,6 +16,7 @@ Verdict rules (tools/chaos --help and docs/reliability.md):
   - scenario checks (attackers closed in time, CPU, admin answering, pool limits) fail it.
 """
 import asyncio
+import json
 import os
 import time
 
@@ -63,16 +64,33 @@ class Run:
 
     # -- processes ------------------------------------------------------------------
     async def start(self):
-        self.backend = procs.Backend(self.opts.backend_sim, self.backend_port,
-                                     os.path.join(self.dir, "backend.log"))
-        self.backend.start()
-        self.gw = procs.Gateway(self.opts.gateway, self.dir, self.name, self.config,
-                                nofile=self.nofile)
-        self.gw.start()
+        """Starts backend and gateway; a port taken meanwhile is retried with new ports."""
+        for attempt in range(3):
+            self.backend = procs.Backend(self.opts.backend_sim, self.backend_port,
+                                         os.path.join(self.dir, "backend.log"))
+            self.gw = procs.Gateway(self.opts.gateway, self.dir, self.name, self.config,
+                                    nofile=self.nofile)
+            try:
+                self.backend.start()
+                self.gw.start()
+                break
+            except RuntimeError as e:
+                self.backend.stop()
+                if "in use" not in str(e) and "did not start" not in str(e) or attempt == 2:
+                    raise
+                self._new_ports()
         self.sampler = procs.Sampler(self.gw)
         self.sampler.start()
         self.backend_peak = 0
         self._bg = asyncio.get_running_loop().create_task(self._watch())
+
+    def _new_ports(self):
+        old = (self.port, self.admin_port, self.backend_port)
+        self.port, self.admin_port, self.backend_port = (procs.free_port() for _ in range(3))
+        text = json.dumps(self.config)
+        for a, b in zip(old, (self.port, self.admin_port, self.backend_port)):
+            text = text.replace(f"127.0.0.1:{a}\"", f"127.0.0.1:{b}\"")
+        self.config = json.loads(text)
 
     async def _watch(self):
         """Every 0.5 s: backend connection count (peak) and a metrics scrape (the last one
