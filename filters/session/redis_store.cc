@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "core/sdk/log.h"
+#include "core/sdk/session_info.h"
 
 namespace gw {
 namespace session {
@@ -98,6 +99,16 @@ end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[3])
 if redis.call('HGET', KEYS[2], 'owner') == ARGV[6] then redis.call('HSET', KEYS[2], 'player', ARGV[7]) end
 return {status, old}
+)lua";
+
+// Claims a node id: KEYS[1] the node key; ARGV[1] this instance's value,
+// ARGV[2] ttl ms. Returns "" when the claim is ours (set or renewed), else
+// the value of the instance holding it.
+constexpr const char* kNodeClaimScript = R"lua(
+local cur = redis.call('GET', KEYS[1])
+if cur and cur ~= ARGV[1] then return cur end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return ''
 )lua";
 
 // How long a replica key outlives its last heartbeat.
@@ -216,6 +227,12 @@ RedisStore::RedisStore(Dispatcher& dispatcher, size_t worker_index,
   errors_ = &reg.counter("game_gateway_session_store_errors_total",
                          "Session store operations that Redis could not serve (answered "
                          "from this replica's state instead).");
+  node_conflict_ = &reg.gauge("game_gateway_session_node_id_conflict",
+                              "1 while another gateway instance holds this one's session-id "
+                              "node id in Redis (ids may collide), else 0.");
+  node_collisions_ = &reg.counter("game_gateway_session_node_id_collisions_total",
+                                  "Times this gateway found its session-id node id held by "
+                                  "another instance in Redis.");
 }
 
 RedisStore::~RedisStore() {
@@ -261,8 +278,36 @@ void RedisStore::heartbeat() {
   if (commands_.up()) {
     std::string ttl = std::to_string(kReplicaTtl.count());
     commands_.send({"SET", replicaKey(), processReplicaName(), "PX", ttl});
+    if (worker_ == 0) claimNodeId();
   }
   heartbeat_timer_.enable(kHeartbeatInterval);
+}
+
+void RedisStore::claimNodeId() {
+  uint16_t node = SessionIdGenerator::process().nodeId();
+  std::string key = config_.prefix + "node:" + std::to_string(node);
+  std::string mine = instance() + " " + processReplicaName();
+  std::string ttl = std::to_string(kReplicaTtl.count());
+  std::weak_ptr<bool> alive = alive_;
+  commands_.command({"EVAL", kNodeClaimScript, "1", key, mine, ttl},
+                    [this, alive, node](const redisReply* r) {
+                      if (alive.expired()) return;
+                      auto holder = redis::replyString(r);
+                      if (!holder) return;  // Redis failed: decided at the next heartbeat
+                      bool conflict = !holder->empty();
+                      if (conflict && !node_conflict_now_) {
+                        node_collisions_->inc();
+                        GW_LOG(error,
+                               "session ids: node id {} is held by gateway instance '{}' in "
+                               "Redis: both mint session ids from it, so ids may collide; give "
+                               "each replica its own session.node_id or $GATEWAY_NODE_ID",
+                               node, std::string(*holder));
+                      } else if (!conflict && node_conflict_now_) {
+                        GW_LOG(info, "session ids: node id {} is this gateway's again", node);
+                      }
+                      node_conflict_now_ = conflict;
+                      node_conflict_->set(conflict ? 1 : 0);
+                    });
 }
 
 void RedisStore::onStateChange(bool up) {

@@ -125,6 +125,12 @@ class RedisStore : public SessionStore {
   void resyncStep(std::shared_ptr<std::vector<std::pair<SessionRecord*, std::weak_ptr<char>>>> todo,
                   size_t from);
   void heartbeat();
+  // Worker 0 only: claims this process's session-id node id in Redis
+  // (`<prefix>node:<id>`, held as "<instance> <replica>" for kReplicaTtl,
+  // renewed every heartbeat). Held by another instance: a collision —
+  // logged once per episode, counted, and shown in the conflict gauge —
+  // since both mint ids from the same node id (docs/ops/README.md).
+  void claimNodeId();
   void countError(const char* op);
 
   Dispatcher& dispatcher_;
@@ -140,6 +146,9 @@ class RedisStore : public SessionStore {
   Timer heartbeat_timer_;
   stats::Gauge* up_gauge_;
   stats::Counter* errors_;
+  stats::Gauge* node_conflict_;
+  stats::Counter* node_collisions_;
+  bool node_conflict_now_ = false;
   bool counted_up_ = false;
   struct PendingEnd {
     uint64_t id;
