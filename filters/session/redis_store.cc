@@ -227,12 +227,21 @@ RedisStore::RedisStore(Dispatcher& dispatcher, size_t worker_index,
   errors_ = &reg.counter("game_gateway_session_store_errors_total",
                          "Session store operations that Redis could not serve (answered "
                          "from this replica's state instead).");
-  node_conflict_ = &reg.gauge("game_gateway_session_node_id_conflict",
-                              "1 while another gateway instance holds this one's session-id "
-                              "node id in Redis (ids may collide), else 0.");
-  node_collisions_ = &reg.counter("game_gateway_session_node_id_collisions_total",
-                                  "Times this gateway found its session-id node id held by "
-                                  "another instance in Redis.");
+  node_conflict_ = &nodeIdConflictGauge();
+  node_collisions_ = &nodeIdCollisionsCounter();
+}
+
+stats::Gauge& RedisStore::nodeIdConflictGauge() {
+  return stats::StatsRegistry::get().gauge(
+      "game_gateway_session_node_id_conflict",
+      "1 while another gateway instance holds this one's session-id node id in Redis (ids may "
+      "collide), else 0.");
+}
+
+stats::Counter& RedisStore::nodeIdCollisionsCounter() {
+  return stats::StatsRegistry::get().counter(
+      "game_gateway_session_node_id_collisions_total",
+      "Times this gateway found its session-id node id held by another instance in Redis.");
 }
 
 RedisStore::~RedisStore() {

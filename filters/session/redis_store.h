@@ -94,6 +94,11 @@ class RedisStore : public SessionStore {
   std::string playerKey(uint64_t player) const;
   std::string replicaKey() const;
   std::string channel() const { return config_.prefix + "sessions"; }
+  // The node-id claim's metrics (see claimNodeId()); the session filter
+  // registers them whatever its store, so dashboards and alert rules find
+  // them (0) on a memory-store gateway too.
+  static stats::Gauge& nodeIdConflictGauge();
+  static stats::Counter& nodeIdCollisionsCounter();
   // This process's instance name (random per start, 16 hex digits).
   static const std::string& processInstance();
   // The instance this store writes as (processInstance() unless a test

@@ -321,6 +321,8 @@ SessionFactory::SessionFactory(std::shared_ptr<const SessionConfig> config, Work
           // Sized up front: no table doubling (a few ms per shard) below this.
           if (config_->expected_sessions > 0) config_->manager->reserve(config_->expected_sessions);
           SessionIdGenerator::process().reset(config_->node_id, config_->id_key);
+          RedisStore::nodeIdConflictGauge();
+          RedisStore::nodeIdCollisionsCounter();
           if (config_->redis)
             config_->manager->setFleet(std::make_shared<RedisFleetView>(config_->redis_config));
         });
