@@ -113,7 +113,10 @@ async def numbered_client(port, src, idx, led, ctl, rate=20.0, window=8, size=64
             while ctl.sending and not ctl.stop and not rtask.done():
                 if frames_per_conn and sent_here >= frames_per_conn:
                     break
-                if conn.in_flight() < window:
+                # (A flooder's frames may stay unanswered while later ones are answered,
+                # so its msg_ids can wrap onto an outstanding one: wait for that one.)
+                if conn.in_flight() < window and \
+                        wire.msg_id_for(seq) not in conn.outstanding:
                     t = now()
                     msg_id = conn.sent(seq, t)
                     writer.write(wire.encode(msg_id, wire.numbered_payload(
@@ -125,7 +128,7 @@ async def numbered_client(port, src, idx, led, ctl, rate=20.0, window=8, size=64
                 if rate:
                     next_t = max(next_t + 1.0 / rate, now() - 1.0)
                     await asyncio.sleep(max(0.0, next_t - now()))
-                elif conn.in_flight() >= window:
+                elif conn.in_flight() >= window or wire.msg_id_for(seq) in conn.outstanding:
                     await asyncio.sleep(0.002)
                 else:
                     await asyncio.sleep(0)

@@ -30,6 +30,10 @@ class Ledger:
         self.sent = 0
         self.delivered = 0
         self.errors = collections.Counter()     # error name -> frames
+        # Error frames about the connection, not a frame (refused msg_id 0, e.g. code 8
+        # `overloaded` before a shed connection's close): by name. Not failures: the close
+        # that follows is counted (refused / lost_on_close).
+        self.notices = collections.Counter()
         self.lost_on_close = 0
         self.lost_open = 0
         self.corrupt = 0
@@ -74,6 +78,7 @@ class Ledger:
         return {"sent": self.sent, "delivered": self.delivered, "errors": dict(self.errors),
                 "lost_on_close": self.lost_on_close, "lost_open": self.lost_open,
                 "corrupt": self.corrupt, "unexpected": self.unexpected,
+                "notices": dict(self.notices),
                 "connects": self.connects, "connect_failures": self.connect_failures,
                 "server_closes": self.server_closes, "refused": self.refused,
                 "failures": self.failures(), "latency_max_ms": round(self.latency_max * 1e3, 1)}
@@ -107,6 +112,9 @@ class ConnLedger:
         led = self.ledger
         if msg_id == wire.ERROR_MSG_ID:
             err = wire.parse_error(payload)
+            if err is not None and err[2] == 0 and err[2] not in self.outstanding:
+                led.notices[err[1]] += 1
+                return
             if err is None or err[2] not in self.outstanding:
                 led.unexpected += 1
                 led._event(t, "unexpected", 1)

@@ -38,6 +38,17 @@ class LedgerTest(unittest.TestCase):
         c.close(by_server=True, t=2.0)
         self.assertEqual((led.lost_open, led.lost_on_close, led.server_closes), (1, 0, 0))
 
+    def test_overloaded_notice_is_not_a_failure_but_the_close_is(self):
+        led = ledger.Ledger("churn")
+        c = led.conn(1)
+        c.sent(0, 0.0)
+        c.frame(wire.ERROR_MSG_ID, b"\x08\x00\x00\x00overloaded", 1.0)
+        self.assertEqual(dict(led.notices), {"overloaded": 1})
+        self.assertEqual((led.unexpected, led.failures()), (0, 0))
+        c.close(by_server=True, t=1.1)
+        self.assertEqual((led.lost_on_close, led.refused), (1, 1))
+        self.assertTrue(led.accounted())
+
     def test_refused_connection(self):
         led = ledger.Ledger("churn")
         c = led.conn(1)

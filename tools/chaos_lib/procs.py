@@ -39,10 +39,11 @@ def free_port():
 
 def base_config(listen_port, admin_port, backend_port, token_file):
     """The chaos config: config/gateway.json's chain and limits (ip_limiter 10 per IP,
-    5 connects/s per IP, 1000 in all; breaker 5 failures, 30 s open; 4 backend connections
+    5 connects/s per IP, 1000 in all; breaker 5 failures after a 10 s reconnect grace, open
+    1 s growing to 30 s; 4 backend connections
     per host), with framing timeouts shortened so each scenario ends in seconds
-    (first_frame_timeout 2s, read_timeout 5s, idle_timeout 6s, slow_frame_time 1s) and a
-    5 s drain. Returns a dict the scenarios may modify before Gateway.start()."""
+    (first_frame_timeout 2s, read_timeout 5s, idle_timeout 6s, slow_frame_time 1s), the
+    reply watchdog's silence_timeout 3s (default 30s) and a 5 s drain. Returns a dict the scenarios may modify before Gateway.start()."""
     return {
         "workers": 2, "log_level": "warn", "drain_timeout": "5s",
         "admin": {"address": f"127.0.0.1:{admin_port}", "token_file": token_file},
@@ -60,13 +61,15 @@ def base_config(listen_port, admin_port, backend_port, token_file):
                                                "cleanup_interval": "5m",
                                                "idle_timeout": "30m"}},
                 {"name": "breaker", "config": {"failure_threshold": 5,
-                                               "open_duration": "30s"}},
+                                               "reconnect_grace": "10s",
+                                               "open_duration": "1s",
+                                               "max_open_duration": "30s"}},
                 {"name": "upstream", "config": {"routes": [
                     {"match": "200:0", "cluster": "game"}]}},
             ]}],
         "clusters": [{"name": "game", "hosts": [f"127.0.0.1:{backend_port}"],
                       "lb": "round_robin", "connect_timeout": "2s", "idle_timeout": "5m",
-                      "max_connections_per_service": 4}],
+                      "max_connections_per_service": 4, "silence_timeout": "3s"}],
     }
 
 
