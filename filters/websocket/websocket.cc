@@ -519,7 +519,15 @@ class WebsocketConfigFactory
   std::shared_ptr<const WebsocketConfig> parseConfig(const rapidjson::Value& json,
                                                      ParseContext& ctx) const override {
     auto cfg = std::make_shared<WebsocketConfig>();
-    if (json.HasMember("path")) cfg->path = json["path"].GetString();
+    if (json.HasMember("path")) {
+      cfg->path = json["path"].GetString();
+      bool visible = true;
+      for (char c : cfg->path) visible = visible && c > 0x20 && c < 0x7f;
+      if (cfg->path[0] != '/' || !visible || cfg->path.find('?') != std::string::npos) {
+        ctx.fail("/path", "must be a request path starting with \"/\" (visible ASCII, no query), got \"" +
+                              cfg->path + "\"");
+      }
+    }
     if (json.HasMember("allowed_origins")) {
       for (const auto& o : json["allowed_origins"].GetArray()) {
         cfg->allowed_origins.emplace_back(o.GetString());
