@@ -193,6 +193,23 @@ size_t FrameDecoder::decode(const uint8_t* in, size_t n, uint8_t* out, size_t* o
   size_t o = 0;
   while (i < n) {
     if (!in_frame_) {
+      // Fast path: the whole header is in the input.
+      if (hdr_len_ == 0 && n - i >= 2) {
+        const uint8_t len7 = in[i + 1] & 0x7f;
+        const size_t need = 2 + (len7 == 126 ? 2 : (len7 == 127 ? 8 : 0)) + 4;
+        if (n - i >= need) {
+          std::memcpy(hdr_, in + i, need);
+          hdr_len_ = 2;
+          if (!parseHeader(ev)) {
+            hdr_len_ = static_cast<uint8_t>(need);
+            parseHeader(ev);
+          }
+          if (done_) break;
+          i += need;
+          if (remaining_ > 0) continue;
+          goto complete;
+        }
+      }
       // Collect the header: 2 bytes, then the length and the mask.
       if (hdr_len_ < 2) {
         hdr_[hdr_len_++] = in[i++];
@@ -222,6 +239,7 @@ size_t FrameDecoder::decode(const uint8_t* in, size_t n, uint8_t* out, size_t* o
       remaining_ -= take;
       if (remaining_ > 0) continue;
     }
+  complete:
     // The frame is complete.
     in_frame_ = false;
     if (isControl(opcode_)) {
