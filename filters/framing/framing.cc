@@ -161,6 +161,7 @@ inline __attribute__((always_inline)) FramingFilter::Decoded FramingFilter::deco
 
 FilterStatus FramingFilter::onData(evbuffer* data, bool end_stream) {
   if (!conn_->open()) return FilterStatus::kStopIteration;
+  input_ = data;
   const Decoded d = decode(data);
   const uint64_t frames = d.frames;
   const FramingStats& st = stats();
@@ -317,17 +318,19 @@ void FramingFilter::onExpired(Which which, int64_t now_ns) {
     stats().first_frame_timeout->inc();
     std::string detail = "no complete frame within first_frame_timeout " +
                          ms(config().first_frame_timeout) + " of connect";
-    size_t remaining = evbuffer_get_length(conn.input());
-    if (remaining > 0) detail += ": " + describePartial(conn.input(), remaining);
+    evbuffer* in = lastInput();
+    size_t remaining = evbuffer_get_length(in);
+    if (remaining > 0) detail += ": " + describePartial(in, remaining);
     callbacks().close(CloseReason::kFirstFrameTimeout, detail, Connection::CloseMode::kFlush);
     return;
   }
   if (which == Which::kRead) {
     stats().read_timeout->inc();
-    size_t remaining = evbuffer_get_length(conn.input());
+    evbuffer* in = lastInput();
+    size_t remaining = evbuffer_get_length(in);
     callbacks().close(CloseReason::kReadTimeout,
                       "frame not completed within read_timeout " + ms(config().read_timeout) +
-                          ": " + describePartial(conn.input(), remaining),
+                          ": " + describePartial(in, remaining),
                       Connection::CloseMode::kFlush);
     return;
   }

@@ -89,8 +89,9 @@ struct FramingStats {
 
 class FramingFactory;
 
-// One per client connection. Per-connection state, all in members (64 bytes
-// with the Filter base; no allocation besides the object itself):
+// One per client connection. Per-connection state, all in members (72 bytes
+// with the Filter base, the same 80-byte malloc chunk as 64; no allocation
+// besides the object itself):
 //  - the TimeoutList::Entry base (24 bytes): the connection's place in one of
 //    its factory's three per-worker timeout lists. Until the first frame
 //    completes (awaiting_first_) it is in the first_frame_timeout list,
@@ -163,12 +164,18 @@ class FramingFilter : public Filter, private TimeoutList::Entry {
   bool onSlowFrame(int64_t now_ns);
   // The entry's list expired it (it is already unlinked).
   void onExpired(Which which, int64_t now_ns);
+  // input_, or the connection's input before any data arrived.
+  evbuffer* lastInput() { return input_ != nullptr ? input_ : conn_->input(); }
 
   const FramingConfig& config() const;
   const FramingStats& stats() const;
 
   FramingFactory& factory_;
   Connection* conn_ = nullptr;  // callbacks().connection(), set in onNewConnection
+  // The buffer onData last decoded from: the connection's input, or the
+  // buffer of a bytes transformer before this filter (websocket, tls), where
+  // a partial frame waits. The timeouts describe the partial frame from it.
+  evbuffer* input_ = nullptr;
   bool partial_ = false;
   bool was_paused_ = false;
   bool awaiting_first_ = false;

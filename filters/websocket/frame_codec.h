@@ -1,0 +1,158 @@
+// filters/websocket/frame_codec.h — RFC 6455 frames: the client-frame decoder
+// and the server-frame header encoder.
+//
+// Defines FrameDecoder, a state machine over the bytes a client sends after
+// the handshake, and encodeHeader() / closeFrame() for what the server
+// sends. Pure: no I/O, no allocation, no clock; the `websocket` filter feeds
+// it the connection's bytes, unit tests and the fuzz target feed it
+// anything. Per connection (one decoder per connection); not thread-safe.
+//
+// The decoder streams: the unmasked payload of binary frames (and of their
+// continuations) is written out as it arrives, without waiting for the end
+// of a frame or a message, because inbound messages form one byte stream
+// (docs/protocol.md). Control frames (at most 125 bytes) are collected in
+// the decoder and returned whole. What it refuses, with the close code
+// (RFC 6455 section 7.4.1):
+//   unmasked client frame                             1002 unmasked
+//   RSV1-3 set (no extension is negotiated)            1002 reserved_bits
+//   opcode 3-7 or 11-15                                1002 bad_opcode
+//   control frame over 125 bytes                       1002 control_too_long
+//   fragmented control frame (FIN clear)               1002 fragmented_control
+//   continuation with no message started               1002 bad_continuation
+//   new data frame inside a fragmented message         1002 bad_continuation
+//   length not in its shortest form, or 2^63 and up    1002 bad_length
+//   text frame                                         1003 text_frame
+//   message over max_message_bytes                     1009 message_too_large
+//   close payload of 1 byte, or an invalid code        1002 bad_close
+//   close reason not UTF-8                             1007 bad_utf8
+// A close frame may arrive inside a fragmented message (control frames
+// interleave); the decoder reports it like any close, and inMessage() says
+// a message was cut.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace gw {
+namespace websocket {
+
+enum Opcode : uint8_t {
+  kContinuation = 0x0,
+  kText = 0x1,
+  kBinary = 0x2,
+  kClose = 0x8,
+  kPing = 0x9,
+  kPong = 0xA,
+};
+
+// Close codes the filter sends or counts.
+enum CloseCode : uint16_t {
+  kCloseNormal = 1000,
+  kCloseGoingAway = 1001,
+  kCloseProtocolError = 1002,
+  kCloseUnsupportedData = 1003,
+  kCloseNoStatus = 1005,  // never on the wire: a close frame without a code
+  kCloseInvalidPayload = 1007,
+  kClosePolicy = 1008,
+  kCloseTooBig = 1009,
+  kCloseInternalError = 1011,
+};
+
+// Why the decoder refused the stream; each is a metric label.
+enum class DecodeError {
+  kNone,
+  kUnmasked,
+  kReservedBits,
+  kBadOpcode,
+  kControlTooLong,
+  kFragmentedControl,
+  kBadContinuation,
+  kBadLength,
+  kTextFrame,
+  kMessageTooLarge,
+  kBadClose,
+  kBadUtf8,
+  kCount,
+};
+
+// "unmasked", "reserved_bits", ...
+std::string_view decodeErrorName(DecodeError e);
+// The close code the server sends for `e` (1002, 1003, 1007 or 1009).
+uint16_t closeCodeFor(DecodeError e);
+// True for a code a peer may put in a close frame (1000-1003, 1007-1014,
+// 3000-4999).
+bool validCloseCode(uint16_t code);
+// True when `s` is well-formed UTF-8.
+bool validUtf8(std::string_view s);
+
+// What decode() stopped for, besides running out of input.
+struct DecodeEvent {
+  enum Kind { kNone, kPing, kPong, kClose, kError };
+  Kind kind = kNone;
+  // kPing / kPong: the payload; kClose: the reason text (after the code).
+  // Points into the decoder; valid until the next decode().
+  std::string_view payload;
+  // kClose: the code, or kCloseNoStatus for an empty close frame.
+  uint16_t close_code = 0;
+  // kError: why.
+  DecodeError error = DecodeError::kNone;
+};
+
+class FrameDecoder {
+ public:
+  // Messages (all fragments together) over `max_message_bytes` are refused.
+  explicit FrameDecoder(uint64_t max_message_bytes) : max_message_(max_message_bytes) {}
+
+  // Decodes from `in` (n bytes). Writes the unmasked payload of data frames
+  // to `out` (room for n bytes: output never exceeds input) and sets
+  // *out_len. Stops after a control frame completes or at an error, with
+  // *ev describing it; otherwise consumes everything (ev->kind kNone).
+  // Returns the bytes consumed. After an error or a close, consumes nothing.
+  size_t decode(const uint8_t* in, size_t n, uint8_t* out, size_t* out_len, DecodeEvent* ev);
+
+  // A fragmented message is in progress (its first frame had FIN clear).
+  bool inMessage() const { return in_message_; }
+  // Data frames whose header was decoded (binary and continuation).
+  uint64_t dataFrames() const { return data_frames_; }
+  // Data messages completed (the frame with FIN set arrived whole).
+  uint64_t messages() const { return messages_; }
+  // An error or a close was returned: the stream is over.
+  bool done() const { return done_; }
+
+ private:
+  // Parses the header in hdr_ (hdr_len_ bytes); returns true when complete
+  // (or an error was set in *ev).
+  bool parseHeader(DecodeEvent* ev);
+  void fail(DecodeEvent* ev, DecodeError e);
+  // A control frame's payload is complete in ctl_: fills *ev.
+  void finishControl(DecodeEvent* ev);
+
+  const uint64_t max_message_;
+  uint64_t remaining_ = 0;      // payload bytes of the current frame still to come
+  uint64_t message_bytes_ = 0;  // payload bytes of the current message so far
+  uint64_t data_frames_ = 0;
+  uint64_t messages_ = 0;
+  uint8_t mask_[4] = {0, 0, 0, 0};
+  uint8_t mask_pos_ = 0;        // index into mask_ of the next payload byte
+  uint8_t opcode_ = 0;
+  bool fin_ = false;
+  bool in_frame_ = false;       // a header was parsed, payload pending
+  bool in_message_ = false;
+  bool done_ = false;
+  uint8_t hdr_len_ = 0;         // header bytes collected in hdr_
+  uint8_t ctl_len_ = 0;         // control payload bytes collected in ctl_
+  uint8_t hdr_[14];
+  uint8_t ctl_[125];
+};
+
+// Writes a server frame header (FIN set, unmasked) for `payload_len` bytes
+// with `opcode` to `out` (room for 10 bytes); returns its size: 2, 4 or 10.
+size_t encodeHeader(uint8_t* out, uint8_t opcode, uint64_t payload_len);
+
+// A whole close frame with `code` (none when kCloseNoStatus) to `out` (room
+// for 4 bytes); returns its size. No reason text is sent.
+size_t closeFrame(uint8_t* out, uint16_t code);
+
+}  // namespace websocket
+}  // namespace gw
