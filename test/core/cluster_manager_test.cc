@@ -7,7 +7,9 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/sdk/dispatcher.h"
@@ -156,4 +158,41 @@ TEST(ClusterManagerTest, StateGaugeIsOneForTheCurrentStateAndLeavesWithTheHost) 
 }
 
 }  // namespace
+// Workers read their views while the main thread (reloads) and the admin API
+// (host states) change the manager: run under TSan (//test:tsan_suite).
+TEST(ClusterManagerTest, ViewsReadWhileAnotherThreadChangesTheManager) {
+  ClusterManager m;
+  m.setStaticClusters({cluster("cm_race", {"127.0.0.1:9001", "127.0.0.1:9002"})});
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> reads{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 2; ++t) {
+    readers.emplace_back([&] {
+      ClusterHosts view(m, "cm_race", {});
+      while (!stop.load()) {
+        const HostSet& set = view.get();
+        // Every set a reader sees is whole: one or two hosts, each named.
+        EXPECT_GE(set.hosts.size(), 1u);
+        for (const auto& h : set.hosts) EXPECT_FALSE(h.name.empty());
+        reads.fetch_add(1);
+      }
+    });
+  }
+  std::string error;
+  for (int i = 0; i < 500; ++i) {
+    if (i % 2 == 0) {
+      m.setStaticClusters({cluster("cm_race", {"127.0.0.1:9001"})});
+    } else {
+      m.setStaticClusters({cluster("cm_race", {"127.0.0.1:9001", "127.0.0.1:9002"})});
+    }
+    EXPECT_TRUE(m.setHostState("cm_race", "127.0.0.1:9001",
+                               i % 3 == 0 ? HostState::kDrain : HostState::kReady, &error))
+        << error;
+  }
+  stop = true;
+  for (auto& r : readers) r.join();
+  EXPECT_GT(reads.load(), 0u);
+  EXPECT_EQ(m.hosts("cm_race")->hosts.size(), 2u);
+}
+
 }  // namespace gw
