@@ -2,6 +2,7 @@
 
 #include <openssl/err.h>
 #include <openssl/x509.h>
+#include <openssl/x509err.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -95,6 +96,13 @@ SslCtxPtr buildTlsContext(const TlsContextOptions& o, ParseContext& ctx) {
     ok = false;
   }
   if (SSL_CTX_use_PrivateKey_file(c.get(), o.private_key_file.c_str(), SSL_FILETYPE_PEM) != 1) {
+    if (ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH) {
+      ERR_clear_error();
+      ctx.fail("/private_key_file", "the key in \"" + o.private_key_file +
+                                        "\" does not match the certificate in \"" +
+                                        o.cert_chain_file + "\" (/cert_chain_file)");
+      return nullptr;
+    }
     ctx.fail("/private_key_file", "cannot load a PEM private key from \"" + o.private_key_file +
                                       "\" (an unencrypted key is needed): " + takeOpenSslErrors());
     ok = false;
