@@ -29,6 +29,9 @@ enum class CloseReason {
   kFilterError,            // a filter closed it (detail says why)
   kFirstFrameTimeout,      // no complete first frame within the first-frame deadline
   kOverloaded,             // shed at the connection cap to make room for a new client
+  kTlsHandshakeFailed,     // the TLS handshake failed (not TLS, no shared version/cipher, ...)
+  kTlsHandshakeTimeout,    // the TLS handshake did not complete within handshake_timeout
+  kTlsError,               // a TLS error after the handshake (bad record, unexpected message)
   kCount,
 };
 
@@ -55,6 +58,9 @@ constexpr std::string_view closeReasonName(CloseReason r) {
     case CloseReason::kFilterError: return "filter_error";
     case CloseReason::kFirstFrameTimeout: return "first_frame_timeout";
     case CloseReason::kOverloaded: return "overloaded";
+    case CloseReason::kTlsHandshakeFailed: return "tls_handshake_failed";
+    case CloseReason::kTlsHandshakeTimeout: return "tls_handshake_timeout";
+    case CloseReason::kTlsError: return "tls_error";
     case CloseReason::kCount: break;
   }
   return "unknown";

@@ -3,12 +3,17 @@
 //   loadgen --target IP:PORT [--connections 64] [--duration 10s] [--warmup 1s] [--size 64]
 //           [--mode pingpong|rate] [--pipeline 1] [--rate MSG/S] [--server-type 200]
 //           [--world-id 0] [--msg-id 1] [--connect-rate N/s] [--connect-timeout 5s]
-//           [--source-ip-range A-B] [--raw | --backend] [--json]
+//           [--source-ip-range A-B] [--raw | --backend] [--tls [--tls-ciphersuites S]
+//           [--tls-ca FILE]] [--json]
 //
 // Framing: client frames by default (what a game client sends a gateway); --raw sends bare
 // --size-byte messages (TCP echo servers, HAProxy tcp mode); --backend speaks the server frame
 // as the gateway does to a backend (to measure backend_sim directly): connection i is session
 // i + 1, opened with a session-open frame, and every message is a data frame for it.
+// --tls wraps any of them in TLS (OpenSSL, TLS 1.2+, non-blocking on the same epoll loop): a
+// connection counts as connected once its handshake completed; a failed handshake is a failed
+// connect. --tls-ciphersuites picks the TLS 1.3 suites (e.g. TLS_AES_128_GCM_SHA256);
+// --tls-ca FILE verifies the server against FILE (default: no verification, a benchmark).
 //
 // Phases: connect (all connections are started, at --connect-rate if given, and each either
 // connects or fails), then warmup, then the measured window of --duration. Traffic on a
@@ -28,6 +33,8 @@
 // (the window is cut short). Exit status: 0 if every connection connected and no error was
 // seen, 1 otherwise, 2 for bad flags.
 #include <arpa/inet.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
@@ -99,6 +106,9 @@ struct Options {
   uint32_t source_last = 0;
   bool json = false;
   Framing framing = Framing::kClient;
+  bool tls = false;
+  std::string tls_ciphersuites;  // "" = OpenSSL's default
+  std::string tls_ca;            // "" = no verification
 };
 
 // Set by SIGINT / SIGTERM: stop now and report.
@@ -143,10 +153,11 @@ class OutBuf {
   size_t head_ = 0;
 };
 
-enum class State { kIdle, kConnecting, kConnected, kClosed, kFailed };
+enum class State { kIdle, kConnecting, kHandshaking, kConnected, kClosed, kFailed };
 
 struct Conn {
   int fd = -1;
+  SSL* ssl = nullptr;  // --tls
   uint32_t index = 0;
   State state = State::kIdle;
   int64_t connect_start_ns = 0;
@@ -190,6 +201,15 @@ class LoadGen {
  private:
   void startConnect(Conn* c, int64_t now);
   void onConnectDone(Conn* c, int64_t now);
+  // --tls: advances the handshake; on completion calls onReady().
+  void driveHandshake(Conn* c, int64_t now);
+  // The connection is usable (TCP connected, TLS handshake done).
+  void onReady(Conn* c, int64_t now);
+  // --tls: SSL_read()s up to `cap` bytes into `buf` (several records). Returns the bytes
+  // read; 0 on EOF or close_notify; -1 with errno EAGAIN when nothing is there, or -1 with
+  // errno EPROTO on a TLS error.
+  ssize_t tlsRead(Conn* c, uint8_t* buf, size_t cap);
+  void freeTls(Conn* c);
   void failConnect(Conn* c, const char* why);
   void disconnect(Conn* c, const char* why);
   void readConn(Conn* c);
@@ -208,6 +228,7 @@ class LoadGen {
 
   const Options& opt_;
   int ep_ = -1;
+  SSL_CTX* tls_ctx_ = nullptr;  // --tls
   std::vector<Conn> conns_;
   std::vector<Conn*> dirty_;
   std::vector<uint8_t> template_;  // one message as sent, stamp bytes overwritten per message
@@ -272,6 +293,7 @@ void LoadGen::startConnect(Conn* c, int64_t now) {
 }
 
 void LoadGen::failConnect(Conn* c, const char* why) {
+  freeTls(c);
   if (c->fd >= 0) {
     ::close(c->fd);
     c->fd = -1;
@@ -289,6 +311,71 @@ void LoadGen::onConnectDone(Conn* c, int64_t now) {
     failConnect(c, std::strerror(err));
     return;
   }
+  if (opt_.tls) {
+    c->ssl = SSL_new(tls_ctx_);
+    SSL_set_fd(c->ssl, c->fd);
+    SSL_set_connect_state(c->ssl);
+    c->state = State::kHandshaking;
+    driveHandshake(c, now);
+    return;
+  }
+  onReady(c, now);
+}
+
+void LoadGen::freeTls(Conn* c) {
+  if (c->ssl != nullptr) {
+    SSL_free(c->ssl);
+    c->ssl = nullptr;
+  }
+}
+
+void LoadGen::driveHandshake(Conn* c, int64_t now) {
+  ERR_clear_error();
+  int r = SSL_do_handshake(c->ssl);
+  if (r == 1) {
+    onReady(c, now);
+    return;
+  }
+  int e = SSL_get_error(c->ssl, r);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+    epoll_event ev{};
+    ev.events = e == SSL_ERROR_WANT_READ ? EPOLLIN : EPOLLOUT;
+    ev.data.ptr = c;
+    epoll_ctl(ep_, EPOLL_CTL_MOD, c->fd, &ev);
+    return;
+  }
+  unsigned long code = ERR_get_error();
+  std::string why = std::string("TLS handshake failed: ") +
+                    (code != 0 ? ERR_reason_error_string(code) : "connection closed");
+  ERR_clear_error();
+  epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd, nullptr);
+  failConnect(c, why.c_str());
+}
+
+ssize_t LoadGen::tlsRead(Conn* c, uint8_t* buf, size_t cap) {
+  size_t got = 0;
+  while (got < cap) {
+    ERR_clear_error();
+    int n = SSL_read(c->ssl, buf + got, static_cast<int>(std::min<size_t>(cap - got, 1 << 30)));
+    if (n > 0) {
+      got += static_cast<size_t>(n);
+      continue;
+    }
+    int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) break;
+    if (got > 0) break;  // report the data now, the end on the next call
+    if (e == SSL_ERROR_ZERO_RETURN || (e == SSL_ERROR_SYSCALL && ERR_peek_error() == 0)) return 0;
+    errno = EPROTO;
+    return -1;
+  }
+  if (got == 0) {
+    errno = EAGAIN;
+    return -1;
+  }
+  return static_cast<ssize_t>(got);
+}
+
+void LoadGen::onReady(Conn* c, int64_t now) {
   c->state = State::kConnected;
   ++resolved_;
   ++alive_;
@@ -315,6 +402,7 @@ void LoadGen::disconnect(Conn* c, const char* why) {
           std::string("connection #") + std::to_string(c->index) + " lost: " + why);
   }
   epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd, nullptr);
+  freeTls(c);
   ::close(c->fd);
   c->fd = -1;
   c->state = State::kClosed;
@@ -359,7 +447,24 @@ void LoadGen::setWantOut(Conn* c, bool want) {
 void LoadGen::flush(Conn* c) {
   c->dirty = false;
   if (c->state != State::kConnected || c->out.size() == 0) return;
-  ssize_t n = ::send(c->fd, c->out.data(), c->out.size(), MSG_NOSIGNAL);
+  ssize_t n;
+  if (c->ssl != nullptr) {
+    ERR_clear_error();
+    int w = SSL_write(c->ssl, c->out.data(), static_cast<int>(std::min<size_t>(c->out.size(), 1 << 30)));
+    if (w > 0) {
+      n = w;
+    } else {
+      int e = SSL_get_error(c->ssl, w);
+      if (e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ) {
+        setWantOut(c, true);
+        return;
+      }
+      disconnect(c, "TLS write failed");
+      return;
+    }
+  } else {
+    n = ::send(c->fd, c->out.data(), c->out.size(), MSG_NOSIGNAL);
+  }
   if (n < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
       setWantOut(c, true);
@@ -419,7 +524,8 @@ void LoadGen::onRefused(Conn* c, int64_t now) {
 void LoadGen::readConn(Conn* c) {
   size_t have = c->partial.size();
   if (have) std::memcpy(scratch_.get(), c->partial.data(), have);
-  ssize_t n = ::read(c->fd, scratch_.get() + have, scratch_cap_ - have);
+  ssize_t n = c->ssl != nullptr ? tlsRead(c, scratch_.get() + have, scratch_cap_ - have)
+                                 : ::read(c->fd, scratch_.get() + have, scratch_cap_ - have);
   if (n == 0) {
     disconnect(c, "closed by peer");
     return;
@@ -511,9 +617,9 @@ void LoadGen::report(double window_s) {
   uint64_t errors =
       res_.connect_failed + res_.disconnects + res_.mismatched + res_.malformed + res_.error_frames;
   const char* mode = opt_.mode == Mode::kPingPong ? "pingpong" : "rate";
-  const char* framing = opt_.framing == Framing::kRaw       ? "raw"
-                        : opt_.framing == Framing::kBackend ? "backend"
-                                                            : "client";
+  const char* framing = opt_.framing == Framing::kRaw       ? (opt_.tls ? "raw+tls" : "raw")
+                        : opt_.framing == Framing::kBackend ? (opt_.tls ? "backend+tls" : "backend")
+                                                            : (opt_.tls ? "client+tls" : "client");
   if (opt_.json) {
     std::printf(
         "{\"target\":\"%s\",\"mode\":\"%s\",\"framing\":\"%s\",\"size\":%zu,\"pipeline\":%u,"
@@ -602,6 +708,25 @@ int LoadGen::run() {
   scratch_cap_ = kReadChunk + msg_wire_;
   scratch_.reset(new uint8_t[scratch_cap_]);
 
+  if (opt_.tls) {
+    tls_ctx_ = SSL_CTX_new(TLS_client_method());
+    SSL_CTX_set_min_proto_version(tls_ctx_, TLS1_2_VERSION);
+    SSL_CTX_set_mode(tls_ctx_, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_ENABLE_PARTIAL_WRITE);
+    SSL_CTX_set_session_cache_mode(tls_ctx_, SSL_SESS_CACHE_OFF);
+    if (!opt_.tls_ciphersuites.empty() &&
+        SSL_CTX_set_ciphersuites(tls_ctx_, opt_.tls_ciphersuites.c_str()) != 1) {
+      std::fprintf(stderr, "loadgen: --tls-ciphersuites: no usable suite in %s\n",
+                   opt_.tls_ciphersuites.c_str());
+      return 2;
+    }
+    if (!opt_.tls_ca.empty()) {
+      if (SSL_CTX_load_verify_locations(tls_ctx_, opt_.tls_ca.c_str(), nullptr) != 1) {
+        std::fprintf(stderr, "loadgen: --tls-ca: cannot load %s\n", opt_.tls_ca.c_str());
+        return 2;
+      }
+      SSL_CTX_set_verify(tls_ctx_, SSL_VERIFY_PEER, nullptr);
+    }
+  }
   ep_ = epoll_create1(EPOLL_CLOEXEC);
   if (ep_ < 0) {
     std::perror("loadgen: epoll_create1");
@@ -637,7 +762,8 @@ int LoadGen::run() {
       last_timeout_scan = now;
       for (uint32_t i = 0; i < next_connect; ++i) {
         Conn& c = conns_[i];
-        if (c.state == State::kConnecting && now - c.connect_start_ns > opt_.connect_timeout_ns) {
+        if ((c.state == State::kConnecting || c.state == State::kHandshaking) &&
+            now - c.connect_start_ns > opt_.connect_timeout_ns) {
           epoll_ctl(ep_, EPOLL_CTL_DEL, c.fd, nullptr);
           failConnect(&c, "connect timeout");
         }
@@ -708,6 +834,10 @@ int LoadGen::run() {
         onConnectDone(c, monoNs());
         continue;
       }
+      if (c->state == State::kHandshaking) {
+        driveHandshake(c, monoNs());
+        continue;
+      }
       if (c->state != State::kConnected) continue;
       if (what & (EPOLLIN | EPOLLHUP | EPOLLERR)) readConn(c);
       if (c->state == State::kConnected && (what & EPOLLOUT)) flush(c);
@@ -727,9 +857,11 @@ int LoadGen::run() {
   double window_s = static_cast<double>(window_end - measure_start_) / 1e9;
   if (window_s < 0) window_s = 0;
   for (Conn& c : conns_) {
+    freeTls(&c);
     if (c.fd >= 0) ::close(c.fd);
     c.fd = -1;
   }
+  if (tls_ctx_ != nullptr) SSL_CTX_free(tls_ctx_);
   ::close(ep_);
   report(window_s);
   bool failed = res_.connect_failed + res_.disconnects + res_.mismatched + res_.malformed +
@@ -770,7 +902,7 @@ void usage() {
       "               [--size 64] [--mode pingpong|rate] [--pipeline 1] [--rate MSG/S]\n"
       "               [--server-type 200] [--world-id 0] [--msg-id 1] [--connect-rate N/s]\n"
       "               [--connect-timeout 5s] [--source-ip-range A-B] [--raw | --backend]\n"
-      "               [--json]\n"
+      "               [--tls [--tls-ciphersuites SUITES] [--tls-ca FILE]] [--json]\n"
       "  DURATION: a number with ns|us|ms|s|m|h, e.g. 500ms. See docs/tools.md.\n");
 }
 
@@ -878,6 +1010,16 @@ int main(int argc, char** argv) {
       opt.framing = Framing::kRaw;
     } else if (flag == "--backend") {
       opt.framing = Framing::kBackend;
+    } else if (flag == "--tls") {
+      opt.tls = true;
+    } else if (flag == "--tls-ciphersuites") {
+      auto v = value();
+      if (!v || v->empty()) return bad("expected TLS 1.3 suites such as TLS_AES_128_GCM_SHA256");
+      opt.tls_ciphersuites = *v;
+    } else if (flag == "--tls-ca") {
+      auto v = value();
+      if (!v || v->empty()) return bad("expected a PEM CA file");
+      opt.tls_ca = *v;
     } else {
       std::fprintf(stderr, "loadgen: unknown flag %s\n", argv[i]);
       usage();
