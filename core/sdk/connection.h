@@ -75,7 +75,13 @@ class Connection {
 
   void setCallbacks(ConnectionCallbacks* cb) { callbacks_ = cb; }
   Dispatcher& dispatcher() { return dispatcher_; }
+  // The client's address: the socket's peer, unless setPeer() replaced it.
   const Address& peer() const { return peer_; }
+  // Replaces what peer() returns from now on: for a filter that learns the
+  // real client's address from a trusted source (ip_limiter's PROXY
+  // protocol header from a balancer), so later filters, the access log and
+  // sessions see the client, not the balancer.
+  void setPeer(const Address& peer) { peer_ = peer; }
   int fd() const { return fd_; }
   State state() const { return state_; }
   bool open() const { return state_ == State::kOpen; }

@@ -443,6 +443,7 @@ FilterStatus IpLimiterFilter::onProxyData(evbuffer* data, bool end_stream) {
   std::optional<IpKey> addr = h.has_source ? keyOf(h.source.sockaddr_ptr())
                                            : keyOf(callbacks().connection().peer().sockaddr_ptr());
   if (!addr) return FilterStatus::kContinue;  // cannot happen: headers carry IP addresses
+  if (h.has_source) callbacks().connection().setPeer(h.source);  // the client, for everyone after
   if (!admit(*addr)) return FilterStatus::kStopIteration;
   return FilterStatus::kContinue;
 }

@@ -17,9 +17,13 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <functional>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
@@ -45,8 +49,12 @@ constexpr bool kRssIsMeaningful = true;
 
 // A gateway with listener "game" = ip_limiter(`limiter_json`) + tcp_proxy to
 // the echo server, and the admin API, both on ports the kernel picks.
-std::string gatewayConfig(uint16_t echo_port, const std::string& limiter_json) {
-  return R"({"workers": 2, "admin": {"address": "127.0.0.1:0"},
+std::string gatewayConfig(uint16_t echo_port, const std::string& limiter_json,
+                          const std::string& access_log = "") {
+  std::string log = access_log.empty()
+                        ? ""
+                        : R"("access_log": {"path": ")" + access_log + R"("}, )";
+  return R"({"workers": 2, )" + log + R"("admin": {"address": "127.0.0.1:0"},
     "listeners": [{"name": "game", "address": "127.0.0.1:0",
       "filters": [{"name": "ip_limiter", "config": )" +
          limiter_json + R"(},
@@ -167,13 +175,14 @@ std::string proxyV2Ipv6(uint16_t net, uint16_t subnet, uint16_t host) {
 
 class IpLimiterIntegrationTest : public ::testing::Test {
  protected:
-  void start(const std::string& limiter_json) {
+  void start(const std::string& limiter_json, const std::string& access_log = "") {
     std::string err;
     // Every server binds a port the kernel picks and the test reads it
     // back: a port picked beforehand (freePort()) can be taken by a test
     // running in parallel before the server binds it.
     ASSERT_TRUE(echo_.start(0, &err)) << err;
-    ASSERT_TRUE(gateway_.start(gatewayConfig(echo_.port(), limiter_json), &err)) << err;
+    ASSERT_TRUE(gateway_.start(gatewayConfig(echo_.port(), limiter_json, access_log), &err))
+        << err;
     port_ = gateway_.listenerPort("game");
     admin_port_ = gateway_.adminPort();
     ASSERT_NE(port_, 0) << gateway_.output();
@@ -361,6 +370,30 @@ TEST_F(IpLimiterIntegrationTest, ProxyProtocolFromTheBalancerLimitsTheRealClient
           m,
           R"(game_gateway_rate_limit_rejected_total{listener="game",reason="per_ip_connections"})"),
       1);
+}
+
+// Behind a balancer, the client is the PROXY header's source for everything
+// after ip_limiter too (Connection::peer(): access log, sessions, upstream's
+// per-IP fair share), not the balancer's address.
+TEST_F(IpLimiterIntegrationTest, ProxyProtocolSourceIsTheConnectionsPeerForLaterFilters) {
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  std::string log = std::string(tmp ? tmp : "/tmp") + "/proxy_peer_access.log";
+  std::remove(log.c_str());
+  start(R"({"proxy_protocol": {"enabled": true, "trusted_sources": ["127.0.0.1"]}})", log);
+  {
+    UniqueFd a = connectFrom(ip(127, 0, 0, 1), port_);
+    ASSERT_TRUE(a.valid());
+    ASSERT_TRUE(sendAll(a.get(), "PROXY TCP4 203.0.113.9 127.0.0.1 40001 443\r\n"));
+    EXPECT_TRUE(roundTrip(a.get(), "from 203.0.113.9"));
+  }
+  std::string lines;
+  for (int i = 0; i < 50 && lines.find("\"client\"") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    std::ifstream in(log);
+    lines.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  EXPECT_NE(lines.find("\"client\":\"203.0.113.9:40001\""), std::string::npos) << lines;
+  EXPECT_EQ(lines.find("\"client\":\"127.0.0.1:"), std::string::npos) << lines;
 }
 
 TEST_F(IpLimiterIntegrationTest, FloodFromTwentyThousandAddressesStaysBounded) {
