@@ -23,6 +23,7 @@ playwright: Debian packages only. The driver:
     (certutil, libnss3-tools), so Chromium verifies the gateway's chain and name for real.
     Runs only when the gateway has a `tls` filter (see WSS_GATE below).
 The browser's results are printed (the test log shows what Chromium sent and received).
+DocsSnippet checks that docs/transports.md's clientFrame is the function the browser ran.
 Run by //test/integration:browser_test (cwd: the runfiles root).
 """
 import asyncio
@@ -48,6 +49,7 @@ GATEWAY = "core/gateway"
 BACKEND_SIM = "tools/backend_sim/backend_sim"
 EXAMPLE = "config/examples/tcp_ws.json"
 CLIENT_JS = "test/integration/browser_client.js"
+TRANSPORTS_MD = "docs/transports.md"
 CHROMIUM = "/usr/bin/chromium"
 SERVER_ID = (1 << 16) | (200 << 8)  # world 1, server_type 200 (routed to "game")
 PUSH_TYPE = 9001
@@ -552,6 +554,20 @@ class BrowserTest(unittest.TestCase):
                                            transport="wss"), 1)
         self.assertEqual(self.wait_metrics(before, "game_gateway_connections_by_transport_total",
                                            1, transport="wss"), 1)
+
+
+class DocsSnippet(unittest.TestCase):
+    def test_the_docs_build_frames_like_the_tested_client(self):
+        """docs/transports.md's clientFrame is the function the browser ran."""
+        def client_frame(text):
+            m = re.search(r"^function clientFrame\(.*?^}", text, re.M | re.S)
+            self.assertIsNotNone(m, "no clientFrame function")
+            # Comments differ (the docs annotate the payload's type).
+            return "".join(re.sub(r"/\*.*?\*/|//[^\n]*", "", m.group(0)).split())
+        with open(CLIENT_JS) as f:
+            tested = client_frame(f.read())
+        with open(TRANSPORTS_MD) as f:
+            self.assertEqual(client_frame(f.read()), tested)
 
 
 if __name__ == "__main__":
