@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A real browser against the real gateway: headless Chromium speaks ws:// and wss://.
 
-The gateway (//core:gateway) runs config/examples/tcp_ws.json with its addresses moved to
+The gateway (//core:gateway) runs config/examples/tcp_ws_wss.json with its addresses moved to
 free loopback ports, its cluster pointed at a real tools/backend_sim (echo mode, pushing
 msg_id 9001 to every session every 200ms) and allowed_origins set to the origin of the test
 page. Debian's `chromium` (installed by tools/setup) runs headless and is driven through the
@@ -18,10 +18,9 @@ playwright: Debian packages only. The driver:
     server_id 0, payload bytes, the close handshake (1000, clean), and the gateway's metrics;
   - from the page of another origin, the handshake is refused (403 from the origin check:
     the WebSocket errors and closes with 1006, forbidden_origin counted);
-  - wss://: a test CA and a server certificate for 127.0.0.1 are made with the openssl CLI
-    at test time (never committed); the CA goes into an NSS database in Chromium's HOME
+  - wss://: a test CA and a server certificate for 127.0.0.1 are made by tools/dev_cert at
+    test time (never committed); the CA goes into an NSS database in Chromium's HOME
     (certutil, libnss3-tools), so Chromium verifies the gateway's chain and name for real.
-    Runs only when the gateway has a `tls` filter (see WSS_GATE below).
 The browser's results are printed (the test log shows what Chromium sent and received).
 DocsSnippet checks that docs/transports.md's clientFrame is the function the browser ran.
 Run by //test/integration:browser_test (cwd: the runfiles root).
@@ -47,7 +46,8 @@ import websockets
 
 GATEWAY = "core/gateway"
 BACKEND_SIM = "tools/backend_sim/backend_sim"
-EXAMPLE = "config/examples/tcp_ws.json"
+EXAMPLE = "config/examples/tcp_ws_wss.json"
+DEV_CERT = "tools/dev_cert"
 CLIENT_JS = "test/integration/browser_client.js"
 TRANSPORTS_MD = "docs/transports.md"
 CHROMIUM = "/usr/bin/chromium"
@@ -58,18 +58,6 @@ EVIL_HOST = "evil.example.test"
 # How long one browser client may take (JS timer) and one DevTools call (driver).
 CLIENT_TIMEOUT_MS = 15000
 CDP_TIMEOUT_S = 40
-
-def gateway_has_tls():
-    """True if the gateway binary registers a filter named tls."""
-    out = subprocess.run([GATEWAY, "--list-filters"], capture_output=True, text=True, timeout=30)
-    return re.search(r"^\s*tls\b", out.stdout, re.M) is not None
-
-
-# The tls filter's config (docs/filters/tls.md): the server chain and its key.
-def tls_filter(cert_chain_file, private_key_file):
-    return {"name": "tls", "config": {"cert_chain_file": cert_chain_file,
-                                      "private_key_file": private_key_file}}
-
 
 def log(msg):
     print(msg, flush=True)
@@ -184,40 +172,6 @@ class PageServer:
     def stop(self):
         self.httpd.shutdown()
         self.httpd.server_close()
-
-
-def make_test_pki(d):
-    """Makes a test CA and a server certificate for 127.0.0.1 signed by it (openssl CLI).
-
-    Returns (ca_pem, server_chain_pem, server_key_pem). The key is mode 0600 (the tls filter
-    refuses keys readable by everyone)."""
-    def run(*argv):
-        r = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-        if r.returncode != 0:
-            raise RuntimeError(f"{' '.join(argv)} failed:\n{r.stdout}{r.stderr}")
-
-    ca_key, ca = os.path.join(d, "ca.key"), os.path.join(d, "ca.pem")
-    key, csr = os.path.join(d, "server.key"), os.path.join(d, "server.csr")
-    cert, chain = os.path.join(d, "server.pem"), os.path.join(d, "chain.pem")
-    ext = os.path.join(d, "server.ext")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
-    run("openssl", "req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2",
-        "-subj", "/CN=game-gateway browser_test CA",
-        "-addext", "basicConstraints=critical,CA:TRUE",
-        "-addext", "keyUsage=critical,keyCertSign,cRLSign")
-    run("openssl", "req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1")
-    with open(ext, "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-                "extendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n"
-                "keyUsage=critical,digitalSignature\n")
-    run("openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-CAcreateserial",
-        "-out", cert, "-days", "2", "-extfile", ext)
-    with open(chain, "w") as out:
-        for p in (cert, ca):
-            with open(p) as f:
-                out.write(f.read())
-    os.chmod(key, 0o600)
-    return ca, chain, key
 
 
 def trust_ca_in_nss(home, ca):
@@ -395,7 +349,6 @@ class BrowserTest(unittest.TestCase):
 
     @classmethod
     def start(cls):
-        assert gateway_has_tls(), f"{GATEWAY} --list-filters has no tls filter"
         cls.backend = Process([BACKEND_SIM, "--address", "127.0.0.1:0", "--quiet",
                                "--push-interval", "200ms", "--push-type", str(PUSH_TYPE)],
                               os.path.join(cls.tmp, "backend_sim.log"))
@@ -410,15 +363,16 @@ class BrowserTest(unittest.TestCase):
         cfg["clusters"][0]["hosts"] = [f"127.0.0.1:{m.group(1)}"]
         cls.good_origin = f"http://{GOOD_HOST}:{cls.pages.port}"
         filters = listener["filters"]
-        names = [f["name"] for f in filters]
         for f in filters:
             if f["name"] == "websocket":
                 f["config"]["allowed_origins"] = [cls.good_origin]
-            if f["name"] == "detect":
-                f["config"]["tls"] = True
-        ca, chain, key = make_test_pki(cls.tmp)
-        trust_ca_in_nss(cls.home, ca)
-        filters.insert(names.index("detect") + 1, tls_filter(chain, key))
+            if f["name"] == "tls":  # the example's dev-certs/, made here by tools/dev_cert
+                for key in ("cert_chain_file", "private_key_file"):
+                    f["config"][key] = os.path.join(cls.tmp, f["config"][key])
+        out = subprocess.run([DEV_CERT, os.path.join(cls.tmp, "dev-certs")], capture_output=True,
+                             text=True, timeout=60)
+        assert out.returncode == 0, out.stdout + out.stderr
+        trust_ca_in_nss(cls.home, os.path.join(cls.tmp, "dev-certs", "ca.pem"))
         log("gateway chain: " + " -> ".join(f["name"] for f in filters))
         cls.cfg_path = os.path.join(cls.tmp, "gateway.json")
         with open(cls.cfg_path, "w") as f:

@@ -1,21 +1,24 @@
 #!/usr/bin/env python3
-"""Raw TCP, WebSocket and plain HTTP clients on one listener of the real gateway.
+"""Raw TCP, TLS, WebSocket, WebSocket over TLS and plain HTTP clients on one
+listener of the real gateway.
 
-The gateway (//core:gateway) runs config/examples/tcp_ws.json with its
-addresses moved to free loopback ports and its cluster to a real
-tools/backend_sim (echo mode, pushing to every session). At the same time:
-  - raw TCP clients send client frames and read the echoes and a push;
+The gateway (//core:gateway) runs config/examples/tcp_ws_wss.json with its
+addresses moved to free loopback ports, its certificate made by tools/dev_cert
+in a temp dir, and its cluster to a real tools/backend_sim (echo mode, pushing
+to every session). At the same time:
+  - raw TCP clients, and the same over TLS (Python's ssl, trusting the test
+    CA), send client frames and read the echoes and a push;
   - WebSocket clients (python3-websockets, a real RFC 6455 client: masking,
     its own handshake check, ping/pong, close handshake) send client frames
     as binary messages — one frame per message, two frames in one message,
     one frame split over two messages — and get each echoed frame, and the
-    push, in a binary message of its own;
+    push, in a binary message of its own; and the same over wss://;
   - a plain HTTP client gets 426 Upgrade Required;
   - bad WebSocket upgrades get their status (403 origin, 404 path, 426
     version) and a text message gets close 1003;
-and the metrics count connections by transport (tcp, ws, http), the
-handshake failures and close codes, and backend_sim saw the sessions of
-both kinds. Run by //test/integration:transports_test (cwd: the runfiles
+and the metrics count connections by transport (tcp, tls, ws, wss, http),
+the handshake failures and close codes, and backend_sim saw the sessions of
+every kind. Run by //test/integration:transports_test (cwd: the runfiles
 root).
 """
 import asyncio
@@ -23,7 +26,9 @@ import http.client
 import json
 import os
 import re
+import shutil
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -35,7 +40,8 @@ import websockets.exceptions
 
 GATEWAY = "core/gateway"
 BACKEND_SIM = "tools/backend_sim/backend_sim"
-EXAMPLE = "config/examples/tcp_ws.json"
+EXAMPLE = "config/examples/tcp_ws_wss.json"
+DEV_CERT = "tools/dev_cert"
 ORIGIN = "https://play.example.com"
 SERVER_ID = (1 << 16) | (200 << 8)  # world 1, server_type 200 (routed to "game")
 
@@ -91,8 +97,12 @@ class Process:
 
 
 class RawClient:
-    def __init__(self, port):
+    """Client frames over TCP, or over TLS when given an ssl context."""
+
+    def __init__(self, port, tls=None):
         self.sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        if tls is not None:
+            self.sock = tls.wrap_socket(self.sock, server_hostname="127.0.0.1")
         self.buf = b""
 
     def send(self, data):
@@ -142,8 +152,14 @@ def metric(values, name, **labels):
 class Transports(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        out = subprocess.run([GATEWAY, "--check-config", EXAMPLE], capture_output=True, text=True)
+        # The example names dev-certs/ relative to the working directory, as
+        # `tools/dev_cert && bazel-bin/core/gateway --config config/examples/...`
+        # would in a checkout: made here in a temp dir the paths are moved to.
+        cls.tmp = tempfile.mkdtemp()
+        certs = os.path.join(cls.tmp, "dev-certs")
+        out = subprocess.run([DEV_CERT, certs], capture_output=True, text=True)
         assert out.returncode == 0, out.stdout + out.stderr
+        cls.tls_ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.pem"))
         cls.backend = Process([BACKEND_SIM, "--address", "127.0.0.1:0", "--quiet",
                                "--push-interval", "200ms", "--push-type", "9001"])
         m = cls.backend.wait_output(r"backend_sim listening on 127\.0\.0\.1:(\d+)\n")
@@ -153,13 +169,19 @@ class Transports(unittest.TestCase):
         cfg["admin"]["address"] = "127.0.0.1:0"
         cfg["listeners"][0]["address"] = "127.0.0.1:0"
         cfg["clusters"][0]["hosts"] = [f"127.0.0.1:{m.group(1)}"]
-        # Every client of the test comes from 127.0.0.1.
         for f in cfg["listeners"][0]["filters"]:
-            if f["name"] == "ip_limiter":
+            if f["name"] == "ip_limiter":  # every client of the test comes from 127.0.0.1
                 f["config"]["connection_rate_limit"] = 1000
+                f["config"]["connection_burst"] = 1000
+            if f["name"] == "tls":
+                for key in ("cert_chain_file", "private_key_file"):
+                    f["config"][key] = os.path.join(cls.tmp, f["config"][key])
         cls.cfg_file = tempfile.NamedTemporaryFile("w", suffix=".json", delete=False)
         json.dump(cfg, cls.cfg_file)
         cls.cfg_file.close()
+        out = subprocess.run([GATEWAY, "--check-config", cls.cfg_file.name], capture_output=True,
+                             text=True)
+        assert out.returncode == 0, out.stdout + out.stderr
         cls.gw = Process([GATEWAY, "--config", cls.cfg_file.name])
         m = cls.gw.wait_output(r"listener 'game' listening on 127\.0\.0\.1:(\d+)")
         assert m, cls.gw.output()
@@ -173,13 +195,15 @@ class Transports(unittest.TestCase):
         cls.gw.stop()
         cls.backend.stop()
         os.unlink(cls.cfg_file.name)
+        shutil.rmtree(cls.tmp)
 
-    def ws_url(self, path="/game"):
-        return f"ws://127.0.0.1:{self.port}{path}"
+    def ws_url(self, path="/game", scheme="ws"):
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
 
-    async def ws_client(self, n):
-        async with websockets.connect(self.ws_url(), origin=ORIGIN, compression=None,
-                                      max_size=None) as ws:
+    async def ws_client(self, n, secure=False):
+        kw = {"ssl": self.tls_ctx} if secure else {}
+        async with websockets.connect(self.ws_url(scheme="wss" if secure else "ws"), origin=ORIGIN,
+                                      compression=None, max_size=None, **kw) as ws:
             # One frame per message.
             await ws.send(frame(100 + n, b"ws one %d" % n))
             # Two frames in one message.
@@ -210,8 +234,8 @@ class Transports(unittest.TestCase):
         # The close handshake completed with 1000 (the library checks the echo).
         self.assertEqual(ws.close_code, 1000)
 
-    def raw_client(self, n):
-        c = RawClient(self.port)
+    def raw_client(self, n, secure=False):
+        c = RawClient(self.port, self.tls_ctx if secure else None)
         try:
             c.send(frame(500 + n, b"raw %d" % n))
             got, deadline = [], time.time() + 8
@@ -238,7 +262,9 @@ class Transports(unittest.TestCase):
         async def all_clients():
             loop = asyncio.get_running_loop()
             tasks = [self.ws_client(n) for n in range(4)]
+            tasks += [self.ws_client(10 + n, secure=True) for n in range(3)]
             tasks += [loop.run_in_executor(None, self.raw_client, n) for n in range(4)]
+            tasks += [loop.run_in_executor(None, self.raw_client, 10 + n, True) for n in range(3)]
             tasks += [loop.run_in_executor(None, self.plain_http) for _ in range(2)]
             await asyncio.gather(*tasks)
 
@@ -246,10 +272,11 @@ class Transports(unittest.TestCase):
         deadline = time.time() + 5
         while time.time() < deadline:
             m = metrics(self.admin)
-            if metric(m, "game_gateway_connections_by_transport_total", transport="ws") - \
-                    metric(before, "game_gateway_connections_by_transport_total", transport="ws") >= 4 and \
-                    metric(m, "game_gateway_connections_by_transport_total", transport="tcp") - \
-                    metric(before, "game_gateway_connections_by_transport_total", transport="tcp") >= 4:
+            counted = {t: metric(m, "game_gateway_connections_by_transport_total", transport=t) -
+                       metric(before, "game_gateway_connections_by_transport_total", transport=t)
+                       for t in ("ws", "tcp", "wss", "tls")}
+            if counted["ws"] >= 4 and counted["tcp"] >= 4 and counted["wss"] >= 3 and \
+                    counted["tls"] >= 3:
                 break
             time.sleep(0.1)
 
@@ -258,16 +285,21 @@ class Transports(unittest.TestCase):
 
         self.assertEqual(delta("game_gateway_connections_by_transport_total", transport="ws"), 4)
         self.assertEqual(delta("game_gateway_connections_by_transport_total", transport="tcp"), 4)
+        self.assertEqual(delta("game_gateway_connections_by_transport_total", transport="wss"), 3)
+        self.assertEqual(delta("game_gateway_connections_by_transport_total", transport="tls"), 3)
         self.assertEqual(delta("game_gateway_connections_by_transport_total", transport="http"), 2)
+        self.assertEqual(delta("game_gateway_tls_handshakes_total"), 6)
         self.assertEqual(delta("game_gateway_websocket_handshakes_total", transport="ws"), 4)
+        self.assertEqual(delta("game_gateway_websocket_handshakes_total", transport="wss"), 3)
         self.assertEqual(delta("game_gateway_websocket_close_codes_total", direction="received",
-                               code="1000"), 4)
+                               code="1000"), 7)
         self.assertEqual(delta("game_gateway_websocket_close_codes_total", direction="sent",
-                               code="1000"), 4)
+                               code="1000"), 7)
         self.assertGreaterEqual(delta("game_gateway_websocket_frames_total", direction="in",
                                       opcode="ping"), 4)
-        # Sessions of both kinds reached the same backend.
-        self.assertGreaterEqual(delta("game_gateway_frames_total", direction="in"), 4 * 4 + 4)
+        # Sessions of every kind reached the same backend.
+        self.assertGreaterEqual(delta("game_gateway_frames_total", direction="in"),
+                                (4 + 3) * 4 + 4 + 3)
 
     def refused(self, path="/game", origin=ORIGIN, **kw):
         async def go():
