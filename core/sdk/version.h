@@ -17,6 +17,6 @@ inline constexpr const char* kGatewayVersion = "0.2.0";
 
 inline constexpr uint32_t kSdkAbiVersion = 4;
 // FNV-1a-64 of core/sdk/*.h but this file (see //test/core:sdk_abi_test).
-inline constexpr const char* kSdkHeadersDigest = "3f9ad0d2e8d2f9d3";
+inline constexpr const char* kSdkHeadersDigest = "9db995be77d51590";
 
 }  // namespace gw
