@@ -74,8 +74,13 @@
 // also when they resume with continueReading(). Because a resume after
 // readDisable() starts again at the first filter, a transformer calls
 // passData() on every onData while its buffer holds bytes, even when `buf`
-// brought nothing new. On the write path it sets observes_writes and
-// rewrites the bytes in place in onWriteData.
+// brought nothing new. A transformer may instead decode in place in `buf`
+// (the output is never longer than the input: unmasking) and pass `buf`
+// itself: the bytes the later filters leave at its front are then already
+// decoded, and passedLeft() says how many (the rest was appended since). On
+// the write path it sets observes_writes and rewrites the bytes in place in
+// onWriteData (`buf` holds exactly the bytes of one write; what it holds on
+// kContinue goes on, small amounts copied into the socket's buffer).
 //   onAboveWriteBufferHighWatermark / onBelowWriteBufferLowWatermark:
 //                       the client's output buffer crossed a watermark;
 //                       terminals use them to pause/resume their upstream.
@@ -162,6 +167,14 @@ class FilterCallbacks {
   // long as the filter) instead of the connection's input. What they leave
   // in `data` stays there for the next passData() or continueReading().
   virtual void passData(evbuffer* data, bool end_stream) = 0;
+  // Bytes transformer only: the bytes the filters after this one left in the
+  // buffer this filter last passed, counted when they last returned (from
+  // passData() or from a continueReading() of theirs); 0 before the first
+  // passData(). Only they consume from that buffer (from its front), so a
+  // transformer that passes the buffer it reads from (decoding in place)
+  // knows that its first passedLeft() bytes are decoded and the rest arrived
+  // since.
+  virtual size_t passedLeft() const = 0;
 
   // Codec only: hands a decoded frame to the frames-layer filters after this
   // one. The payload must be the first frame.payloadLength() bytes of

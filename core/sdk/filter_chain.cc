@@ -62,6 +62,7 @@ class FilterChain::Entry : public FilterCallbacks {
   void passData(evbuffer* data, bool end_stream) override {
     chain_.passData(index_, data, end_stream);
   }
+  size_t passedLeft() const override { return chain_.passedLeft(index_); }
   void passFrame(Frame& frame) override { chain_.runFrame(index_ + 1, frame); }
   void writeFrame(Frame& frame) override { chain_.runWriteFrame(index_, frame); }
 
@@ -90,7 +91,7 @@ class FilterChain::Entry : public FilterCallbacks {
     // frame sendFrame() is writing, and these bytes (its header) go first.
     evbuffer* staging = chain_.staging();
     evbuffer_add(staging, data, len);
-    chain_.runWriteBytes(index_, staging, len);
+    chain_.runWriteBytes(index_, staging, len);  // src == staging: already staged
   }
   void shutdownWrite() override { chain_.conn_->shutdownWrite(); }
   void readDisable(bool disable) override { chain_.conn_->readDisable(disable); }
@@ -106,11 +107,24 @@ class FilterChain::Entry : public FilterCallbacks {
   bool direct_write = true;  // no observing bytes filter below: write straight to the socket
 };
 
+// A buffer a bytes transformer passed (passData()).
+struct PassedSource {
+  uint16_t transformer;  // its index
+  evbuffer* buffer;
+  size_t left;  // bytes the later filters left in it when they last returned
+};
+
 struct FilterChain::Extra {
-  evbuffer* staging = nullptr;  // bytes passing through observing write filters
+  // Bytes passing through observing write filters. Between writes it keeps
+  // the last byte of the previous one (already copied to the output) when
+  // `staging_pad` is set: libevent frees the chains of a buffer that empties,
+  // so the pad keeps the chain, and the next write is staged without an
+  // allocation. The pad is drained before the observers run.
+  evbuffer* staging = nullptr;
+  bool staging_pad = false;
   evbuffer* scratch = nullptr;  // payloads of frames built by sendFrame()
-  // (transformer index, the buffer it passed), by index; usually one or two.
-  std::vector<std::pair<uint16_t, evbuffer*>> sources;
+  // The buffers transformers passed, by transformer index; usually one or two.
+  std::vector<PassedSource> sources;
   ~Extra() {
     if (staging != nullptr) evbuffer_free(staging);
     if (scratch != nullptr) evbuffer_free(scratch);
@@ -209,19 +223,38 @@ evbuffer* FilterChain::inputFor(size_t index) {
   if (extra_) {
     const auto& s = extra_->sources;
     for (size_t k = s.size(); k-- > 0;)
-      if (s[k].first < index) return s[k].second;
+      if (s[k].transformer < index) return s[k].buffer;
   }
   return conn_->input();
+}
+
+void FilterChain::noteLeft(size_t from, evbuffer* src) {
+  if (!extra_ || closed()) return;
+  auto& s = extra_->sources;
+  for (size_t k = s.size(); k-- > 0;) {
+    if (s[k].transformer < from) {
+      if (s[k].buffer == src) s[k].left = evbuffer_get_length(src);
+      return;
+    }
+  }
+}
+
+size_t FilterChain::passedLeft(size_t transformer) const {
+  if (!extra_) return 0;
+  for (const PassedSource& p : extra_->sources)
+    if (p.transformer == transformer) return p.left;
+  return 0;
 }
 
 void FilterChain::passData(size_t transformer, evbuffer* data, bool end_stream) {
   auto& s = extra().sources;
   size_t k = 0;
-  while (k < s.size() && s[k].first < transformer) ++k;
-  if (k == s.size() || s[k].first != transformer)
-    s.insert(s.begin() + static_cast<std::ptrdiff_t>(k), {static_cast<uint16_t>(transformer), data});
+  while (k < s.size() && s[k].transformer < transformer) ++k;
+  if (k == s.size() || s[k].transformer != transformer)
+    s.insert(s.begin() + static_cast<std::ptrdiff_t>(k),
+             {static_cast<uint16_t>(transformer), data, 0});
   else
-    s[k].second = data;
+    s[k].buffer = data;
   runData(transformer + 1, end_stream, data);
 }
 
@@ -254,8 +287,9 @@ void FilterChain::runData(size_t from, bool end_stream, evbuffer* src) {
     if (closed()) return;
     Entry& e = entries_[i];
     if (e.traits.consumes() != Layer::kBytes) break;
-    if (e.filter->onData(src, end_stream) == FilterStatus::kStopIteration) return;
+    if (e.filter->onData(src, end_stream) == FilterStatus::kStopIteration) break;
   }
+  if (from > 0) noteLeft(from, src);
 }
 
 void FilterChain::runFrame(size_t from, Frame& frame) {
@@ -282,7 +316,12 @@ void FilterChain::runWriteFrame(size_t below, Frame& frame) {
 
 void FilterChain::runWriteBytes(size_t below, evbuffer* src, size_t len) {
   if (closed()) {
-    evbuffer_drain(src, len);
+    if (extra_ && src == extra_->staging) {
+      evbuffer_drain(src, evbuffer_get_length(src));  // and the pad
+      extra_->staging_pad = false;
+    } else {
+      evbuffer_drain(src, len);
+    }
     return;
   }
   Entry& from = entries_[below];
@@ -293,20 +332,53 @@ void FilterChain::runWriteBytes(size_t below, evbuffer* src, size_t len) {
     return;
   }
   evbuffer* staging = this->staging();
-  if (src != staging) evbuffer_remove_buffer(src, staging, len);
+  Extra& x = *extra_;
+  if (src != staging) {
+    if (len <= kCopyMax) {
+      // Copied (not its chains moved): staging keeps its chain.
+      evbuffer_iovec v[4];
+      const int nv = evbuffer_peek(src, static_cast<ssize_t>(len), nullptr, v, 4);
+      if (nv >= 1 && nv <= 4) {
+        size_t left = len;
+        for (int k = 0; k < nv && left > 0; ++k) {
+          const size_t n = v[k].iov_len < left ? v[k].iov_len : left;
+          evbuffer_add(staging, v[k].iov_base, n);
+          left -= n;
+        }
+        evbuffer_drain(src, len);
+      } else {
+        evbuffer_remove_buffer(src, staging, len);
+      }
+    } else {
+      evbuffer_remove_buffer(src, staging, len);
+    }
+  }
+  if (x.staging_pad) {
+    evbuffer_drain(staging, 1);
+    x.staging_pad = false;
+  }
   for (size_t i = below; i-- > 0;) {
     Entry& e = entries_[i];
     if (e.traits.produces() != Layer::kBytes || !e.traits.observes_writes) continue;
-    if (e.filter->onWriteData(staging, false) == FilterStatus::kStopIteration) {
-      evbuffer_drain(staging, evbuffer_get_length(staging));
-      return;
-    }
-    if (closed()) {
+    if (e.filter->onWriteData(staging, false) == FilterStatus::kStopIteration || closed()) {
       evbuffer_drain(staging, evbuffer_get_length(staging));
       return;
     }
   }
-  conn_->write(staging);
+  const size_t n = evbuffer_get_length(staging);
+  if (n == 0) return;
+  evbuffer_iovec v[2];
+  const int nv = n <= kCopyMax ? evbuffer_peek(staging, -1, nullptr, v, 2) : 0;
+  if (nv >= 1 && nv <= 2) {
+    // Small: copied into the output's last chain; staging keeps its last
+    // byte (the pad) and with it its chain.
+    for (int k = 0; k < nv; ++k) evbuffer_add(conn_->output(), v[k].iov_base, v[k].iov_len);
+    evbuffer_drain(staging, n - 1);
+    x.staging_pad = true;
+    conn_->flushSoon();
+  } else {
+    conn_->write(staging);
+  }
   checkOutputBound();
 }
 

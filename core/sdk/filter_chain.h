@@ -10,7 +10,10 @@
 // bytes), one allocation holding every filter's Entry, the filters
 // themselves and the Connection. The write-path buffers (staging for
 // observing bytes filters, scratch for sendFrame()) and the record of bytes
-// transformers' buffers (passData()) are allocated only when first used. The worker's constructor keeps no copies: the output limits
+// transformers' buffers (passData()) are allocated only when first used.
+// Staging keeps one chain for good (it holds the last byte of the previous
+// small write as a pad, dropped before the next write's observers run), so
+// writes through observing filters allocate nothing in steady state. The worker's constructor keeps no copies: the output limits
 // are its chain set's, and the close callback is a function pointer and a
 // context pointer; the convenience constructor (tests, tools) makes one
 // more allocation holding its limits and std::function.
@@ -51,6 +54,9 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
 
   // Most filters one chain can hold.
   static constexpr size_t kMaxFilters = 65535;
+  // Writes through observing bytes filters up to this size are staged and
+  // then copied into the output's last chain; larger ones move as chains.
+  static constexpr size_t kCopyMax = 2048;
 
   // Creates one filter per element (throws std::length_error past
   // kMaxFilters). Call start() to begin. `*limits` must outlive the chain
@@ -105,6 +111,11 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   // before it passed (passData()), else the connection's input.
   evbuffer* inputFor(size_t index);
   void passData(size_t transformer, evbuffer* data, bool end_stream);
+  // Records what the filters from `from` on left in `src`, when `src` is the
+  // buffer the transformer before them passed (FilterCallbacks::passedLeft()).
+  void noteLeft(size_t from, evbuffer* src);
+  size_t passedLeft(size_t transformer) const;
+
   void runFrame(size_t from, Frame& frame);
   void runWriteFrame(size_t below, Frame& frame);
   void runWriteBytes(size_t below, evbuffer* src, size_t len);

@@ -105,12 +105,23 @@ class FrameDecoder {
   explicit FrameDecoder(uint64_t max_message_bytes) : max_message_(max_message_bytes) {}
 
   // Decodes from `in` (n bytes). Writes the unmasked payload of data frames
-  // to `out` (room for n bytes: output never exceeds input) and sets
+  // to `out` (room for n bytes: output never exceeds input; `out` may be
+  // `in` or before it in the same memory: decoding in place) and sets
   // *out_len. Stops after a control frame completes or at an error, with
   // *ev describing it; otherwise consumes everything (ev->kind kNone).
   // Returns the bytes consumed. After an error or a close, consumes nothing.
   size_t decode(const uint8_t* in, size_t n, uint8_t* out, size_t* out_len, DecodeEvent* ev);
 
+  // The size of the frame header at `in` (n bytes) when the decoder is
+  // between frames and `in` starts with a whole header (2 to 14 bytes);
+  // otherwise 0. decode() of exactly that many bytes consumes the header and
+  // writes nothing (an in-place caller then leaves the payload where it is).
+  size_t wholeHeader(const uint8_t* in, size_t n) const {
+    if (in_frame_ || hdr_len_ != 0 || done_ || n < 2) return 0;
+    const uint8_t len7 = in[1] & 0x7f;
+    const size_t need = 2 + (len7 == 126 ? 2 : (len7 == 127 ? 8 : 0)) + 4;
+    return n >= need ? need : 0;
+  }
   // A fragmented message is in progress (its first frame had FIN clear).
   bool inMessage() const { return in_message_; }
   // Data frames whose header was decoded (binary and continuation).

@@ -118,6 +118,7 @@ WebsocketFilter::~WebsocketFilter() {
 }
 
 size_t WebsocketFilter::buffered() const {
+  if (in_place_) return const_cast<WebsocketFilter*>(this)->callbacks().passedLeft();
   return decoded_ == nullptr ? 0 : evbuffer_get_length(decoded_);
 }
 
@@ -232,7 +233,99 @@ void WebsocketFilter::refuse(int status, HandshakeError error, const std::string
                     Connection::CloseMode::kFlush);
 }
 
+void WebsocketFilter::countFrames(uint64_t frames_before, uint64_t messages_before) {
+  const WebsocketStats& st = stats();
+  if (decoder_.dataFrames() != frames_before) {
+    st.data_frames_in->inc(decoder_.dataFrames() - frames_before);
+  }
+  if (decoder_.messages() != messages_before) {
+    st.messages_in->inc(decoder_.messages() - messages_before);
+  }
+}
+
 FilterStatus WebsocketFilter::onFrames(evbuffer* data, bool end_stream) {
+  const size_t len = evbuffer_get_length(data);
+  // The bytes at the front the later filters left after the last in-place
+  // pass are decoded already; the rest arrived since.
+  size_t done = 0;
+  if (in_place_) {
+    done = callbacks().passedLeft();
+    if (done > len) done = len;
+  }
+  if (evbuffer_get_length(decoded_) == 0 && !decoder_.done()) {
+    if (done == len) {
+      in_place_ = true;
+      if (len > 0 || end_stream) callbacks().passData(data, end_stream);
+      return FilterStatus::kStopIteration;
+    }
+    evbuffer_iovec v;
+    if (evbuffer_peek(data, static_cast<ssize_t>(len), nullptr, &v, 1) == 1 && v.iov_len >= len) {
+      return onFramesInPlace(data, static_cast<uint8_t*>(v.iov_base), len, done, end_stream);
+    }
+  }
+  // Not in one chain (or decoded bytes wait in decoded_): decoded bytes go
+  // to decoded_, after those already decoded in place.
+  if (done > 0) evbuffer_remove_buffer(data, decoded_, done);
+  in_place_ = false;
+  return onFramesCopy(data, end_stream);
+}
+
+FilterStatus WebsocketFilter::onFramesInPlace(evbuffer* data, uint8_t* base, size_t len,
+                                              size_t done, bool end_stream) {
+  const uint64_t frames_before = decoder_.dataFrames();
+  const uint64_t messages_before = decoder_.messages();
+  // Decoded bytes are [front, w); [w, r) is consumed (headers); [r, len) is
+  // still to decode.
+  size_t front = 0;
+  size_t w = done;
+  size_t r = done;
+  DecodeEvent ev;
+  while (r < len) {
+    size_t n = len - r;
+    if (w == front) {
+      // Nothing decoded is kept in front: skip what was consumed, and decode
+      // a header at the front alone so the payload after it stays in place.
+      front = w = r;
+      const size_t h = decoder_.wholeHeader(base + r, n);
+      if (h > 0) n = h;
+    }
+    size_t wrote = 0;
+    const size_t used = decoder_.decode(base + r, n, base + w, &wrote, &ev);
+    r += used;
+    w += wrote;
+    if (ev.kind == DecodeEvent::kClose || ev.kind == DecodeEvent::kError) {
+      // What was decoded before it goes on from decoded_; the rest is dropped.
+      evbuffer_drain(data, front);
+      evbuffer_remove_buffer(data, decoded_, w - front);
+      evbuffer_drain(data, evbuffer_get_length(data));
+      in_place_ = false;
+      countFrames(frames_before, messages_before);
+      onEvent(ev);
+      return FilterStatus::kStopIteration;
+    }
+    if (ev.kind != DecodeEvent::kNone && !onEvent(ev)) {
+      countFrames(frames_before, messages_before);
+      return FilterStatus::kStopIteration;
+    }
+    if (used == 0 && ev.kind == DecodeEvent::kNone) break;  // not expected: the decoder takes all
+  }
+  countFrames(frames_before, messages_before);
+  // Close the gap after the decoded bytes (headers consumed behind them):
+  // move them back to end at r, then drop everything before.
+  const size_t kept = w - front;
+  if (r > w && kept > 0) {
+    std::memmove(base + r - kept, base + front, kept);
+    front = r - kept;
+  } else if (kept == 0) {
+    front = r;
+  }
+  evbuffer_drain(data, front);
+  in_place_ = true;
+  if (evbuffer_get_length(data) > 0 || end_stream) callbacks().passData(data, end_stream);
+  return FilterStatus::kStopIteration;
+}
+
+FilterStatus WebsocketFilter::onFramesCopy(evbuffer* data, bool end_stream) {
   const uint64_t frames_before = decoder_.dataFrames();
   const uint64_t messages_before = decoder_.messages();
   bool open = true;
@@ -274,13 +367,7 @@ FilterStatus WebsocketFilter::onFrames(evbuffer* data, bool end_stream) {
     }
     if (consumed == avail) break;
   }
-  const WebsocketStats& st = stats();
-  if (decoder_.dataFrames() != frames_before) {
-    st.data_frames_in->inc(decoder_.dataFrames() - frames_before);
-  }
-  if (decoder_.messages() != messages_before) {
-    st.messages_in->inc(decoder_.messages() - messages_before);
-  }
+  countFrames(frames_before, messages_before);
   if (!open || !callbacks().connection().open()) return FilterStatus::kStopIteration;
   if (decoder_.done()) evbuffer_drain(data, evbuffer_get_length(data));
   if (evbuffer_get_length(decoded_) > 0 || end_stream) callbacks().passData(decoded_, end_stream);

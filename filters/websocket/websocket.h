@@ -28,12 +28,18 @@
 //   onData           handshake: waits for the whole head (at most
 //                    max_handshake_bytes, else 431), checks it
 //                    (handshake.h), answers 101 or the refusal (and closes).
-//                    Then decodes client frames (frame_codec.h) straight from
-//                    the input into the filter's own buffer (unmasking while
-//                    copying: one pass), answers pings, echoes a close and
-//                    closes, refuses bad frames with their close code, and
-//                    hands the buffer on with passData(): the binary messages'
-//                    payloads form one byte stream. kStopIteration.
+//                    Then decodes client frames (frame_codec.h): in place in
+//                    the input buffer when its new bytes sit in one chain
+//                    (unmasks where the payload is, drains a header at the
+//                    front, closes the gaps other headers leave with one
+//                    memmove, passes the input buffer itself: no copy, no
+//                    allocation; the bytes the later filters leave are known
+//                    decoded from passedLeft()), else from the input into the
+//                    filter's own buffer (unmasking while copying). Answers
+//                    pings, echoes a close and closes, refuses bad frames with
+//                    their close code, and hands the bytes on with passData():
+//                    the binary messages' payloads form one byte stream.
+//                    kStopIteration.
 //   onWriteData      wraps written bytes in binary frames, in place. With
 //                    outbound_messages "client_frame" (default) each client
 //                    frame (8-byte header + length) gets its own message even
@@ -155,7 +161,17 @@ class WebsocketFilter : public Filter, private TimeoutList::Entry {
   // Decides the mode from TransportInfo at the first data.
   void pickMode();
   FilterStatus onHandshake(evbuffer* data, bool end_stream);
+  // Decodes client frames: in place in `data` when its new bytes sit in one
+  // chain (and nothing waits in decoded_), else into decoded_.
   FilterStatus onFrames(evbuffer* data, bool end_stream);
+  // Unmasks in place (all `len` bytes of `data` at `base`, the first `done`
+  // decoded already), drops the headers and passes `data` itself.
+  FilterStatus onFramesInPlace(evbuffer* data, uint8_t* base, size_t len, size_t done,
+                               bool end_stream);
+  // Decodes into decoded_ (copying while unmasking) and passes decoded_.
+  FilterStatus onFramesCopy(evbuffer* data, bool end_stream);
+  // Adds the frames and messages decoded since these counts to the metrics.
+  void countFrames(uint64_t frames_before, uint64_t messages_before);
   // Handles a decoder event; returns false when the connection closed.
   bool onEvent(const DecodeEvent& ev);
   // Answers the handshake with `status` and closes (counted).
@@ -188,6 +204,9 @@ class WebsocketFilter : public Filter, private TimeoutList::Entry {
   uint8_t out_header_[8];        // a client frame header written in pieces
   uint8_t out_header_len_ = 0;
   Mode mode_ = Mode::kPending;
+  // The last pass handed on the input buffer itself (decoded in place), not
+  // decoded_: its first passedLeft() bytes are decoded.
+  bool in_place_ = false;
   FrameDecoder decoder_;
 };
 

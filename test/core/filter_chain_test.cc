@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <functional>
@@ -749,6 +750,138 @@ TEST_F(FilterChainTest, ContinueReadingAfterATransformerReadsItsBuffer) {
   probe(1).cb().continueReading();
   EXPECT_EQ(probe(2).received, "HELD");
   EXPECT_EQ(ec->inputLength(), 0u);
+}
+
+// A transformer that decodes in place (as websocket does): upper-cases the
+// bytes of its input that arrived since its last pass (passedLeft() says how
+// many at the front are done) and passes the input buffer itself.
+class InPlaceUpper : public Probe {
+ public:
+  using Probe::Probe;
+  FilterStatus onData(evbuffer* data, bool end_stream) override {
+    log(end_stream ? ":data:eos" : ":data");
+    const size_t len = evbuffer_get_length(data);
+    size_t done = callbacks().passedLeft();
+    lefts.push_back(done);
+    if (done > len) done = len;
+    auto* p = evbuffer_pullup(data, -1);
+    for (size_t i = done; i < len; ++i) p[i] = static_cast<unsigned char>(std::toupper(p[i]));
+    if (len > 0 || end_stream) callbacks().passData(data, end_stream);
+    return FilterStatus::kStopIteration;
+  }
+  std::vector<size_t> lefts;  // passedLeft() at each onData
+};
+
+// Takes `take` bytes per call (all when 0), or stops (kStopIteration without
+// taking) while `hold` is set.
+FilterStatus takeSome(Probe& p, evbuffer* data, bool) {
+  if (p.calls < 0) return FilterStatus::kStopIteration;  // holding
+  size_t n = evbuffer_get_length(data);
+  if (p.payloads.size() == 1 && !p.payloads[0].empty()) {
+    n = std::min(n, std::stoul(p.payloads[0]));
+  }
+  std::string s(n, '\0');
+  if (n > 0) evbuffer_remove(data, s.data(), n);
+  p.received += s;
+  return FilterStatus::kStopIteration;
+}
+
+TEST_F(FilterChainTest, PassedLeftCountsWhatLaterFiltersLeftInThePassedBuffer) {
+  std::vector<InPlaceUpper*> ts;
+  factories_.push_back(std::make_unique<test::FunctionFilterFactory>([&]() -> std::unique_ptr<Filter> {
+    auto u = std::make_unique<InPlaceUpper>("U", &log);
+    ts.push_back(u.get());
+    return u;
+  }));
+  elements_.push_back({factories_.back().get(), bytesFilter()});
+  add("B", bytesFilter(), [](Probe& p) {
+    p.on_data = [](Probe& self, evbuffer*, bool) {
+      // Stops on its second call; continueReading() later lets T run.
+      return ++self.calls == 2 ? FilterStatus::kStopIteration : FilterStatus::kContinue;
+    };
+  });
+  add("T", bytesTerminal(), [](Probe& p) {
+    p.payloads = {"3"};  // takes 3 bytes per call
+    p.on_data = takeSome;
+  });
+  start();
+  ASSERT_EQ(ts.size(), 1u);
+  EXPECT_EQ(ts[0]->cb().passedLeft(), 0u);  // nothing passed yet
+  ec->feed("abcde");
+  EXPECT_EQ(probe(2).received, "ABC");
+  EXPECT_EQ(ts[0]->cb().passedLeft(), 2u);  // "DE" left, already upper-cased
+  EXPECT_EQ(ec->inputLength(), 2u);
+  // B stops: T does not run; passedLeft follows what T left (still 2 + the
+  // new bytes, all upper-cased now).
+  ec->feed("fg");
+  EXPECT_EQ(probe(2).received, "ABC");
+  EXPECT_EQ(ts[0]->lefts.back(), 2u);
+  EXPECT_EQ(ts[0]->cb().passedLeft(), 4u);
+  // T runs behind the transformer's back (B's continueReading): passedLeft
+  // is what it left then, so the next read is not mistaken for decoded bytes.
+  probe(1).cb().continueReading();
+  EXPECT_EQ(probe(2).received, "ABCDEF");
+  EXPECT_EQ(ts[0]->cb().passedLeft(), 1u);
+  ec->feed("hi");
+  EXPECT_EQ(ts[0]->lefts.back(), 1u);
+  EXPECT_EQ(probe(2).received, "ABCDEFGHI");
+  EXPECT_EQ(ec->inputLength(), 0u);
+}
+
+// An observing bytes filter makes the chain stage each write: small staged
+// writes are copied into the output (the staging buffer keeps a byte of the
+// last one to keep its chain), larger ones move; held writes, writes whose
+// observer empties them and writes after a close all keep the order and
+// content of what reaches the client.
+TEST_F(FilterChainTest, StagedWritesThroughAnObserverKeepOrderAndContent) {
+  add("O", bytesFilter(true), [](Probe& p) {
+    p.on_write_data = [](Probe& self, evbuffer* data, bool) {
+      // Tags each write, in place: "<" + bytes + ">", unless told to drop
+      // ("drop") or hold ("hold": taken, released on the next write).
+      std::string s = drainAll(data);
+      if (s == "drop") return FilterStatus::kContinue;  // empty on kContinue
+      if (s == "hold") {
+        self.received += "<held>";
+        return FilterStatus::kStopIteration;
+      }
+      std::string out = self.received + "<" + s + ">";
+      self.received.clear();
+      evbuffer_add(data, out.data(), out.size());
+      return FilterStatus::kContinue;
+    };
+  });
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  FilterCallbacks& t = probe(1).cb();
+  std::string expected;
+  for (int i = 0; i < 300; ++i) {
+    std::string piece(static_cast<size_t>(1 + (i * 53) % 700), static_cast<char>('a' + i % 26));
+    if (i % 7 == 3) piece = std::string(FilterChain::kCopyMax + 10 + static_cast<size_t>(i), 'L');
+    if (i % 2 == 0) {
+      t.writeBytes(piece.data(), piece.size());
+    } else {
+      evbuffer* src = evbuffer_new();
+      evbuffer_add(src, piece.data(), piece.size());
+      evbuffer_add(src, "tail", 4);  // only `piece` is written
+      t.writeBytes(src, piece.size());
+      EXPECT_EQ(drainAll(src), "tail");
+      evbuffer_free(src);
+    }
+    expected += "<" + piece + ">";
+    if (i % 11 == 5) t.writeBytes("drop", 4);
+    if (i % 13 == 6) {
+      t.writeBytes("hold", 4);
+      expected += "<held>";  // goes out with the next write
+    }
+    if (i % 17 == 0 && i % 13 != 6) {  // (not while a write is held)
+      ASSERT_TRUE(ec->takeOutput() == expected) << "after write " << i;
+      expected.clear();
+    }
+  }
+  EXPECT_EQ(ec->takeOutput(), expected);
+  t.close(CloseReason::kFilterError, "test", Connection::CloseMode::kAbort);
+  t.writeBytes("late", 4);  // after the close: dropped, no crash
+  EXPECT_EQ(ec->takeOutput().find("late"), std::string::npos);
 }
 
 }  // namespace

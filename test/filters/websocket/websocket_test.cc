@@ -7,6 +7,7 @@
 #include <event2/buffer.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -99,8 +100,10 @@ TEST(WebsocketChain, HandshakeThenClientFramesAsOneStream) {
   std::string f = encodeClientFrame(3, 7, "spanning payload");
   c.ec.feed(binary(f.substr(0, 5)));
   EXPECT_EQ(c.recorder.frames.size(), 2u);
-  EXPECT_EQ(c.ws().buffered(), 5u);  // the partial frame waits in the filter's buffer
-  EXPECT_EQ(c.ec.inputLength(), 0u);
+  // The partial frame waits, unmasked in place, at the front of the input
+  // (the message header was dropped).
+  EXPECT_EQ(c.ws().buffered(), 5u);
+  EXPECT_EQ(c.ec.inputLength(), 5u);
   c.ec.feed(binary(f.substr(5)));
   ASSERT_EQ(c.recorder.frames.size(), 3u);
   EXPECT_EQ(c.recorder.frames[2].payload, "spanning payload");
@@ -141,6 +144,83 @@ TEST(WebsocketChain, FramesChainsSpanningInput) {
   c.ec.feedChains({m.substr(0, 3), m.substr(3, 100), m.substr(103)});
   ASSERT_EQ(c.recorder.frames.size(), 1u);
   EXPECT_EQ(c.recorder.frames[0].payload, std::string(300, 'z'));
+}
+
+// In-place decoding (new bytes in one chain) and decoding into the filter's
+// buffer (bytes spanning chains) alternate as reads come: every split of a
+// stream of messages (frames spanning messages, several frames per message,
+// fragments, pings between) must give the same frames and pongs.
+TEST(WebsocketChain, InPlaceAndCopiedDecodingGiveTheSameStream) {
+  std::string stream;
+  std::vector<std::string> payloads;
+  for (int i = 0; i < 40; ++i) {
+    payloads.push_back(std::string(static_cast<size_t>(i * 7 % 90), static_cast<char>('a' + i % 26)));
+  }
+  std::string frames;
+  for (size_t i = 0; i < payloads.size(); ++i) {
+    frames += encodeClientFrame(static_cast<uint16_t>(i + 1), 7, payloads[i]);
+  }
+  // Cut the client-frame stream into messages of varying sizes, some
+  // fragmented, with a ping after every third.
+  size_t pos = 0;
+  int k = 0;
+  int pings = 0;
+  while (pos < frames.size()) {
+    const size_t n = std::min(frames.size() - pos, static_cast<size_t>(1 + (k * 37) % 150));
+    const std::string part = frames.substr(pos, n);
+    if (k % 4 == 1 && n > 2) {
+      stream += clientFrame(websocket::kBinary, part.substr(0, n / 2), false);
+      stream += clientFrame(websocket::kContinuation, part.substr(n / 2));
+    } else {
+      stream += binary(part);
+    }
+    if (k % 3 == 2) {
+      stream += clientFrame(websocket::kPing, "p" + std::to_string(k));
+      ++pings;
+    }
+    pos += n;
+    ++k;
+  }
+  for (size_t seed = 1; seed <= 12; ++seed) {
+    WsChain c;
+    c.upgrade();
+    size_t at = 0;
+    size_t step = 0;
+    while (at < stream.size()) {
+      const size_t n = std::min(stream.size() - at, 1 + (seed * 131 + step * 29) % (20 * seed));
+      const std::string piece = stream.substr(at, n);
+      if (step % 3 == seed % 3 && n >= 2) {
+        c.ec.feedChains({piece.substr(0, n / 2), piece.substr(n / 2)});  // spans two chains
+      } else {
+        c.ec.feed(piece);
+      }
+      at += n;
+      ++step;
+    }
+    ASSERT_EQ(c.recorder.frames.size(), payloads.size()) << "seed " << seed;
+    for (size_t i = 0; i < payloads.size(); ++i) {
+      EXPECT_EQ(c.recorder.frames[i].header.msg_id, i + 1) << "seed " << seed;
+      EXPECT_EQ(c.recorder.frames[i].payload, payloads[i]) << "seed " << seed << " frame " << i;
+    }
+    std::vector<ServerFrame> out = c.frames();
+    ASSERT_EQ(out.size(), static_cast<size_t>(pings)) << "seed " << seed;
+    for (const ServerFrame& f : out) EXPECT_EQ(f.opcode, websocket::kPong);
+    EXPECT_EQ(c.ws().buffered(), 0u);
+    EXPECT_EQ(c.ec.inputLength(), 0u);
+    EXPECT_FALSE(c.ec.closed());
+  }
+}
+
+// Bytes decoded in place before a close frame in the same read still reach
+// framing; the bytes after it are dropped.
+TEST(WebsocketChain, InPlaceBytesBeforeACloseGoOn) {
+  WsChain c;
+  c.upgrade();
+  c.ec.feed(binary(encodeClientFrame(5, 1, "kept")) + clientFrame(websocket::kClose, closePayload(1000)) +
+            binary(encodeClientFrame(6, 1, "dropped")));
+  ASSERT_EQ(c.recorder.frames.size(), 1u);
+  EXPECT_EQ(c.recorder.frames[0].payload, "kept");
+  EXPECT_TRUE(c.ec.closed());
 }
 
 // ---- frames out -------------------------------------------------------------
