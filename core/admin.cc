@@ -30,14 +30,6 @@ namespace gw {
 
 using JsonWriter = rapidjson::PrettyWriter<rapidjson::StringBuffer>;
 
-struct AdminServer::Response {
-  int code = 200;
-  std::string body;
-  std::string content_type = "application/json";
-  std::string allow;  // the Allow header of a 405
-  bool authenticate = false;  // a 401: send WWW-Authenticate: Bearer
-};
-
 namespace {
 
 constexpr int kGet = EVHTTP_REQ_GET;
@@ -69,10 +61,29 @@ std::string jsonError(const std::string& message) {
   return std::string(sb.GetString()) + "\n";
 }
 
-// The value of request header `name`, or "" when absent.
-std::string_view header(evhttp_request* req, const char* name) {
-  const char* v = evhttp_find_header(evhttp_request_get_input_headers(req), name);
-  return v != nullptr ? std::string_view(v) : std::string_view();
+// The path of a request target ("/a/b?q" -> "/a/b"; "" and an
+// unparsable target -> "/"), without a trailing "/" (but "/" itself).
+// Parsed as evhttp parses request lines (EVHTTP_URI_NONCONFORMANT).
+std::string requestPath(std::string_view uri) {
+  std::string path = "/";
+  if (evhttp_uri* parsed =
+          evhttp_uri_parse_with_flags(std::string(uri).c_str(), EVHTTP_URI_NONCONFORMANT)) {
+    const char* p = evhttp_uri_get_path(parsed);
+    if (p != nullptr && *p != '\0') path = p;
+    evhttp_uri_free(parsed);
+  }
+  if (path.size() > 1 && path.back() == '/') path.pop_back();
+  return path;
+}
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(a[i])) !=
+        std::tolower(static_cast<unsigned char>(b[i])))
+      return false;
+  }
+  return true;
 }
 
 // The probe and scrape endpoints, which accept any Host (the kubelet and
@@ -245,13 +256,18 @@ void AdminServer::onRequest(evhttp_request* req, void* arg) {
 }
 
 void AdminServer::handle(evhttp_request* req) {
-  int method = evhttp_request_get_command(req);
-  const evhttp_uri* uri = evhttp_request_get_evhttp_uri(req);
-  const char* raw_path = uri ? evhttp_uri_get_path(uri) : nullptr;
-  std::string path = raw_path && *raw_path ? raw_path : "/";
-  if (path.size() > 1 && path.back() == '/') path.pop_back();
-  std::optional<Response> refused = screen(req, path);
-  Response r = refused ? std::move(*refused) : route(req, method, path);
+  AdminRequest in;
+  in.method = evhttp_request_get_command(req);
+  const char* uri = evhttp_request_get_uri(req);
+  in.uri = uri != nullptr ? uri : "/";
+  evkeyvalq* received = evhttp_request_get_input_headers(req);
+  for (evkeyval* h = received->tqh_first; h != nullptr; h = h->next.tqe_next)
+    in.headers.emplace_back(h->key, h->value);
+  evbuffer* input = evhttp_request_get_input_buffer(req);
+  const size_t body_len = evbuffer_get_length(input);  // at most evhttp's 64 KiB cap
+  if (body_len > 0)
+    in.body = std::string_view(reinterpret_cast<const char*>(evbuffer_pullup(input, -1)), body_len);
+  Response r = serve(in);
   evkeyvalq* headers = evhttp_request_get_output_headers(req);
   evhttp_add_header(headers, "Content-Type", r.content_type.c_str());
   evhttp_add_header(headers, "Cache-Control", "no-store");
@@ -259,12 +275,24 @@ void AdminServer::handle(evhttp_request* req) {
   if (r.authenticate)
     evhttp_add_header(headers, "WWW-Authenticate", "Bearer realm=\"game-gateway admin\"");
   evbuffer* body = evbuffer_new();
-  if (method != kHead) evbuffer_add(body, r.body.data(), r.body.size());  // HEAD: no body
+  if (in.method != kHead) evbuffer_add(body, r.body.data(), r.body.size());  // HEAD: no body
   evhttp_send_reply(req, r.code, reasonPhrase(r.code), body);
   evbuffer_free(body);
   GW_LOG(debug, "admin: {} {} -> {}",
-         method == kGet ? "GET" : method == kPost ? "POST" : method == kHead ? "HEAD" : "other",
-         path, r.code);
+         in.method == kGet ? "GET" : in.method == kPost ? "POST" : in.method == kHead ? "HEAD" : "other",
+         requestPath(in.uri), r.code);
+}
+
+std::string_view AdminRequest::header(std::string_view name) const {
+  for (const auto& [key, value] : headers)
+    if (equalsIgnoreCase(key, name)) return value;
+  return std::string_view();
+}
+
+AdminResponse AdminServer::serve(const AdminRequest& req) {
+  const std::string path = requestPath(req.uri);
+  std::optional<Response> refused = screen(req, path);
+  return refused ? std::move(*refused) : route(req, path);
 }
 
 // A refusal: `code` with a JSON error, counted by `reason` in
@@ -282,21 +310,21 @@ AdminServer::Response AdminServer::refusal(int code, const char* reason, const s
   return r;
 }
 
-std::optional<AdminServer::Response> AdminServer::screen(evhttp_request* req,
+std::optional<AdminServer::Response> AdminServer::screen(const AdminRequest& req,
                                                         const std::string& path) {
   auto cfg = target_.currentConfig();
-  std::string_view origin = header(req, "Origin");
+  std::string_view origin = req.header("Origin");
   if (!origin.empty() && !originAllowed(origin, cfg->admin.allowed_origins)) {
     return refusal(403, "origin",
                    "Origin \"" + std::string(origin) +
                        "\" is not allowed: the admin API does not serve browser pages of other "
                        "origins (list trusted ones in admin.allowed_origins)");
   }
-  if (header(req, "Sec-Fetch-Site") == "cross-site") {
+  if (req.header("Sec-Fetch-Site") == "cross-site") {
     return refusal(403, "cross_site",
                    "cross-site browser requests (Sec-Fetch-Site: cross-site) are not allowed");
   }
-  std::string_view host = header(req, "Host");
+  std::string_view host = req.header("Host");
   // Browsers always send Host; a client without one is not a rebound page.
   if (!anyHost(path) && !host.empty() &&
       !hostAllowed(host, bound_.family() == AF_INET6 ? "[" + bound_.ipString() + "]"
@@ -311,7 +339,7 @@ std::optional<AdminServer::Response> AdminServer::screen(evhttp_request* req,
   return std::nullopt;
 }
 
-std::optional<AdminServer::Response> AdminServer::authorizeMutation(evhttp_request* req) {
+std::optional<AdminServer::Response> AdminServer::authorizeMutation(const AdminRequest& req) {
   auto cfg = target_.currentConfig();
   if (cfg->admin.token.empty()) {
     return refusal(403, "disabled",
@@ -319,15 +347,15 @@ std::optional<AdminServer::Response> AdminServer::authorizeMutation(evhttp_reque
                    "admin.token_file (or $GATEWAY_ADMIN_TOKEN_FILE) to a file holding a token "
                    "and send it as Authorization: Bearer <token>");
   }
-  auto token = bearerToken(header(req, "Authorization"));
+  auto token = bearerToken(req.header("Authorization"));
   if (!token) {
     return refusal(401, "unauthorized",
                    "this endpoint needs the admin token: send Authorization: Bearer <token>");
   }
   if (!tokenEquals(cfg->admin.token, *token))
     return refusal(401, "unauthorized", "wrong admin token");
-  std::string_view type = header(req, "Content-Type");
-  bool has_body = evbuffer_get_length(evhttp_request_get_input_buffer(req)) > 0;
+  std::string_view type = req.header("Content-Type");
+  bool has_body = !req.body.empty();
   if (type.empty() ? has_body : !isJsonContentType(type)) {
     return refusal(415, "content_type",
                    "a POST to the admin API has no body or a JSON one with Content-Type: "
@@ -339,8 +367,8 @@ std::optional<AdminServer::Response> AdminServer::authorizeMutation(evhttp_reque
   return std::nullopt;
 }
 
-AdminServer::Response AdminServer::route(evhttp_request* req, int method,
-                                         const std::string& path) {
+AdminServer::Response AdminServer::route(const AdminRequest& req, const std::string& path) {
+  const int method = req.method;
   auto wrong = [](const char* allow) {
     Response r;
     r.code = 405;

@@ -26,7 +26,10 @@
 // every registered filter type's AdminView (core/sdk/admin_view.h), in
 // registry (name) order, to add what it shows; GET /config shows each
 // filter's FilterConfig::describe().
-// Also defines the helpers the endpoints use, exposed for tests:
+// Also defines AdminRequest / AdminResponse (a request and its answer free of
+// evhttp: AdminServer::serve() maps one to the other, so tests and the fuzz
+// target test/fuzz/admin_request_fuzz.cc drive the handling without
+// sockets) and the helpers the endpoints use, exposed for tests:
 // redactSecrets(), parseSessionId().
 #pragma once
 
@@ -36,6 +39,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "config/config.h"
 #include "core/accept_guard.h"
@@ -71,6 +76,31 @@ class AdminTarget {
   virtual size_t workerCount() const = 0;
 };
 
+// One admin request as evhttp parsed it (method, target, headers, body),
+// viewing bytes the caller keeps alive. Built per request by
+// AdminServer::handle(), or by a test.
+struct AdminRequest {
+  int method = 0;        // an EVHTTP_REQ_* value (GET 1, POST 2, HEAD 4, ...)
+  std::string_view uri;  // the request target as received: "/sessions/7?x=1"
+  // Every header, in the order received (names in any case).
+  std::vector<std::pair<std::string_view, std::string_view>> headers;
+  std::string_view body;
+
+  // The value of the first header named `name` (compared in any case, as
+  // evhttp_find_header does), or "" when there is none.
+  std::string_view header(std::string_view name) const;
+};
+
+// The answer to an AdminRequest. The status line's phrase and the headers
+// follow from it (Content-Type, Allow for a 405, WWW-Authenticate for a 401).
+struct AdminResponse {
+  int code = 200;
+  std::string body;  // sent except for HEAD
+  std::string content_type = "application/json";
+  std::string allow;          // the Allow header of a 405
+  bool authenticate = false;  // a 401: send WWW-Authenticate: Bearer
+};
+
 class AdminServer {
  public:
   // Serves on `dispatcher` (the main thread's) for `target`.
@@ -90,6 +120,11 @@ class AdminServer {
   // The bound address (the real port when 0 was asked for).
   const Address& address() const { return bound_; }
 
+  // Answers one request: the security checks, the routing (the path of
+  // req.uri; the query string is ignored; "/x/" is "/x"), the endpoint.
+  // A HEAD's body is dropped by the caller, not here. Main thread only.
+  AdminResponse serve(const AdminRequest& req);
+
   // Metrics computed at scrape time: draining, config generation, and what
   // every registered filter type's AdminView::onScrape sets (upstream: pool
   // capacity per host). Called by /metrics before serializing; public for
@@ -97,19 +132,20 @@ class AdminServer {
   void refreshDerivedMetrics();
 
  private:
-  struct Response;
+  using Response = AdminResponse;
   static void onRequest(evhttp_request* req, void* arg);
+  // Reads the request out of evhttp, serve()s it and sends the reply.
   void handle(evhttp_request* req);
   // The checks every request passes (Origin, Sec-Fetch-Site, Host except on
   // the probe/scrape paths); the refusal, or nullopt to go on.
   // A refusal: `code` with a JSON error `message`, counted by `reason` in
   // game_gateway_admin_requests_refused_total.
   static Response refusal(int code, const char* reason, const std::string& message);
-  std::optional<Response> screen(evhttp_request* req, const std::string& path);
+  std::optional<Response> screen(const AdminRequest& req, const std::string& path);
   // The checks of a mutating request (a token configured and presented,
   // no body or a JSON one); the refusal, or nullopt to go on.
-  std::optional<Response> authorizeMutation(evhttp_request* req);
-  Response route(evhttp_request* req, int method, const std::string& path);
+  std::optional<Response> authorizeMutation(const AdminRequest& req);
+  Response route(const AdminRequest& req, const std::string& path);
   Response metrics();
   Response health();
   Response ready();

@@ -4,7 +4,6 @@
 
 #include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 
 #include "core/sdk/log.h"
@@ -41,15 +40,24 @@ void parseRedis(const rapidjson::Value& r, ParseContext& ctx, RedisStoreConfig* 
 }
 
 // The session-id key in file `path`; records an error at /id_key_file.
+// Reads at most 4 KiB + 1 bytes: a key file is 32 hex digits, and a path
+// such as /dev/zero must not make the load read (and hold) without end.
 std::optional<SessionIdKey> readIdKey(const std::string& path, ParseContext& ctx) {
-  std::ifstream in(path);
+  constexpr size_t kMaxBytes = 4096;
+  std::ifstream in(path, std::ios::binary);
   if (!in) {
     ctx.fail("/id_key_file", "cannot read \"" + path + "\"");
     return std::nullopt;
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  auto key = SessionIdKey::parseHex(text.str());
+  std::string text(kMaxBytes + 1, '\0');
+  in.read(text.data(), static_cast<std::streamsize>(text.size()));
+  text.resize(static_cast<size_t>(in.gcount()));
+  if (text.size() > kMaxBytes) {
+    ctx.fail("/id_key_file", "\"" + path + "\" is larger than 4 KiB: not a key file (it must "
+                             "hold a 128-bit key as 32 hex digits)");
+    return std::nullopt;
+  }
+  auto key = SessionIdKey::parseHex(text);
   if (!key) {
     ctx.fail("/id_key_file", "\"" + path + "\" must hold a 128-bit key as 32 hex digits "
                              "(e.g. from `openssl rand -hex 16`)");

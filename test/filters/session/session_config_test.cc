@@ -148,6 +148,21 @@ TEST(SessionConfigTest, NodeIdAndKeyFileAreCheckedAtParseTime) {
   EXPECT_EQ(d.find("00112233"), std::string::npos) << "the key must not be shown: " << d;
 }
 
+// Found by config_fuzz (test/fuzz/regressions/config_fuzz/
+// session_id_key_file_dev_zero.json): the key file was read whole, so
+// /dev/zero made the load read until memory ran out.
+TEST(SessionConfigTest, AnEndlessOrLargeKeyFileIsRefusedAfter4KiB) {
+  std::string error;
+  EXPECT_EQ(parse(R"({"id_key_file": "/dev/zero"})", &error), nullptr);
+  EXPECT_EQ(error.rfind("/id_key_file: \"/dev/zero\" is larger than 4 KiB: not a key file", 0), 0u)
+      << error;
+  TempFile padded("00112233445566778899aabbccddeeff" + std::string(4096 - 32, '\n'));
+  EXPECT_NE(parse(R"({"id_key_file": ")" + padded.path + R"("})", &error), nullptr) << error;
+  TempFile big(std::string(4097, '0'));
+  EXPECT_EQ(parse(R"({"id_key_file": ")" + big.path + R"("})", &error), nullptr);
+  EXPECT_NE(error.find("larger than 4 KiB"), std::string::npos) << error;
+}
+
 TEST(SessionConfigTest, BuildingAChainAppliesNodeIdAndKeyToSessionIds) {
   // Parsing alone changes nothing; the first chain built with the config
   // sets the process generator's node id and key: ids then decode, under
