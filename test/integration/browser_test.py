@@ -44,6 +44,8 @@ import urllib.request
 
 import websockets
 
+from gateway_metrics import metric, metrics  # test/integration/gateway_metrics.py
+
 GATEWAY = "core/gateway"
 BACKEND_SIM = "tools/backend_sim/backend_sim"
 EXAMPLE = "config/examples/tcp_ws_wss.json"
@@ -307,27 +309,6 @@ class Chromium:
                 pass
         self.proc.stop()
 
-
-def metrics(admin_port):
-    with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/metrics", timeout=5) as r:
-        body = r.read().decode()
-    values = {}
-    for line in body.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        name, _, value = line.rpartition(" ")
-        values[name] = float(value)
-    return values
-
-
-def metric(values, name, **labels):
-    total = 0.0
-    for key, v in values.items():
-        if key != name and not key.startswith(name + "{"):
-            continue
-        if all(f'{k}="{val}"' in key for k, val in labels.items()):
-            total += v
-    return total
 
 
 class BrowserTest(unittest.TestCase):

@@ -38,6 +38,8 @@ import unittest
 import websockets
 import websockets.exceptions
 
+from gateway_metrics import metric, metrics  # test/integration/gateway_metrics.py
+
 GATEWAY = "core/gateway"
 BACKEND_SIM = "tools/backend_sim/backend_sim"
 EXAMPLE = "config/examples/tcp_ws_wss.json"
@@ -124,29 +126,6 @@ class RawClient:
     def close(self):
         self.sock.close()
 
-
-def metrics(admin_port):
-    conn = http.client.HTTPConnection("127.0.0.1", admin_port, timeout=5)
-    conn.request("GET", "/metrics")
-    body = conn.getresponse().read().decode()
-    conn.close()
-    values = {}
-    for line in body.splitlines():
-        if line.startswith("#") or not line.strip():
-            continue
-        name, _, value = line.rpartition(" ")
-        values[name] = float(value)
-    return values
-
-
-def metric(values, name, **labels):
-    total = 0.0
-    for key, v in values.items():
-        if not key.startswith(name + "{") and key != name:
-            continue
-        if all(f'{k}="{val}"' in key for k, val in labels.items()):
-            total += v
-    return total
 
 
 class Transports(unittest.TestCase):
