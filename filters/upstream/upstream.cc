@@ -23,8 +23,8 @@ FilterStatus UpstreamFilter::onNewConnection() {
 }
 
 const std::string* UpstreamFilter::clusterFor(const wire::ClientHeader& header) const {
-  int c = factory_.routes().resolve(header);
-  return c == RouteTable::kNoRoute ? nullptr : &factory_.config().clusters[static_cast<size_t>(c)].name;
+  ClusterPool* pool = factory_.route(header, *this, /*commit=*/false);
+  return pool == nullptr ? nullptr : &pool->name();
 }
 
 void UpstreamFilter::ensureSession() {
@@ -77,13 +77,13 @@ void UpstreamFilter::sendError(ClusterPool* pool, uint16_t msg_id, ErrorCode cod
 
 FilterStatus UpstreamFilter::onFrame(Frame& frame) {
   ensureSession();
-  int c = factory_.routes().resolve(frame.header);
-  if (c == RouteTable::kNoRoute) {
+  ClusterPool* routed = factory_.route(frame.header, *this, /*commit=*/true);
+  if (routed == nullptr) {
     factory_.noRoute()->inc();
     sendError(nullptr, frame.header.msg_id, ErrorCode::kNoRoute);
     return FilterStatus::kStopIteration;
   }
-  ClusterPool& pool = factory_.pool(c);
+  ClusterPool& pool = *routed;
   // Host set or states changed (one atomic load otherwise): may move this
   // session (maint) before it is used.
   pool.refreshIfStale();
@@ -241,7 +241,12 @@ UpstreamFactory::UpstreamFactory(std::shared_ptr<const UpstreamConfig> config,
   worker_.init(worker.dispatcher, worker.services, worker.worker_index, worker.worker_count,
                ClusterManager::process());
   for (const auto& c : config_->clusters) pools_.push_back(&worker_.acquire(c));
-  if (config_->routes_from_redis) {
+  if (config_->routes_from_redis && config_->routes_from_redis->format == RoutesFormat::kGo) {
+    redis_routes_ = std::make_unique<RedisRoutes>(
+        worker.dispatcher, *config_->routes_from_redis, worker.worker_index, worker.listener,
+        [this](std::shared_ptr<const GoRouteTable> table) { applyGo(std::move(table)); });
+    redis_routes_->start();
+  } else if (config_->routes_from_redis) {
     redis_routes_ = std::make_unique<RedisRoutes>(
         worker.dispatcher, *config_->routes_from_redis, config_->clusters, worker.worker_index,
         worker.listener, [this](std::shared_ptr<const RouteTable> table) {
@@ -257,6 +262,25 @@ UpstreamFactory::~UpstreamFactory() {
   // The pools stay with the worker (the next generation uses them); one no
   // generation uses any more closes its idle connections.
   for (ClusterPool* p : pools_) worker_.release(*p);
+  for (auto& [name, p] : go_acquired_) worker_.release(*p);
+}
+
+void UpstreamFactory::applyGo(std::shared_ptr<const GoRouteTable> table) {
+  const RoutesFromRedis& r = *config_->routes_from_redis;
+  ClusterManager& manager = worker_.manager();
+  std::vector<ClusterPool*> pools;
+  for (const Address& endpoint : table->rules().endpoints()) {
+    ClusterConfig c = goEndpointClusterConfig(r.endpoint_template, endpoint);
+    auto it = go_acquired_.find(c.name);
+    if (it == go_acquired_.end()) it = go_acquired_.emplace(c.name, &worker_.acquire(c)).first;
+    pools.push_back(it->second);
+    // Once per process (worker 0); again after a reload took it out.
+    if (worker_.workerIndex() == 0 && manager.hosts(c.name) == nullptr) {
+      manager.replaceHosts(c.name, "go_routes", {ClusterHost{endpoint}});
+    }
+  }
+  go_pools_ = std::move(pools);
+  go_table_ = std::move(table);
 }
 
 std::unique_ptr<Filter> UpstreamFactory::createFilter() {

@@ -39,6 +39,7 @@
 #include <absl/container/inlined_vector.h>
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -48,6 +49,7 @@
 #include "core/sdk/session_info.h"
 #include "core/sdk/upstream_events.h"
 #include "filters/upstream/cluster_pool.h"
+#include "filters/upstream/go_routes.h"
 #include "filters/upstream/linger.h"
 #include "filters/upstream/redis_routes.h"
 #include "filters/upstream/route_table.h"
@@ -86,6 +88,12 @@ class UpstreamFilter : public Filter, public RouteResolver {
   // A frame queued on a connection that failed to connect: tells the client.
   void refuse(ClusterPool& pool, uint16_t msg_id, ErrorCode code);
   uint64_t sessionId() const { return session_ ? session_->id : 0; }
+  // True when this session is on a host of `pool` (Go round robin keeps it).
+  bool usesPool(const ClusterPool* pool) const {
+    for (const auto& a : affinity_)
+      if (a.pool == pool && a.host != nullptr) return true;
+    return false;
+  }
   SessionInfo* session() { return session_; }
 
  private:
@@ -128,23 +136,44 @@ class UpstreamFactory : public FilterFactory {
   std::unique_ptr<Filter> createFilter() override;
 
   const UpstreamConfig& config() const { return *config_; }
-  // The route table in force on this worker.
-  const RouteTable& routes() const { return *routes_; }
+  // The pool a client frame with header `h` goes to, or nullptr (no route):
+  // by the route table in force on this worker, or the Go table (go_routes.h)
+  // once rules in the Go format are read. `session` is the frame's filter
+  // (Go round robin keeps the endpoint it uses); `commit`: a round-robin
+  // pick advances its counter (false: a preview, e.g. for the breaker).
+  ClusterPool* route(const wire::ClientHeader& h, const UpstreamFilter& session, bool commit) {
+    if (go_table_) {
+      int e = go_table_->pick(
+          h, [&](uint32_t i) { return session.usesPool(go_pools_[i]); }, commit);
+      return e == GoRouteTable::kNoRoute ? nullptr : go_pools_[static_cast<size_t>(e)];
+    }
+    int c = routes_->resolve(h);
+    return c == RouteTable::kNoRoute ? nullptr : pools_[static_cast<size_t>(c)];
+  }
   UpstreamWorker& worker() { return worker_; }
   LingerKeeper& linger() { return worker_.linger(); }
   Dispatcher& dispatcher() { return worker_.dispatcher(); }
-  // The pool of route target `index` (config().clusters[index]).
-  ClusterPool& pool(int index) { return *pools_[static_cast<size_t>(index)]; }
   UpstreamEventBus& bus() { return worker_.bus(); }
   stats::Counter* noRoute() { return no_route_; }
 
  private:
+  // Installs a Go table: acquires the pools of its endpoints' clusters
+  // (made from routes_from_redis's template; kept until this factory goes)
+  // and, on worker 0, adds those clusters to the cluster manager (source
+  // "go_routes") so /clusters and host states cover them.
+  void applyGo(std::shared_ptr<const GoRouteTable> table);
+
   std::shared_ptr<const UpstreamConfig> config_;
   const RouteTable* routes_;                        // config_->routes or *redis_table_
   std::shared_ptr<const RouteTable> redis_table_;  // rules read from Redis, once any
   UpstreamWorker& worker_;
   stats::Counter* no_route_;
   std::vector<ClusterPool*> pools_;  // the worker's, acquired in the constructor
+  // Go format: the table in force (null: routes_ applies), its endpoint
+  // index -> pool, and every endpoint pool acquired (by cluster name).
+  std::shared_ptr<const GoRouteTable> go_table_;
+  std::vector<ClusterPool*> go_pools_;
+  std::map<std::string, ClusterPool*, std::less<>> go_acquired_;
   std::unique_ptr<RedisRoutes> redis_routes_;  // last: stops before the pools are released
 };
 

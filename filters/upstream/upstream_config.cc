@@ -23,8 +23,36 @@ RoutesFromRedis parseRoutesFromRedis(const rapidjson::Value& r, ParseContext& ct
   } else {
     ctx.fail("/routes_from_redis/address", why + " (an IP and port, e.g. \"127.0.0.1:6379\")");
   }
-  if (r.HasMember("key")) rr.key = r["key"].GetString();
-  if (r.HasMember("channel")) rr.channel = r["channel"].GetString();
+  if (r.HasMember("routes_format") && std::string_view(r["routes_format"].GetString()) == "go") {
+    rr.format = RoutesFormat::kGo;
+  }
+  if (rr.format == RoutesFormat::kGo) {
+    // The Go gateway derives its keys and channels from redis.key_prefix.
+    for (const char* k : {"key", "channel"}) {
+      if (r.HasMember(k)) {
+        ctx.fail(std::string("/routes_from_redis/") + k,
+                 "not with \"routes_format\": \"go\" (the Go gateway's keys follow "
+                 "\"key_prefix\")");
+      }
+    }
+    if (r.HasMember("key_prefix")) rr.key_prefix = r["key_prefix"].GetString();
+    rr.useGoKeys();
+    if (r.HasMember("cluster_template")) {
+      if (const ClusterConfig* t = ctx.cluster(r, "cluster_template", "/routes_from_redis")) {
+        rr.endpoint_template = *t;
+        rr.cluster_template = t->name;
+      }
+    }
+  } else {
+    for (const char* k : {"key_prefix", "cluster_template"}) {
+      if (r.HasMember(k)) {
+        ctx.fail(std::string("/routes_from_redis/") + k,
+                 "only with \"routes_format\": \"go\"");
+      }
+    }
+    if (r.HasMember("key")) rr.key = r["key"].GetString();
+    if (r.HasMember("channel")) rr.channel = r["channel"].GetString();
+  }
   rr.refresh_interval = ctx.duration(r, "refresh_interval", rr.refresh_interval,
                                      std::chrono::milliseconds(1), kMaxConfigDuration,
                                      "/routes_from_redis");
@@ -70,6 +98,15 @@ void UpstreamConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const
   if (routes_from_redis) {
     rapidjson::Value r(rapidjson::kObjectType);
     r.AddMember("address", jsonString(routes_from_redis->address.toString(), alloc), alloc);
+    bool go = routes_from_redis->format == RoutesFormat::kGo;
+    r.AddMember("routes_format", rapidjson::StringRef(go ? "go" : "gateway"), alloc);
+    if (go) {
+      r.AddMember("key_prefix", jsonString(routes_from_redis->key_prefix, alloc), alloc);
+      r.AddMember("realm_key", jsonString(routes_from_redis->realm_key, alloc), alloc);
+      r.AddMember("realm_channel", jsonString(routes_from_redis->realm_channel, alloc), alloc);
+      r.AddMember("cluster_template", jsonString(routes_from_redis->cluster_template, alloc),
+                  alloc);
+    }
     r.AddMember("key", jsonString(routes_from_redis->key, alloc), alloc);
     r.AddMember("channel", jsonString(routes_from_redis->channel, alloc), alloc);
     r.AddMember("refresh_interval", jsonDuration(routes_from_redis->refresh_interval, alloc),
