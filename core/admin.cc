@@ -21,6 +21,7 @@
 
 #include "core/admin_guard.h"
 #include "core/sdk/admin_view.h"
+#include "core/sdk/cluster_manager.h"
 #include "core/sdk/log.h"
 #include "core/sdk/registry.h"
 #include "core/sdk/session_registry.h"
@@ -546,9 +547,10 @@ AdminServer::Response AdminServer::clusters() {
   rapidjson::Document doc(rapidjson::kObjectType);
   auto& a = doc.GetAllocator();
   rapidjson::Value clusters(rapidjson::kArrayType);
-  for (const auto& c : cfg->clusters) {
+  auto add = [&](const ClusterConfig& c, std::string_view source) {
     rapidjson::Value cj(rapidjson::kObjectType);
     cj.AddMember("name", jsonString(c.name, a), a);
+    if (!source.empty()) cj.AddMember("source", jsonString(source, a), a);
     cj.AddMember("lb", rapidjson::StringRef(lbName(c.lb)), a);
     cj.AddMember("connect_timeout_ms", static_cast<int64_t>(c.connect_timeout.count()), a);
     cj.AddMember("idle_timeout_ms", static_cast<int64_t>(c.idle_timeout.count()), a);
@@ -564,6 +566,17 @@ AdminServer::Response AdminServer::clusters() {
     }
     cj.AddMember("hosts", hosts, a);
     clusters.PushBack(cj, a);
+  };
+  for (const auto& c : cfg->clusters) add(c, "");
+  // Clusters a dynamic source made that the config does not name (e.g.
+  // upstream's Go-format rules: "go:ip:port", source "go_routes"); their
+  // settings shown are the defaults.
+  for (const auto& set : ClusterManager::process().all()) {
+    if (findCluster(cfg->clusters, set->cluster) != nullptr) continue;
+    ClusterConfig c;
+    c.name = set->cluster;
+    for (const auto& h : set->hosts) c.hosts.push_back(h.address);
+    add(c, set->source);
   }
   doc.AddMember("clusters", clusters, a);
   Response r;

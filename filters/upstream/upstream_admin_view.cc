@@ -51,9 +51,21 @@ void UpstreamAdminView::onScrape(const AdminContext& ctx) const {
           .set(static_cast<int64_t>(poolCapacity(c, ctx.workers)));
     }
   }
-  // Series of clusters and hosts a reload removed leave the exposition.
-  for (const char* family : kClusterScopedMetrics)
-    reg.remove(family, [&](const stats::Labels& l) { return removedByReload(l, ctx.clusters); });
+  // Series of clusters and hosts a reload removed leave the exposition;
+  // those of clusters a dynamic source keeps in the cluster manager (Go-format
+  // rules' "go:ip:port") stay while the manager has them.
+  ClusterManager& manager = ClusterManager::process();
+  auto dynamic = [&](const stats::Labels& l) {
+    auto set = manager.hosts(labelOf(l, "cluster"));
+    if (set == nullptr || set->source == "static") return false;
+    std::string_view host = labelOf(l, "host");
+    return host.empty() || set->find(host) != nullptr;
+  };
+  for (const char* family : kClusterScopedMetrics) {
+    reg.remove(family, [&](const stats::Labels& l) {
+      return removedByReload(l, ctx.clusters) && !dynamic(l);
+    });
+  }
 }
 
 bool UpstreamAdminView::removedByReload(const stats::Labels& labels,
