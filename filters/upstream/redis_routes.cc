@@ -208,7 +208,7 @@ void RedisRoutes::onValue(const redisReply* reply) {
     last_value_ = error;
     refused_->inc();
     if (go_errors_[kRoutingRules] != nullptr) go_errors_[kRoutingRules]->inc();
-    logRefusal("GET", config_.key, error);
+    logRefusal("GET " + config_.key + " failed", error, /*realms=*/false);
     return;
   }
   if (redis::replyIsNil(reply)) {
@@ -228,13 +228,11 @@ void RedisRoutes::onValue(const redisReply* reply) {
   install(*text, /*seeded=*/false);
 }
 
-void RedisRoutes::logRefusal(const char* what, const std::string& key, const std::string& why) {
+void RedisRoutes::logRefusal(const std::string& head, const std::string& why, bool realms) {
   if (worker_ != 0) return;
-  GW_LOG(error, "upstream (listener '{}'): routes_from_redis: {} {} refused: {}; keeping the {}",
-         listener_, what, key, why,
-         std::string_view(what) == std::string_view("realm mapping")
-             ? "last good realm mapping"
-             : (from_redis_ ? "last good rules" : "static rules"));
+  GW_LOG(error, "upstream (listener '{}'): routes_from_redis: {}: {}; keeping the {}", listener_,
+         head, why,
+         realms ? "last good realm mapping" : (from_redis_ ? "last good rules" : "static rules"));
 }
 
 void RedisRoutes::install(std::string_view text, bool seeded) {
@@ -268,7 +266,7 @@ void RedisRoutes::install(std::string_view text, bool seeded) {
     }
     refused_->inc();
     if (go_errors_[kRoutingRules] != nullptr) go_errors_[kRoutingRules]->inc();
-    logRefusal("the update in", config_.key, why);
+    logRefusal("refused the update in " + config_.key, why, /*realms=*/false);
     return;
   }
   if (!seeded) {
@@ -352,7 +350,7 @@ void RedisRoutes::onRealms(const redisReply* reply) {
     last_realms_ = error;
     realms_refused_->inc();
     if (go_errors_[kRealmMapping] != nullptr) go_errors_[kRealmMapping]->inc();
-    logRefusal("realm mapping", config_.realm_key, error);
+    logRefusal("HGETALL " + config_.realm_key + " failed", error, /*realms=*/true);
     return;
   }
   std::string text = fieldsText(fields);
@@ -372,7 +370,7 @@ bool RedisRoutes::installRealms(Fields fields, bool seeded) {
     if (seeded) return false;  // the rules in force changed since: wait for Redis
     realms_refused_->inc();
     if (go_errors_[kRealmMapping] != nullptr) go_errors_[kRealmMapping]->inc();
-    logRefusal("realm mapping", config_.realm_key, why);
+    logRefusal("refused the realm mapping in " + config_.realm_key, why, /*realms=*/true);
     return false;
   }
   if (!seeded) {

@@ -108,7 +108,9 @@ class RedisRoutes {
   bool installRealms(std::vector<std::pair<std::string, std::string>> fields, bool seeded);
   // Go format: applies GoRouteTable(go_rules_, realms_).
   void applyGo();
-  void logRefusal(const char* what, const std::string& key, const std::string& why);
+  // Worker 0 logs "HEAD: WHY; keeping the last good rules" (or static
+  // rules, or `realms`: the last good realm mapping).
+  void logRefusal(const std::string& head, const std::string& why, bool realms);
 
   static const std::vector<ClusterConfig>& noClusters();
 

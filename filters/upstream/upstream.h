@@ -151,6 +151,8 @@ class UpstreamFactory : public FilterFactory {
     return c == RouteTable::kNoRoute ? nullptr : pools_[static_cast<size_t>(c)];
   }
   UpstreamWorker& worker() { return worker_; }
+  // The pool of static route target `index` (config().clusters[index]).
+  ClusterPool& pool(int index) { return *pools_[static_cast<size_t>(index)]; }
   LingerKeeper& linger() { return worker_.linger(); }
   Dispatcher& dispatcher() { return worker_.dispatcher(); }
   UpstreamEventBus& bus() { return worker_.bus(); }

@@ -409,8 +409,40 @@ TEST_F(UpstreamConfigTest, DescribeShowsRoutesClustersAndDefaults) {
             R"({"routes":[{"match":"200:0","cluster":"chat"}],"clusters":["game","chat"],)"
             R"("max_backend_output_bytes":65536,)"
             R"("fair_share":{"floor":65536,"hard_cap":131072,"per_ip":true},)"
-            R"("routes_from_redis":{"address":"127.0.0.1:6379",)"
+            R"("routes_from_redis":{"address":"127.0.0.1:6379","routes_format":"gateway",)"
             R"("key":"k","channel":"game-gateway:routing:updates","refresh_interval":"10s"}})");
+  // The Go format: keys and channels derived from key_prefix, as the Go gateway does.
+  auto go = build(R"({"routes": [{"match": "200:0", "cluster": "chat"}],
+                      "routes_from_redis": {"address": "127.0.0.1:6379", "routes_format": "go",
+                                            "key_prefix": "gg:", "cluster_template": "game"}})");
+  ASSERT_NE(go, nullptr) << error_;
+  EXPECT_NE(describe(*go->config).find(
+                R"("routes_format":"go","key_prefix":"gg:","realm_key":"gg:realm:mapping",)"
+                R"("realm_channel":"gg:realm:mapping:notify","cluster_template":"game",)"
+                R"("key":"gg:routing:rules","channel":"gg:routing:rules:notify")"),
+            std::string::npos)
+      << describe(*go->config);
+}
+
+TEST_F(UpstreamConfigTest, GoFormatKeysAreCheckedWithTheirPointer) {
+  EXPECT_EQ(build(R"({"routes": [{"match": "200:0", "cluster": "game"}],
+                      "routes_from_redis": {"address": "127.0.0.1:6379", "routes_format": "go",
+                                            "key": "mine"}})"),
+            nullptr);
+  EXPECT_EQ(error_,
+            "/routes_from_redis/key: not with \"routes_format\": \"go\" (the Go gateway's keys "
+            "follow \"key_prefix\")");
+  EXPECT_EQ(build(R"({"routes": [{"match": "200:0", "cluster": "game"}],
+                      "routes_from_redis": {"address": "127.0.0.1:6379",
+                                            "key_prefix": "gg:"}})"),
+            nullptr);
+  EXPECT_EQ(error_, "/routes_from_redis/key_prefix: only with \"routes_format\": \"go\"");
+  EXPECT_EQ(build(R"({"routes": [{"match": "200:0", "cluster": "game"}],
+                      "routes_from_redis": {"address": "127.0.0.1:6379", "routes_format": "go",
+                                            "cluster_template": "gmae"}})"),
+            nullptr);
+  EXPECT_EQ(error_.rfind("/routes_from_redis/cluster_template: unknown cluster \"gmae\"", 0), 0u)
+      << error_;
 }
 
 TEST_F(UpstreamConfigTest, FairShareKnobsAndTheirBounds) {
