@@ -73,6 +73,16 @@ std::string goFrame(uint16_t msg_id, uint64_t session, const std::string& payloa
          le(session, 8) + payload;
 }
 
+// Polls both backends until `a` has received `na` frames and `b` `nb`
+// (waitUntil's 5 s).
+bool framesArrive(RecordingBackend& a, size_t na, RecordingBackend& b, size_t nb) {
+  return waitUntil([&] {
+    a.poll();
+    b.poll();
+    return a.frames.size() == na && b.frames.size() == nb;
+  });
+}
+
 std::string listenerJson(const std::string& routes) {
   return R"("listeners": [{"name": "game", "address": "127.0.0.1:0",
       "filters": [{"name": "framing", "config": {}},
@@ -238,11 +248,7 @@ TEST_F(CompatTest, PerConnectionRoutingSticksToTheFirstFramesCluster) {
   UniqueFd b = client();
   ASSERT_TRUE(sendAll(b.get(), encodeClientFrame(3, kAccount, "first")));
   ASSERT_TRUE(sendAll(b.get(), encodeClientFrame(4, kGame, "second")));
-  ASSERT_TRUE(waitUntil([&] {
-    game.poll();
-    account.poll();
-    return game.frames.size() == 2 && account.frames.size() == 2;
-  })) << gw_.output();
+  ASSERT_TRUE(framesArrive(game, 2, account, 2)) << gw_.output();
   ASSERT_EQ(game.connections(), 1u);
   ASSERT_EQ(account.connections(), 1u);
   uint64_t sa = readLe(game.raw(0), 12, 8);
@@ -263,11 +269,7 @@ TEST_F(CompatTest, PerFrameRoutingOnSharedConnections) {
   UniqueFd b = client();
   ASSERT_TRUE(sendAll(a.get(), encodeClientFrame(1, kGame, "a1")));
   ASSERT_TRUE(sendAll(a.get(), encodeClientFrame(2, kAccount, "a2")));
-  ASSERT_TRUE(waitUntil([&] {
-    game.poll();
-    account.poll();
-    return game.frames.size() == 1 && account.frames.size() == 2;
-  })) << gw_.output();
+  ASSERT_TRUE(framesArrive(game, 1, account, 2)) << gw_.output();
   ASSERT_TRUE(sendAll(b.get(), encodeClientFrame(3, kGame, "b1")));
   ASSERT_TRUE(waitUntil([&] {
     game.poll();
