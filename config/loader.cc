@@ -266,6 +266,19 @@ class Loader {
     return l;
   }
 
+  // A cluster's `compat` object (schema-valid): present means enabled; the
+  // absent keys keep the Go gateway's behaviour (CompatConfig's defaults).
+  static CompatConfig parseCompat(const rapidjson::Value& c) {
+    CompatConfig compat;
+    compat.enabled = true;
+    if (c.HasMember("routing") && std::string_view(c["routing"].GetString()) == "per_frame")
+      compat.routing = CompatConfig::Routing::kPerFrame;
+    if (c.HasMember("connection_per_session"))
+      compat.connection_per_session = c["connection_per_session"].GetBool();
+    if (c.HasMember("trace_propagation")) compat.trace_propagation = c["trace_propagation"].GetBool();
+    return compat;
+  }
+
   void parseClusters(const rapidjson::Value& arr, GatewayConfig& cfg) {
     for (rapidjson::SizeType i = 0; i < arr.Size(); ++i) {
       const auto& c = arr[i];
@@ -299,6 +312,7 @@ class Loader {
       if (c.HasMember("expect_reply")) cc.expect_reply = c["expect_reply"].GetBool();
       cc.silence_timeout = durationOr(c, "silence_timeout", cc.silence_timeout);
       cc.liveness = parseLiveness(c, at);
+      if (c.HasMember("compat")) cc.compat = parseCompat(c["compat"]);
       if (cc.connect_timeout.count() == 0) error(at + "/connect_timeout", "must be > 0");
       if (cc.reconnect_base > cc.reconnect_max)
         error(at + "/reconnect_backoff_base", "must not exceed reconnect_backoff_max");

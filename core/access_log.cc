@@ -124,6 +124,8 @@ std::string AccessLog::format(const AccessLogEntry& e) {
   // A string: 64-bit ids lose precision as JSON numbers in many tools.
   w.Key("session_id");
   str(std::to_string(e.session_id));
+  w.Key("trace_id");
+  str(e.trace ? e.trace->traceIdHex() : std::string());
   w.Key("duration_ms");
   double ms = static_cast<double>(e.duration.count()) / 1e6;
   w.Double(static_cast<double>(static_cast<int64_t>(ms * 1000 + 0.5)) / 1000);

@@ -11,7 +11,8 @@
 //
 // A line (one JSON object, keys always present, in this order):
 //   {"time":"2024-05-01T12:00:00.123Z","listener":"game","worker":0,
-//    "client":"127.0.0.1:53412","session_id":"1234","duration_ms":5012.345,
+//    "client":"127.0.0.1:53412","session_id":"1234",
+//    "trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","duration_ms":5012.345,
 //    "bytes_in":120,"bytes_out":64,"frames_in":3,"frames_out":2,
 //    "reason":"remote_closed","detail":"peer closed"}
 #pragma once
@@ -26,6 +27,7 @@
 #include "config/config.h"
 #include "core/sdk/address.h"
 #include "core/sdk/close_reason.h"
+#include "core/sdk/session_info.h"
 
 namespace spdlog {
 class logger;
@@ -43,6 +45,8 @@ struct AccessLogEntry {
   size_t worker = 0;
   const Address* client = nullptr;  // the peer; "" if null
   uint64_t session_id = 0;          // 0: no session was published
+  // The session's W3C trace id (SessionInfo::trace); null: no session ("").
+  const TraceContext* trace = nullptr;
   std::chrono::nanoseconds duration{0};
   uint64_t bytes_in = 0;  // read from the client
   uint64_t bytes_out = 0;  // written to the client

@@ -274,6 +274,7 @@ void Worker::onChainClosed(ConnectionRecord& record, CloseReason reason,
       e.client = &conn.peer();
       const SessionInfo* session = chain.slots().get<SessionInfo>();
       e.session_id = session ? session->id : 0;
+      e.trace = session ? &session->trace : nullptr;
       e.duration = std::chrono::duration_cast<std::chrono::nanoseconds>(lifetime);
       e.bytes_in = conn.bytesRead();
       e.bytes_out = conn.bytesWritten();

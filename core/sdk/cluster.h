@@ -1,7 +1,9 @@
 // core/sdk/cluster.h — parsed top-level `clusters` config.
 //
 // Defines ClusterConfig: a named group of backend hosts with a load-balancing
-// policy and pool settings. Immutable after config load; shared by workers.
+// policy and pool settings, and CompatConfig: the cluster's `compat` object
+// (speak the Go gateway's TCP backend protocol). Immutable after config
+// load; shared by workers.
 #pragma once
 
 #include <chrono>
@@ -16,13 +18,36 @@ namespace gw {
 
 enum class LbPolicy { kRoundRobin, kLeastRequest, kConsistentHash };
 
+// The cluster's `compat` object: when `enabled` (the object is present) the
+// gateway speaks the Go gateway's TCP mode to this cluster's backends: data
+// frames (opcode 1) only, never session open/close (2/3), and every backend
+// frame is data for the client whatever its opcode. The other fields default
+// to the Go gateway's behaviour. docs/protocol.md, "Go gateway
+// compatibility", lists every difference.
+struct CompatConfig {
+  enum class Routing : uint8_t {
+    kPerConnection,  // the session's first frame routed here pins every later frame here
+    kPerFrame,       // every frame is routed by its own server_id (this gateway's rule)
+  };
+  bool enabled = false;
+  Routing routing = Routing::kPerConnection;
+  // One backend connection per client session, opened on its first frame
+  // and closed when it ends; the session ends when that connection closes.
+  // false: sessions share the multiplexed connections.
+  bool connection_per_session = true;
+  // Data frames to backends carry the 33-byte extended gate header with the
+  // session's trace id and span id (Go's tracing.enable_trace_propagation).
+  bool trace_propagation = false;
+};
+
 struct ClusterConfig {
   std::string name;
   std::vector<Address> hosts;
   LbPolicy lb = LbPolicy::kRoundRobin;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds idle_timeout{5 * 60 * 1000};
-  // Multiplexed backend connections per host per worker (`upstream`).
+  // Backend connections per host, per process (split across workers):
+  // multiplexed ones, or with compat.connection_per_session one per session.
   uint32_t max_connections_per_service = 4;
   // Cap on backend connections of this cluster per worker, all hosts.
   uint32_t max_connections = 64;
@@ -42,6 +67,8 @@ struct ClusterConfig {
   // Dead-peer detection on backend sockets (`tcp_keepalive`,
   // `tcp_user_timeout`; see TcpLiveness in address.h).
   TcpLiveness liveness;
+  // `compat`: the Go gateway's backend protocol (disabled: this gateway's).
+  CompatConfig compat;
 };
 
 // The cluster named `name` in `clusters`, or null.

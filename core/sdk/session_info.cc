@@ -1,6 +1,6 @@
 // SessionIdGenerator and SessionIdKey (core/sdk/session_info.h): the keyed
 // 64-bit permutation (4-round Feistel, SipHash-2-4 round function) and the
-// process-wide generator.
+// process-wide generator; TraceContext's generator and hex forms.
 #include "core/sdk/session_info.h"
 
 #include <sys/random.h>
@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "core/sdk/log.h"
 
@@ -121,6 +122,50 @@ SessionIdKey SessionIdKey::random() {
   }
   return SessionIdKey{words[0], words[1]};
 }
+
+namespace {
+
+// Per thread: a splitmix64 sequence started at 64 bits from getrandom (via
+// SessionIdKey::random, which aborts if the kernel has none).
+uint64_t nextTraceWord() {
+  thread_local uint64_t state = SessionIdKey::random().k0;
+  state += 0x9e3779b97f4a7c15ull;
+  uint64_t z = state;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+std::string hex(const uint8_t* bytes, size_t n) {
+  static const char kDigits[] = "0123456789abcdef";
+  std::string out(2 * n, '0');
+  for (size_t i = 0; i < n; ++i) {
+    out[2 * i] = kDigits[bytes[i] >> 4];
+    out[2 * i + 1] = kDigits[bytes[i] & 0xf];
+  }
+  return out;
+}
+
+}  // namespace
+
+TraceContext TraceContext::generate() {
+  TraceContext t;
+  uint64_t w[3];
+  do {
+    w[0] = nextTraceWord();
+    w[1] = nextTraceWord();
+  } while ((w[0] | w[1]) == 0);
+  do {
+    w[2] = nextTraceWord();
+  } while (w[2] == 0);
+  std::memcpy(t.trace_id, w, sizeof(t.trace_id));
+  std::memcpy(t.span_id, &w[2], sizeof(t.span_id));
+  return t;
+}
+
+std::string TraceContext::traceIdHex() const { return hex(trace_id, sizeof(trace_id)); }
+
+std::string TraceContext::spanIdHex() const { return hex(span_id, sizeof(span_id)); }
 
 std::optional<SessionIdKey> SessionIdKey::parseHex(std::string_view text) {
   const char* ws = " \t\r\n";

@@ -5,7 +5,8 @@
 // no filter did), SessionObserver (how the terminal tells the owner what
 // backends did to the session), the per-worker seams between the session
 // owner and the terminal for sessions that outlive their connection
-// (SessionLingerSeams), and SessionIdGenerator: 64-bit session ids, unique
+// (SessionLingerSeams), TraceContext (the session's W3C trace id and span
+// id), and SessionIdGenerator: 64-bit session ids, unique
 // across gateway replicas and not guessable from one another (a keyed
 // permutation of node id, milliseconds and sequence; see SessionIdGenerator).
 #pragma once
@@ -44,8 +45,29 @@ class SessionObserver {
   virtual std::string_view affinityFor(std::string_view /*cluster*/) const { return {}; }
 };
 
+// A session's W3C trace context: a 16-byte trace id and an 8-byte span id,
+// random and never all-zero (W3C's invalid value). One per SessionInfo,
+// made with it on the connection's worker; `upstream` sends it to backends
+// of a compat cluster with trace_propagation (the 33-byte extended gate
+// header, core/sdk/wire.h), the access log writes the trace id, and other
+// transports (gRPC metadata) may carry it. The span id names the gateway's
+// span for the whole session: the same for every frame.
+struct TraceContext {
+  uint8_t trace_id[16] = {0};
+  uint8_t span_id[8] = {0};
+
+  // A new random context: a per-thread generator seeded from the kernel's
+  // random source (getrandom), no lock. Never returns an all-zero trace id
+  // or span id.
+  static TraceContext generate();
+  // 32 lowercase hex digits (the trace-id field of a W3C traceparent).
+  std::string traceIdHex() const;
+  // 16 lowercase hex digits.
+  std::string spanIdHex() const;
+};
+
 // Per connection: published in the connection's Slots by the session owner
-// (a member of its filter object), read by the terminal. 32 bytes: the
+// (a member of its filter object), read by the terminal. 56 bytes: the
 // session's per-cluster affinity is not here but with the owner (see
 // SessionObserver::affinityFor), and the terminal keeps its own per-cluster
 // state (host index, backend connection).
@@ -76,8 +98,11 @@ struct SessionInfo {
   // then see it continue (session open with payload "resume").
   bool resumed = false;
   End end = End::kDefault;
+  // The session's trace context (made with the SessionInfo; per connection:
+  // a resumed session gets the new connection's).
+  TraceContext trace = TraceContext::generate();
 };
-static_assert(sizeof(SessionInfo) <= 32, "SessionInfo is per connection: keep it small");
+static_assert(sizeof(SessionInfo) <= 64, "SessionInfo is per connection: keep it small");
 
 // The session owner's side of a lingering session (a client that left with
 // resume on). Implemented by `session` per worker.

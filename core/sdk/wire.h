@@ -1,8 +1,9 @@
 // core/sdk/wire.h — the two wire formats of the Go game gateway, byte-exact.
 //
-// Defines ClientHeader (8 bytes, client <-> gateway) and ServerHeader
-// (20-byte server header + 9-byte gate header, gateway <-> backend), with
-// encode/decode helpers that work on raw bytes. All fields are little-endian
+// Defines ClientHeader (8 bytes, client <-> gateway), ServerHeader
+// (20-byte server header + 9-byte gate header, gateway <-> backend) and
+// TracedServerHeader (the same with the Go gateway's 33-byte extended gate
+// header carrying a W3C trace id and span id), with encode/decode helpers that work on raw bytes. All fields are little-endian
 // (docs/protocol.md). No allocation, no I/O: pure functions over bytes.
 #pragma once
 
@@ -21,6 +22,14 @@ inline constexpr size_t kServerHeaderSize = 20;
 inline constexpr size_t kGateHeaderSize = 9;
 // Server header + gate header: bytes in front of every backend payload.
 inline constexpr size_t kServerFrameOverhead = kServerHeaderSize + kGateHeaderSize;
+// Size of the extended gate header (opcode, session_id, trace_id[16],
+// span_id[8]): the Go gateway's with tracing.enable_trace_propagation.
+inline constexpr size_t kTracedGateHeaderSize = 33;
+// Server header + extended gate header.
+inline constexpr size_t kTracedServerFrameOverhead = kServerHeaderSize + kTracedGateHeaderSize;
+// Bytes of a W3C trace id and span id.
+inline constexpr size_t kTraceIdSize = 16;
+inline constexpr size_t kSpanIdSize = 8;
 // Largest payload a client frame can carry (u16 length).
 inline constexpr size_t kMaxClientPayload = 65535;
 
@@ -133,6 +142,46 @@ struct ServerHeader {
     h.object_id = static_cast<int64_t>(session);
     h.opcode = static_cast<uint8_t>(op);
     h.session_id = static_cast<int64_t>(session);
+    return h;
+  }
+};
+
+// Server header (20 bytes) + extended gate header (33 bytes): a data frame
+// to a backend of a `compat` cluster with trace_propagation. `length`
+// counts the 33-byte gate header: 33 + payload. The trace id and span id
+// are copied as bytes, in the order their W3C hex form reads (the Go
+// gateway decodes the hex strings into these bytes).
+struct TracedServerHeader {
+  ServerHeader base;  // base.length = 33 + payload
+  uint8_t trace_id[kTraceIdSize] = {0};
+  uint8_t span_id[kSpanIdSize] = {0};
+
+  // Payload bytes implied by base.length (negative if malformed).
+  int64_t payloadLength() const {
+    return static_cast<int64_t>(base.length) - static_cast<int64_t>(kTracedGateHeaderSize);
+  }
+  // Writes the 53 header bytes to `out`.
+  void encode(uint8_t* out) const {
+    base.encode(out);
+    std::memcpy(out + kServerFrameOverhead, trace_id, kTraceIdSize);
+    std::memcpy(out + kServerFrameOverhead + kTraceIdSize, span_id, kSpanIdSize);
+  }
+  // Reads 53 header bytes from `in`.
+  static TracedServerHeader decode(const uint8_t* in) {
+    TracedServerHeader h;
+    h.base = ServerHeader::decode(in);
+    std::memcpy(h.trace_id, in + kServerFrameOverhead, kTraceIdSize);
+    std::memcpy(h.span_id, in + kServerFrameOverhead + kTraceIdSize, kSpanIdSize);
+    return h;
+  }
+  // A data header (opcode 1) for `session` carrying `payload_len` bytes.
+  static TracedServerHeader make(int32_t type, uint64_t session, size_t payload_len,
+                                 const uint8_t* trace_id, const uint8_t* span_id) {
+    TracedServerHeader h;
+    h.base = ServerHeader::make(Opcode::kData, type, session, payload_len);
+    h.base.length = static_cast<int32_t>(kTracedGateHeaderSize + payload_len);
+    std::memcpy(h.trace_id, trace_id, kTraceIdSize);
+    std::memcpy(h.span_id, span_id, kSpanIdSize);
     return h;
   }
 };

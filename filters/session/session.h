@@ -98,7 +98,7 @@ class SessionFilter : public Filter, public SessionObserver {
   void holdFrame(Frame& frame);
   void replayHeld();
 
-  // Per connection (88 bytes with the bases' pointers). Everything else
+  // Per connection (112 bytes with the bases' pointers). Everything else
   // about the session is in its SessionRecord (per session, owned by the
   // worker's WorkerSessions): id, player, affinity, token, last activity.
   // Asynchronous store callbacks find this filter again through the

@@ -34,10 +34,12 @@ bool isReservedForGateway(uint16_t type) {
 }  // namespace
 
 BackendConnection::BackendConnection(ClusterPool& pool, HostPool& host,
-                                     std::unique_ptr<Connection> conn)
+                                     std::unique_ptr<Connection> conn, uint64_t dedicated_to)
     : pool_(pool),
       host_(host),
       conn_(std::move(conn)),
+      compat_(pool.config().compat),
+      dedicated_to_(dedicated_to),
       connect_timer_(pool.dispatcher(),
                      [this] {
                        conn_->close(CloseReason::kUpstreamConnectFailed,
@@ -67,22 +69,35 @@ void BackendConnection::writeHeader(wire::Opcode op, int32_t type, uint64_t sess
   evbuffer_add(conn_->output(), hdr, sizeof(hdr));
 }
 
-size_t BackendConnection::sendData(uint64_t session, const PeerKey& ip, bool resumed,
-                                   Frame& frame) {
+size_t BackendConnection::sendData(const SessionInfo& s, const PeerKey& ip, Frame& frame) {
   size_t written = 0;
+  uint64_t session = s.id;
   if (sessions_.insert(session).second) {
-    // First frame of this session on this connection: announce it. Payload
+    // First frame of this session on this connection: announce it (not to
+    // the Go gateway's backends, which know only data frames). Payload
     // "resume" tells the backend the session continues from elsewhere.
-    std::string_view open_payload = resumed ? "resume" : "";
-    writeHeader(wire::Opcode::kSessionOpen, 0, session, open_payload.size());
-    if (!open_payload.empty()) evbuffer_add(conn_->output(), open_payload.data(), open_payload.size());
-    written += wire::kServerFrameOverhead + open_payload.size();
+    if (!compat_.enabled) {
+      std::string_view open_payload = s.resumed ? "resume" : "";
+      writeHeader(wire::Opcode::kSessionOpen, 0, session, open_payload.size());
+      if (!open_payload.empty())
+        evbuffer_add(conn_->output(), open_payload.data(), open_payload.size());
+      written += wire::kServerFrameOverhead + open_payload.size();
+    }
     if (sessions_.size() == 1) pool_.updatePoolGauges(host_);
   }
   size_t len = frame.payloadLength();
-  writeHeader(wire::Opcode::kData, frame.header.msg_id, session, len);
+  if (compat_.trace_propagation) {
+    uint8_t hdr[wire::kTracedServerFrameOverhead];
+    wire::TracedServerHeader::make(frame.header.msg_id, session, len, s.trace.trace_id,
+                                   s.trace.span_id)
+        .encode(hdr);
+    evbuffer_add(conn_->output(), hdr, sizeof(hdr));
+    written += sizeof(hdr) + len;
+  } else {
+    writeHeader(wire::Opcode::kData, frame.header.msg_id, session, len);
+    written += wire::kServerFrameOverhead + len;
+  }
   frame.movePayloadTo(conn_->output());
-  written += wire::kServerFrameOverhead + len;
   shares_.add(session, ip, written);
   if (connecting()) pending_.emplace_back(session, frame.header.msg_id);
   conn_->flushSoon();
@@ -93,7 +108,7 @@ size_t BackendConnection::sendData(uint64_t session, const PeerKey& ip, bool res
 
 void BackendConnection::closeSession(uint64_t session) {
   if (sessions_.erase(session) == 0) return;
-  if (open()) {
+  if (open() && !compat_.enabled) {
     writeHeader(wire::Opcode::kSessionClose, 0, session, 0);
     shares_.add(session, PeerKey{}, wire::kServerFrameOverhead);
     conn_->flushSoon();
@@ -151,24 +166,18 @@ void BackendConnection::onRead(Connection& conn, bool end_stream) {
     stats.frames_in->inc();
     pool_.watchdog().onReceived(host_);
     stats.bytes_in->inc(wire::kServerFrameOverhead + static_cast<size_t>(payload));
-    uint64_t session = static_cast<uint64_t>(h.session_id);
+    // A dedicated connection's frames are its session's, whatever session
+    // id they carry (the Go gateway never read it).
+    uint64_t session = dedicated_to_ != 0 ? dedicated_to_ : static_cast<uint64_t>(h.session_id);
     UpstreamFilter* target = worker.findSession(session);
+    if (compat_.enabled) {
+      // The Go gateway forwarded every backend frame as data, whatever its opcode.
+      forwardData(h, target, session, payload);
+      continue;
+    }
     switch (static_cast<wire::Opcode>(h.opcode)) {
       case wire::Opcode::kData:
-        if (isReservedForGateway(static_cast<uint16_t>(h.type))) {
-          refuseReserved(h, session);
-          evbuffer_drain(in, static_cast<size_t>(payload));
-        } else if (target == nullptr) {
-          worker.drops().unknown_session->inc();
-          evbuffer_drain(in, static_cast<size_t>(payload));
-        } else if (payload > static_cast<int64_t>(wire::kMaxClientPayload)) {
-          worker.drops().too_large->inc();
-          GW_LOG(warn, "upstream: cluster '{}': backend frame of {} bytes for session {} does not "
-                       "fit a client frame (max 65535): dropped", pool_.name(), payload, session);
-          evbuffer_drain(in, static_cast<size_t>(payload));
-        } else {
-          target->deliver(pool_, h, in);
-        }
+        forwardData(h, target, session, payload);
         break;
       case wire::Opcode::kKick:
         evbuffer_drain(in, static_cast<size_t>(payload));
@@ -195,6 +204,26 @@ void BackendConnection::onRead(Connection& conn, bool end_stream) {
   if (end_stream && conn.state() == Connection::State::kOpen) {
     conn.close(CloseReason::kUpstreamClosed, "backend closed the connection",
                Connection::CloseMode::kAbort);
+  }
+}
+
+void BackendConnection::forwardData(const wire::ServerHeader& h, UpstreamFilter* target,
+                                    uint64_t session, int64_t payload) {
+  evbuffer* in = conn_->input();
+  UpstreamWorker& worker = pool_.worker();
+  if (isReservedForGateway(static_cast<uint16_t>(h.type))) {
+    refuseReserved(h, session);
+    evbuffer_drain(in, static_cast<size_t>(payload));
+  } else if (target == nullptr) {
+    worker.drops().unknown_session->inc();
+    evbuffer_drain(in, static_cast<size_t>(payload));
+  } else if (payload > static_cast<int64_t>(wire::kMaxClientPayload)) {
+    worker.drops().too_large->inc();
+    GW_LOG(warn, "upstream: cluster '{}': backend frame of {} bytes for session {} does not "
+                 "fit a client frame (max 65535): dropped", pool_.name(), payload, session);
+    evbuffer_drain(in, static_cast<size_t>(payload));
+  } else {
+    target->deliver(pool_, h, in);
   }
 }
 
@@ -232,7 +261,13 @@ void BackendConnection::onClose(Connection&, CloseReason reason, std::string_vie
   sessions_.clear();
   for (uint64_t s : sessions) {
     if (UpstreamFilter* f = worker.findSession(s)) {
-      f->onBackendGone(pool_, this);
+      // A session with a connection of its own ends with it (Go's rule).
+      if (dedicated_to_ != 0) {
+        f->endWithBackend(pool_, this, during_connect ? CloseReason::kUpstreamConnectFailed
+                                                      : CloseReason::kUpstreamClosed, detail);
+      } else {
+        f->onBackendGone(pool_, this);
+      }
     } else {
       worker.linger().backendGone(s, this);
     }

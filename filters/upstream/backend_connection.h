@@ -8,7 +8,16 @@
 // frames typed as the gateway's own control frames are refused, never
 // forwarded). Every byte it queues is attributed to a session and client IP
 // (output_shares.h), so a flood is refused to the flooding session alone
-// (admit()). Per worker (owned by its HostPool); not thread-safe.
+// (admit()).
+//
+// To a `compat` cluster (ClusterConfig::compat, taken when the connection
+// opens) it speaks the Go gateway's TCP mode: data frames only (no session
+// open/close), with the 33-byte extended gate header when trace_propagation
+// is on, and every backend frame, whatever its opcode, is data for the
+// client. A connection dedicated to one session (compat
+// connection_per_session) delivers everything it reads to that session,
+// whatever session id the frame carries, and ends the session when it
+// closes. Per worker (owned by its HostPool); not thread-safe.
 #pragma once
 
 #include <absl/container/flat_hash_set.h>
@@ -17,8 +26,10 @@
 #include <memory>
 #include <vector>
 
+#include "core/sdk/cluster.h"
 #include "core/sdk/connection.h"
 #include "core/sdk/frame.h"
+#include "core/sdk/session_info.h"
 #include "core/sdk/wire.h"
 #include "filters/upstream/output_shares.h"
 
@@ -27,11 +38,18 @@ namespace upstream {
 
 class ClusterPool;
 struct HostPool;
+class UpstreamFilter;
 
 class BackendConnection : private ConnectionCallbacks {
  public:
-  BackendConnection(ClusterPool& pool, HostPool& host, std::unique_ptr<Connection> conn);
+  // `dedicated_to`: the one session this connection serves (compat
+  // connection_per_session), 0 for a multiplexed connection.
+  BackendConnection(ClusterPool& pool, HostPool& host, std::unique_ptr<Connection> conn,
+                    uint64_t dedicated_to = 0);
   ~BackendConnection() override;
+
+  // The session this connection is dedicated to, or 0 (multiplexed).
+  uint64_t dedicatedTo() const { return dedicated_to_; }
 
   bool connecting() const { return conn_->state() == Connection::State::kConnecting; }
   bool open() const {
@@ -57,10 +75,13 @@ class BackendConnection : private ConnectionCallbacks {
   const OutputShares& shares() const { return shares_; }
 
   // Writes a data frame for `session` of a client at `ip` (a session-open
-  // first if the session is new on this connection), moving the payload out
-  // of `frame`. Returns the bytes written (header included).
-  size_t sendData(uint64_t session, const PeerKey& ip, bool resumed, Frame& frame);
-  // Tells the backend the session closed and forgets it.
+  // first if the session is new on this connection, except to a compat
+  // cluster; the extended gate header with the session's trace context with
+  // compat trace_propagation), moving the payload out of `frame`. Returns
+  // the bytes written (headers included).
+  size_t sendData(const SessionInfo& session, const PeerKey& ip, Frame& frame);
+  // Tells the backend the session closed (not a compat cluster's: Go's
+  // backends learn it from the connection) and forgets it.
   void closeSession(uint64_t session);
   // Forgets the session without telling the backend (it moved elsewhere).
   void forgetSession(uint64_t session) { sessions_.erase(session); }
@@ -79,10 +100,19 @@ class BackendConnection : private ConnectionCallbacks {
   // connection (the line says how many were refused in between). The caller
   // drains the payload.
   void refuseReserved(const wire::ServerHeader& h, uint64_t session);
+  // A data frame of `payload` bytes (still in the input buffer) for
+  // `target` (nullptr: no such session here): delivers it or drains and
+  // counts it (reserved type, unknown session, too large for a client).
+  void forwardData(const wire::ServerHeader& h, UpstreamFilter* target, uint64_t session,
+                   int64_t payload);
 
   ClusterPool& pool_;
   HostPool& host_;
   std::unique_ptr<Connection> conn_;
+  // The cluster's compat settings when this connection opened (a reload
+  // applies to connections opened after it).
+  const CompatConfig compat_;
+  const uint64_t dedicated_to_;
   Timer connect_timer_;
   Timer idle_timer_;
   std::chrono::steady_clock::time_point last_activity_;

@@ -199,26 +199,48 @@ BackendConnection* ClusterPool::pickConnection(HostPool& host) {
   // still grow and every connection already carries sessions.
   BackendConnection* best = nullptr;
   for (auto& c : host.connections) {
-    if (!c->open()) continue;
+    if (!c->open() || c->dedicatedTo() != 0) continue;
     if (best == nullptr || c->sessionCount() < best->sessionCount()) best = c.get();
   }
   bool can_grow = host.connections.size() < per_host_limit_ &&
                   total_connections_ < per_cluster_limit_;
   if (best != nullptr && (!can_grow || best->sessionCount() == 0)) return best;
   if (!can_grow) return best;
+  BackendConnection* fresh = openConnection(host, 0);
+  return fresh != nullptr ? fresh : best;
+}
+
+BackendConnection* ClusterPool::openForSession(HostPool& host, uint64_t session, ErrorCode* why) {
+  if (host.connections.size() >= per_host_limit_ || total_connections_ >= per_cluster_limit_) {
+    stats_.session_connections_refused->inc();
+    *why = ErrorCode::kUpstreamOverflow;
+    return nullptr;
+  }
+  BackendConnection* conn = openConnection(host, session);
+  if (conn == nullptr) *why = ErrorCode::kUpstreamUnavailable;
+  return conn;
+}
+
+BackendConnection* ClusterPool::openConnection(HostPool& host, uint64_t dedicated_to) {
   std::string why;
   int fd = connectSocket(host.address, config_.liveness, &why);
   if (fd < 0) {
     host.stats->connect_failures->inc();
     GW_LOG(warn, "upstream: cluster '{}': {}", config_.name, why);
     publish(UpstreamEvent::Type::kConnectFailed, host, 0);
-    return best;
+    return nullptr;
   }
   auto conn = std::make_unique<Connection>(dispatcher(), fd, host.address, true);
-  host.connections.push_back(std::make_unique<BackendConnection>(*this, host, std::move(conn)));
+  host.connections.push_back(
+      std::make_unique<BackendConnection>(*this, host, std::move(conn), dedicated_to));
   ++total_connections_;
   updatePoolGauges(host);
   return host.connections.back().get();
+}
+
+void ClusterPool::closeSessionConnection(BackendConnection* conn) {
+  conn->shutdown();
+  release(conn);
 }
 
 void ClusterPool::onConnected(HostPool& host) {
@@ -277,6 +299,13 @@ void ClusterPool::onConnectionClosed(BackendConnection* conn, bool during_connec
     GW_LOG(warn, "upstream: cluster '{}' host {}: {} (retry in {}ms)", config_.name, host.name,
            detail, jittered.count());
     publish(UpstreamEvent::Type::kConnectFailed, host, 0);
+  } else if (conn->dedicatedTo() != 0) {
+    // A session's own connection (compat connection_per_session): the
+    // backend ending it ends the session, as in the Go gateway — routine,
+    // not a host failure (no warning, no kConnectionLost for the breaker).
+    host.stats->connections_lost->inc();
+    GW_LOG(debug, "upstream: cluster '{}' host {}: session {}'s backend connection closed: {}",
+           config_.name, host.name, conn->dedicatedTo(), detail);
   } else {
     host.stats->connections_lost->inc();
     GW_LOG(warn, "upstream: cluster '{}' host {}: backend connection closed: {}", config_.name,

@@ -101,6 +101,16 @@ class ClusterPool {
   // (connect failed at once, or the cluster's connection cap is reached and
   // every existing connection is gone).
   BackendConnection* pickConnection(HostPool& host);
+  // Opens a connection to `host` dedicated to `session` (compat
+  // connection_per_session): never shared, never reused. nullptr with *why
+  // set if the host's max_connections_per_service share or the cluster's
+  // max_connections share on this worker is reached (counted in
+  // game_gateway_upstream_session_connections_refused_total:
+  // upstream_overflow) or the connect failed at once (upstream_unavailable).
+  BackendConnection* openForSession(HostPool& host, uint64_t session, ErrorCode* why);
+  // Closes `conn` (a dedicated one whose session ended), flushing what it
+  // holds; quietly: no log line, no backoff, no loss counted.
+  void closeSessionConnection(BackendConnection* conn);
 
   // Applies the manager's changes when the set moved (one atomic load
   // otherwise): new hosts, removed hosts, states; then sweep().
@@ -116,8 +126,9 @@ class ClusterPool {
   // connect failed (backoff starts). `had_sessions`: sessions were on it
   // (only then is kConnectionLost published, and once for all of the
   // host's connections lost within kLossCoalesce: a backend going away
-  // is one failure, not one per pooled connection). The connection is
-  // deleted later in this loop turn.
+  // is one failure, not one per pooled connection; never for a session's
+  // own connection, which a backend may close to end the session). The
+  // connection is deleted later in this loop turn.
   void onConnectionClosed(BackendConnection* conn, bool during_connect, bool had_sessions,
                           std::string_view detail);
   // Called when a connect succeeded (resets the host's backoff).
@@ -135,6 +146,10 @@ class ClusterPool {
   void applySet(const HostSet& set);
   bool hostUsable(const HostPool& h, std::chrono::steady_clock::time_point now);
   HostPool* pickByPolicy(uint64_t session, std::chrono::steady_clock::time_point now);
+  // Connects a new connection to `host` (dedicated to `dedicated_to`, or
+  // multiplexed if 0), counted against the limits; nullptr if the connect
+  // failed at once (counted, logged, published).
+  BackendConnection* openConnection(HostPool& host, uint64_t dedicated_to);
   // Closes `conn` on purpose (not a failure: no backoff, no loss counted);
   // lingering sessions on it lose their binding.
   void retire(BackendConnection* conn);

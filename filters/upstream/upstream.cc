@@ -23,8 +23,13 @@ FilterStatus UpstreamFilter::onNewConnection() {
 }
 
 const std::string* UpstreamFilter::clusterFor(const wire::ClientHeader& header) const {
+<<<<<<< HEAD
   ClusterPool* pool = factory_.route(header, *this, /*commit=*/false);
   return pool == nullptr ? nullptr : &pool->name();
+=======
+  int c = pinned_route_ >= 0 ? pinned_route_ : factory_.routes().resolve(header);
+  return c == RouteTable::kNoRoute ? nullptr : &factory_.config().clusters[static_cast<size_t>(c)].name;
+>>>>>>> compat
 }
 
 void UpstreamFilter::ensureSession() {
@@ -75,15 +80,35 @@ void UpstreamFilter::sendError(ClusterPool* pool, uint16_t msg_id, ErrorCode cod
   callbacks().sendFrame(kErrorMsgId, 0, payload);
 }
 
+BackendConnection* UpstreamFilter::connectionFor(ClusterPool& pool, HostPool& h, ErrorCode* why) {
+  const CompatConfig& compat = pool.config().compat;
+  if (compat.enabled && compat.connection_per_session)
+    return pool.openForSession(h, session_->id, why);
+  *why = ErrorCode::kUpstreamUnavailable;
+  return pool.pickConnection(h);
+}
+
 FilterStatus UpstreamFilter::onFrame(Frame& frame) {
   ensureSession();
+<<<<<<< HEAD
   ClusterPool* routed = factory_.route(frame.header, *this, /*commit=*/true);
   if (routed == nullptr) {
+=======
+  int c = pinned_route_ >= 0 ? pinned_route_ : factory_.routes().resolve(frame.header);
+  if (c == RouteTable::kNoRoute) {
+>>>>>>> compat
     factory_.noRoute()->inc();
     sendError(nullptr, frame.header.msg_id, ErrorCode::kNoRoute);
     return FilterStatus::kStopIteration;
   }
+<<<<<<< HEAD
   ClusterPool& pool = *routed;
+=======
+  ClusterPool& pool = factory_.pool(c);
+  const CompatConfig& compat = pool.config().compat;
+  if (compat.enabled && compat.routing == CompatConfig::Routing::kPerConnection)
+    pinned_route_ = c;
+>>>>>>> compat
   // Host set or states changed (one atomic load otherwise): may move this
   // session (maint) before it is used.
   pool.refreshIfStale();
@@ -94,9 +119,10 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
       sendError(&pool, frame.header.msg_id, ErrorCode::kUpstreamUnavailable);
       return FilterStatus::kStopIteration;
     }
-    BackendConnection* conn = pool.pickConnection(*h);
+    ErrorCode why = ErrorCode::kUpstreamUnavailable;
+    BackendConnection* conn = connectionFor(pool, *h, &why);
     if (conn == nullptr) {
-      sendError(&pool, frame.header.msg_id, ErrorCode::kUpstreamUnavailable);
+      sendError(&pool, frame.header.msg_id, why);
       return FilterStatus::kStopIteration;
     }
     // a.host is the host the owner knows (its affinityFor() answer, or the
@@ -125,7 +151,7 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
     sendError(&pool, frame.header.msg_id, ErrorCode::kUpstreamOverflow);
     return FilterStatus::kStopIteration;
   }
-  size_t bytes = conn.sendData(session_->id, ip, session_->resumed, frame);
+  size_t bytes = conn.sendData(*session_, ip, frame);
   pool.stats().frames_out->inc();
   pool.stats().bytes_out->inc(bytes);
   if (!a.awaiting()) {
@@ -183,10 +209,30 @@ void UpstreamFilter::onBackendGone(ClusterPool& pool, BackendConnection* conn) {
   }
 }
 
+void UpstreamFilter::endWithBackend(ClusterPool& pool, BackendConnection* conn, CloseReason reason,
+                                    std::string_view detail) {
+  onBackendGone(pool, conn);
+  if (session_ != nullptr) session_->end = SessionInfo::End::kFinal;
+  callbacks().close(reason,
+                    "the session's own backend connection to " + conn->host().name +
+                        " closed: " + std::string(detail),
+                    Connection::CloseMode::kFlush);
+}
+
 void UpstreamFilter::leaveHost(ClusterPool& pool, HostPool& host) {
   for (auto& a : affinity_) {
     if (a.pool != &pool || a.host != &host) continue;
     BackendConnection* conn = a.conn;
+    if (conn != nullptr && conn->dedicatedTo() != 0) {
+      // Its own connection closes with the host: the session ends.
+      a.conn = nullptr;
+      pool.closeSessionConnection(conn);
+      if (session_ != nullptr) session_->end = SessionInfo::End::kFinal;
+      callbacks().close(CloseReason::kUpstreamClosed,
+                        "backend host " + host.name + " went into maint",
+                        Connection::CloseMode::kFlush);
+      continue;
+    }
     a.conn = nullptr;
     a.sent_at = {};
     --host.sessions;
@@ -199,7 +245,19 @@ void UpstreamFilter::refuse(ClusterPool& pool, uint16_t msg_id, ErrorCode code) 
   sendError(&pool, msg_id, code);
 }
 
+void UpstreamFilter::closeDedicated() {
+  for (auto& a : affinity_) {
+    if (a.conn == nullptr || a.conn->dedicatedTo() == 0) continue;
+    BackendConnection* conn = a.conn;
+    a.conn = nullptr;
+    conn->forgetSession(session_->id);
+    a.pool->closeSessionConnection(conn);
+  }
+}
+
 void UpstreamFilter::onClose(CloseReason) {
+  // Connections of its own close with the session; they never linger.
+  closeDedicated();
   // A session published by an owner that never reached this filter (the
   // client left after a control frame) still lingers uniformly.
   SessionInfo* s = session_ != nullptr ? session_ : callbacks().slots().get<SessionInfo>();

@@ -27,6 +27,14 @@
 // host is moved (leaveHost: its backend gets session close, its next frame
 // opens it on another host).
 //
+// Compat clusters (ClusterConfig::compat, the Go gateway's TCP mode): with
+// routing per_connection the cluster the session's first routed frame went
+// to takes every later frame (pinned_route_); with connection_per_session
+// the session gets a backend connection of its own (ClusterPool::
+// openForSession), closed when the session ends, and the session ends
+// (the client connection closes) when that connection closes. Such a
+// session never lingers.
+//
 // Sessions published by a `session` filter (core/session_info.h): the
 // affinity it carries (a resumed session) is preferred when picking hosts,
 // and affinity changes and player bindings are reported to its observer.
@@ -81,6 +89,10 @@ class UpstreamFilter : public Filter, public RouteResolver {
   void bindPlayer(uint64_t player_id);
   // The backend connection this session used in `pool` is gone.
   void onBackendGone(ClusterPool& pool, BackendConnection* conn);
+  // The connection dedicated to this session in `pool` closed: the session
+  // ends (the client connection closes with `reason`), as in the Go gateway.
+  void endWithBackend(ClusterPool& pool, BackendConnection* conn, CloseReason reason,
+                      std::string_view detail);
   // Host `host` of `pool` went into maint: closes this session there (the
   // backend gets session close) and forgets the host, so the next frame
   // picks another one.
@@ -112,6 +124,13 @@ class UpstreamFilter : public Filter, public RouteResolver {
   // one it had): tells the session owner.
   void noteAffinity(ClusterPool& pool, HostPool& h);
   void sendError(ClusterPool* pool, uint16_t msg_id, ErrorCode code);
+  // The backend connection for this session's frame to `pool` on host `h`:
+  // a shared one, or one of its own (compat connection_per_session).
+  // nullptr with *why set if none can be had.
+  BackendConnection* connectionFor(ClusterPool& pool, HostPool& h, ErrorCode* why);
+  // Closes the connections dedicated to this session (compat
+  // connection_per_session) and forgets them: the session is over.
+  void closeDedicated();
 
   // Per connection.
   UpstreamFactory& factory_;  // per worker and generation: routes, pools
@@ -122,6 +141,9 @@ class UpstreamFilter : public Filter, public RouteResolver {
   // The id registered with the factory (0: not registered; ids are never
   // 0). Kept apart from session_->id: the publisher may be destroyed first.
   uint64_t registered_id_ = 0;
+  // Compat routing per_connection: the route target (config().clusters
+  // index) every frame goes to since the first one routed there; -1: none.
+  int pinned_route_ = -1;
   // One entry per cluster used, inline for the first.
   absl::InlinedVector<Affinity, 1> affinity_;
 };

@@ -90,6 +90,17 @@ void UpstreamAdminView::describeCluster(const AdminContext&, const ClusterConfig
                     count(sumWhere(kBytesMetric, {{"cluster", name}, {"direction", "out"}})), alloc);
   traffic.AddMember("requests_timed", count(sumWhere(kLatencyMetric, {{"cluster", name}})), alloc);
   out.AddMember("traffic", traffic, alloc);
+  if (c.compat.enabled) {
+    rapidjson::Value compat(rapidjson::kObjectType);
+    compat.AddMember("routing",
+                     rapidjson::StringRef(c.compat.routing == CompatConfig::Routing::kPerFrame
+                                              ? "per_frame"
+                                              : "per_connection"),
+                     alloc);
+    compat.AddMember("connection_per_session", c.compat.connection_per_session, alloc);
+    compat.AddMember("trace_propagation", c.compat.trace_propagation, alloc);
+    out.AddMember("compat", compat, alloc);
+  }
 }
 
 void UpstreamAdminView::describeHost(const AdminContext& ctx, const ClusterConfig& c,

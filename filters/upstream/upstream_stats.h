@@ -45,6 +45,11 @@ inline constexpr const char* kOutputRefusedMetric = "game_gateway_upstream_outpu
 inline constexpr const char* kHostSilentMetric = "game_gateway_upstream_host_silent";
 inline constexpr const char* kSilencesMetric = "game_gateway_upstream_silences_total";
 
+// Per cluster: client sessions refused a backend connection of their own
+// (compat connection_per_session) at max_connections_per_service /
+// max_connections.
+inline constexpr const char* kSessionConnectionsRefusedMetric =
+    "game_gateway_upstream_session_connections_refused_total";
 // Per cluster, label code: error frames sent instead of forwarding.
 inline constexpr const char* kErrorFramesMetric = "game_gateway_upstream_error_frames_total";
 
@@ -54,7 +59,8 @@ inline constexpr const char* kClusterScopedMetrics[] = {
     kPoolConnectionsMetric, kConnectFailuresMetric, kConnectionsLostMetric,
     kFramesMetric,          kBytesMetric,           kLatencyMetric,
     kPoolCapacityMetric,    kErrorFramesMetric,     kBackendFramesRefusedMetric,
-    kOutputRefusedMetric,   kHostSilentMetric,      kSilencesMetric};
+    kOutputRefusedMetric,   kHostSilentMetric,      kSilencesMetric,
+    kSessionConnectionsRefusedMetric};
 
 struct HostStats {
   explicit HostStats(const std::string& cluster, const std::string& host) {
@@ -120,6 +126,12 @@ struct ClusterStats {
     }
     connect_queue_refused = &r.counter(kOutputRefusedMetric, refused_help,
                                        {{"cluster", cluster}, {"reason", "connect_queue"}});
+    session_connections_refused = &r.counter(
+        kSessionConnectionsRefusedMetric,
+        "Client sessions refused a backend connection of their own (compat "
+        "connection_per_session): the host's max_connections_per_service or the cluster's "
+        "max_connections was reached (error frame upstream_overflow).",
+        {{"cluster", cluster}});
     latency = &r.histogram(
         kLatencyMetric,
         "Client frame in to the next backend frame for that session out (seconds).",
@@ -136,6 +148,7 @@ struct ClusterStats {
   // ([kAdmit] unused), and for max_pending_frames during a connect.
   std::array<stats::Counter*, 4> output_refused{};
   stats::Counter* connect_queue_refused;
+  stats::Counter* session_connections_refused;
   stats::Histogram* latency;
 };
 

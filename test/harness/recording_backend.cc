@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <cerrno>
 #include <chrono>
 
 namespace gw {
@@ -20,11 +21,15 @@ void RecordingBackend::poll() {
     conns_.push_back({std::move(c), ""});
   }
   for (auto& c : conns_) {
+    if (!c.fd.valid()) continue;  // closed by the test
     char buf[65536];
     for (;;) {
       ssize_t n = ::recv(c.fd.get(), buf, sizeof(buf), 0);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+        c.closed = true;
       if (n <= 0) break;
       c.pending.append(buf, static_cast<size_t>(n));
+      c.raw.append(buf, static_cast<size_t>(n));
     }
     size_t used = decodeServerFrames(c.pending, &frames);
     c.pending.erase(0, used);

@@ -41,6 +41,15 @@ class RecordingBackend {
   void sendTo(size_t i, const std::string& bytes);
   // Sends `bytes` on every connection accepted so far.
   void sendToAll(const std::string& bytes);
+  // Every byte received on connection `i` (in accept order), undecoded: for
+  // byte-for-byte checks (frames with the 33-byte extended gate header
+  // decode in `frames` with the trace bytes in front of the payload).
+  const std::string& raw(size_t i) const { return conns_.at(i).raw; }
+  // Whether the gateway closed connection `i` (a read returned EOF or an
+  // error), as of the last poll().
+  bool closedByGateway(size_t i) const { return conns_.at(i).closed; }
+  // Closes connection `i` from the backend's side.
+  void close(size_t i) { conns_.at(i).fd.reset(); }
 
   // Every server frame received, in arrival order per connection.
   std::vector<ServerFrame> frames;
@@ -49,6 +58,8 @@ class RecordingBackend {
   struct Conn {
     UniqueFd fd;
     std::string pending;  // a partial frame
+    std::string raw;      // everything received
+    bool closed = false;  // the gateway closed it
   };
   UniqueFd listen_;
   uint16_t port_ = 0;

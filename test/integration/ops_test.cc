@@ -266,7 +266,8 @@ void expectDocumentedFields(const rapidjson::Document& d) {
   const std::vector<std::pair<const char*, rapidjson::Type>> fields = {
       {"time", rapidjson::kStringType},       {"listener", rapidjson::kStringType},
       {"worker", rapidjson::kNumberType},     {"client", rapidjson::kStringType},
-      {"session_id", rapidjson::kStringType}, {"duration_ms", rapidjson::kNumberType},
+      {"session_id", rapidjson::kStringType}, {"trace_id", rapidjson::kStringType},
+      {"duration_ms", rapidjson::kNumberType},
       {"bytes_in", rapidjson::kNumberType},   {"bytes_out", rapidjson::kNumberType},
       {"frames_in", rapidjson::kNumberType},  {"frames_out", rapidjson::kNumberType},
       {"reason", rapidjson::kStringType},     {"detail", rapidjson::kStringType}};
@@ -279,6 +280,10 @@ void expectDocumentedFields(const rapidjson::Document& d) {
                                std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")))
       << d["time"].GetString();
   EXPECT_TRUE(std::regex_match(d["session_id"].GetString(), std::regex(R"(\d+)")));
+  // A session's W3C trace id (32 hex digits), "" when there is no session.
+  EXPECT_TRUE(std::regex_match(d["trace_id"].GetString(), std::regex(R"(([0-9a-f]{32})?)")));
+  EXPECT_EQ(std::string(d["session_id"].GetString()) == "0",
+            std::string(d["trace_id"].GetString()).empty());
   EXPECT_GE(d["duration_ms"].GetDouble(), 0.0);
 }
 

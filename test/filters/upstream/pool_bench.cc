@@ -110,7 +110,9 @@ class PoolFixture {
         wire::ClientHeader hdr;
         hdr.length = 1;
         Frame frame(hdr, payload);
-        conn->sendData(seed++, upstream::PeerKey{}, false, frame);
+        SessionInfo s;
+        s.id = seed++;
+        conn->sendData(s, upstream::PeerKey{}, frame);
       }
       if (p.host(h).connections.size() != kConnsPerHost) die("pool did not grow to 4 per host");
     }

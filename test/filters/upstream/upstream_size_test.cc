@@ -17,7 +17,8 @@ TEST(UpstreamFilterSizeTest, PerConnectionObject) {
   // Includes the inline state of one cluster (host, backend connection,
   // reply latency start); the SessionInfo is the session filter's, or
   // allocated only without one.
-  EXPECT_LE(sizeof(UpstreamFilter), 96u);
+  // 8 more since issue 16: the compat per_connection route pin.
+  EXPECT_LE(sizeof(UpstreamFilter), 104u);
 }
 
 }  // namespace
