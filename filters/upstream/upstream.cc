@@ -23,13 +23,9 @@ FilterStatus UpstreamFilter::onNewConnection() {
 }
 
 const std::string* UpstreamFilter::clusterFor(const wire::ClientHeader& header) const {
-<<<<<<< HEAD
-  ClusterPool* pool = factory_.route(header, *this, /*commit=*/false);
+  ClusterPool* pool =
+      pinned_pool_ != nullptr ? pinned_pool_ : factory_.route(header, *this, /*commit=*/false);
   return pool == nullptr ? nullptr : &pool->name();
-=======
-  int c = pinned_route_ >= 0 ? pinned_route_ : factory_.routes().resolve(header);
-  return c == RouteTable::kNoRoute ? nullptr : &factory_.config().clusters[static_cast<size_t>(c)].name;
->>>>>>> compat
 }
 
 void UpstreamFilter::ensureSession() {
@@ -90,25 +86,17 @@ BackendConnection* UpstreamFilter::connectionFor(ClusterPool& pool, HostPool& h,
 
 FilterStatus UpstreamFilter::onFrame(Frame& frame) {
   ensureSession();
-<<<<<<< HEAD
-  ClusterPool* routed = factory_.route(frame.header, *this, /*commit=*/true);
+  ClusterPool* routed =
+      pinned_pool_ != nullptr ? pinned_pool_ : factory_.route(frame.header, *this, /*commit=*/true);
   if (routed == nullptr) {
-=======
-  int c = pinned_route_ >= 0 ? pinned_route_ : factory_.routes().resolve(frame.header);
-  if (c == RouteTable::kNoRoute) {
->>>>>>> compat
     factory_.noRoute()->inc();
     sendError(nullptr, frame.header.msg_id, ErrorCode::kNoRoute);
     return FilterStatus::kStopIteration;
   }
-<<<<<<< HEAD
   ClusterPool& pool = *routed;
-=======
-  ClusterPool& pool = factory_.pool(c);
   const CompatConfig& compat = pool.config().compat;
   if (compat.enabled && compat.routing == CompatConfig::Routing::kPerConnection)
-    pinned_route_ = c;
->>>>>>> compat
+    pinned_pool_ = &pool;
   // Host set or states changed (one atomic load otherwise): may move this
   // session (maint) before it is used.
   pool.refreshIfStale();

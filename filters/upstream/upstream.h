@@ -29,7 +29,7 @@
 //
 // Compat clusters (ClusterConfig::compat, the Go gateway's TCP mode): with
 // routing per_connection the cluster the session's first routed frame went
-// to takes every later frame (pinned_route_); with connection_per_session
+// to takes every later frame (pinned_pool_); with connection_per_session
 // the session gets a backend connection of its own (ClusterPool::
 // openForSession), closed when the session ends, and the session ends
 // (the client connection closes) when that connection closes. Such a
@@ -141,9 +141,10 @@ class UpstreamFilter : public Filter, public RouteResolver {
   // The id registered with the factory (0: not registered; ids are never
   // 0). Kept apart from session_->id: the publisher may be destroyed first.
   uint64_t registered_id_ = 0;
-  // Compat routing per_connection: the route target (config().clusters
-  // index) every frame goes to since the first one routed there; -1: none.
-  int pinned_route_ = -1;
+  // Compat routing per_connection: the pool every frame goes to since the
+  // first one routed there (static routes, Redis or Go tables alike; the
+  // factory keeps it acquired for its lifetime); nullptr: none.
+  ClusterPool* pinned_pool_ = nullptr;
   // One entry per cluster used, inline for the first.
   absl::InlinedVector<Affinity, 1> affinity_;
 };
