@@ -61,6 +61,8 @@ Server::Server(std::shared_ptr<const GatewayConfig> config, plugins::PluginLoade
 
 Server::~Server() {
   admin_.reset();
+  health_.reset();
+  metrics_.reset();
   for (event* ev : signal_events_) event_free(ev);
   for (auto& w : workers_) w->join();
   workers_.clear();
@@ -104,7 +106,23 @@ bool Server::init(std::string* error) {
     admin_ = std::make_unique<AdminServer>(main_, *this);
     if (!admin_->listen(config_->admin.address, error, config_->admin.max_connections)) return false;
   }
+  if (!openReadOnly(config_->health_listener, AdminServer::Scope::kHealth, "health_listener",
+                    &health_, error) ||
+      !openReadOnly(config_->metrics_listener, AdminServer::Scope::kMetrics, "metrics_listener",
+                    &metrics_, error)) {
+    return false;
+  }
   return true;
+}
+
+bool Server::openReadOnly(const std::optional<Address>& addr, AdminServer::Scope scope,
+                          const char* key, std::unique_ptr<AdminServer>* out,
+                          std::string* error) {
+  if (!addr) return true;
+  *out = std::make_unique<AdminServer>(main_, *this, scope);
+  if ((*out)->listen(*addr, error, config_->admin.max_connections)) return true;
+  *error = std::string(key) + ": " + *error;
+  return false;
 }
 
 int Server::run() {
@@ -126,12 +144,16 @@ int Server::run() {
   }
   // After the listener lines: tests wait for the first "listening on".
   if (admin_) GW_LOG(info, "admin listening on {}", admin_->address().toString());
+  if (health_) GW_LOG(info, "health listener on {}", health_->address().toString());
+  if (metrics_) GW_LOG(info, "metrics listener on {}", metrics_->address().toString());
   if (config_->access_log.enabled) {
     GW_LOG(info, "access log: {} (sample_rate {})", config_->access_log.path,
            config_->access_log.sample_rate);
   }
   main_.run();
   admin_.reset();  // no admin requests while the workers wind down
+  health_.reset();
+  metrics_.reset();
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
   GW_LOG(info, "gateway stopped");
@@ -182,6 +204,13 @@ std::string Server::reloadBlocker(const GatewayConfig& next) const {
       next.admin.address.toString() != cur.admin.address.toString()) {
     return "the admin address changed from " + cur.admin.address.toString() + " to " +
            next.admin.address.toString() + "; restart the gateway to change it";
+  }
+  auto text = [](const std::optional<Address>& a) { return a ? a->toString() : "(none)"; };
+  if (text(next.health_listener) != text(cur.health_listener) ||
+      text(next.metrics_listener) != text(cur.metrics_listener)) {
+    return "health_listener or metrics_listener changed (health " + text(cur.health_listener) +
+           " -> " + text(next.health_listener) + ", metrics " + text(cur.metrics_listener) +
+           " -> " + text(next.metrics_listener) + "); restart the gateway to change them";
   }
   if (next.listeners.size() != cur.listeners.size()) {
     return "the number of listeners changed from " + std::to_string(cur.listeners.size()) +
