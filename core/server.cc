@@ -54,6 +54,13 @@ Server::Server(std::shared_ptr<const GatewayConfig> config, plugins::PluginLoade
   const char* help = "Config reloads (SIGHUP) by result.";
   reloads_ok_ = &reg.counter("game_gateway_config_reloads_total", help, {{"result", "ok"}});
   reloads_error_ = &reg.counter("game_gateway_config_reloads_total", help, {{"result", "error"}});
+  // The Go gateway's names for the same events (config_type="config_file").
+  refresh_ok_ = &reg.counter("game_gateway_config_refresh_success_total",
+                             "Config refreshes applied, by config_type (the Go gateway's name).",
+                             {{"config_type", "config_file"}});
+  refresh_error_ = &reg.counter("game_gateway_config_refresh_errors_total",
+                                "Config refreshes refused, by config_type (the Go gateway's name).",
+                                {{"config_type", "config_file"}});
   last_reload_ok_time_ =
       &reg.gauge("game_gateway_config_last_reload_success_timestamp_seconds",
                  "Unix time of the last successful config load (start or reload).");
@@ -241,6 +248,7 @@ bool Server::reload() {
   const std::string& path = config_->source;
   auto refuse = [&](const std::string& why) {
     reloads_error_->inc();
+    refresh_error_->inc();
     GW_LOG(error, "config reload refused: {}; still running generation {} from {}", why,
            generation_, path);
     return false;
@@ -278,6 +286,7 @@ bool Server::reload() {
   }
   memory_trimmer_.start();  // a reload may turn the checks on
   reloads_ok_->inc();
+  refresh_ok_->inc();
   last_reload_ok_time_->set(std::chrono::duration_cast<std::chrono::seconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count());

@@ -115,6 +115,8 @@ class Server : public AdminTarget {
   MemoryTrimmer memory_trimmer_;
   stats::Counter* reloads_ok_;
   stats::Counter* reloads_error_;
+  stats::Counter* refresh_ok_;     // config_refresh_success_total{config_type="config_file"}
+  stats::Counter* refresh_error_;  // config_refresh_errors_total{config_type="config_file"}
   stats::Gauge* last_reload_ok_time_;
 };
 

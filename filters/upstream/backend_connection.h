@@ -17,6 +17,7 @@
 #include <memory>
 #include <vector>
 
+#include "core/sdk/clock.h"
 #include "core/sdk/connection.h"
 #include "core/sdk/frame.h"
 #include "core/sdk/wire.h"
@@ -30,7 +31,12 @@ struct HostPool;
 
 class BackendConnection : private ConnectionCallbacks {
  public:
-  BackendConnection(ClusterPool& pool, HostPool& host, std::unique_ptr<Connection> conn);
+  // `setup_started`: when the pool decided to open it (before the socket
+  // was made; backend_connection_setup_latency_seconds counts from there).
+  BackendConnection(ClusterPool& pool, HostPool& host, std::unique_ptr<Connection> conn,
+                    MonoTime setup_started);
+  // True once connect_timeout expired on it (its close is a timeout).
+  bool timedOut() const { return timed_out_; }
   ~BackendConnection() override;
 
   bool connecting() const { return conn_->state() == Connection::State::kConnecting; }
@@ -86,6 +92,9 @@ class BackendConnection : private ConnectionCallbacks {
   Timer connect_timer_;
   Timer idle_timer_;
   std::chrono::steady_clock::time_point last_activity_;
+  MonoTime setup_started_;    // pool decided to open it
+  MonoTime connect_started_;  // connect() issued
+  bool timed_out_ = false;    // connect_timeout expired
   absl::flat_hash_set<uint64_t> sessions_;
   // Who queued the bytes in conn_'s output: every write above adds to it.
   OutputShares shares_;

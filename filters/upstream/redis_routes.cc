@@ -59,6 +59,14 @@ RedisRoutes::RedisRoutes(Dispatcher& dispatcher, const RoutesFromRedis& config,
                         {{"listener", listener}, {"result", "applied"}});
   refused_ = &r.counter("game_gateway_upstream_route_updates_total", help,
                         {{"listener", listener}, {"result", "refused"}});
+  // The Go gateway's names (config_type="routing_rules"), counted with
+  // applied_ / refused_.
+  go_success_ = &r.counter("game_gateway_config_refresh_success_total",
+                           "Config refreshes applied, by config_type (the Go gateway's name).",
+                           {{"config_type", "routing_rules"}});
+  go_errors_ = &r.counter("game_gateway_config_refresh_errors_total",
+                          "Config refreshes refused, by config_type (the Go gateway's name).",
+                          {{"config_type", "routing_rules"}});
   active_ = &r.gauge("game_gateway_upstream_redis_routes_active",
                      "Workers routing with rules from Redis (0: the static routes).",
                      {{"listener", listener}});
@@ -117,6 +125,7 @@ void RedisRoutes::onValue(const redisReply* reply) {
     if (error == last_value_) return;
     last_value_ = error;
     refused_->inc();
+    go_errors_->inc();
     if (worker_ == 0) {
       GW_LOG(error, "upstream (listener '{}'): routes_from_redis: GET {} failed: {}; keeping the "
                     "{} rules",
@@ -163,6 +172,7 @@ void RedisRoutes::install(std::string_view text, bool seeded) {
       return;
     }
     refused_->inc();
+    go_errors_->inc();
     if (worker_ == 0) {
       GW_LOG(error, "upstream (listener '{}'): routes_from_redis: refused the update in {}: {}; "
                     "keeping the {} rules",
@@ -172,6 +182,7 @@ void RedisRoutes::install(std::string_view text, bool seeded) {
   }
   if (!seeded) {
     applied_->inc();
+    go_success_->inc();
     LastRules& last = LastRules::get();
     std::lock_guard<std::mutex> lock(last.mu);
     last.by_key[cacheKey(config_)] = std::string(text);

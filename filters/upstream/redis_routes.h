@@ -80,6 +80,8 @@ class RedisRoutes {
   bool warned_missing_ = false;
   stats::Counter* applied_;
   stats::Counter* refused_;
+  stats::Counter* go_success_;  // config_refresh_success_total{config_type="routing_rules"}
+  stats::Counter* go_errors_;   // config_refresh_errors_total{config_type="routing_rules"}
   stats::Gauge* active_;
 };
 

@@ -9,7 +9,8 @@
 namespace gw {
 namespace upstream {
 
-UpstreamFilter::UpstreamFilter(UpstreamFactory& factory) : factory_(factory) {}
+UpstreamFilter::UpstreamFilter(UpstreamFactory& factory)
+    : factory_(factory), created_at_(preciseNow()) {}
 
 UpstreamFilter::~UpstreamFilter() {
   // Not session_->id: the filter that published the SessionInfo may be
@@ -80,6 +81,7 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
   int c = factory_.routes().resolve(frame.header);
   if (c == RouteTable::kNoRoute) {
     factory_.noRoute()->inc();
+    factory_.routingNotFound()->inc();
     sendError(nullptr, frame.header.msg_id, ErrorCode::kNoRoute);
     return FilterStatus::kStopIteration;
   }
@@ -96,6 +98,7 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
     }
     BackendConnection* conn = pool.pickConnection(*h);
     if (conn == nullptr) {
+      pool.stats().routing_connection_failed->inc();
       sendError(&pool, frame.header.msg_id, ErrorCode::kUpstreamUnavailable);
       return FilterStatus::kStopIteration;
     }
@@ -108,6 +111,7 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
       a.host = h;
     }
     a.conn = conn;
+    h->stats->go.requests_success->inc();
     if (changed) noteAffinity(pool, *h);
   }
   BackendConnection& conn = *a.conn;
@@ -126,10 +130,19 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
     return FilterStatus::kStopIteration;
   }
   size_t bytes = conn.sendData(session_->id, ip, session_->resumed, frame);
+  uint8_t type = frame.header.serverType();
   pool.stats().frames_out->inc();
   pool.stats().bytes_out->inc(bytes);
+  pool.stats().messagesOut(type).inc();
+  conn.host().stats->go.bytes_request->inc(bytes);
+  a.service_type = type;
   if (!a.awaiting()) {
     a.sent_at = preciseNow();
+  }
+  if (created_at_ != std::chrono::steady_clock::time_point{}) {
+    auto since_accept = preciseNow() - created_at_;
+    created_at_ = {};
+    pool.stats().setupLatency(type).observe(std::chrono::duration<double>(since_accept).count());
   }
   pool.publish(UpstreamEvent::Type::kFrameSent, conn.host(), session_->id);
   return FilterStatus::kStopIteration;
@@ -138,12 +151,15 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
 void UpstreamFilter::deliver(ClusterPool& pool, const wire::ServerHeader& header,
                              evbuffer* payload_src) {
   for (auto& a : affinity_) {
-    if (a.pool == &pool && a.awaiting()) {
-      auto d = preciseNow() - a.sent_at;
+    if (a.pool != &pool) continue;
+    pool.stats().messagesIn(a.service_type).inc();
+    if (a.awaiting()) {
+      double d = std::chrono::duration<double>(preciseNow() - a.sent_at).count();
       a.sent_at = {};
-      pool.stats().latency->observe(std::chrono::duration<double>(d).count());
-      break;
+      pool.stats().latency(a.service_type).observe(d);
+      if (a.host != nullptr) a.host->stats->go.request_latency->observe(d);
     }
+    break;
   }
   wire::ClientHeader h;
   h.length = static_cast<uint16_t>(header.payloadLength());
@@ -237,7 +253,9 @@ UpstreamFactory::UpstreamFactory(std::shared_ptr<const UpstreamConfig> config,
       worker_(worker.services.get<UpstreamWorker>()),
       no_route_(&stats::StatsRegistry::get().counter(
           "game_gateway_upstream_no_route_total", "Client frames that matched no route rule.",
-          {{"listener", worker.listener}})) {
+          {{"listener", worker.listener}})),
+      routing_not_found_(&stats::StatsRegistry::get().counter(
+          kGoRoutingErrorsMetric, kGoRoutingErrorsHelp, {{"error_type", "not_found"}})) {
   worker_.init(worker.dispatcher, worker.services, worker.worker_index, worker.worker_count,
                ClusterManager::process());
   for (const auto& c : config_->clusters) pools_.push_back(&worker_.acquire(c));

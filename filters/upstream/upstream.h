@@ -96,6 +96,9 @@ class UpstreamFilter : public Filter, public RouteResolver {
     // Oldest unanswered frame; the epoch when none is awaited.
     std::chrono::steady_clock::time_point sent_at{};
     HostPool* host = nullptr;  // counted in its `sessions`; nullptr: none yet
+    // Server type of the last frame sent (the Go label service_type of the
+    // replies' latency and messages_processed_total).
+    uint8_t service_type = 0;
     bool awaiting() const { return sent_at != std::chrono::steady_clock::time_point{}; }
   };
   Affinity& affinityFor(ClusterPool& pool);
@@ -114,6 +117,9 @@ class UpstreamFilter : public Filter, public RouteResolver {
   // The id registered with the factory (0: not registered; ids are never
   // 0). Kept apart from session_->id: the publisher may be destroyed first.
   uint64_t registered_id_ = 0;
+  // When the filter was made (the client connection accepted), until its
+  // first frame went to a backend (then the epoch: observed once).
+  std::chrono::steady_clock::time_point created_at_;
   // One entry per cluster used, inline for the first.
   absl::InlinedVector<Affinity, 1> affinity_;
 };
@@ -137,6 +143,8 @@ class UpstreamFactory : public FilterFactory {
   ClusterPool& pool(int index) { return *pools_[static_cast<size_t>(index)]; }
   UpstreamEventBus& bus() { return worker_.bus(); }
   stats::Counter* noRoute() { return no_route_; }
+  // routing_errors_total{error_type="not_found"} (the Go gateway's name).
+  stats::Counter* routingNotFound() { return routing_not_found_; }
 
  private:
   std::shared_ptr<const UpstreamConfig> config_;
@@ -144,6 +152,7 @@ class UpstreamFactory : public FilterFactory {
   std::shared_ptr<const RouteTable> redis_table_;  // rules read from Redis, once any
   UpstreamWorker& worker_;
   stats::Counter* no_route_;
+  stats::Counter* routing_not_found_;
   std::vector<ClusterPool*> pools_;  // the worker's, acquired in the constructor
   std::unique_ptr<RedisRoutes> redis_routes_;  // last: stops before the pools are released
 };
