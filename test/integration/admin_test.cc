@@ -380,6 +380,17 @@ class GameChainAdminTest : public ::testing::Test {
            R"(]}], "clusters": [{"name": "game", "hosts": ["127.0.0.1:)" +
            std::to_string(backend_port) + R"("], "connect_timeout": "2s"}]})";
   }
+  // Starts tools/backend_sim on a port the kernel picks (port 0, read back
+  // from its "listening on" line) into *port.
+  static void startBackendSim(Process& backend, uint16_t* port) {
+    std::string error;
+    ASSERT_TRUE(backend.start({runfile("tools/backend_sim/backend_sim"), "--address",
+                               "127.0.0.1:0", "--quiet"},
+                              &error))
+        << error;
+    *port = waitForListeningPort(backend, "backend_sim", seconds(5));
+    ASSERT_NE(*port, 0) << backend.output();
+  }
   std::vector<std::string> filters_;
 };
 
@@ -406,12 +417,8 @@ TEST_F(GameChainAdminTest, EveryGoGatewayMetricNameIsScraped) {
       << "the Go names come from ip_limiter, session and breaker too";
   Process backend;
   std::string error;
-  ASSERT_TRUE(backend.start({runfile("tools/backend_sim/backend_sim"), "--address", "127.0.0.1:0",
-                             "--quiet"},
-                            &error))
-      << error;
-  uint16_t backend_port = waitForListeningPort(backend, "backend_sim", seconds(5));
-  ASSERT_NE(backend_port, 0) << backend.output();
+  uint16_t backend_port = 0;
+  ASSERT_NO_FATAL_FAILURE(startBackendSim(backend, &backend_port));
   GatewayProcess gw;
   ASSERT_TRUE(gw.start(gameConfig(backend_port, R"("metrics_listener": "127.0.0.1:0",)"), &error))
       << error;
@@ -481,13 +488,8 @@ TEST_F(GameChainAdminTest, EveryGoGatewayMetricNameIsScraped) {
 TEST_F(GameChainAdminTest, MetricsKeepTheGoGatewayNamesAndPassPromtool) {
   Process backend;
   std::string error;
-  // Port 0: a port the kernel picks, read back from its "listening on" line.
-  ASSERT_TRUE(backend.start({runfile("tools/backend_sim/backend_sim"), "--address", "127.0.0.1:0",
-                             "--quiet"},
-                            &error))
-      << error;
-  uint16_t backend_port = waitForListeningPort(backend, "backend_sim", seconds(5));
-  ASSERT_NE(backend_port, 0) << backend.output();
+  uint16_t backend_port = 0;
+  ASSERT_NO_FATAL_FAILURE(startBackendSim(backend, &backend_port));
   GatewayProcess gw;
   ASSERT_TRUE(gw.start(gameConfig(backend_port), &error)) << error;
   uint16_t admin = adminPort(gw);
