@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -75,6 +76,11 @@ struct GatewayConfig {
   // kernel (core/memory_trim.h); 0 = never.
   std::chrono::milliseconds memory_trim_interval{5000};
   AdminConfig admin;
+  // Top-level `health_listener` / `metrics_listener`: optional read-only
+  // HTTP listeners (the Go gateway's 9090 / 9091 layout) serving only GET
+  // of /healthz, /health, /ready, respectively /metrics. Unset: none.
+  std::optional<Address> health_listener;
+  std::optional<Address> metrics_listener;
   AccessLogConfig access_log;
   std::vector<ListenerConfig> listeners;
   std::vector<ClusterConfig> clusters;

@@ -139,6 +139,8 @@ class Loader {
     cfg->memory_trim_interval =
         durationOr(doc, "memory_trim_interval", cfg->memory_trim_interval);
     parseAdmin(doc.HasMember("admin") ? &doc["admin"] : nullptr, cfg->admin);
+    cfg->health_listener = parseOptionalAddress(doc, "health_listener");
+    cfg->metrics_listener = parseOptionalAddress(doc, "metrics_listener");
     if (doc.HasMember("access_log")) {
       const auto& al = doc["access_log"];
       cfg->access_log.enabled = !al.HasMember("enabled") || al["enabled"].GetBool();
@@ -155,6 +157,16 @@ class Loader {
  private:
   void error(const std::string& pointer, const std::string& message) {
     errors_.push_back(source_ + ": " + (pointer.empty() ? "" : pointer + ": ") + message);
+  }
+
+  // The top-level address string `key` ("0.0.0.0:9090"), or nullopt when
+  // absent or malformed (then an error names /key).
+  std::optional<Address> parseOptionalAddress(const rapidjson::Value& doc, const char* key) {
+    if (!doc.HasMember(key)) return std::nullopt;
+    std::string why;
+    auto a = Address::parse(doc[key].GetString(), &why);
+    if (!a) error(std::string("/") + key, why);
+    return a;
   }
 
   // `admin` (absent: nullptr): the address; the token file (admin.token_file,

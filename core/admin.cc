@@ -192,8 +192,8 @@ std::optional<uint64_t> parseSessionId(std::string_view text) {
   return v;
 }
 
-AdminServer::AdminServer(Dispatcher& dispatcher, AdminTarget& target)
-    : dispatcher_(dispatcher), target_(target) {
+AdminServer::AdminServer(Dispatcher& dispatcher, AdminTarget& target, Scope scope)
+    : dispatcher_(dispatcher), target_(target), scope_(scope) {
   auto& reg = stats::StatsRegistry::get();
 #ifdef NDEBUG
   const char* build = "opt";
@@ -293,7 +293,8 @@ std::string_view AdminRequest::header(std::string_view name) const {
 AdminResponse AdminServer::serve(const AdminRequest& req) {
   const std::string path = requestPath(req.uri);
   std::optional<Response> refused = screen(req, path);
-  return refused ? std::move(*refused) : route(req, path);
+  if (refused) return std::move(*refused);
+  return scope_ == Scope::kFull ? route(req, path) : routeReadOnly(req, path);
 }
 
 // A refusal: `code` with a JSON error, counted by `reason` in
@@ -421,6 +422,33 @@ AdminServer::Response AdminServer::route(const AdminRequest& req, const std::str
   r.body = jsonError("no such endpoint: " + path +
                      " (see GET / for the list)");
   return r;
+}
+
+AdminServer::Response AdminServer::routeReadOnly(const AdminRequest& req,
+                                                 const std::string& path) {
+  Response (AdminServer::*fn)() = nullptr;
+  if (scope_ == Scope::kHealth) {
+    if (path == "/healthz" || path == "/health") fn = &AdminServer::health;
+    if (path == "/ready") fn = &AdminServer::ready;
+  } else if (path == "/metrics") {
+    fn = &AdminServer::metrics;
+  }
+  Response r;
+  if (fn == nullptr) {
+    r.code = 404;
+    r.body = jsonError("no such endpoint: " + path + " (this listener serves only " +
+                       (scope_ == Scope::kHealth ? "GET /healthz, /health and /ready"
+                                                 : "GET /metrics") +
+                       "; the admin API is on the admin address)");
+    return r;
+  }
+  if (req.method != kGet && req.method != kHead) {
+    r.code = 405;
+    r.allow = "GET, HEAD";
+    r.body = jsonError("method not allowed; use GET, HEAD (this listener is read-only)");
+    return r;
+  }
+  return (this->*fn)();
 }
 
 AdminServer::Response AdminServer::index() {

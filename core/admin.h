@@ -103,8 +103,15 @@ struct AdminResponse {
 
 class AdminServer {
  public:
+  // What a server answers. kFull: every endpoint above (the admin port).
+  // The read-only listeners (top-level health_listener / metrics_listener,
+  // the Go gateway's 9090 / 9091 layout) answer only GET/HEAD of their
+  // paths: kHealth /healthz, /health (the Go gateway's name) and /ready;
+  // kMetrics /metrics. Anything else is 404, another method 405.
+  enum class Scope { kFull, kHealth, kMetrics };
+
   // Serves on `dispatcher` (the main thread's) for `target`.
-  AdminServer(Dispatcher& dispatcher, AdminTarget& target);
+  AdminServer(Dispatcher& dispatcher, AdminTarget& target, Scope scope = Scope::kFull);
   ~AdminServer();
   AdminServer(const AdminServer&) = delete;
   AdminServer& operator=(const AdminServer&) = delete;
@@ -146,6 +153,8 @@ class AdminServer {
   // no body or a JSON one); the refusal, or nullopt to go on.
   std::optional<Response> authorizeMutation(const AdminRequest& req);
   Response route(const AdminRequest& req, const std::string& path);
+  // route() for a read-only scope (kHealth, kMetrics).
+  Response routeReadOnly(const AdminRequest& req, const std::string& path);
   Response metrics();
   Response health();
   Response ready();
@@ -169,6 +178,7 @@ class AdminServer {
 
   Dispatcher& dispatcher_;
   AdminTarget& target_;
+  Scope scope_;
   evhttp* http_ = nullptr;
   Address bound_;
   uint32_t max_connections_ = 64;

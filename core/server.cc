@@ -54,6 +54,13 @@ Server::Server(std::shared_ptr<const GatewayConfig> config, plugins::PluginLoade
   const char* help = "Config reloads (SIGHUP) by result.";
   reloads_ok_ = &reg.counter("game_gateway_config_reloads_total", help, {{"result", "ok"}});
   reloads_error_ = &reg.counter("game_gateway_config_reloads_total", help, {{"result", "error"}});
+  // The Go gateway's names for the same events (config_type="config_file").
+  refresh_ok_ = &reg.counter("game_gateway_config_refresh_success_total",
+                             "Config refreshes applied, by config_type (the Go gateway's name).",
+                             {{"config_type", "config_file"}});
+  refresh_error_ = &reg.counter("game_gateway_config_refresh_errors_total",
+                                "Config refreshes refused, by config_type (the Go gateway's name).",
+                                {{"config_type", "config_file"}});
   last_reload_ok_time_ =
       &reg.gauge("game_gateway_config_last_reload_success_timestamp_seconds",
                  "Unix time of the last successful config load (start or reload).");
@@ -61,6 +68,8 @@ Server::Server(std::shared_ptr<const GatewayConfig> config, plugins::PluginLoade
 
 Server::~Server() {
   admin_.reset();
+  health_.reset();
+  metrics_.reset();
   for (event* ev : signal_events_) event_free(ev);
   for (auto& w : workers_) w->join();
   workers_.clear();
@@ -104,7 +113,23 @@ bool Server::init(std::string* error) {
     admin_ = std::make_unique<AdminServer>(main_, *this);
     if (!admin_->listen(config_->admin.address, error, config_->admin.max_connections)) return false;
   }
+  if (!openReadOnly(config_->health_listener, AdminServer::Scope::kHealth, "health_listener",
+                    &health_, error) ||
+      !openReadOnly(config_->metrics_listener, AdminServer::Scope::kMetrics, "metrics_listener",
+                    &metrics_, error)) {
+    return false;
+  }
   return true;
+}
+
+bool Server::openReadOnly(const std::optional<Address>& addr, AdminServer::Scope scope,
+                          const char* key, std::unique_ptr<AdminServer>* out,
+                          std::string* error) {
+  if (!addr) return true;
+  *out = std::make_unique<AdminServer>(main_, *this, scope);
+  if ((*out)->listen(*addr, error, config_->admin.max_connections)) return true;
+  *error = std::string(key) + ": " + *error;
+  return false;
 }
 
 int Server::run() {
@@ -126,12 +151,16 @@ int Server::run() {
   }
   // After the listener lines: tests wait for the first "listening on".
   if (admin_) GW_LOG(info, "admin listening on {}", admin_->address().toString());
+  if (health_) GW_LOG(info, "health listener on {}", health_->address().toString());
+  if (metrics_) GW_LOG(info, "metrics listener on {}", metrics_->address().toString());
   if (config_->access_log.enabled) {
     GW_LOG(info, "access log: {} (sample_rate {})", config_->access_log.path,
            config_->access_log.sample_rate);
   }
   main_.run();
   admin_.reset();  // no admin requests while the workers wind down
+  health_.reset();
+  metrics_.reset();
   for (auto& w : workers_) w->stop();
   for (auto& w : workers_) w->join();
   GW_LOG(info, "gateway stopped");
@@ -183,6 +212,13 @@ std::string Server::reloadBlocker(const GatewayConfig& next) const {
     return "the admin address changed from " + cur.admin.address.toString() + " to " +
            next.admin.address.toString() + "; restart the gateway to change it";
   }
+  auto text = [](const std::optional<Address>& a) { return a ? a->toString() : "(none)"; };
+  if (text(next.health_listener) != text(cur.health_listener) ||
+      text(next.metrics_listener) != text(cur.metrics_listener)) {
+    return "health_listener or metrics_listener changed (health " + text(cur.health_listener) +
+           " -> " + text(next.health_listener) + ", metrics " + text(cur.metrics_listener) +
+           " -> " + text(next.metrics_listener) + "); restart the gateway to change them";
+  }
   if (next.listeners.size() != cur.listeners.size()) {
     return "the number of listeners changed from " + std::to_string(cur.listeners.size()) +
            " to " + std::to_string(next.listeners.size()) +
@@ -212,6 +248,7 @@ bool Server::reload() {
   const std::string& path = config_->source;
   auto refuse = [&](const std::string& why) {
     reloads_error_->inc();
+    refresh_error_->inc();
     GW_LOG(error, "config reload refused: {}; still running generation {} from {}", why,
            generation_, path);
     return false;
@@ -249,6 +286,7 @@ bool Server::reload() {
   }
   memory_trimmer_.start();  // a reload may turn the checks on
   reloads_ok_->inc();
+  refresh_ok_->inc();
   last_reload_ok_time_->set(std::chrono::duration_cast<std::chrono::seconds>(
                                 std::chrono::system_clock::now().time_since_epoch())
                                 .count());

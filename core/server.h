@@ -91,6 +91,11 @@ class Server : public AdminTarget {
   void checkDrained();
   // Empty if `next` may replace the running config, else why not.
   std::string reloadBlocker(const GatewayConfig& next) const;
+  // Binds a read-only listener (health_listener / metrics_listener, named
+  // `key` in errors) into *out when `addr` is set. False with *error set
+  // when the bind fails.
+  bool openReadOnly(const std::optional<Address>& addr, AdminServer::Scope scope, const char* key,
+                    std::unique_ptr<AdminServer>* out, std::string* error);
 
   std::shared_ptr<const GatewayConfig> config_;
   plugins::PluginLoader& plugins_;
@@ -99,6 +104,9 @@ class Server : public AdminTarget {
   std::vector<Address> bound_;
   std::vector<event*> signal_events_;
   std::unique_ptr<AdminServer> admin_;
+  // The read-only health_listener / metrics_listener, or nullptr.
+  std::unique_ptr<AdminServer> health_;
+  std::unique_ptr<AdminServer> metrics_;
   std::shared_ptr<AccessLog> access_log_;
   uint64_t generation_ = 1;
   bool draining_ = false;
@@ -107,6 +115,8 @@ class Server : public AdminTarget {
   MemoryTrimmer memory_trimmer_;
   stats::Counter* reloads_ok_;
   stats::Counter* reloads_error_;
+  stats::Counter* refresh_ok_;     // config_refresh_success_total{config_type="config_file"}
+  stats::Counter* refresh_error_;  // config_refresh_errors_total{config_type="config_file"}
   stats::Gauge* last_reload_ok_time_;
 };
 

@@ -427,8 +427,10 @@ FilterStatus BreakerFilter::reject(ClusterBreaker& cb, Frame& frame, ErrorCode c
   if (!frame.consumed()) frame.discardPayload();
   if (code == ErrorCode::kUpstreamOverflow)
     cb.stats().rejected_overflow->inc();
-  else
+  else {
     cb.stats().rejected_open->inc();
+    cb.stats().routing_open->inc();
+  }
   // The error frame (core/error_frame.h), built without allocating.
   std::string_view name = errorCodeName(code);
   uint8_t buf[4 + 32];

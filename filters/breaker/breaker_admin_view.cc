@@ -36,6 +36,7 @@ bool BreakerAdminView::removedByReload(const stats::Labels& labels,
   const ClusterConfig* c = findCluster(clusters, labelOf(labels, "cluster"));
   if (c == nullptr) return true;
   std::string_view host = labelOf(labels, "host");
+  if (host.empty()) host = labelOf(labels, "backend");  // the Go gateway's series
   return !host.empty() && host != kClusterHost && !hasHost(*c, host);
 }
 
@@ -43,7 +44,7 @@ std::optional<std::string> BreakerAdminView::stateOf(const std::string& cluster,
                                                      const std::string& host) {
   std::optional<std::string> state;
   stats::StatsRegistry::get().visit(kStateMetric, [&](const stats::Labels& l, double v) {
-    if (labelOf(l, "cluster") != cluster) return;
+    if (labelOf(l, "cluster") != cluster || !labelOf(l, "backend").empty()) return;
     std::string_view h = labelOf(l, "host");
     // A gauge without a host label counts as the cluster's own.
     if (h == host || (host == kClusterHost && h.empty())) state = stateName(v);

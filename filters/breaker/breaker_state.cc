@@ -116,7 +116,7 @@ BreakerState::BreakerState(const BreakerPolicy& policy, std::string cluster, std
       word_(makeWord(CircuitState::kClosed, 0, 0, 0)),
       stats_(cluster_, host_),
       window_(policy.window_ns) {
-  stats_.state->set(static_cast<int64_t>(CircuitState::kClosed));
+  stats_.set(static_cast<int64_t>(CircuitState::kClosed));
 }
 
 uint64_t BreakerState::makeWord(CircuitState s, uint32_t probes, uint32_t trips, int64_t ms) {
@@ -176,7 +176,7 @@ void BreakerState::published(CircuitState from, CircuitState to, std::string_vie
     consecutive_.store(0, std::memory_order_relaxed);
   }
   stats_.transitions[static_cast<size_t>(to)]->inc();
-  stats_.state->set(static_cast<int64_t>(to));
+  stats_.set(static_cast<int64_t>(to));
   if (to == CircuitState::kOpen) {
     GW_LOG(warn, "breaker: cluster '{}' host {}: {} -> {}: {}", cluster_, host_,
            circuitStateName(from), circuitStateName(to), reason);

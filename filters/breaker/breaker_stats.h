@@ -7,6 +7,8 @@
 // sharded per thread, so updating them takes no lock).
 //
 //   game_gateway_circuit_breaker_state{cluster,host}           gauge 0 closed, 1 open, 2 half-open
+//   game_gateway_circuit_breaker_state{cluster,backend}        the same for host breakers, with
+//                                                              the Go gateway's label (backend)
 //   game_gateway_circuit_breaker_transitions_total{cluster,host,to}
 //   game_gateway_circuit_breaker_rejected_total{cluster,reason=open|overflow}
 //   game_gateway_circuit_breaker_failures_total{cluster,host,kind}
@@ -50,6 +52,10 @@ struct BreakerStateStats {
                      "Circuit breaker state: 0 closed, 1 open, 2 half-open (host \"*\": the "
                      "cluster as a whole).",
                      {{"cluster", cluster}, {"host", host}});
+    // The Go gateway's series (label backend): host breakers only.
+    if (host != kClusterHost) {
+      go_state = &r.gauge(kStateMetric, "", {{"cluster", cluster}, {"backend", host}});
+    }
     static const char* const kTo[3] = {"closed", "open", "half_open"};
     for (size_t i = 0; i < 3; ++i) {
       transitions[i] = &r.counter("game_gateway_circuit_breaker_transitions_total",
@@ -58,7 +64,13 @@ struct BreakerStateStats {
     }
   }
   stats::Gauge* state;
+  stats::Gauge* go_state = nullptr;  // {cluster, backend}; nullptr for host "*"
   std::array<stats::Counter*, 3> transitions{};  // by CircuitState value
+  // Sets both state series.
+  void set(int64_t v) {
+    state->set(v);
+    if (go_state != nullptr) go_state->set(v);
+  }
 };
 
 struct ClusterBreakerStats {
@@ -68,6 +80,10 @@ struct ClusterBreakerStats {
         "Client frames the breaker answered with an error frame instead of forwarding.";
     rejected_open = &r.counter("game_gateway_circuit_breaker_rejected_total", rejected_help,
                                {{"cluster", cluster}, {"reason", "open"}});
+    routing_open = &r.counter("game_gateway_routing_errors_total",
+                              "Client frames not routed to a backend, by error_type (the Go "
+                              "gateway's name).",
+                              {{"error_type", "circuit_breaker_open"}});
     rejected_overflow = &r.counter("game_gateway_circuit_breaker_rejected_total", rejected_help,
                                    {{"cluster", cluster}, {"reason", "overflow"}});
     pending = &r.gauge("game_gateway_circuit_breaker_pending",
@@ -92,6 +108,9 @@ struct ClusterBreakerStats {
   }
   stats::Counter* rejected_open;
   stats::Counter* rejected_overflow;
+  // game_gateway_routing_errors_total{error_type="circuit_breaker_open"}
+  // (process-wide; counted with rejected_open).
+  stats::Counter* routing_open;
   stats::Gauge* pending;
   stats::Gauge* ejected;
   std::vector<std::array<stats::Counter*, 3>> failures;  // [host index][FailureKind]

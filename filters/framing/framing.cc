@@ -59,6 +59,10 @@ FramingStats::FramingStats(const std::string& listener) {
                       {{"listener", listener}, {"reason", std::string(closeReasonName(reason))}});
   };
   too_large = error(CloseReason::kFrameTooLarge);
+  routing_too_large = &r.counter(
+      "game_gateway_routing_errors_total",
+      "Client frames not routed to a backend, by error_type (the Go gateway's name).",
+      {{"error_type", "message_too_large"}});
   malformed = error(CloseReason::kMalformedFrame);
   read_timeout = error(CloseReason::kReadTimeout);
   idle_timeout = error(CloseReason::kIdleTimeout);
@@ -266,6 +270,7 @@ __attribute__((noinline, cold)) wire::ClientHeader FramingFilter::copyOutHeader(
 __attribute__((noinline, cold)) void FramingFilter::closeTooLarge(const wire::ClientHeader& h) {
   const size_t max_frame_bytes = config().max_frame_bytes;
   stats().too_large->inc();
+  stats().routing_too_large->inc();
   callbacks().close(CloseReason::kFrameTooLarge,
                     "frame length " + std::to_string(h.length) + " exceeds max_frame_bytes " +
                         std::to_string(max_frame_bytes) + " (msg_id " + std::to_string(h.msg_id) +

@@ -85,6 +85,9 @@ struct FramingStats {
   stats::Counter* idle_timeout;  // ...{reason="idle_timeout"}
   stats::Counter* first_frame_timeout;  // ...{reason="first_frame_timeout"}
   stats::Counter* slow_frames;  // game_gateway_framing_slow_frames_total
+  // game_gateway_routing_errors_total{error_type="message_too_large"} (the
+  // Go gateway's name; process-wide), counted with too_large.
+  stats::Counter* routing_too_large;
 };
 
 class FramingFactory;

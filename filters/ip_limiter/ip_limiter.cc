@@ -26,6 +26,17 @@ IpLimiterStats::IpLimiterStats(const std::string& listener) {
                     {"reason", std::string(rejectReasonName(static_cast<RejectReason>(i)))}});
   }
   rejected_[0] = rejected_[static_cast<size_t>(RejectReason::kGlobal)];  // never used
+  for (size_t i = 0; i < kRejectReasonCount; ++i) {
+    auto reason = static_cast<RejectReason>(i);
+    if (reason == RejectReason::kNone || reason == RejectReason::kMessageRate) {
+      connection_rejected_[i] = rejected_[i];  // not connection refusals: never used
+      continue;
+    }
+    connection_rejected_[i] = &r.counter(
+        "game_gateway_connection_rejected_total",
+        "Client connections refused at connect, by reason (ip_limiter; the Go gateway's name).",
+        {{"listener", listener}, {"reason", std::string(rejectReasonName(reason))}});
+  }
   table_entries =
       &r.gauge("game_gateway_ip_table_entries",
                "Client addresses tracked by the ip_limiter IP table.", {{"listener", listener}});
@@ -338,6 +349,7 @@ bool IpLimiterFilter::admit(const IpKey& addr) {
   }
   ticket_.key = addr;  // refused: the ticket is unused; it names the client
   config().stats->rejected(r).inc();
+  config().stats->connectionRejected(r).inc();
   std::string detail = "ip_limiter: " + clientAddress() + ": ";
   switch (r) {
     case RejectReason::kPerIpConnections:

@@ -46,6 +46,12 @@ struct IpLimiterStats {
   explicit IpLimiterStats(const std::string& listener);
   // game_gateway_rate_limit_rejected_total{listener, reason}
   stats::Counter& rejected(RejectReason r) { return *rejected_[static_cast<size_t>(r)]; }
+  // game_gateway_connection_rejected_total{listener, reason} (the Go
+  // gateway's name): connections refused, by the same reasons (not
+  // message_rate, which refuses frames). For a reason without one: rejected().
+  stats::Counter& connectionRejected(RejectReason r) {
+    return *connection_rejected_[static_cast<size_t>(r)];
+  }
   // game_gateway_ip_table_entries{listener}
   stats::Gauge* table_entries;
   // game_gateway_ip_table_evictions_total{listener} (either table)
@@ -60,6 +66,7 @@ struct IpLimiterStats {
 
  private:
   std::array<stats::Counter*, kRejectReasonCount> rejected_{};
+  std::array<stats::Counter*, kRejectReasonCount> connection_rejected_{};
 };
 
 struct IpLimiterConfig : FilterConfig {

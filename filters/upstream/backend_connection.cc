@@ -34,7 +34,8 @@ bool isReservedForGateway(uint16_t type) {
 }  // namespace
 
 BackendConnection::BackendConnection(ClusterPool& pool, HostPool& host,
-                                     std::unique_ptr<Connection> conn, uint64_t dedicated_to)
+                                     std::unique_ptr<Connection> conn, MonoTime setup_started,
+                                     uint64_t dedicated_to)
     : pool_(pool),
       host_(host),
       conn_(std::move(conn)),
@@ -42,6 +43,8 @@ BackendConnection::BackendConnection(ClusterPool& pool, HostPool& host,
       dedicated_to_(dedicated_to),
       connect_timer_(pool.dispatcher(),
                      [this] {
+                       timed_out_ = true;
+                       host_.stats->go.timeouts->inc();
                        conn_->close(CloseReason::kUpstreamConnectFailed,
                                     "connect " + host_.name + ": timed out after " +
                                         std::to_string(pool_.config().connect_timeout.count()) +
@@ -52,6 +55,8 @@ BackendConnection::BackendConnection(ClusterPool& pool, HostPool& host,
   conn_->setReadSize(64 * 1024);
   connect_timer_.enable(pool_.config().connect_timeout);
   last_activity_ = coarseNow();
+  setup_started_ = setup_started;
+  connect_started_ = preciseNow();
 }
 
 BackendConnection::~BackendConnection() { conn_->setCallbacks(nullptr); }
@@ -122,6 +127,11 @@ void BackendConnection::closeSession(uint64_t session) {
 
 void BackendConnection::onConnected(Connection&) {
   connect_timer_.disable();
+  MonoTime now = preciseNow();
+  host_.stats->go.connection_latency->observe(
+      std::chrono::duration<double>(now - connect_started_).count());
+  host_.stats->go.setup_latency->observe(
+      std::chrono::duration<double>(now - setup_started_).count());
   pending_.clear();
   pending_.shrink_to_fit();
   last_activity_ = coarseNow();
@@ -154,6 +164,7 @@ void BackendConnection::onRead(Connection& conn, bool end_stream) {
     int64_t payload = h.payloadLength();
     if (payload < 0 || h.length > kMaxServerFrameLength) {
       worker.drops().malformed->inc();
+      host_.stats->go.errors_protocol->inc();
       GW_LOG(warn, "upstream: cluster '{}' host {}: malformed server frame (length {}): closing",
              pool_.name(), host_.name, h.length);
       conn.close(CloseReason::kMalformedFrame,
@@ -166,6 +177,7 @@ void BackendConnection::onRead(Connection& conn, bool end_stream) {
     stats.frames_in->inc();
     pool_.watchdog().onReceived(host_);
     stats.bytes_in->inc(wire::kServerFrameOverhead + static_cast<size_t>(payload));
+    host_.stats->go.bytes_response->inc(wire::kServerFrameOverhead + static_cast<size_t>(payload));
     // A dedicated connection's frames are its session's, whatever session
     // id they carry (the Go gateway never read it).
     uint64_t session = dedicated_to_ != 0 ? dedicated_to_ : static_cast<uint64_t>(h.session_id);

@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/sdk/cluster.h"
+#include "core/sdk/clock.h"
 #include "core/sdk/connection.h"
 #include "core/sdk/frame.h"
 #include "core/sdk/session_info.h"
@@ -42,10 +43,14 @@ class UpstreamFilter;
 
 class BackendConnection : private ConnectionCallbacks {
  public:
+  // `setup_started`: when the pool decided to open it (before the socket
+  // was made; backend_connection_setup_latency_seconds counts from there).
   // `dedicated_to`: the one session this connection serves (compat
   // connection_per_session), 0 for a multiplexed connection.
   BackendConnection(ClusterPool& pool, HostPool& host, std::unique_ptr<Connection> conn,
-                    uint64_t dedicated_to = 0);
+                    MonoTime setup_started, uint64_t dedicated_to = 0);
+  // True once connect_timeout expired on it (its close is a timeout).
+  bool timedOut() const { return timed_out_; }
   ~BackendConnection() override;
 
   // The session this connection is dedicated to, or 0 (multiplexed).
@@ -116,6 +121,9 @@ class BackendConnection : private ConnectionCallbacks {
   Timer connect_timer_;
   Timer idle_timer_;
   std::chrono::steady_clock::time_point last_activity_;
+  MonoTime setup_started_;    // pool decided to open it
+  MonoTime connect_started_;  // connect() issued
+  bool timed_out_ = false;    // connect_timeout expired
   absl::flat_hash_set<uint64_t> sessions_;
   // Who queued the bytes in conn_'s output: every write above adds to it.
   OutputShares shares_;

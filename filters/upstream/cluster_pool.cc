@@ -50,6 +50,7 @@ ClusterPool::~ClusterPool() {
     for (auto& c : h->connections) c->shutdown();
     h->stats->pool_active->dec(h->reported_active);
     h->stats->pool_idle->dec(h->reported_idle);
+    h->stats->go.connections_active->dec(h->reported_active + h->reported_idle);
   }
 }
 
@@ -133,6 +134,7 @@ void ClusterPool::sweep(bool retire_all) {
     if (!h.in_set && h.connections.empty() && h.sessions == 0) {
       h.stats->pool_active->dec(h.reported_active);
       h.stats->pool_idle->dec(h.reported_idle);
+      h.stats->go.connections_active->dec(h.reported_active + h.reported_idle);
       it = all_.erase(it);
     } else {
       ++it;
@@ -223,16 +225,19 @@ BackendConnection* ClusterPool::openForSession(HostPool& host, uint64_t session,
 
 BackendConnection* ClusterPool::openConnection(HostPool& host, uint64_t dedicated_to) {
   std::string why;
+  MonoTime setup_started = preciseNow();
   int fd = connectSocket(host.address, config_.liveness, &why);
   if (fd < 0) {
     host.stats->connect_failures->inc();
+    host.stats->go.errors_connection_failed->inc();
+    host.stats->go.requests_error->inc();
     GW_LOG(warn, "upstream: cluster '{}': {}", config_.name, why);
     publish(UpstreamEvent::Type::kConnectFailed, host, 0);
     return nullptr;
   }
   auto conn = std::make_unique<Connection>(dispatcher(), fd, host.address, true);
-  host.connections.push_back(
-      std::make_unique<BackendConnection>(*this, host, std::move(conn), dedicated_to));
+  host.connections.push_back(std::make_unique<BackendConnection>(*this, host, std::move(conn),
+                                                                   setup_started, dedicated_to));
   ++total_connections_;
   updatePoolGauges(host);
   return host.connections.back().get();
@@ -290,6 +295,9 @@ void ClusterPool::onConnectionClosed(BackendConnection* conn, bool during_connec
   HostPool& host = conn->host();
   if (during_connect) {
     host.stats->connect_failures->inc();
+    (conn->timedOut() ? host.stats->go.errors_timeout : host.stats->go.errors_connection_failed)
+        ->inc();
+    host.stats->go.requests_error->inc();
     // Exponential backoff with jitter: the host takes no new sessions until then.
     auto base = config_.reconnect_base;
     host.backoff = host.backoff.count() == 0 ? base : std::min(host.backoff * 2, config_.reconnect_max);
@@ -308,6 +316,7 @@ void ClusterPool::onConnectionClosed(BackendConnection* conn, bool during_connec
            config_.name, host.name, conn->dedicatedTo(), detail);
   } else {
     host.stats->connections_lost->inc();
+    host.stats->go.errors_connection_lost->inc();
     GW_LOG(warn, "upstream: cluster '{}' host {}: backend connection closed: {}", config_.name,
            host.name, detail);
     auto now = coarseNow();
@@ -337,6 +346,7 @@ void ClusterPool::updatePoolGauges(HostPool& host) {
   }
   host.stats->pool_active->inc(active - host.reported_active);
   host.stats->pool_idle->inc(idle - host.reported_idle);
+  host.stats->go.connections_active->inc(active + idle - host.reported_active - host.reported_idle);
   host.reported_active = active;
   host.reported_idle = idle;
 }

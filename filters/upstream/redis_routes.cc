@@ -131,7 +131,7 @@ RedisRoutes::RedisRoutes(Dispatcher& dispatcher, const RoutesFromRedis& config,
                                {{"listener", listener}, {"result", "applied"}});
   realms_refused_ = &r.counter("game_gateway_upstream_realm_mapping_updates_total", realm_help,
                                {{"listener", listener}, {"result", "refused"}});
-  if (config.format == RoutesFormat::kGo && worker_index == 0) {
+  if (worker_index == 0) {
     const char* types[] = {"routing_rules", "realm_mapping"};
     for (int t : {kRoutingRules, kRealmMapping}) {
       go_success_[t] = &r.counter("game_gateway_config_refresh_success_total",

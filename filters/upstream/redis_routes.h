@@ -144,7 +144,8 @@ class RedisRoutes {
   stats::Counter* realms_applied_;
   stats::Counter* realms_refused_;
   // The Go gateway's names (config_type routing_rules | realm_mapping),
-  // counted by worker 0 only (once per process, as Go counts).
+  // counted by worker 0 only (once per process, as Go counts), whatever
+  // routes_format is (realm_mapping stays 0 with the gateway's format).
   stats::Counter* go_success_[2] = {nullptr, nullptr};
   stats::Counter* go_errors_[2] = {nullptr, nullptr};
 };

@@ -9,7 +9,8 @@
 namespace gw {
 namespace upstream {
 
-UpstreamFilter::UpstreamFilter(UpstreamFactory& factory) : factory_(factory) {}
+UpstreamFilter::UpstreamFilter(UpstreamFactory& factory)
+    : factory_(factory), created_at_(preciseNow()) {}
 
 UpstreamFilter::~UpstreamFilter() {
   // Not session_->id: the filter that published the SessionInfo may be
@@ -90,6 +91,7 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
       pinned_pool_ != nullptr ? pinned_pool_ : factory_.route(frame.header, *this, /*commit=*/true);
   if (routed == nullptr) {
     factory_.noRoute()->inc();
+    factory_.routingNotFound()->inc();
     sendError(nullptr, frame.header.msg_id, ErrorCode::kNoRoute);
     return FilterStatus::kStopIteration;
   }
@@ -110,6 +112,7 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
     ErrorCode why = ErrorCode::kUpstreamUnavailable;
     BackendConnection* conn = connectionFor(pool, *h, &why);
     if (conn == nullptr) {
+      if (why == ErrorCode::kUpstreamUnavailable) pool.stats().routing_connection_failed->inc();
       sendError(&pool, frame.header.msg_id, why);
       return FilterStatus::kStopIteration;
     }
@@ -122,6 +125,7 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
       a.host = h;
     }
     a.conn = conn;
+    h->stats->go.requests_success->inc();
     if (changed) noteAffinity(pool, *h);
   }
   BackendConnection& conn = *a.conn;
@@ -140,10 +144,19 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
     return FilterStatus::kStopIteration;
   }
   size_t bytes = conn.sendData(*session_, ip, frame);
+  uint8_t type = frame.header.serverType();
   pool.stats().frames_out->inc();
   pool.stats().bytes_out->inc(bytes);
+  pool.stats().messagesOut(type).inc();
+  conn.host().stats->go.bytes_request->inc(bytes);
+  a.service_type = type;
   if (!a.awaiting()) {
     a.sent_at = preciseNow();
+  }
+  if (created_at_ != std::chrono::steady_clock::time_point{}) {
+    auto since_accept = preciseNow() - created_at_;
+    created_at_ = {};
+    pool.stats().setupLatency(type).observe(std::chrono::duration<double>(since_accept).count());
   }
   pool.publish(UpstreamEvent::Type::kFrameSent, conn.host(), session_->id);
   return FilterStatus::kStopIteration;
@@ -152,12 +165,15 @@ FilterStatus UpstreamFilter::onFrame(Frame& frame) {
 void UpstreamFilter::deliver(ClusterPool& pool, const wire::ServerHeader& header,
                              evbuffer* payload_src) {
   for (auto& a : affinity_) {
-    if (a.pool == &pool && a.awaiting()) {
-      auto d = preciseNow() - a.sent_at;
+    if (a.pool != &pool) continue;
+    pool.stats().messagesIn(a.service_type).inc();
+    if (a.awaiting()) {
+      double d = std::chrono::duration<double>(preciseNow() - a.sent_at).count();
       a.sent_at = {};
-      pool.stats().latency->observe(std::chrono::duration<double>(d).count());
-      break;
+      pool.stats().latency(a.service_type).observe(d);
+      if (a.host != nullptr) a.host->stats->go.request_latency->observe(d);
     }
+    break;
   }
   wire::ClientHeader h;
   h.length = static_cast<uint16_t>(header.payloadLength());
@@ -283,7 +299,9 @@ UpstreamFactory::UpstreamFactory(std::shared_ptr<const UpstreamConfig> config,
       worker_(worker.services.get<UpstreamWorker>()),
       no_route_(&stats::StatsRegistry::get().counter(
           "game_gateway_upstream_no_route_total", "Client frames that matched no route rule.",
-          {{"listener", worker.listener}})) {
+          {{"listener", worker.listener}})),
+      routing_not_found_(&stats::StatsRegistry::get().counter(
+          kGoRoutingErrorsMetric, kGoRoutingErrorsHelp, {{"error_type", "not_found"}})) {
   worker_.init(worker.dispatcher, worker.services, worker.worker_index, worker.worker_count,
                ClusterManager::process());
   for (const auto& c : config_->clusters) pools_.push_back(&worker_.acquire(c));

@@ -116,6 +116,9 @@ class UpstreamFilter : public Filter, public RouteResolver {
     // Oldest unanswered frame; the epoch when none is awaited.
     std::chrono::steady_clock::time_point sent_at{};
     HostPool* host = nullptr;  // counted in its `sessions`; nullptr: none yet
+    // Server type of the last frame sent (the Go label service_type of the
+    // replies' latency and messages_processed_total).
+    uint8_t service_type = 0;
     bool awaiting() const { return sent_at != std::chrono::steady_clock::time_point{}; }
   };
   Affinity& affinityFor(ClusterPool& pool);
@@ -145,6 +148,9 @@ class UpstreamFilter : public Filter, public RouteResolver {
   // first one routed there (static routes, Redis or Go tables alike; the
   // factory keeps it acquired for its lifetime); nullptr: none.
   ClusterPool* pinned_pool_ = nullptr;
+  // When the filter was made (the client connection accepted), until its
+  // first frame went to a backend (then the epoch: observed once).
+  std::chrono::steady_clock::time_point created_at_;
   // One entry per cluster used, inline for the first.
   absl::InlinedVector<Affinity, 1> affinity_;
 };
@@ -180,6 +186,8 @@ class UpstreamFactory : public FilterFactory {
   Dispatcher& dispatcher() { return worker_.dispatcher(); }
   UpstreamEventBus& bus() { return worker_.bus(); }
   stats::Counter* noRoute() { return no_route_; }
+  // routing_errors_total{error_type="not_found"} (the Go gateway's name).
+  stats::Counter* routingNotFound() { return routing_not_found_; }
 
  private:
   // Installs a Go table: acquires the pools of its endpoints' clusters
@@ -193,6 +201,7 @@ class UpstreamFactory : public FilterFactory {
   std::shared_ptr<const RouteTable> redis_table_;  // rules read from Redis, once any
   UpstreamWorker& worker_;
   stats::Counter* no_route_;
+  stats::Counter* routing_not_found_;
   std::vector<ClusterPool*> pools_;  // the worker's, acquired in the constructor
   // Go format: the table in force (null: routes_ applies), its endpoint
   // index -> pool, and every endpoint pool acquired (by cluster name).

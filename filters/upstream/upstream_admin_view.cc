@@ -50,6 +50,7 @@ void UpstreamAdminView::onScrape(const AdminContext& ctx) const {
       reg.gauge(kPoolCapacityMetric, kPoolCapacityHelp, {{"cluster", c.name}, {"host", h.toString()}})
           .set(static_cast<int64_t>(poolCapacity(c, ctx.workers)));
     }
+    setHealthGauges(c);
   }
   // Series of clusters and hosts a reload removed leave the exposition;
   // those of clusters a dynamic source keeps in the cluster manager (Go-format
@@ -68,11 +69,26 @@ void UpstreamAdminView::onScrape(const AdminContext& ctx) const {
   }
 }
 
+void UpstreamAdminView::setHealthGauges(const ClusterConfig& c) {
+  auto& reg = stats::StatsRegistry::get();
+  auto set = [&](const std::string& host, HostState state) {
+    bool healthy = state == HostState::kReady || state == HostState::kDrain;
+    reg.gauge(kGoBackendHealthMetric, kGoBackendHealthHelp, {{"cluster", c.name}, {"backend", host}})
+        .set(healthy ? 1 : 0);
+  };
+  if (auto hosts = ClusterManager::process().hosts(c.name)) {
+    for (const ClusterHost& h : hosts->hosts) set(h.name, h.state);
+  } else {
+    for (const auto& h : c.hosts) set(h.toString(), HostState::kReady);
+  }
+}
+
 bool UpstreamAdminView::removedByReload(const stats::Labels& labels,
                                         const std::vector<ClusterConfig>& clusters) {
   const ClusterConfig* c = findCluster(clusters, labelOf(labels, "cluster"));
   if (c == nullptr) return true;
   std::string_view host = labelOf(labels, "host");
+  if (host.empty()) host = labelOf(labels, "backend");  // the Go gateway's families
   return !host.empty() && !hasHost(*c, host);
 }
 

@@ -41,6 +41,9 @@ class UpstreamAdminView : public AdminView {
   static size_t poolCapacity(const ClusterConfig& c, size_t workers);
   // True when the series `labels` belong to a cluster not in `clusters`, or
   // to a host (label "host") its cluster no longer has.
+  // Sets game_gateway_backend_health_status of every host of `c` from the
+  // cluster manager's states (1 ready or drain, 0 maint or unhealthy).
+  static void setHealthGauges(const ClusterConfig& c);
   static bool removedByReload(const stats::Labels& labels,
                               const std::vector<ClusterConfig>& clusters);
 };

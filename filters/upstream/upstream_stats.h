@@ -9,6 +9,7 @@
 
 #include <array>
 #include <string>
+#include <vector>
 
 #include "core/sdk/error_frame.h"
 #include "core/sdk/stats.h"
@@ -50,6 +51,107 @@ inline constexpr const char* kSilencesMetric = "game_gateway_upstream_silences_t
 // max_connections.
 inline constexpr const char* kSessionConnectionsRefusedMetric =
     "game_gateway_upstream_session_connections_refused_total";
+// The Go gateway's backend_* families (issue 16; docs/ops/go-metrics.md):
+// per host, labels cluster and backend (the host's "ip:port", the Go label).
+inline constexpr const char* kGoBackendRequestsMetric = "game_gateway_backend_requests_total";
+inline constexpr const char* kGoBackendRequestLatencyMetric =
+    "game_gateway_backend_request_latency_seconds";
+inline constexpr const char* kGoBackendConnectionLatencyMetric =
+    "game_gateway_backend_connection_latency_seconds";
+inline constexpr const char* kGoBackendSetupLatencyMetric =
+    "game_gateway_backend_connection_setup_latency_seconds";
+inline constexpr const char* kGoBackendConnectionsActiveMetric =
+    "game_gateway_backend_connections_active";
+inline constexpr const char* kGoBackendErrorsMetric = "game_gateway_backend_errors_total";
+inline constexpr const char* kGoBackendTimeoutsMetric = "game_gateway_backend_timeouts_total";
+inline constexpr const char* kGoBackendHealthMetric = "game_gateway_backend_health_status";
+inline constexpr const char* kGoBackendHealthHelp =
+    "1: the host serves (ready or drain in the cluster manager), 0: it does not (maint, "
+    "unhealthy). Set at scrape time.";
+inline constexpr const char* kGoBackendBytesMetric = "game_gateway_backend_bytes_transmitted_total";
+// Per cluster, labels direction (client_to_backend | backend_to_client) and
+// service_type (the frame's server type, "200"), as the Go gateway's.
+inline constexpr const char* kGoMessagesMetric = "game_gateway_messages_processed_total";
+// Per cluster and service_type: client connection accepted to its first
+// frame handed to a backend connection.
+inline constexpr const char* kGoSetupLatencyMetric = "game_gateway_connection_setup_latency_seconds";
+// Label error_type: frames upstream could not route (not_found) or place
+// on a backend (connection_failed); the breaker and framing filters add
+// their own error_type values to the same family.
+inline constexpr const char* kGoRoutingErrorsMetric = "game_gateway_routing_errors_total";
+inline constexpr const char* kGoRoutingErrorsHelp =
+    "Client frames not routed to a backend, by error_type (the Go gateway's name).";
+
+// Prometheus' exponential buckets: `count` bounds start, start*factor, ...
+// (the Go gateway's: 1 ms doubling, 10 or 12 buckets).
+inline std::vector<double> exponentialBuckets(double start, double factor, size_t count) {
+  std::vector<double> b;
+  for (size_t i = 0; i < count; ++i, start *= factor) b.push_back(start);
+  return b;
+}
+
+// The Go gateway's backend_* series of one host (see above).
+struct GoBackendStats {
+  GoBackendStats(const std::string& cluster, const std::string& host) {
+    auto& r = stats::StatsRegistry::get();
+    stats::Labels l = {{"cluster", cluster}, {"backend", host}};
+    auto with = [&](const char* k, const char* v) {
+      stats::Labels x = l;
+      x.emplace_back(k, v);
+      return x;
+    };
+    const char* req_help =
+        "Sessions placed on a backend connection (success) or refused one (error: the connect "
+        "failed or timed out).";
+    requests_success = &r.counter(kGoBackendRequestsMetric, req_help, with("status", "success"));
+    requests_error = &r.counter(kGoBackendRequestsMetric, req_help, with("status", "error"));
+    request_latency = &r.histogram(
+        kGoBackendRequestLatencyMetric,
+        "Client frame sent to this backend to its next reply for that session (seconds).", l,
+        exponentialBuckets(0.001, 2, 12));
+    connection_latency = &r.histogram(
+        kGoBackendConnectionLatencyMetric,
+        "Non-blocking connect() issued to the connection established (seconds).", l,
+        exponentialBuckets(0.001, 2, 10));
+    setup_latency = &r.histogram(
+        kGoBackendSetupLatencyMetric,
+        "New backend connection decided (socket created) to established (seconds).", l,
+        exponentialBuckets(0.001, 2, 10));
+    connections_active = &r.gauge(kGoBackendConnectionsActiveMetric,
+                                  "Open connections to a backend (all workers).", l);
+    const char* err_help = "Backend connection errors, by error_type.";
+    errors_connection_failed = &r.counter(kGoBackendErrorsMetric, err_help,
+                                          with("error_type", "connection_failed"));
+    errors_timeout = &r.counter(kGoBackendErrorsMetric, err_help, with("error_type", "timeout"));
+    errors_connection_lost = &r.counter(kGoBackendErrorsMetric, err_help,
+                                        with("error_type", "connection_lost"));
+    errors_protocol = &r.counter(kGoBackendErrorsMetric, err_help,
+                                 with("error_type", "protocol_error"));
+    timeouts = &r.counter(kGoBackendTimeoutsMetric,
+                          "Backend connects that timed out (connect_timeout).", l);
+    // Made here so the series exists from the start; its value is set at
+    // scrape time (UpstreamAdminView::setHealthGauges).
+    r.gauge(kGoBackendHealthMetric, kGoBackendHealthHelp, l).set(1);
+    const char* bytes_help =
+        "Bytes to (request) and from (response) a backend, server frame headers included.";
+    bytes_request = &r.counter(kGoBackendBytesMetric, bytes_help, with("direction", "request"));
+    bytes_response = &r.counter(kGoBackendBytesMetric, bytes_help, with("direction", "response"));
+  }
+  stats::Counter* requests_success;
+  stats::Counter* requests_error;
+  stats::Histogram* request_latency;
+  stats::Histogram* connection_latency;
+  stats::Histogram* setup_latency;
+  stats::Gauge* connections_active;
+  stats::Counter* errors_connection_failed;
+  stats::Counter* errors_timeout;
+  stats::Counter* errors_connection_lost;
+  stats::Counter* errors_protocol;
+  stats::Counter* timeouts;
+  stats::Counter* bytes_request;
+  stats::Counter* bytes_response;
+};
+
 // Per cluster, label code: error frames sent instead of forwarding.
 inline constexpr const char* kErrorFramesMetric = "game_gateway_upstream_error_frames_total";
 
@@ -60,10 +162,13 @@ inline constexpr const char* kClusterScopedMetrics[] = {
     kFramesMetric,          kBytesMetric,           kLatencyMetric,
     kPoolCapacityMetric,    kErrorFramesMetric,     kBackendFramesRefusedMetric,
     kOutputRefusedMetric,   kHostSilentMetric,      kSilencesMetric,
-    kSessionConnectionsRefusedMetric};
+    kSessionConnectionsRefusedMetric, kGoBackendRequestsMetric, kGoBackendRequestLatencyMetric,
+    kGoBackendConnectionLatencyMetric, kGoBackendSetupLatencyMetric,
+    kGoBackendConnectionsActiveMetric, kGoBackendErrorsMetric, kGoBackendTimeoutsMetric,
+    kGoBackendHealthMetric, kGoBackendBytesMetric, kGoMessagesMetric, kGoSetupLatencyMetric};
 
 struct HostStats {
-  explicit HostStats(const std::string& cluster, const std::string& host) {
+  explicit HostStats(const std::string& cluster, const std::string& host) : go(cluster, host) {
     auto& r = stats::StatsRegistry::get();
     stats::Labels l = {{"cluster", cluster}, {"host", host}};
     connect_failures = &r.counter(kConnectFailuresMetric,
@@ -89,10 +194,11 @@ struct HostStats {
   stats::Gauge* pool_idle;
   stats::Gauge* silent;
   stats::Counter* silences;
+  GoBackendStats go;
 };
 
 struct ClusterStats {
-  explicit ClusterStats(const std::string& cluster) {
+  explicit ClusterStats(const std::string& cluster) : cluster_(cluster) {
     auto& r = stats::StatsRegistry::get();
     frames_out = &r.counter(kFramesMetric,
                             "Frames between the gateway and backends.",
@@ -132,10 +238,33 @@ struct ClusterStats {
         "connection_per_session): the host's max_connections_per_service or the cluster's "
         "max_connections was reached (error frame upstream_overflow).",
         {{"cluster", cluster}});
-    latency = &r.histogram(
-        kLatencyMetric,
-        "Client frame in to the next backend frame for that session out (seconds).",
-        {{"cluster", cluster}}, stats::latencyBuckets());
+    routing_connection_failed = &r.counter(kGoRoutingErrorsMetric, kGoRoutingErrorsHelp,
+                                           {{"error_type", "connection_failed"}});
+  }
+  // The series of server type `type` (the Go label service_type), made on
+  // first use (the registry lock once per worker, cluster and type; then
+  // one array load per frame).
+  stats::Histogram& latency(uint8_t type) {
+    stats::Histogram*& h = latency_[type];
+    if (h == nullptr) {
+      h = &stats::StatsRegistry::get().histogram(
+          kLatencyMetric, "Client frame in to the next backend frame for that session out (seconds).",
+          typed(type), stats::latencyBuckets());
+    }
+    return *h;
+  }
+  stats::Counter& messagesOut(uint8_t type) { return messages(messages_out_, type, "client_to_backend"); }
+  stats::Counter& messagesIn(uint8_t type) { return messages(messages_in_, type, "backend_to_client"); }
+  stats::Histogram& setupLatency(uint8_t type) {
+    stats::Histogram*& h = setup_latency_[type];
+    if (h == nullptr) {
+      h = &stats::StatsRegistry::get().histogram(
+          kGoSetupLatencyMetric,
+          "Client connection accepted to its first frame handed to a backend connection "
+          "(seconds).",
+          typed(type), exponentialBuckets(0.001, 2, 10));
+    }
+    return *h;
   }
   stats::Counter* frames_out;
   stats::Counter* frames_in;
@@ -149,7 +278,29 @@ struct ClusterStats {
   std::array<stats::Counter*, 4> output_refused{};
   stats::Counter* connect_queue_refused;
   stats::Counter* session_connections_refused;
-  stats::Histogram* latency;
+  // routing_errors_total{error_type="connection_failed"} (process-wide).
+  stats::Counter* routing_connection_failed;
+
+ private:
+  stats::Labels typed(uint8_t type) const {
+    return {{"cluster", cluster_}, {"service_type", std::to_string(type)}};
+  }
+  stats::Counter& messages(std::array<stats::Counter*, 256>& by_type, uint8_t type,
+                           const char* direction) {
+    stats::Counter*& c = by_type[type];
+    if (c == nullptr) {
+      stats::Labels l = typed(type);
+      l.emplace_back("direction", direction);
+      c = &stats::StatsRegistry::get().counter(
+          kGoMessagesMetric, "Frames between clients and backends, by server type.", l);
+    }
+    return *c;
+  }
+  std::string cluster_;
+  std::array<stats::Histogram*, 256> latency_{};
+  std::array<stats::Histogram*, 256> setup_latency_{};
+  std::array<stats::Counter*, 256> messages_out_{};
+  std::array<stats::Counter*, 256> messages_in_{};
 };
 
 // Frames from backends that reached no client.
@@ -166,12 +317,17 @@ struct DropStats {
     malformed = &r.counter("game_gateway_upstream_malformed_frames_total",
                            "Backend connections closed for a malformed server frame.");
     kicks = &r.counter("game_gateway_upstream_kicks_total", "Sessions kicked by a backend.");
+    pool_cleanup_errors = &r.counter(
+        "game_gateway_pool_cleanup_errors_total",
+        "Errors closing idle backend connections (the Go gateway's name; closing never fails "
+        "here, so it stays 0).");
   }
   stats::Counter* unknown_session;
   stats::Counter* too_large;
   stats::Counter* unknown_opcode;
   stats::Counter* malformed;
   stats::Counter* kicks;
+  stats::Counter* pool_cleanup_errors;
 };
 
 }  // namespace upstream

@@ -111,10 +111,11 @@ inline HttpResponse adminPost(uint16_t port, const std::string& path) {
                   {"Host: 127.0.0.1", std::string("Authorization: Bearer ") + kTestAdminToken});
 }
 
-// The admin port from the gateway's "admin listening on 127.0.0.1:PORT"
-// line, waiting up to `timeout` for it. 0 if it never appears.
-inline uint16_t adminPort(GatewayProcess& gw, Millis timeout = Millis(5000)) {
-  const std::string needle = "admin listening on ";
+// The port in the gateway's first log line containing `needle` followed by
+// "IP:PORT" (e.g. "admin listening on "), waiting up to `timeout` for it.
+// 0 if it never appears.
+inline uint16_t loggedPort(GatewayProcess& gw, const std::string& needle,
+                           Millis timeout = Millis(5000)) {
   if (!gw.process().waitForOutput(needle, timeout)) return 0;
   std::string out = gw.output();
   size_t at = out.find(needle) + needle.size();
@@ -123,6 +124,12 @@ inline uint16_t adminPort(GatewayProcess& gw, Millis timeout = Millis(5000)) {
   size_t colon = addr.rfind(':');
   if (colon == std::string::npos) return 0;
   return static_cast<uint16_t>(std::atoi(addr.c_str() + colon + 1));
+}
+
+// The admin port from the gateway's "admin listening on 127.0.0.1:PORT"
+// line, waiting up to `timeout` for it. 0 if it never appears.
+inline uint16_t adminPort(GatewayProcess& gw, Millis timeout = Millis(5000)) {
+  return loggedPort(gw, "admin listening on ", timeout);
 }
 
 // Polls `pred` every 20 ms until it is true or `timeout` passes.

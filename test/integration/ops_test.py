@@ -274,10 +274,39 @@ class Manifests(unittest.TestCase):
         text = open(f"{OPS}/Dockerfile").read()
         exposed = {int(p) for line in re.findall(r"^EXPOSE (.*)$", text, re.M)
                    for p in line.split()}
-        self.assertEqual(exposed, {self.ports["game"], self.ports["admin"]})
+        self.assertEqual(exposed, {self.ports["game"], self.ports["admin"], 9090, 9091})
         self.assertIn("bazel build --config=opt //core:gateway", text)
         self.assertIn("curl", text)  # the preStop hook needs it
         self.assertIn("--config", text)
+
+    def test_docker_image_config(self):
+        """The image's own config listens on all interfaces (admin on loopback),
+        runs as a non-root user, probes the health port, and passes
+        --check-config (issue 16 item 7; Docker itself is not available)."""
+        text = open(f"{OPS}/Dockerfile").read()
+        final = text[text.rindex("\nFROM "):]  # the runtime stage
+        copied = re.search(r"^COPY (\S+) /etc/gateway/gateway.json$", final, re.M)
+        self.assertIsNotNone(copied, "the image must carry its own config")
+        self.assertEqual(copied.group(1), "docs/ops/docker-gateway.json")
+        user = re.search(r"^USER (\S+)$", final, re.M).group(1)
+        self.assertNotIn(user.split(":")[0], ("0", "root"))
+        self.assertRegex(final, r'ENTRYPOINT \["/usr/local/bin/gateway"\]')
+        self.assertRegex(final, r'CMD \["--config", "/etc/gateway/gateway.json"\]')
+        self.assertRegex(final, r"HEALTHCHECK .*\n?.*http://127\.0\.0\.1:9090/ready")
+        exposed = {int(p) for line in re.findall(r"^EXPOSE (.*)$", final, re.M)
+                   for p in line.split()}
+        cfg = json.load(open(f"{OPS}/docker-gateway.json"))
+        for listener in cfg["listeners"]:
+            host, port = listener["address"].rsplit(":", 1)
+            self.assertEqual(host, "0.0.0.0", listener["name"])
+            self.assertIn(int(port), exposed)
+        self.assertTrue(cfg["admin"]["address"].startswith("127.0.0.1:"))
+        self.assertEqual(cfg["health_listener"], "0.0.0.0:9090")
+        self.assertEqual(cfg["metrics_listener"], "0.0.0.0:9091")
+        self.assertTrue({9090, 9091} <= exposed)
+        out = subprocess.run([GATEWAY, "--check-config", f"{OPS}/docker-gateway.json"],
+                             capture_output=True, text=True)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
 
     def test_configmap_config_passes_check_config(self):
         cfg, dropped = self.runnable_config(self.config)
