@@ -17,6 +17,7 @@ CONVERTER = "tools/migrate_go_config"
 GATEWAY = "core/gateway"
 FIXTURE = "test/tools/migrate_go/go_config.yaml"
 SCHEMA = "config/gateway.schema.json"
+GUIDE = "docs/migrating-from-go.md"
 PREFIX = "migrate_go_config: note: "
 
 
@@ -219,6 +220,25 @@ class Variants(unittest.TestCase):
         cfg = json.loads(out)
         self.assertEqual(cfg["clusters"][0]["idle_timeout"], "90m")
         self.assertEqual(cfg["drain_timeout"], "1500ms")
+
+
+class Guide(unittest.TestCase):
+    """docs/migrating-from-go.md's table names every key the converter knows."""
+
+    def test_every_go_key_in_the_table(self):
+        sys.path.insert(0, "tools/migrate_go")
+        import go_config
+        with open(GUIDE, encoding="utf-8") as f:
+            table = f.read().split("## Every Go gateway feature and setting", 1)[1]
+        rows = [l for l in table.splitlines() if l.startswith("| ")]
+        for section, body in go_config.SCHEMA.items():
+            keys = [section] if not isinstance(body, dict) else body
+            for key in keys:
+                full = key if key == section else "%s.%s" % (section, key)
+                # A row names "section.key", or "section.first" and then "key" after a comma.
+                self.assertTrue(any(("`%s`" % full) in r or (("`%s." % section) in r and
+                                                               ("`%s`" % key) in r)
+                                    for r in rows), "no row for " + full)
 
 
 class Refusals(unittest.TestCase):
