@@ -175,10 +175,11 @@ def start_backend(test):
     return int(m.group(1))
 
 
-def start_gateway(test, cfg, backend_port):
+def start_gateway(test, cfg, backend_port, extra_hosts=None):
     """Starts the gateway from `cfg` with every address moved to a free
-    loopback port, every cluster's hosts to backend_sim's port, the access log
-    to stderr and a test admin token. Returns (Process, ports) where ports
+    loopback port, every cluster's hosts to backend_sim's port (plus the hosts
+    `extra_hosts` maps the cluster's name to), the access log to stderr and a
+    test admin token. Returns (Process, ports) where ports
     maps "admin", "health", "metrics" (when configured) and each listener's
     name to its bound port."""
     cfg = copy.deepcopy(cfg)
@@ -190,7 +191,7 @@ def start_gateway(test, cfg, backend_port):
     for l in cfg["listeners"]:
         l["address"] = "127.0.0.1:0"
     for c in cfg["clusters"]:
-        c["hosts"] = [f"127.0.0.1:{backend_port}"]
+        c["hosts"] = [f"127.0.0.1:{backend_port}"] + (extra_hosts or {}).get(c["name"], [])
     if "access_log" in cfg:
         cfg["access_log"]["path"] = "stderr"
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
