@@ -6,130 +6,37 @@
 - The ports and paths the manifests use (container ports, Services, probes,
   the preStop drain URL, Prometheus annotations, the HPA's custom metric) are
   the ones the binary really uses: the ConfigMap's config passes
-  `gateway --check-config`, its listener and admin ports match the manifests,
-  and a gateway started from that config (addresses moved to free loopback
-  ports, backends to a local backend_sim) answers the probe paths, serves the
-  HPA metric and every metric the alert rules and the dashboard query, and
+  `gateway --check-config`, its game, health_listener (probes) and
+  metrics_listener (scrape annotation) ports match the manifests and the
+  image's config (docs/ops/docker-gateway.json), the admin API stays on
+  loopback, and a gateway started from that config (addresses moved to free
+  loopback ports, backends to a local backend_sim) answers the probe paths on
+  its health listener, serves the HPA metric on its metrics listener, and
   drains and exits 0 on the preStop request.
 - `promtool check rules` and `promtool test rules` pass on the alert rules.
-- The Grafana dashboard is valid JSON and queries only metrics that exist.
+- What the Grafana dashboard and the rules query: ops_dashboards_test.py.
 - The Dockerfile exposes the manifests' ports and builds //core:gateway.
 
 Run by //test/integration:ops_manifests_test (cwd: the runfiles root).
 Filters the binary does not register yet are dropped from the ConfigMap's
 chain with a warning (their metrics are then not required).
 """
-import copy
-import glob
-import http.client
 import json
 import os
 import re
 import socket
 import struct
 import subprocess
-import sys
 import tempfile
 import time
 import unittest
 
 import yaml
 
-GATEWAY = "core/gateway"
-BACKEND_SIM = "tools/backend_sim/backend_sim"
-OPS = "docs/ops"
-PROMTOOL = "/usr/bin/promtool"
-
-# Metric families that exist only when a given filter is in the chain.
-FILTER_METRICS = {
-    "breaker": ["game_gateway_circuit_breaker_state"],
-    "session": ["game_gateway_sessions_active"],
-    "ip_limiter": ["game_gateway_rate_limit_rejected_total"],
-}
-
-
-def load_manifests():
-    docs = []
-    for path in sorted(glob.glob(f"{OPS}/k8s/*.yaml")):
-        with open(path) as f:
-            for doc in yaml.safe_load_all(f):
-                if doc is not None:
-                    docs.append((path, doc))
-    return docs
-
-
-def find(docs, kind, name=None):
-    out = [d for _, d in docs if d.get("kind") == kind and
-           (name is None or d["metadata"]["name"] == name)]
-    return out
-
-
-def port_of(addr):
-    return int(addr.rsplit(":", 1)[1])
-
-
-def request(port, method, path):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    conn.request(method, path)
-    r = conn.getresponse()
-    body = r.read().decode()
-    conn.close()
-    return r.status, body
-
-
-def metric_families(text):
-    return set(re.findall(r"^# TYPE (\S+) ", text, re.M))
-
-
-def metric_value(text, series):
-    """The value of the sample named exactly `series` (name and labels), or None."""
-    for line in text.splitlines():
-        if line.startswith(series + " "):
-            return float(line[len(series) + 1:].split()[0])
-    return None
-
-
-def referenced_metrics(expr):
-    """game_gateway_* families an expression reads (histogram suffixes folded)."""
-    names = set()
-    for n in re.findall(r"\b(game_gateway_[a-z0-9_]+)", expr):
-        names.add(re.sub(r"_(bucket|count|sum)$", "", n))
-    return names
-
-
-def registered_filters():
-    out = subprocess.run([GATEWAY, "--list-filters"], capture_output=True, text=True, check=True)
-    return set(out.stdout.split())
-
-
-class Process:
-    """A child with its output in a temp file."""
-
-    def __init__(self, argv):
-        self.log = tempfile.NamedTemporaryFile("wb", suffix=".log", delete=False)
-        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT,
-                                     stdin=subprocess.DEVNULL)
-        self.log.close()
-
-    def output(self):
-        with open(self.log.name, errors="replace") as f:
-            return f.read()
-
-    def wait_output(self, needle, timeout=10):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            if needle in self.output():
-                return True
-            if self.proc.poll() is not None:
-                return needle in self.output()
-            time.sleep(0.05)
-        return False
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
-        os.unlink(self.log.name)
+from ops_common import (FILTER_METRICS, GATEWAY, OPS, PROMTOOL, configmap_config, find,
+                        load_manifests, metric_families, metric_value, port_of,
+                        referenced_metrics, registered_filters, request, runnable_config,
+                        start_backend, start_gateway, token_file)
 
 
 class Manifests(unittest.TestCase):
@@ -141,19 +48,8 @@ class Manifests(unittest.TestCase):
         cls.pod = cls.deploy["spec"]["template"]
         cls.container = cls.pod["spec"]["containers"][0]
         cls.ports = {p["name"]: p["containerPort"] for p in cls.container["ports"]}
-        key = cls.config_key()
-        cls.config = json.loads(cls.cm["data"][key])
+        cls.config = configmap_config(cls.docs)
         cls.filters = registered_filters()
-
-    @classmethod
-    def config_key(cls):
-        args = cls.container["args"]
-        path = args[args.index("--config") + 1]
-        mount = next(m for m in cls.container["volumeMounts"]
-                     if path.startswith(m["mountPath"] + "/"))
-        vol = next(v for v in cls.pod["spec"]["volumes"] if v["name"] == mount["name"])
-        assert vol["configMap"]["name"] == cls.cm["metadata"]["name"], "mounted ConfigMap"
-        return path[len(mount["mountPath"]) + 1:]
 
     def resolve(self, port):
         """A probe/Service port: a name of a container port, or a number."""
@@ -179,25 +75,56 @@ class Manifests(unittest.TestCase):
             self.assertTrue(d.get("apiVersion"), path)
             self.assertTrue(d["metadata"].get("name"), path)
 
+    def admin_port(self):
+        return port_of(self.config["admin"]["address"])
+
     def test_ports_match_the_config(self):
+        """The container ports are the config's listeners (the Go gateway's
+        layout): game, health_listener 9090, metrics_listener 9091, all on
+        every interface; the admin API on loopback is no container port."""
         listener = self.config["listeners"][0]
         self.assertEqual(self.ports["game"], port_of(listener["address"]))
-        self.assertEqual(self.ports["admin"], port_of(self.config["admin"]["address"]))
-        # The admin API must be reachable by the kubelet: not loopback-only.
-        self.assertTrue(self.config["admin"]["address"].startswith("0.0.0.0:"))
+        self.assertEqual(self.ports["health"], port_of(self.config["health_listener"]))
+        self.assertEqual(self.ports["metrics"], port_of(self.config["metrics_listener"]))
+        self.assertEqual((self.ports["health"], self.ports["metrics"]), (9090, 9091))
+        for key in ("health_listener", "metrics_listener"):
+            self.assertTrue(self.config[key].startswith("0.0.0.0:"), key)
+        self.assertTrue(self.config["admin"]["address"].startswith("127.0.0.1:"))
+        self.assertNotIn(self.admin_port(), self.ports.values())
         ann = self.pod["metadata"]["annotations"]
-        self.assertEqual(int(ann["prometheus.io/port"]), self.ports["admin"])
+        self.assertEqual(ann["prometheus.io/scrape"], "true")
+        self.assertEqual(int(ann["prometheus.io/port"]), self.ports["metrics"])
         self.assertEqual(ann["prometheus.io/path"], "/metrics")
 
-    def test_probes_and_prestop_use_the_admin_endpoints(self):
+    def test_configmap_matches_the_docker_image_config(self):
+        """The pod serves the same ports as the image's own config."""
+        image = json.load(open(f"{OPS}/docker-gateway.json"))
+        for key in ("health_listener", "metrics_listener"):
+            self.assertEqual(self.config[key], image[key], key)
+        self.assertEqual(self.config["admin"]["address"], image["admin"]["address"])
+        self.assertEqual([l["address"] for l in self.config["listeners"]],
+                         [l["address"] for l in image["listeners"]])
+
+    def test_network_policy_opens_game_and_metrics_only(self):
+        policy = find(self.docs, "NetworkPolicy")[0]
+        opened = {}
+        for rule in policy["spec"]["ingress"]:
+            for p in rule["ports"]:
+                opened[self.resolve(p["port"])] = rule.get("from")
+        self.assertEqual(set(opened), {self.ports["game"], self.ports["metrics"]})
+        self.assertIsNone(opened[self.ports["game"]])
+        self.assertEqual(opened[self.ports["metrics"]][0]["namespaceSelector"]["matchLabels"],
+                         {"kubernetes.io/metadata.name": "monitoring"})
+
+    def test_probes_use_the_health_port_and_prestop_the_admin_api(self):
         ready = self.container["readinessProbe"]["httpGet"]
         live = self.container["livenessProbe"]["httpGet"]
         self.assertEqual(ready["path"], "/ready")
         self.assertEqual(live["path"], "/healthz")
-        self.assertEqual(self.resolve(ready["port"]), self.ports["admin"])
-        self.assertEqual(self.resolve(live["port"]), self.ports["admin"])
+        self.assertEqual(self.resolve(ready["port"]), port_of(self.config["health_listener"]))
+        self.assertEqual(self.resolve(live["port"]), port_of(self.config["health_listener"]))
         cmd = " ".join(self.container["lifecycle"]["preStop"]["exec"]["command"])
-        self.assertRegex(cmd, r"-X POST http://127\.0\.0\.1:%d/drain" % self.ports["admin"])
+        self.assertRegex(cmd, r"-X POST http://127\.0\.0\.1:%d/drain" % self.admin_port())
         # The drain sends the admin token from the file the config names.
         token_file = self.config["admin"]["token_file"]
         self.assertIn('-H "Authorization: Bearer $(cat %s)"' % token_file, cmd)
@@ -249,7 +176,7 @@ class Manifests(unittest.TestCase):
                 self.assertEqual(labels.get(k), v, s["metadata"]["name"])
             for p in s["spec"]["ports"]:
                 targets.add(self.resolve(p["targetPort"]))
-        self.assertEqual(targets, {self.ports["game"], self.ports["admin"]})
+        self.assertEqual(targets, {self.ports["game"], self.ports["metrics"]})
         sel = self.deploy["spec"]["selector"]["matchLabels"]
         for k, v in sel.items():
             self.assertEqual(labels[k], v)
@@ -274,7 +201,8 @@ class Manifests(unittest.TestCase):
         text = open(f"{OPS}/Dockerfile").read()
         exposed = {int(p) for line in re.findall(r"^EXPOSE (.*)$", text, re.M)
                    for p in line.split()}
-        self.assertEqual(exposed, {self.ports["game"], self.ports["admin"], 9090, 9091})
+        self.assertEqual(exposed, {self.ports["game"], self.admin_port(), self.ports["health"],
+                                   self.ports["metrics"]})
         self.assertIn("bazel build --config=opt //core:gateway", text)
         self.assertIn("curl", text)  # the preStop hook needs it
         self.assertIn("--config", text)
@@ -322,64 +250,25 @@ class Manifests(unittest.TestCase):
             os.unlink(f.name)
 
     def token_file(self):
-        """A temp file with a test admin token (the Secret's file in the pod)."""
-        with tempfile.NamedTemporaryFile("w", suffix=".token", delete=False) as t:
-            t.write("ops-test-admin-token-0123456789\n")
-        self.addCleanup(os.unlink, t.name)
-        return t.name
+        return token_file(self)
 
     def runnable_config(self, config):
-        """The config without filters this binary does not register."""
-        cfg = copy.deepcopy(config)
-        dropped = []
-        for l in cfg["listeners"]:
-            keep = []
-            for f in l["filters"]:
-                if f["name"] in self.filters:
-                    keep.append(f)
-                else:
-                    dropped.append(f["name"])
-            l["filters"] = keep
-        if dropped:
-            sys.stderr.write("WARNING: the gateway binary does not register %s yet: "
-                             "dropped from the ConfigMap's chain for this test\n" % dropped)
-        return cfg, dropped
+        return runnable_config(config, self.filters)
 
     def test_the_real_gateway_serves_what_the_manifests_and_rules_use(self):
         cfg, dropped = self.runnable_config(self.config)
-        # Port 0: backend_sim binds a port the kernel picks and reports it (a port picked
-        # beforehand can be taken by a test running in parallel before backend_sim binds it).
-        backend = Process([BACKEND_SIM, "--address", "127.0.0.1:0", "--quiet"])
-        self.addCleanup(backend.stop)
-        self.assertTrue(backend.wait_output("listening on"), backend.output())
-        m = re.search(r"backend_sim listening on 127\.0\.0\.1:(\d+)\n", backend.output())
-        self.assertTrue(m, backend.output())
-        backend_port = int(m.group(1))
-        cfg["admin"]["address"] = "127.0.0.1:0"
-        for l in cfg["listeners"]:
-            l["address"] = "127.0.0.1:0"
-        for c in cfg["clusters"]:
-            c["hosts"] = [f"127.0.0.1:{backend_port}"]
-        cfg["access_log"]["path"] = "stderr"
+        gw, ports = start_gateway(self, cfg, start_backend(self))
+        admin, game, health = ports["admin"], ports["game"], ports["health"]
         token_file = self.config["admin"]["token_file"]
-        cfg["admin"]["token_file"] = self.token_file()
-        with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-            json.dump(cfg, f)
-        self.addCleanup(os.unlink, f.name)
-        gw = Process([GATEWAY, "--config", f.name])
-        self.addCleanup(gw.stop)
-        self.assertTrue(gw.wait_output("admin listening on"), gw.output())
-        out = gw.output()
-        admin = int(re.search(r"admin listening on 127\.0\.0\.1:(\d+)", out).group(1))
-        game = int(re.search(r"listener 'game' listening on 127\.0\.0\.1:(\d+)", out).group(1))
+        cfg["admin"]["token_file"] = gw.token_file
 
         # The probe paths answer 200 once ready.
         deadline = time.time() + 5
-        while request(admin, "GET", "/ready")[0] != 200 and time.time() < deadline:
+        while request(health, "GET", "/ready")[0] != 200 and time.time() < deadline:
             time.sleep(0.05)
         for probe in ("readinessProbe", "livenessProbe"):
             path = self.container[probe]["httpGet"]["path"]
-            self.assertEqual(request(admin, "GET", path)[0], 200, path)
+            self.assertEqual(request(health, "GET", path)[0], 200, path)
 
         # Traffic through the chain: frames to every routed service type.
         for st in (10, 15, 200):
@@ -396,36 +285,19 @@ class Manifests(unittest.TestCase):
                     got += s.recv(8 + length - len(got))
             s.close()
 
-        status, text = request(admin, "GET", "/metrics")
+        # Prometheus scrapes the metrics listener (the pod's annotation).
+        status, text = request(ports["metrics"], "GET", "/metrics")
         self.assertEqual(status, 200)
         families = metric_families(text)
         optional = {m for flt in dropped for m in FILTER_METRICS.get(flt, [])}
 
-        def check(source, expr):
-            for name in referenced_metrics(expr):
-                if name in optional:
-                    continue
-                self.assertIn(name, families, f"{source} queries {name}, which the gateway "
-                                              f"does not export:\n{expr}")
-
+        # The HPA's custom metric is exported. (What the dashboard and the
+        # alert rules read: ops_dashboards_test.py, through a real Prometheus.)
         hpa = find(self.docs, "HorizontalPodAutoscaler")[0]
         for m in hpa["spec"]["metrics"]:
             if m["type"] == "Pods":
-                check("hpa.yaml", m["pods"]["metric"]["name"])
-        rules = yaml.safe_load(open(f"{OPS}/alerts.yaml"))
-        recorded = set()
-        for g in rules["groups"]:
-            for r in g["rules"]:
-                if "record" in r:
-                    recorded.add(r["record"])
-                check(r.get("alert") or r.get("record"), r["expr"])
-        dash = json.load(open(f"{OPS}/grafana-dashboard.json"))
-        exprs = [t["expr"] for p in dash["panels"] for t in p.get("targets", [])]
-        self.assertGreaterEqual(len(exprs), 15)
-        for e in exprs:
-            check("grafana-dashboard.json", e)
-            for rec in re.findall(r"\bgame_gateway:[a-z0-9_:]+", e):
-                self.assertIn(rec, recorded)
+                for name in referenced_metrics(m["pods"]["metric"]["name"]) - optional:
+                    self.assertIn(name, families, "hpa.yaml")
         # The three names kept from the Go gateway.
         self.assertIn("# TYPE game_gateway_request_latency_seconds histogram", text)
         if "ip_limiter" not in dropped:
@@ -437,7 +309,7 @@ class Manifests(unittest.TestCase):
         # test's) drains: 503 on /ready, then a clean exit, and the hook returns.
         hook = list(self.container["lifecycle"]["preStop"]["exec"]["command"])
         hook[-1] = (hook[-1].replace(token_file, cfg["admin"]["token_file"])
-                    .replace("127.0.0.1:%d" % self.ports["admin"], "127.0.0.1:%d" % admin))
+                    .replace("127.0.0.1:%d" % self.admin_port(), "127.0.0.1:%d" % admin))
         player = socket.create_connection(("127.0.0.1", game), timeout=5)  # keeps it draining
         # The connect completes in the kernel's backlog; the drain must find it
         # accepted (counted), else it exits at once and the listener's close
@@ -454,7 +326,7 @@ class Manifests(unittest.TestCase):
         prestop = subprocess.Popen(hook, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         self.addCleanup(lambda: prestop.poll() is not None or prestop.kill())
         deadline = time.time() + 5
-        while request(admin, "GET", "/ready")[0] != 503:
+        while request(health, "GET", "/ready")[0] != 503:
             self.assertLess(time.time(), deadline, "the preStop hook did not drain\n" +
                             gw.output())
             time.sleep(0.02)
