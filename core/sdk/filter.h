@@ -64,6 +64,23 @@
 //                       kStopIteration: this filter took the bytes (buf must
 //                       be left empty or drained; e.g. held until a
 //                       handshake completes).
+//   onClosing(reason)   when: the connection is about to close with
+//                       CloseMode::kFlush while it is open — a filter (or
+//                       outside code through a filter's callbacks: a session
+//                       kick, an admin kick) called FilterCallbacks::close.
+//                       Runs once per connection, last to first (the layers
+//                       nearest the application first, so what a filter
+//                       writes still passes through the bytes filters before
+//                       it: a WebSocket close frame through tls), before the
+//                       close starts; bytes written here (writeBytes,
+//                       writeFrame) go out before the socket closes. For a
+//                       protocol's goodbye: a WebSocket close frame with a
+//                       status code. Not called for kAbort (buffered output
+//                       is dropped), after the peer or the socket closed, or
+//                       for a second close. A close() from here does
+//                       nothing (the close under way goes on, with its
+//                       reason, once every onClosing returned). Default:
+//                       nothing.
 //   onClose(reason)     once, first to last, after the connection closed.
 //
 // Bytes transformers (TLS, WebSocket): a bytes-layer filter whose output is
@@ -200,7 +217,9 @@ class FilterCallbacks {
   // True while reading is paused (a codec stops decoding then).
   virtual bool readDisabled() const = 0;
 
-  // Closes the client connection with a reason (logged, counted).
+  // Closes the client connection with a reason (logged, counted). With
+  // kFlush on an open connection, the filters' onClosing runs first (last
+  // to first) and what they write is flushed before the socket closes.
   virtual void close(CloseReason reason, std::string_view detail,
                      Connection::CloseMode mode = Connection::CloseMode::kFlush) = 0;
 };
@@ -219,6 +238,7 @@ class Filter {
   virtual FilterStatus onWriteData(evbuffer* /*data*/, bool /*end_stream*/) {
     return FilterStatus::kContinue;
   }
+  virtual void onClosing(CloseReason /*reason*/) {}
   virtual void onClose(CloseReason /*reason*/) {}
   virtual void onAboveWriteBufferHighWatermark() {}
   virtual void onBelowWriteBufferLowWatermark() {}

@@ -97,7 +97,7 @@ class FilterChain::Entry : public FilterCallbacks {
   void readDisable(bool disable) override { chain_.conn_->readDisable(disable); }
   bool readDisabled() const override { return !chain_.conn_->readEnabled(); }
   void close(CloseReason reason, std::string_view detail, Connection::CloseMode mode) override {
-    chain_.conn_->close(reason, detail, mode);
+    chain_.close(reason, detail, mode);
   }
 
   FilterChain& chain_;
@@ -380,6 +380,16 @@ void FilterChain::runWriteBytes(size_t below, evbuffer* src, size_t len) {
     conn_->write(staging);
   }
   checkOutputBound();
+}
+
+void FilterChain::close(CloseReason reason, std::string_view detail, Connection::CloseMode mode) {
+  if (closing_ == Closing::kRunning) return;  // from an onClosing: the close under way goes on
+  if (mode == Connection::CloseMode::kFlush && conn_->open() && closing_ == Closing::kNo) {
+    closing_ = Closing::kRunning;
+    for (size_t i = count_; i-- > 0 && conn_->open();) entries_[i].filter->onClosing(reason);
+    closing_ = Closing::kDone;
+  }
+  conn_->close(reason, detail, mode);
 }
 
 void FilterChain::checkOutputBound() {

@@ -119,6 +119,9 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   void runFrame(size_t from, Frame& frame);
   void runWriteFrame(size_t below, Frame& frame);
   void runWriteBytes(size_t below, evbuffer* src, size_t len);
+  // FilterCallbacks::close(): runs the filters' onClosing (once, for a
+  // kFlush close of an open connection), then closes the connection.
+  void close(CloseReason reason, std::string_view detail, Connection::CloseMode mode);
   void checkOutputBound();
   bool closed() const { return conn_->state() == Connection::State::kClosed; }
   void destroyEntries();
@@ -138,6 +141,9 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   bool pending_eos_ = false;
   bool owns_context_ = false;  // context_ is an Owned (deleted with the chain)
   bool has_codec_ = false;     // a filter consumes bytes and produces frames
+  // Whether the filters' onClosing ran (FilterChain::close()).
+  enum class Closing : uint8_t { kNo, kRunning, kDone };
+  Closing closing_ = Closing::kNo;
   Slots slots_;
   const OutputLimits* limits_;
   ClosedFn on_closed_;

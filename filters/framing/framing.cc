@@ -270,7 +270,7 @@ __attribute__((noinline, cold)) void FramingFilter::closeTooLarge(const wire::Cl
                     "frame length " + std::to_string(h.length) + " exceeds max_frame_bytes " +
                         std::to_string(max_frame_bytes) + " (msg_id " + std::to_string(h.msg_id) +
                         ")",
-                    Connection::CloseMode::kAbort);
+                    Connection::CloseMode::kFlush);
 }
 
 std::string FramingFilter::describePartial(evbuffer* buf, size_t remaining) {

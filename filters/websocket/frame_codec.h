@@ -57,6 +57,7 @@ enum CloseCode : uint16_t {
   kClosePolicy = 1008,
   kCloseTooBig = 1009,
   kCloseInternalError = 1011,
+  kCloseTryAgainLater = 1013,
 };
 
 // Why the decoder refused the stream; each is a metric label.

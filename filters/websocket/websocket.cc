@@ -428,7 +428,7 @@ void WebsocketFilter::sendControl(uint8_t opcode, std::string_view payload) {
   callbacks().writeBytes(frame, h + payload.size());
 }
 
-void WebsocketFilter::closeWith(uint16_t code, CloseReason reason, const std::string& detail) {
+void WebsocketFilter::sendClose(uint16_t code) {
   mode_ = Mode::kClosed;
   if (out_remaining_ == 0 && out_header_len_ == 0) {
     uint8_t frame[4];
@@ -436,7 +436,52 @@ void WebsocketFilter::closeWith(uint16_t code, CloseReason reason, const std::st
     callbacks().writeBytes(frame, n);
     stats().close_sent[WebsocketStats::codeSlot(code)]->inc();
   }
+}
+
+void WebsocketFilter::closeWith(uint16_t code, CloseReason reason, const std::string& detail) {
+  sendClose(code);
   callbacks().close(reason, detail, Connection::CloseMode::kFlush);
+}
+
+void WebsocketFilter::onClosing(CloseReason reason) {
+  if (mode_ != Mode::kOpen) return;  // not WebSocket, or a close frame went already
+  const uint16_t code = closeCodeForReason(reason);
+  if (code != 0) sendClose(code);
+}
+
+uint16_t closeCodeForReason(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::kLocalClosed:
+      return kCloseNormal;
+    case CloseReason::kShutdown:
+    case CloseReason::kIdleTimeout:
+    case CloseReason::kSessionIdle:
+      return kCloseGoingAway;
+    case CloseReason::kFrameTooLarge:
+      return kCloseTooBig;
+    case CloseReason::kReadTimeout:
+    case CloseReason::kFirstFrameTimeout:
+    case CloseReason::kMalformedFrame:
+    case CloseReason::kRateLimited:
+    case CloseReason::kKicked:
+    case CloseReason::kDuplicateLogin:
+      return kClosePolicy;
+    case CloseReason::kOverloaded:
+      return kCloseTryAgainLater;
+    case CloseReason::kUpstreamConnectFailed:
+    case CloseReason::kUpstreamClosed:
+    case CloseReason::kFilterError:
+      return kCloseInternalError;
+    case CloseReason::kRemoteClosed:
+    case CloseReason::kSocketError:
+    case CloseReason::kOutputOverflow:
+    case CloseReason::kTlsHandshakeFailed:
+    case CloseReason::kTlsHandshakeTimeout:
+    case CloseReason::kTlsError:
+    case CloseReason::kCount:
+      break;
+  }
+  return 0;
 }
 
 FilterStatus WebsocketFilter::onWriteData(evbuffer* data, bool) {

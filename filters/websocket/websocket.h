@@ -53,9 +53,12 @@
 //   deadline         handshake_timeout: closes (counted); while sniffing under
 //                    TLS, gives up and passes the bytes through.
 //
-// Closes initiated by other filters (kick, timeouts) close TCP without a
-// WebSocket close frame (the connection is already closed when onClose
-// runs); browsers report 1006 then.
+//   onClosing        another filter (or a kick through one) closes an open
+//                    WebSocket connection with kFlush: sends a close frame
+//                    with the code for the reason (closeCodeForReason), after
+//                    what was written before, so browsers see that code and
+//                    not 1006. Aborts and closes after the peer left send
+//                    none.
 //
 // Per-connection state (members): the decoder (~180 bytes), the mode, the
 // write-side frame position, and lazily created evbuffers (the decoded
@@ -96,7 +99,13 @@ struct WebsocketConfig : FilterConfig {
 
 // The close codes counted by name; any other is counted as "other".
 inline constexpr uint16_t kCountedCloseCodes[] = {1000, 1001, 1002, 1003, 1005,
-                                                  1007, 1008, 1009, 1011};
+                                                  1007, 1008, 1009, 1011, 1013};
+
+// The close code sent when another filter closes an open WebSocket
+// connection for `reason` (docs/filters/websocket.md, "Closes by other
+// filters"); 0 when no close frame is sent (the peer or the transport below
+// is gone: remote_closed, socket_error, tls_*, output_overflow).
+uint16_t closeCodeForReason(CloseReason reason);
 inline constexpr size_t kCloseCodeSlots = sizeof(kCountedCloseCodes) / sizeof(uint16_t) + 1;
 
 // Every metric of the filter, for one listener.
@@ -141,6 +150,7 @@ class WebsocketFilter : public Filter, private TimeoutList::Entry {
   FilterStatus onNewConnection() override;
   FilterStatus onData(evbuffer* data, bool end_stream) override;
   FilterStatus onWriteData(evbuffer* data, bool end_stream) override;
+  void onClosing(CloseReason reason) override;
   void onClose(CloseReason reason) override;
 
   // What the connection is doing.
@@ -179,7 +189,10 @@ class WebsocketFilter : public Filter, private TimeoutList::Entry {
   // Sends a control frame now, or queues it behind a client frame being
   // written in pieces.
   void sendControl(uint8_t opcode, std::string_view payload);
-  // Sends a close frame with `code` (counted) and closes the connection.
+  // Sends a close frame with `code` (counted; not when a client frame is
+  // half written) and stops wrapping writes (mode kClosed).
+  void sendClose(uint16_t code);
+  // sendClose(code), then closes the connection.
   void closeWith(uint16_t code, CloseReason reason, const std::string& detail);
   // Wraps the bytes of one write in binary frames, in place.
   void wrap(evbuffer* buf);

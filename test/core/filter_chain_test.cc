@@ -62,6 +62,10 @@ class Probe : public Filter {
     log(":writedata");
     return on_write_data ? on_write_data(*this, data, end_stream) : FilterStatus::kContinue;
   }
+  void onClosing(CloseReason reason) override {
+    log(":closing:" + std::string(closeReasonName(reason)));
+    if (on_closing) on_closing(*this);
+  }
   void onClose(CloseReason reason) override {
     log(":close:" + std::string(closeReasonName(reason)));
   }
@@ -77,6 +81,7 @@ class Probe : public Filter {
   FrameFn on_frame;
   FrameFn on_write_frame;
   DataFn on_write_data;
+  std::function<void(Probe&)> on_closing;
   // Free-form per-connection state for hook functions.
   std::string received;
   std::vector<std::string> payloads;
@@ -490,7 +495,8 @@ TEST_F(FilterChainTest, CloseMidChainStopsIterationAndClosesEveryFilterOnce) {
   start();
   log.clear();
   ec->feed("x");
-  EXPECT_EQ(log, (Events{"A:data", "B:data", "A:close:filter_error", "B:close:filter_error",
+  EXPECT_EQ(log, (Events{"A:data", "B:data", "T:closing:filter_error", "B:closing:filter_error",
+                         "A:closing:filter_error", "A:close:filter_error", "B:close:filter_error",
                          "T:close:filter_error"}));
   EXPECT_TRUE(ec->closed());
   EXPECT_EQ(ec->closeReason(), CloseReason::kFilterError);
@@ -501,7 +507,50 @@ TEST_F(FilterChainTest, CloseMidChainStopsIterationAndClosesEveryFilterOnce) {
   ec->feedEof();
   EXPECT_EQ(ec->closeCount(), 1);
   EXPECT_EQ(ec->closeReason(), CloseReason::kFilterError);
-  EXPECT_EQ(log.size(), 5u);
+  EXPECT_EQ(log.size(), 8u);
+}
+
+// A flushing close runs every filter's onClosing, last to first, before the
+// socket closes: what they write there passes the observing filters before
+// them and reaches the client; a close() from onClosing only starts the close
+// (the first reason wins); it runs once; an abort skips it.
+TEST_F(FilterChainTest, OnClosingRunsLastToFirstAndItsWritesGoOut) {
+  add("O", bytesFilter(true), [](Probe& p) {
+    p.on_write_data = [](Probe&, evbuffer* data, bool) {
+      evbuffer_add(data, "]", 1);
+      return FilterStatus::kContinue;
+    };
+    p.on_closing = [](Probe& self) { self.cb().writeBytes("O-bye", 5); };
+  });
+  add("W", bytesFilter(), [](Probe& p) {
+    p.on_closing = [](Probe& self) {
+      self.cb().writeBytes("W-bye", 5);
+      self.cb().close(CloseReason::kFilterError, "from onClosing");
+    };
+  });
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  log.clear();
+  probe(2).cb().writeBytes("data", 4);
+  probe(2).cb().close(CloseReason::kKicked, "kick", Connection::CloseMode::kFlush);
+  EXPECT_EQ(log, (Events{"O:writedata", "T:closing:kicked", "W:closing:kicked", "O:writedata",
+                         "O:closing:kicked", "O:close:kicked", "W:close:kicked",
+                         "T:close:kicked"}));
+  EXPECT_EQ(ec->takeOutput(), "data]W-bye]O-bye");
+  EXPECT_EQ(ec->closeReason(), CloseReason::kKicked);
+  EXPECT_EQ(ec->closeCount(), 1);
+}
+
+TEST_F(FilterChainTest, OnClosingIsSkippedOnAbort) {
+  add("A", bytesFilter(), [](Probe& p) {
+    p.on_closing = [](Probe& self) { self.cb().writeBytes("bye", 3); };
+  });
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  log.clear();
+  probe(1).cb().close(CloseReason::kKicked, "kick", Connection::CloseMode::kAbort);
+  EXPECT_EQ(log, (Events{"A:close:kicked", "T:close:kicked"}));
+  EXPECT_EQ(ec->takeOutput(), "");
 }
 
 TEST_F(FilterChainTest, CloseFromAFrameFilterStopsTheFrameAndTheCodec) {
@@ -516,8 +565,10 @@ TEST_F(FilterChainTest, CloseFromAFrameFilterStopsTheFrameAndTheCodec) {
   start();
   log.clear();
   ec->feed(encodeClientFrame(1, 0, "a") + encodeClientFrame(2, 0, "b"));
-  EXPECT_EQ(log, (Events{"codec:data", "F1:frame:1", "codec:close:malformed_frame",
-                         "F1:close:malformed_frame", "T:close:malformed_frame"}));
+  EXPECT_EQ(log, (Events{"codec:data", "F1:frame:1", "T:closing:malformed_frame",
+                         "F1:closing:malformed_frame", "codec:closing:malformed_frame",
+                         "codec:close:malformed_frame", "F1:close:malformed_frame",
+                         "T:close:malformed_frame"}));
   EXPECT_EQ(ec->closeReason(), CloseReason::kMalformedFrame);
   EXPECT_EQ(ec->closeCount(), 1);
 }
