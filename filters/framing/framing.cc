@@ -357,8 +357,9 @@ FilterStatus FramingFilter::onWriteFrame(Frame& frame) {
   }
   uint8_t raw[kHeader];
   frame.header.encode(raw);
-  callbacks().writeBytes(raw, kHeader);
-  if (len > 0) callbacks().writeBytes(frame.source(), len);  // moves the payload's chains
+  // One write: header and payload reach observing filters together (one
+  // WebSocket message, one TLS record); the payload's chains are moved.
+  callbacks().writeBytes(raw, kHeader, frame.source(), len);
   frame.markConsumed();
   const FramingStats& st = stats();
   st.frames_out->inc();

@@ -516,44 +516,68 @@ void WebsocketFilter::releaseHeld() {
   callbacks().writeBytes(held_, evbuffer_get_length(held_));
 }
 
-inline void WebsocketFilter::wrap(evbuffer* buf) {
-  const size_t len = evbuffer_get_length(buf);
-  if (len == 0) return;
-  const WebsocketStats& st = stats();
+size_t WebsocketFilter::headerFor(const WriteView& write, uint8_t* hdr) {
+  const size_t len = write.length();
+  if (len == 0) return 0;
   if (config().message_per_write) {
-    uint8_t hdr[10];
-    prependHeader(buf, hdr, encodeHeader(hdr, kBinary, len));
-    st.messages_out->inc();
-    return;
+    stats().messages_out->inc();
+    return encodeHeader(hdr, kBinary, len);
   }
-  // The rest of the client frame being written (framing's payload write).
+  // The rest of the client frame being written (a writer that writes a
+  // frame's header and payload apart); a control frame waiting for its end
+  // goes after it (wrapSlow).
   if (len <= out_remaining_) {
+    if (len == out_remaining_ && control_ != nullptr && evbuffer_get_length(control_) > 0) {
+      return Filter::kNoPrefix;
+    }
     out_remaining_ -= len;
-    if (out_remaining_ == 0 && control_ != nullptr) evbuffer_add_buffer(buf, control_);
-    return;
+    return 0;
   }
-  // A client frame starts here and this write holds no more than it:
-  // framing's header write, or a whole frame.
+  // A client frame starts here and this write holds no more than it: a
+  // whole frame (framing's one write), or its first piece.
   if (out_remaining_ == 0 && out_header_len_ == 0 && len >= kClientHeader) {
     uint8_t raw[kClientHeader];
-    evbuffer_iovec v;
-    const uint8_t* h = raw;
-    if (evbuffer_peek(buf, kClientHeader, nullptr, &v, 1) >= 1 && v.iov_len >= kClientHeader) {
-      h = static_cast<const uint8_t*>(v.iov_base);
-    } else {
-      evbuffer_copyout(buf, raw, kClientHeader);
+    const uint8_t* h = write.head;
+    if (write.head_len < kClientHeader) {
+      write.copyFront(raw, kClientHeader);
+      h = raw;
     }
     const size_t frame = kClientHeader + wire::getU16(h);
     if (len <= frame) {
-      uint8_t hdr[10];
-      prependHeader(buf, hdr, encodeHeader(hdr, kBinary, frame));
       out_remaining_ = frame - len;
-      st.messages_out->inc();
-      if (out_remaining_ == 0 && control_ != nullptr) evbuffer_add_buffer(buf, control_);
-      return;
+      stats().messages_out->inc();
+      return encodeHeader(hdr, kBinary, frame);
     }
   }
-  wrapSlow(buf);
+  return Filter::kNoPrefix;
+}
+
+size_t WebsocketFilter::onWritePrefix(const WriteView& write, uint8_t* prefix) {
+  switch (mode_) {
+    case Mode::kOff:
+      return 0;
+    case Mode::kOpen:
+      return headerFor(write, prefix);
+    case Mode::kPending:
+      if (transport_ != nullptr && transport_->decided && !transport_->websocket &&
+          !transport_->tls) {
+        return 0;
+      }
+      break;
+    default:
+      break;
+  }
+  return Filter::kNoPrefix;  // held (handshake) or dropped (closed): onWriteData
+}
+
+void WebsocketFilter::wrap(evbuffer* buf) {
+  uint8_t hdr[Filter::kMaxWritePrefix];
+  const size_t n = headerFor(WriteView{nullptr, 0, buf, evbuffer_get_length(buf)}, hdr);
+  if (n == Filter::kNoPrefix) {
+    wrapSlow(buf);
+  } else if (n > 0) {
+    prependHeader(buf, hdr, n);
+  }
 }
 
 void WebsocketFilter::wrapSlow(evbuffer* buf) {

@@ -40,6 +40,11 @@
 //                    their close code, and hands the bytes on with passData():
 //                    the binary messages' payloads form one byte stream.
 //                    kStopIteration.
+//   onWritePrefix    open (or passing through): returns the message header
+//                    for a write that is one whole client frame (framing's
+//                    one write per frame) or continues one, so the chain
+//                    appends header and frame to the socket's buffer without
+//                    staging; kNoPrefix for anything else (onWriteData then).
 //   onWriteData      wraps written bytes in binary frames, in place. With
 //                    outbound_messages "client_frame" (default) each client
 //                    frame (8-byte header + length) gets its own message even
@@ -150,6 +155,7 @@ class WebsocketFilter : public Filter, private TimeoutList::Entry {
   FilterStatus onNewConnection() override;
   FilterStatus onData(evbuffer* data, bool end_stream) override;
   FilterStatus onWriteData(evbuffer* data, bool end_stream) override;
+  size_t onWritePrefix(const WriteView& write, uint8_t* prefix) override;
   void onClosing(CloseReason reason) override;
   void onClose(CloseReason reason) override;
 
@@ -194,8 +200,17 @@ class WebsocketFilter : public Filter, private TimeoutList::Entry {
   void sendClose(uint16_t code);
   // sendClose(code), then closes the connection.
   void closeWith(uint16_t code, CloseReason reason, const std::string& detail);
-  // Wraps the bytes of one write in binary frames, in place.
+  // The binary-message header `write` needs (written to `hdr`, room for
+  // 10 bytes; counted), its size (0: the write continues a client frame
+  // whose header went already), or Filter::kNoPrefix when the write needs
+  // wrapSlow (it holds more than one client frame, or a piece of a header,
+  // or a control frame must follow it). Advances the write-side position
+  // unless it returns kNoPrefix.
+  size_t headerFor(const WriteView& write, uint8_t* hdr);
+  // Wraps the bytes of one write in binary frames, in place (onWriteData).
   void wrap(evbuffer* buf);
+  // Any write: splits it at client-frame boundaries (header pieces held in
+  // out_header_), queued control frames go in at frame ends.
   void wrapSlow(evbuffer* buf);
   // Moves held writes out after the handshake (wrapped) or when not
   // WebSocket (as they are).

@@ -256,6 +256,53 @@ TEST(WebsocketChain, EachFrameToTheClientIsOneBinaryMessage) {
             4u);
 }
 
+// An observing bytes filter before websocket (tls, for wss) gets each frame
+// to the client as one write: the message header, the client frame's header
+// and its payload together (framing writes them as one gather write and
+// websocket only prefixes it).
+class WriteLog : public Filter {
+ public:
+  explicit WriteLog(std::vector<std::string>* writes) : writes_(writes) {}
+  FilterStatus onWriteData(evbuffer* data, bool) override {
+    std::string w(evbuffer_get_length(data), '\0');
+    evbuffer_copyout(data, &w[0], w.size());
+    writes_->push_back(w);
+    return FilterStatus::kContinue;
+  }
+
+ private:
+  std::vector<std::string>* writes_;
+};
+
+TEST(WebsocketChain, UnderATransformerEachFrameIsOneWrite) {
+  std::vector<std::string> writes;
+  test::FunctionFilterFactory below([&] { return std::make_unique<WriteLog>(&writes); });
+  FrameRecorder recorder;
+  EmbeddedChain ec(options());
+  auto ws = ec.registered("websocket", "{}");
+  auto framing = ec.registered("framing", "{}");
+  ASSERT_TRUE(ws && framing);
+  FilterTraits observer;
+  observer.observes_writes = true;
+  ec.start({{&below, observer}, *ws, *framing, recorder.element()});
+  ec.feed(upgradeRequest());
+  ASSERT_EQ(writes.size(), 1u);  // the 101
+  writes.clear();
+  recorder.callbacks->sendFrame(3, 0, std::string(64, 'p'));
+  recorder.callbacks->sendFrame(4, 0, std::string(300, 'q'));
+  ASSERT_EQ(writes.size(), 2u);
+  std::vector<ServerFrame> frames;
+  for (const std::string& w : writes) {
+    std::vector<ServerFrame> one;
+    ASSERT_TRUE(ws_test::parseServerFrames(w, &one));
+    ASSERT_EQ(one.size(), 1u);
+    frames.push_back(one[0]);
+  }
+  EXPECT_EQ(frames[0].payload, encodeClientFrame(3, 0, std::string(64, 'p')));
+  EXPECT_EQ(frames[1].payload, encodeClientFrame(4, 0, std::string(300, 'q')));
+  ec.takeOutput();
+}
+
 TEST(WebsocketChain, WritesBeforeTheHandshakeWaitForIt) {
   WsChain c;
   c.recorder.callbacks->sendFrame(42, 0, "early push");
