@@ -251,7 +251,10 @@ void FilterChain::passData(size_t transformer, evbuffer* data, bool end_stream) 
              {static_cast<uint16_t>(transformer), data, 0});
   else
     s[k].buffer = data;
-  runData(transformer + 1, end_stream, data);
+  runFilters(transformer + 1, end_stream, data);
+  // What they left (noteLeft, without looking the source up again: only
+  // transformers after this one can have been added meanwhile, after k).
+  if (!closed() && s[k].buffer == data) s[k].left = evbuffer_get_length(data);
 }
 
 Filter& FilterChain::filter(size_t i) { return *entries_[i].filter; }
@@ -279,13 +282,17 @@ void FilterChain::onRead(Connection&, bool end_stream) {
 
 void FilterChain::runData(size_t from, bool end_stream, evbuffer* src) {
   if (src == nullptr) src = inputFor(from);
+  runFilters(from, end_stream, src);
+  if (from > 0) noteLeft(from, src);
+}
+
+void FilterChain::runFilters(size_t from, bool end_stream, evbuffer* src) {
   for (size_t i = from; i < count_; ++i) {
     if (closed()) return;
     Entry& e = entries_[i];
     if (e.traits.consumes() != Layer::kBytes) break;
     if (e.filter->onData(src, end_stream) == FilterStatus::kStopIteration) break;
   }
-  if (from > 0) noteLeft(from, src);
 }
 
 void FilterChain::runFrame(size_t from, Frame& frame) {

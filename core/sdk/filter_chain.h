@@ -115,6 +115,8 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   // Runs the bytes-layer filters from `from` on `src`, or, when null, on the
   // buffer the filters there read from (inputFor()).
   void runData(size_t from, bool end_stream, evbuffer* src = nullptr);
+  // runData's loop: the bytes-layer filters from `from` on `src`.
+  void runFilters(size_t from, bool end_stream, evbuffer* src);
   // The buffer filter `index` reads from: the one the nearest transformer
   // before it passed (passData()), else the connection's input.
   evbuffer* inputFor(size_t index);

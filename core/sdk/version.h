@@ -17,6 +17,6 @@ inline constexpr const char* kGatewayVersion = "0.2.0";
 
 inline constexpr uint32_t kSdkAbiVersion = 4;
 // FNV-1a-64 of core/sdk/*.h but this file (see //test/core:sdk_abi_test).
-inline constexpr const char* kSdkHeadersDigest = "f50b29d92d41e4d5";
+inline constexpr const char* kSdkHeadersDigest = "1d0512b04ba205bf";
 
 }  // namespace gw

@@ -252,7 +252,9 @@ FilterStatus WebsocketFilter::onFrames(evbuffer* data, bool end_stream) {
     done = callbacks().passedLeft();
     if (done > len) done = len;
   }
-  if (evbuffer_get_length(decoded_) == 0 && !decoder_.done()) {
+  // (After an in-place pass decoded_ is empty: it only fills in copy mode,
+  // and every path that fills it clears in_place_.)
+  if ((in_place_ || evbuffer_get_length(decoded_) == 0) && !decoder_.done()) {
     if (done == len) {
       in_place_ = true;
       if (len > 0 || end_stream) callbacks().passData(data, end_stream);
@@ -321,7 +323,7 @@ FilterStatus WebsocketFilter::onFramesInPlace(evbuffer* data, uint8_t* base, siz
   }
   evbuffer_drain(data, front);
   in_place_ = true;
-  if (evbuffer_get_length(data) > 0 || end_stream) callbacks().passData(data, end_stream);
+  if (len > front || end_stream) callbacks().passData(data, end_stream);
   return FilterStatus::kStopIteration;
 }
 
