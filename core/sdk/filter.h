@@ -64,6 +64,39 @@
 //                       kStopIteration: this filter took the bytes (buf must
 //                       be left empty or drained; e.g. held until a
 //                       handshake completes).
+//   onWritePrefix(write, prefix)
+//                       bytes layer, write path; only for filters whose
+//                       traits set observes_writes; runs for every write
+//                       before onWriteData. For an observer that at most
+//                       puts a few bytes in front of a write (a WebSocket
+//                       frame header): it writes them to `prefix` (room for
+//                       kMaxWritePrefix bytes) and returns how many (0: the
+//                       write passes as it is); the chain then writes prefix
+//                       and write to the socket's buffer in one append plus
+//                       a move of the write's payload chains, without
+//                       staging, and onWriteData is not called for this
+//                       write. `write` shows the write as this filter would
+//                       see it (prefixes of observers after it included);
+//                       don't keep it. Returns kNoPrefix (the default) to
+//                       get the write staged through onWriteData instead
+//                       (transformers: tls; writes held or split).
+//   onClosing(reason)   when: the connection is about to close with
+//                       CloseMode::kFlush while it is open — a filter (or
+//                       outside code through a filter's callbacks: a session
+//                       kick, an admin kick) called FilterCallbacks::close.
+//                       Runs once per connection, last to first (the layers
+//                       nearest the application first, so what a filter
+//                       writes still passes through the bytes filters before
+//                       it: a WebSocket close frame through tls), before the
+//                       close starts; bytes written here (writeBytes,
+//                       writeFrame) go out before the socket closes. For a
+//                       protocol's goodbye: a WebSocket close frame with a
+//                       status code. Not called for kAbort (buffered output
+//                       is dropped), after the peer or the socket closed, or
+//                       for a second close. A close() from here does
+//                       nothing (the close under way goes on, with its
+//                       reason, once every onClosing returned). Default:
+//                       nothing.
 //   onClose(reason)     once, first to last, after the connection closed.
 //
 // Bytes transformers (TLS, WebSocket): a bytes-layer filter whose output is
@@ -80,7 +113,9 @@
 // decoded, and passedLeft() says how many (the rest was appended since). On
 // the write path it sets observes_writes and rewrites the bytes in place in
 // onWriteData (`buf` holds exactly the bytes of one write; what it holds on
-// kContinue goes on, small amounts copied into the socket's buffer).
+// kContinue goes on, small amounts copied into the socket's buffer). A
+// transformer whose output is a prefix plus its input (WebSocket framing)
+// also implements onWritePrefix: the chain then skips staging.
 //   onAboveWriteBufferHighWatermark / onBelowWriteBufferLowWatermark:
 //                       the client's output buffer crossed a watermark;
 //                       terminals use them to pause/resume their upstream.
@@ -141,6 +176,20 @@ struct FilterTraits {
 
 class Dispatcher;
 
+// One write toward the client as Filter::onWritePrefix sees it: the
+// `head_len` contiguous bytes at `head`, then the first `tail_len` bytes of
+// `tail` (null when tail_len is 0). Valid during the call only.
+struct WriteView {
+  const uint8_t* head = nullptr;
+  size_t head_len = 0;
+  evbuffer* tail = nullptr;
+  size_t tail_len = 0;
+
+  size_t length() const { return head_len + tail_len; }
+  // Copies the write's first `n` bytes (n <= length()) to `out`.
+  void copyFront(uint8_t* out, size_t n) const;
+};
+
 // What a filter can do to its connection and chain. One per filter per
 // connection; valid until onClose returns.
 class FilterCallbacks {
@@ -188,9 +237,14 @@ class FilterCallbacks {
   virtual void sendFrame(uint16_t msg_id, uint32_t server_id, std::string_view payload) = 0;
 
   // Bytes toward the client through the bytes-layer filters before this one:
-  // moves the first `len` bytes of `src` (or copies `data`).
+  // moves the first `len` bytes of `src` (or copies `data`). Each call is
+  // one write for the observing filters (onWritePrefix / onWriteData).
   virtual void writeBytes(evbuffer* src, size_t len) = 0;
   virtual void writeBytes(const void* data, size_t len) = 0;
+  // One write of `head` (copied) followed by the first `len` bytes of `src`
+  // (moved): a codec's frame header and payload reach the observing filters
+  // as one write (one WebSocket message, one TLS record).
+  virtual void writeBytes(const void* head, size_t head_len, evbuffer* src, size_t len) = 0;
   // Half-closes the client (FIN after buffered output).
   virtual void shutdownWrite() = 0;
 
@@ -200,7 +254,9 @@ class FilterCallbacks {
   // True while reading is paused (a codec stops decoding then).
   virtual bool readDisabled() const = 0;
 
-  // Closes the client connection with a reason (logged, counted).
+  // Closes the client connection with a reason (logged, counted). With
+  // kFlush on an open connection, the filters' onClosing runs first (last
+  // to first) and what they write is flushed before the socket closes.
   virtual void close(CloseReason reason, std::string_view detail,
                      Connection::CloseMode mode = Connection::CloseMode::kFlush) = 0;
 };
@@ -219,6 +275,14 @@ class Filter {
   virtual FilterStatus onWriteData(evbuffer* /*data*/, bool /*end_stream*/) {
     return FilterStatus::kContinue;
   }
+  // onWritePrefix's "no prefix: stage this write through onWriteData".
+  static constexpr size_t kNoPrefix = static_cast<size_t>(-1);
+  // Most bytes one onWritePrefix may return.
+  static constexpr size_t kMaxWritePrefix = 16;
+  virtual size_t onWritePrefix(const WriteView& /*write*/, uint8_t* /*prefix*/) {
+    return kNoPrefix;
+  }
+  virtual void onClosing(CloseReason /*reason*/) {}
   virtual void onClose(CloseReason /*reason*/) {}
   virtual void onAboveWriteBufferHighWatermark() {}
   virtual void onBelowWriteBufferLowWatermark() {}

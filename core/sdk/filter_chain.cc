@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 
+#include <cstring>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -79,25 +80,20 @@ class FilterChain::Entry : public FilterCallbacks {
     chain_.runWriteFrame(index_, frame);
   }
 
-  void writeBytes(evbuffer* src, size_t len) override { chain_.runWriteBytes(index_, src, len); }
+  void writeBytes(evbuffer* src, size_t len) override {
+    chain_.runWrite(index_, nullptr, 0, src, len);
+  }
   void writeBytes(const void* data, size_t len) override {
-    if (chain_.closed()) return;
-    if (direct_write) {
-      chain_.conn_->write(data, len);
-      chain_.checkOutputBound();
-      return;
-    }
-    // Staged in staging, not scratch: scratch may hold the payload of the
-    // frame sendFrame() is writing, and these bytes (its header) go first.
-    evbuffer* staging = chain_.staging();
-    evbuffer_add(staging, data, len);
-    chain_.runWriteBytes(index_, staging, len);  // src == staging: already staged
+    chain_.runWrite(index_, static_cast<const uint8_t*>(data), len, nullptr, 0);
+  }
+  void writeBytes(const void* head, size_t head_len, evbuffer* src, size_t len) override {
+    chain_.runWrite(index_, static_cast<const uint8_t*>(head), head_len, src, len);
   }
   void shutdownWrite() override { chain_.conn_->shutdownWrite(); }
   void readDisable(bool disable) override { chain_.conn_->readDisable(disable); }
   bool readDisabled() const override { return !chain_.conn_->readEnabled(); }
   void close(CloseReason reason, std::string_view detail, Connection::CloseMode mode) override {
-    chain_.conn_->close(reason, detail, mode);
+    chain_.close(reason, detail, mode);
   }
 
   FilterChain& chain_;
@@ -255,7 +251,10 @@ void FilterChain::passData(size_t transformer, evbuffer* data, bool end_stream) 
              {static_cast<uint16_t>(transformer), data, 0});
   else
     s[k].buffer = data;
-  runData(transformer + 1, end_stream, data);
+  runFilters(transformer + 1, end_stream, data);
+  // What they left (noteLeft, without looking the source up again: only
+  // transformers after this one can have been added meanwhile, after k).
+  if (!closed() && s[k].buffer == data) s[k].left = evbuffer_get_length(data);
 }
 
 Filter& FilterChain::filter(size_t i) { return *entries_[i].filter; }
@@ -283,13 +282,17 @@ void FilterChain::onRead(Connection&, bool end_stream) {
 
 void FilterChain::runData(size_t from, bool end_stream, evbuffer* src) {
   if (src == nullptr) src = inputFor(from);
+  runFilters(from, end_stream, src);
+  if (from > 0) noteLeft(from, src);
+}
+
+void FilterChain::runFilters(size_t from, bool end_stream, evbuffer* src) {
   for (size_t i = from; i < count_; ++i) {
     if (closed()) return;
     Entry& e = entries_[i];
     if (e.traits.consumes() != Layer::kBytes) break;
     if (e.filter->onData(src, end_stream) == FilterStatus::kStopIteration) break;
   }
-  if (from > 0) noteLeft(from, src);
 }
 
 void FilterChain::runFrame(size_t from, Frame& frame) {
@@ -314,45 +317,95 @@ void FilterChain::runWriteFrame(size_t below, Frame& frame) {
   if (!frame.consumed()) frame.discardPayload();
 }
 
-void FilterChain::runWriteBytes(size_t below, evbuffer* src, size_t len) {
+void WriteView::copyFront(uint8_t* out, size_t n) const {
+  const size_t h = n < head_len ? n : head_len;
+  if (h > 0) std::memcpy(out, head, h);
+  if (n > h) evbuffer_copyout(tail, out + h, n - h);
+}
+
+void FilterChain::runWrite(size_t below, const uint8_t* head, size_t head_len, evbuffer* src,
+                           size_t len) {
   if (closed()) {
-    if (extra_ && src == extra_->staging) {
-      evbuffer_drain(src, evbuffer_get_length(src));  // and the pad
-      extra_->staging_pad = false;
-    } else {
-      evbuffer_drain(src, len);
-    }
+    if (len > 0) evbuffer_drain(src, len);
     return;
   }
-  Entry& from = entries_[below];
-  if (from.direct_write) {
-    evbuffer_remove_buffer(src, conn_->output(), len);
+  evbuffer* out = conn_->output();
+  if (entries_[below].direct_write) {
+    if (head_len > 0) evbuffer_add(out, head, head_len);
+    if (len > 0) evbuffer_remove_buffer(src, out, len);
     conn_->flushSoon();
     checkOutputBound();
     return;
   }
-  evbuffer* staging = this->staging();
-  Extra& x = *extra_;
-  if (src != staging) {
-    if (len <= kCopyMax) {
-      // Copied (not its chains moved): staging keeps its chain.
-      evbuffer_iovec v[4];
-      const int nv = evbuffer_peek(src, static_cast<ssize_t>(len), nullptr, v, 4);
-      if (nv >= 1 && nv <= 4) {
-        size_t left = len;
-        for (int k = 0; k < nv && left > 0; ++k) {
-          const size_t n = v[k].iov_len < left ? v[k].iov_len : left;
-          evbuffer_add(staging, v[k].iov_base, n);
-          left -= n;
-        }
-        evbuffer_drain(src, len);
-      } else {
-        evbuffer_remove_buffer(src, staging, len);
+  if (head_len > kMaxGatherHead) {
+    // Staged in staging, not scratch: scratch may hold the payload of the
+    // frame sendFrame() is writing, and these bytes go first.
+    evbuffer* staging = this->staging();
+    evbuffer_add(staging, head, head_len);
+    if (len > 0) stageFrom(src, len);
+    runObservers(below, staging);
+    return;
+  }
+  // The observers that only prefix the write (onWritePrefix), nearest the
+  // writer first: each one's prefix goes in front of the bytes so far.
+  uint8_t bytes[kPrefixRoom + kMaxGatherHead];
+  size_t first = kPrefixRoom;
+  if (head_len > 0) std::memcpy(bytes + first, head, head_len);
+  const size_t last = kPrefixRoom + head_len;
+  for (size_t i = below; i-- > 0;) {
+    Entry& e = entries_[i];
+    if (e.traits.produces() != Layer::kBytes || !e.traits.observes_writes) continue;
+    size_t n = Filter::kNoPrefix;
+    if (first >= Filter::kMaxWritePrefix) {
+      uint8_t prefix[Filter::kMaxWritePrefix];
+      const WriteView view{bytes + first, last - first, src, len};
+      n = e.filter->onWritePrefix(view, prefix);
+      if (closed()) {
+        if (len > 0) evbuffer_drain(src, len);
+        return;
       }
-    } else {
-      evbuffer_remove_buffer(src, staging, len);
+      if (n <= Filter::kMaxWritePrefix) {
+        first -= n;
+        std::memcpy(bytes + first, prefix, n);
+        continue;
+      }
+    }
+    // This observer transforms the write: stage it, run it and the ones
+    // before it through onWriteData.
+    evbuffer* staging = this->staging();
+    evbuffer_add(staging, bytes + first, last - first);
+    if (len > 0) stageFrom(src, len);
+    runObservers(i + 1, staging);
+    return;
+  }
+  if (last > first) evbuffer_add(out, bytes + first, last - first);
+  if (len > 0) evbuffer_remove_buffer(src, out, len);
+  conn_->flushSoon();
+  checkOutputBound();
+}
+
+void FilterChain::stageFrom(evbuffer* src, size_t len) {
+  evbuffer* staging = extra_->staging;
+  if (len <= kCopyMax) {
+    // Copied (not its chains moved): staging keeps its chain.
+    evbuffer_iovec v[4];
+    const int nv = evbuffer_peek(src, static_cast<ssize_t>(len), nullptr, v, 4);
+    if (nv >= 1 && nv <= 4) {
+      size_t left = len;
+      for (int k = 0; k < nv && left > 0; ++k) {
+        const size_t n = v[k].iov_len < left ? v[k].iov_len : left;
+        evbuffer_add(staging, v[k].iov_base, n);
+        left -= n;
+      }
+      evbuffer_drain(src, len);
+      return;
     }
   }
+  evbuffer_remove_buffer(src, staging, len);
+}
+
+void FilterChain::runObservers(size_t below, evbuffer* staging) {
+  Extra& x = *extra_;
   if (x.staging_pad) {
     evbuffer_drain(staging, 1);
     x.staging_pad = false;
@@ -380,6 +433,16 @@ void FilterChain::runWriteBytes(size_t below, evbuffer* src, size_t len) {
     conn_->write(staging);
   }
   checkOutputBound();
+}
+
+void FilterChain::close(CloseReason reason, std::string_view detail, Connection::CloseMode mode) {
+  if (closing_ == Closing::kRunning) return;  // from an onClosing: the close under way goes on
+  if (mode == Connection::CloseMode::kFlush && conn_->open() && closing_ == Closing::kNo) {
+    closing_ = Closing::kRunning;
+    for (size_t i = count_; i-- > 0 && conn_->open();) entries_[i].filter->onClosing(reason);
+    closing_ = Closing::kDone;
+  }
+  conn_->close(reason, detail, mode);
 }
 
 void FilterChain::checkOutputBound() {

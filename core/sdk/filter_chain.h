@@ -11,7 +11,10 @@
 // themselves and the Connection. The write-path buffers (staging for
 // observing bytes filters, scratch for sendFrame()) and the record of bytes
 // transformers' buffers (passData()) are allocated only when first used.
-// Staging keeps one chain for good (it holds the last byte of the previous
+// A write through observing filters that all implement onWritePrefix (a
+// WebSocket filter that is open or passing through) is not staged: the
+// prefixes and the write's head are appended to the output in one call and
+// its payload chains moved. Staging keeps one chain for good (it holds the last byte of the previous
 // small write as a pad, dropped before the next write's observers run), so
 // writes through observing filters allocate nothing in steady state. The worker's constructor keeps no copies: the output limits
 // are its chain set's, and the close callback is a function pointer and a
@@ -57,6 +60,11 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   // Writes through observing bytes filters up to this size are staged and
   // then copied into the output's last chain; larger ones move as chains.
   static constexpr size_t kCopyMax = 2048;
+  // Writes whose contiguous part (`head`) is at most this long try the
+  // observers' onWritePrefix (in a stack buffer); longer ones are staged.
+  static constexpr size_t kMaxGatherHead = 128;
+  // Room for the prefixes of observers in front of one write (on the stack).
+  static constexpr size_t kPrefixRoom = 4 * Filter::kMaxWritePrefix;
 
   // Creates one filter per element (throws std::length_error past
   // kMaxFilters). Call start() to begin. `*limits` must outlive the chain
@@ -107,6 +115,8 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   // Runs the bytes-layer filters from `from` on `src`, or, when null, on the
   // buffer the filters there read from (inputFor()).
   void runData(size_t from, bool end_stream, evbuffer* src = nullptr);
+  // runData's loop: the bytes-layer filters from `from` on `src`.
+  void runFilters(size_t from, bool end_stream, evbuffer* src);
   // The buffer filter `index` reads from: the one the nearest transformer
   // before it passed (passData()), else the connection's input.
   evbuffer* inputFor(size_t index);
@@ -118,7 +128,19 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
 
   void runFrame(size_t from, Frame& frame);
   void runWriteFrame(size_t below, Frame& frame);
-  void runWriteBytes(size_t below, evbuffer* src, size_t len);
+  // One write from the filter at `below` toward the client: `head` (copied)
+  // then the first `len` bytes of `src` (moved). Straight to the output when
+  // no observing filter is before it, or when every one returns a prefix
+  // (onWritePrefix); else staged through onWriteData (runObservers).
+  void runWrite(size_t below, const uint8_t* head, size_t head_len, evbuffer* src, size_t len);
+  // Appends the first `len` bytes of `src` to staging (copied when small).
+  void stageFrom(evbuffer* src, size_t len);
+  // Runs onWriteData of the observing filters before `below` on staging
+  // (one write), then moves or copies what is left to the output.
+  void runObservers(size_t below, evbuffer* staging);
+  // FilterCallbacks::close(): runs the filters' onClosing (once, for a
+  // kFlush close of an open connection), then closes the connection.
+  void close(CloseReason reason, std::string_view detail, Connection::CloseMode mode);
   void checkOutputBound();
   bool closed() const { return conn_->state() == Connection::State::kClosed; }
   void destroyEntries();
@@ -138,6 +160,9 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   bool pending_eos_ = false;
   bool owns_context_ = false;  // context_ is an Owned (deleted with the chain)
   bool has_codec_ = false;     // a filter consumes bytes and produces frames
+  // Whether the filters' onClosing ran (FilterChain::close()).
+  enum class Closing : uint8_t { kNo, kRunning, kDone };
+  Closing closing_ = Closing::kNo;
   Slots slots_;
   const OutputLimits* limits_;
   ClosedFn on_closed_;

@@ -275,7 +275,7 @@ __attribute__((noinline, cold)) void FramingFilter::closeTooLarge(const wire::Cl
                     "frame length " + std::to_string(h.length) + " exceeds max_frame_bytes " +
                         std::to_string(max_frame_bytes) + " (msg_id " + std::to_string(h.msg_id) +
                         ")",
-                    Connection::CloseMode::kAbort);
+                    Connection::CloseMode::kFlush);
 }
 
 std::string FramingFilter::describePartial(evbuffer* buf, size_t remaining) {
@@ -362,8 +362,9 @@ FilterStatus FramingFilter::onWriteFrame(Frame& frame) {
   }
   uint8_t raw[kHeader];
   frame.header.encode(raw);
-  callbacks().writeBytes(raw, kHeader);
-  if (len > 0) callbacks().writeBytes(frame.source(), len);  // moves the payload's chains
+  // One write: header and payload reach observing filters together (one
+  // WebSocket message, one TLS record); the payload's chains are moved.
+  callbacks().writeBytes(raw, kHeader, frame.source(), len);
   frame.markConsumed();
   const FramingStats& st = stats();
   st.frames_out->inc();

@@ -223,6 +223,10 @@ bool TlsFilter::decrypt() {
   return true;
 }
 
+size_t TlsFilter::onWritePrefix(const WriteView&, uint8_t*) {
+  return mode_ == Mode::kUndecided || mode_ == Mode::kPassthrough ? 0 : Filter::kNoPrefix;
+}
+
 FilterStatus TlsFilter::onWriteData(evbuffer* data, bool /*end_stream*/) {
   switch (mode_) {
     case Mode::kUndecided:

@@ -129,6 +129,9 @@ class TlsFilter : public Filter, private TimeoutList::Entry {
   FilterStatus onNewConnection() override;
   FilterStatus onData(evbuffer* data, bool end_stream) override;
   FilterStatus onWriteData(evbuffer* data, bool end_stream) override;
+  // Undecided or passthrough: 0 (writes pass as they are, not staged);
+  // otherwise kNoPrefix (encrypted in onWriteData).
+  size_t onWritePrefix(const WriteView& write, uint8_t* prefix) override;
   void onClose(CloseReason reason) override;
 
   // For tests: true once TLS is on for this connection / the handshake completed.

@@ -57,6 +57,7 @@ enum CloseCode : uint16_t {
   kClosePolicy = 1008,
   kCloseTooBig = 1009,
   kCloseInternalError = 1011,
+  kCloseTryAgainLater = 1013,
 };
 
 // Why the decoder refused the stream; each is a metric label.
@@ -132,8 +133,11 @@ class FrameDecoder {
   bool done() const { return done_; }
 
  private:
-  // Parses the header in hdr_ (hdr_len_ bytes); returns true when complete
-  // (or an error was set in *ev).
+  // Checks what the first two header bytes in hdr_ can refuse (before
+  // waiting for the rest); returns false after setting the error in *ev.
+  bool checkFirstTwo(DecodeEvent* ev);
+  // Parses the header in hdr_ (hdr_len_ bytes; the first two checked when
+  // hdr_len_ is 2); returns true when complete (or an error was set in *ev).
   bool parseHeader(DecodeEvent* ev);
   void fail(DecodeEvent* ev, DecodeError e);
   // A control frame's payload is complete in ctl_: fills *ev.

@@ -252,7 +252,9 @@ FilterStatus WebsocketFilter::onFrames(evbuffer* data, bool end_stream) {
     done = callbacks().passedLeft();
     if (done > len) done = len;
   }
-  if (evbuffer_get_length(decoded_) == 0 && !decoder_.done()) {
+  // (After an in-place pass decoded_ is empty: it only fills in copy mode,
+  // and every path that fills it clears in_place_.)
+  if ((in_place_ || evbuffer_get_length(decoded_) == 0) && !decoder_.done()) {
     if (done == len) {
       in_place_ = true;
       if (len > 0 || end_stream) callbacks().passData(data, end_stream);
@@ -321,7 +323,7 @@ FilterStatus WebsocketFilter::onFramesInPlace(evbuffer* data, uint8_t* base, siz
   }
   evbuffer_drain(data, front);
   in_place_ = true;
-  if (evbuffer_get_length(data) > 0 || end_stream) callbacks().passData(data, end_stream);
+  if (len > front || end_stream) callbacks().passData(data, end_stream);
   return FilterStatus::kStopIteration;
 }
 
@@ -428,7 +430,7 @@ void WebsocketFilter::sendControl(uint8_t opcode, std::string_view payload) {
   callbacks().writeBytes(frame, h + payload.size());
 }
 
-void WebsocketFilter::closeWith(uint16_t code, CloseReason reason, const std::string& detail) {
+void WebsocketFilter::sendClose(uint16_t code) {
   mode_ = Mode::kClosed;
   if (out_remaining_ == 0 && out_header_len_ == 0) {
     uint8_t frame[4];
@@ -436,7 +438,52 @@ void WebsocketFilter::closeWith(uint16_t code, CloseReason reason, const std::st
     callbacks().writeBytes(frame, n);
     stats().close_sent[WebsocketStats::codeSlot(code)]->inc();
   }
+}
+
+void WebsocketFilter::closeWith(uint16_t code, CloseReason reason, const std::string& detail) {
+  sendClose(code);
   callbacks().close(reason, detail, Connection::CloseMode::kFlush);
+}
+
+void WebsocketFilter::onClosing(CloseReason reason) {
+  if (mode_ != Mode::kOpen) return;  // not WebSocket, or a close frame went already
+  const uint16_t code = closeCodeForReason(reason);
+  if (code != 0) sendClose(code);
+}
+
+uint16_t closeCodeForReason(CloseReason reason) {
+  switch (reason) {
+    case CloseReason::kLocalClosed:
+      return kCloseNormal;
+    case CloseReason::kShutdown:
+    case CloseReason::kIdleTimeout:
+    case CloseReason::kSessionIdle:
+      return kCloseGoingAway;
+    case CloseReason::kFrameTooLarge:
+      return kCloseTooBig;
+    case CloseReason::kReadTimeout:
+    case CloseReason::kFirstFrameTimeout:
+    case CloseReason::kMalformedFrame:
+    case CloseReason::kRateLimited:
+    case CloseReason::kKicked:
+    case CloseReason::kDuplicateLogin:
+      return kClosePolicy;
+    case CloseReason::kOverloaded:
+      return kCloseTryAgainLater;
+    case CloseReason::kUpstreamConnectFailed:
+    case CloseReason::kUpstreamClosed:
+    case CloseReason::kFilterError:
+      return kCloseInternalError;
+    case CloseReason::kRemoteClosed:
+    case CloseReason::kSocketError:
+    case CloseReason::kOutputOverflow:
+    case CloseReason::kTlsHandshakeFailed:
+    case CloseReason::kTlsHandshakeTimeout:
+    case CloseReason::kTlsError:
+    case CloseReason::kCount:
+      break;
+  }
+  return 0;
 }
 
 FilterStatus WebsocketFilter::onWriteData(evbuffer* data, bool) {
@@ -471,44 +518,68 @@ void WebsocketFilter::releaseHeld() {
   callbacks().writeBytes(held_, evbuffer_get_length(held_));
 }
 
-inline void WebsocketFilter::wrap(evbuffer* buf) {
-  const size_t len = evbuffer_get_length(buf);
-  if (len == 0) return;
-  const WebsocketStats& st = stats();
+size_t WebsocketFilter::headerFor(const WriteView& write, uint8_t* hdr) {
+  const size_t len = write.length();
+  if (len == 0) return 0;
   if (config().message_per_write) {
-    uint8_t hdr[10];
-    prependHeader(buf, hdr, encodeHeader(hdr, kBinary, len));
-    st.messages_out->inc();
-    return;
+    stats().messages_out->inc();
+    return encodeHeader(hdr, kBinary, len);
   }
-  // The rest of the client frame being written (framing's payload write).
+  // The rest of the client frame being written (a writer that writes a
+  // frame's header and payload apart); a control frame waiting for its end
+  // goes after it (wrapSlow).
   if (len <= out_remaining_) {
+    if (len == out_remaining_ && control_ != nullptr && evbuffer_get_length(control_) > 0) {
+      return Filter::kNoPrefix;
+    }
     out_remaining_ -= len;
-    if (out_remaining_ == 0 && control_ != nullptr) evbuffer_add_buffer(buf, control_);
-    return;
+    return 0;
   }
-  // A client frame starts here and this write holds no more than it:
-  // framing's header write, or a whole frame.
+  // A client frame starts here and this write holds no more than it: a
+  // whole frame (framing's one write), or its first piece.
   if (out_remaining_ == 0 && out_header_len_ == 0 && len >= kClientHeader) {
     uint8_t raw[kClientHeader];
-    evbuffer_iovec v;
-    const uint8_t* h = raw;
-    if (evbuffer_peek(buf, kClientHeader, nullptr, &v, 1) >= 1 && v.iov_len >= kClientHeader) {
-      h = static_cast<const uint8_t*>(v.iov_base);
-    } else {
-      evbuffer_copyout(buf, raw, kClientHeader);
+    const uint8_t* h = write.head;
+    if (write.head_len < kClientHeader) {
+      write.copyFront(raw, kClientHeader);
+      h = raw;
     }
     const size_t frame = kClientHeader + wire::getU16(h);
     if (len <= frame) {
-      uint8_t hdr[10];
-      prependHeader(buf, hdr, encodeHeader(hdr, kBinary, frame));
       out_remaining_ = frame - len;
-      st.messages_out->inc();
-      if (out_remaining_ == 0 && control_ != nullptr) evbuffer_add_buffer(buf, control_);
-      return;
+      stats().messages_out->inc();
+      return encodeHeader(hdr, kBinary, frame);
     }
   }
-  wrapSlow(buf);
+  return Filter::kNoPrefix;
+}
+
+size_t WebsocketFilter::onWritePrefix(const WriteView& write, uint8_t* prefix) {
+  switch (mode_) {
+    case Mode::kOff:
+      return 0;
+    case Mode::kOpen:
+      return headerFor(write, prefix);
+    case Mode::kPending:
+      if (transport_ != nullptr && transport_->decided && !transport_->websocket &&
+          !transport_->tls) {
+        return 0;
+      }
+      break;
+    default:
+      break;
+  }
+  return Filter::kNoPrefix;  // held (handshake) or dropped (closed): onWriteData
+}
+
+void WebsocketFilter::wrap(evbuffer* buf) {
+  uint8_t hdr[Filter::kMaxWritePrefix];
+  const size_t n = headerFor(WriteView{nullptr, 0, buf, evbuffer_get_length(buf)}, hdr);
+  if (n == Filter::kNoPrefix) {
+    wrapSlow(buf);
+  } else if (n > 0) {
+    prependHeader(buf, hdr, n);
+  }
 }
 
 void WebsocketFilter::wrapSlow(evbuffer* buf) {

@@ -40,6 +40,11 @@
 //                    their close code, and hands the bytes on with passData():
 //                    the binary messages' payloads form one byte stream.
 //                    kStopIteration.
+//   onWritePrefix    open (or passing through): returns the message header
+//                    for a write that is one whole client frame (framing's
+//                    one write per frame) or continues one, so the chain
+//                    appends header and frame to the socket's buffer without
+//                    staging; kNoPrefix for anything else (onWriteData then).
 //   onWriteData      wraps written bytes in binary frames, in place. With
 //                    outbound_messages "client_frame" (default) each client
 //                    frame (8-byte header + length) gets its own message even
@@ -53,9 +58,12 @@
 //   deadline         handshake_timeout: closes (counted); while sniffing under
 //                    TLS, gives up and passes the bytes through.
 //
-// Closes initiated by other filters (kick, timeouts) close TCP without a
-// WebSocket close frame (the connection is already closed when onClose
-// runs); browsers report 1006 then.
+//   onClosing        another filter (or a kick through one) closes an open
+//                    WebSocket connection with kFlush: sends a close frame
+//                    with the code for the reason (closeCodeForReason), after
+//                    what was written before, so browsers see that code and
+//                    not 1006. Aborts and closes after the peer left send
+//                    none.
 //
 // Per-connection state (members): the decoder (~180 bytes), the mode, the
 // write-side frame position, and lazily created evbuffers (the decoded
@@ -96,7 +104,13 @@ struct WebsocketConfig : FilterConfig {
 
 // The close codes counted by name; any other is counted as "other".
 inline constexpr uint16_t kCountedCloseCodes[] = {1000, 1001, 1002, 1003, 1005,
-                                                  1007, 1008, 1009, 1011};
+                                                  1007, 1008, 1009, 1011, 1013};
+
+// The close code sent when another filter closes an open WebSocket
+// connection for `reason` (docs/filters/websocket.md, "Closes by other
+// filters"); 0 when no close frame is sent (the peer or the transport below
+// is gone: remote_closed, socket_error, tls_*, output_overflow).
+uint16_t closeCodeForReason(CloseReason reason);
 inline constexpr size_t kCloseCodeSlots = sizeof(kCountedCloseCodes) / sizeof(uint16_t) + 1;
 
 // Every metric of the filter, for one listener.
@@ -141,6 +155,8 @@ class WebsocketFilter : public Filter, private TimeoutList::Entry {
   FilterStatus onNewConnection() override;
   FilterStatus onData(evbuffer* data, bool end_stream) override;
   FilterStatus onWriteData(evbuffer* data, bool end_stream) override;
+  size_t onWritePrefix(const WriteView& write, uint8_t* prefix) override;
+  void onClosing(CloseReason reason) override;
   void onClose(CloseReason reason) override;
 
   // What the connection is doing.
@@ -179,10 +195,22 @@ class WebsocketFilter : public Filter, private TimeoutList::Entry {
   // Sends a control frame now, or queues it behind a client frame being
   // written in pieces.
   void sendControl(uint8_t opcode, std::string_view payload);
-  // Sends a close frame with `code` (counted) and closes the connection.
+  // Sends a close frame with `code` (counted; not when a client frame is
+  // half written) and stops wrapping writes (mode kClosed).
+  void sendClose(uint16_t code);
+  // sendClose(code), then closes the connection.
   void closeWith(uint16_t code, CloseReason reason, const std::string& detail);
-  // Wraps the bytes of one write in binary frames, in place.
+  // The binary-message header `write` needs (written to `hdr`, room for
+  // 10 bytes; counted), its size (0: the write continues a client frame
+  // whose header went already), or Filter::kNoPrefix when the write needs
+  // wrapSlow (it holds more than one client frame, or a piece of a header,
+  // or a control frame must follow it). Advances the write-side position
+  // unless it returns kNoPrefix.
+  size_t headerFor(const WriteView& write, uint8_t* hdr);
+  // Wraps the bytes of one write in binary frames, in place (onWriteData).
   void wrap(evbuffer* buf);
+  // Any write: splits it at client-frame boundaries (header pieces held in
+  // out_header_), queued control frames go in at frame ends.
   void wrapSlow(evbuffer* buf);
   // Moves held writes out after the handshake (wrapped) or when not
   // WebSocket (as they are).

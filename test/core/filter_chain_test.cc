@@ -62,6 +62,20 @@ class Probe : public Filter {
     log(":writedata");
     return on_write_data ? on_write_data(*this, data, end_stream) : FilterStatus::kContinue;
   }
+  void onClosing(CloseReason reason) override {
+    log(":closing:" + std::string(closeReasonName(reason)));
+    if (on_closing) on_closing(*this);
+  }
+  size_t onWritePrefix(const WriteView& write, uint8_t* prefix) override {
+    if (!on_write_prefix) return Filter::onWritePrefix(write, prefix);
+    std::string whole(write.length(), '\0');
+    write.copyFront(reinterpret_cast<uint8_t*>(whole.data()), whole.size());
+    log(":prefix:" + whole);
+    std::string p = on_write_prefix(*this, whole);
+    if (p == "-") return Filter::kNoPrefix;
+    std::memcpy(prefix, p.data(), p.size());
+    return p.size();
+  }
   void onClose(CloseReason reason) override {
     log(":close:" + std::string(closeReasonName(reason)));
   }
@@ -77,6 +91,10 @@ class Probe : public Filter {
   FrameFn on_frame;
   FrameFn on_write_frame;
   DataFn on_write_data;
+  std::function<void(Probe&)> on_closing;
+  // onWritePrefix: gets the whole write, returns the prefix ("-": none,
+  // kNoPrefix). Unset: the default (kNoPrefix, not logged).
+  std::function<std::string(Probe&, const std::string&)> on_write_prefix;
   // Free-form per-connection state for hook functions.
   std::string received;
   std::vector<std::string> payloads;
@@ -490,7 +508,8 @@ TEST_F(FilterChainTest, CloseMidChainStopsIterationAndClosesEveryFilterOnce) {
   start();
   log.clear();
   ec->feed("x");
-  EXPECT_EQ(log, (Events{"A:data", "B:data", "A:close:filter_error", "B:close:filter_error",
+  EXPECT_EQ(log, (Events{"A:data", "B:data", "T:closing:filter_error", "B:closing:filter_error",
+                         "A:closing:filter_error", "A:close:filter_error", "B:close:filter_error",
                          "T:close:filter_error"}));
   EXPECT_TRUE(ec->closed());
   EXPECT_EQ(ec->closeReason(), CloseReason::kFilterError);
@@ -501,7 +520,114 @@ TEST_F(FilterChainTest, CloseMidChainStopsIterationAndClosesEveryFilterOnce) {
   ec->feedEof();
   EXPECT_EQ(ec->closeCount(), 1);
   EXPECT_EQ(ec->closeReason(), CloseReason::kFilterError);
-  EXPECT_EQ(log.size(), 5u);
+  EXPECT_EQ(log.size(), 8u);
+}
+
+// A flushing close runs every filter's onClosing, last to first, before the
+// socket closes: what they write there passes the observing filters before
+// them and reaches the client; a close() from onClosing only starts the close
+// (the first reason wins); it runs once; an abort skips it.
+TEST_F(FilterChainTest, OnClosingRunsLastToFirstAndItsWritesGoOut) {
+  add("O", bytesFilter(true), [](Probe& p) {
+    p.on_write_data = [](Probe&, evbuffer* data, bool) {
+      evbuffer_add(data, "]", 1);
+      return FilterStatus::kContinue;
+    };
+    p.on_closing = [](Probe& self) { self.cb().writeBytes("O-bye", 5); };
+  });
+  add("W", bytesFilter(), [](Probe& p) {
+    p.on_closing = [](Probe& self) {
+      self.cb().writeBytes("W-bye", 5);
+      self.cb().close(CloseReason::kFilterError, "from onClosing");
+    };
+  });
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  log.clear();
+  probe(2).cb().writeBytes("data", 4);
+  probe(2).cb().close(CloseReason::kKicked, "kick", Connection::CloseMode::kFlush);
+  EXPECT_EQ(log, (Events{"O:writedata", "T:closing:kicked", "W:closing:kicked", "O:writedata",
+                         "O:closing:kicked", "O:close:kicked", "W:close:kicked",
+                         "T:close:kicked"}));
+  EXPECT_EQ(ec->takeOutput(), "data]W-bye]O-bye");
+  EXPECT_EQ(ec->closeReason(), CloseReason::kKicked);
+  EXPECT_EQ(ec->closeCount(), 1);
+}
+
+// Observers that only prefix writes (onWritePrefix) see each write whole —
+// a gather write's head and payload as one — with the prefixes of the
+// observers after them in front; the first that declines (kNoPrefix) gets the
+// write staged through onWriteData, as do the observers before it, and the
+// ones after it are not asked again.
+TEST_F(FilterChainTest, PrefixObserversAndGatherWrites) {
+  auto tag = [](const char* text) {
+    return [text](Probe&, evbuffer* data, bool) {
+      evbuffer_add(data, text, std::strlen(text));
+      return FilterStatus::kContinue;
+    };
+  };
+  bool lower_declines = false;
+  add("X", bytesFilter(true), [&](Probe& p) {
+    p.on_write_data = tag("[x]");
+    p.on_write_prefix = [&](Probe&, const std::string&) -> std::string {
+      return lower_declines ? "-" : "<x>";
+    };
+  });
+  add("P", bytesFilter(true), [&](Probe& p) {
+    p.on_write_data = tag("[p]");
+    p.on_write_prefix = [](Probe&, const std::string& w) -> std::string {
+      return w.size() > 20 ? "-" : "<" + std::to_string(w.size()) + ">";
+    };
+  });
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  FilterCallbacks& t = probe(2).cb();
+  evbuffer* src = evbuffer_new();
+  evbuffer_add(src, "payloadTAIL", 11);
+  log.clear();
+  t.writeBytes("head:", 5, src, 7);  // one write: "head:payload"
+  EXPECT_EQ(log, (Events{"P:prefix:head:payload", "X:prefix:<12>head:payload"}));
+  EXPECT_EQ(ec->takeOutput(), "<x><12>head:payload");
+  EXPECT_EQ(drainAll(src), "TAIL");
+  // P declines a long write: staged through P's and X's onWriteData.
+  log.clear();
+  t.writeBytes("a write longer than twenty bytes", 32);
+  EXPECT_EQ(log, (Events{"P:prefix:a write longer than twenty bytes", "P:writedata", "X:writedata"}));
+  EXPECT_EQ(ec->takeOutput(), "a write longer than twenty bytes[p][x]");
+  // X declines after P prefixed: only X's onWriteData runs, on P's output.
+  lower_declines = true;
+  log.clear();
+  evbuffer_add(src, "pay", 3);
+  t.writeBytes(src, 3);
+  EXPECT_EQ(log, (Events{"P:prefix:pay", "X:prefix:<3>pay", "X:writedata"}));
+  EXPECT_EQ(ec->takeOutput(), "<3>pay[x]");
+  evbuffer_free(src);
+}
+
+// Without observing filters a gather write goes straight to the output.
+TEST_F(FilterChainTest, GatherWriteWithoutObservers) {
+  add("A", bytesFilter());
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  evbuffer* src = evbuffer_new();
+  evbuffer_add(src, "bodyrest", 8);
+  probe(1).cb().writeBytes("hd", 2, src, 4);
+  probe(1).cb().writeBytes("x", 1, nullptr, 0);
+  EXPECT_EQ(ec->takeOutput(), "hdbodyx");
+  EXPECT_EQ(drainAll(src), "rest");
+  evbuffer_free(src);
+}
+
+TEST_F(FilterChainTest, OnClosingIsSkippedOnAbort) {
+  add("A", bytesFilter(), [](Probe& p) {
+    p.on_closing = [](Probe& self) { self.cb().writeBytes("bye", 3); };
+  });
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  log.clear();
+  probe(1).cb().close(CloseReason::kKicked, "kick", Connection::CloseMode::kAbort);
+  EXPECT_EQ(log, (Events{"A:close:kicked", "T:close:kicked"}));
+  EXPECT_EQ(ec->takeOutput(), "");
 }
 
 TEST_F(FilterChainTest, CloseFromAFrameFilterStopsTheFrameAndTheCodec) {
@@ -516,8 +642,10 @@ TEST_F(FilterChainTest, CloseFromAFrameFilterStopsTheFrameAndTheCodec) {
   start();
   log.clear();
   ec->feed(encodeClientFrame(1, 0, "a") + encodeClientFrame(2, 0, "b"));
-  EXPECT_EQ(log, (Events{"codec:data", "F1:frame:1", "codec:close:malformed_frame",
-                         "F1:close:malformed_frame", "T:close:malformed_frame"}));
+  EXPECT_EQ(log, (Events{"codec:data", "F1:frame:1", "T:closing:malformed_frame",
+                         "F1:closing:malformed_frame", "codec:closing:malformed_frame",
+                         "codec:close:malformed_frame", "F1:close:malformed_frame",
+                         "T:close:malformed_frame"}));
   EXPECT_EQ(ec->closeReason(), CloseReason::kMalformedFrame);
   EXPECT_EQ(ec->closeCount(), 1);
 }

@@ -46,6 +46,7 @@ EXAMPLE = "config/examples/tcp_ws_wss.json"
 DEV_CERT = "tools/dev_cert"
 ORIGIN = "https://play.example.com"
 SERVER_ID = (1 << 16) | (200 << 8)  # world 1, server_type 200 (routed to "game")
+MAX_FRAME_BYTES = 4096  # framing's limit in the test's config
 
 
 def frame(msg_id, payload, server_id=SERVER_ID):
@@ -152,6 +153,8 @@ class Transports(unittest.TestCase):
             if f["name"] == "ip_limiter":  # every client of the test comes from 127.0.0.1
                 f["config"]["connection_rate_limit"] = 1000
                 f["config"]["connection_burst"] = 1000
+            if f["name"] == "framing":  # test_an_oversized_frame_gets_close_1009
+                f["config"]["max_frame_bytes"] = MAX_FRAME_BYTES
             if f["name"] == "tls":
                 for key in ("cert_chain_file", "private_key_file"):
                     f["config"][key] = os.path.join(cls.tmp, f["config"][key])
@@ -320,6 +323,33 @@ class Transports(unittest.TestCase):
                     await asyncio.wait_for(ws.recv(), timeout=5)
                 return cm.exception.rcvd.code if cm.exception.rcvd else None
         self.assertEqual(asyncio.run(go()), 1003)
+
+    def test_an_oversized_frame_gets_close_1009(self):
+        # framing (not websocket) refuses the client frame and closes: the
+        # WebSocket client still gets a close frame with 1009 (not 1006), over
+        # ws and over wss (the close frame passes through tls).
+        async def go(secure):
+            kw = {"ssl": self.tls_ctx} if secure else {}
+            async with websockets.connect(self.ws_url(scheme="wss" if secure else "ws"),
+                                          origin=ORIGIN, compression=None, **kw) as ws:
+                await ws.send(frame(7, b"fine"))
+                echo = await asyncio.wait_for(ws.recv(), timeout=5)
+                while parse_frames(echo)[0][0][0] == 9001:  # a push came first
+                    echo = await asyncio.wait_for(ws.recv(), timeout=5)
+                self.assertEqual(parse_frames(echo)[0], [(7, b"fine")])
+                await ws.send(frame(8, b"x" * (MAX_FRAME_BYTES + 1)))
+                with self.assertRaises(websockets.exceptions.ConnectionClosed) as cm:
+                    while True:
+                        await asyncio.wait_for(ws.recv(), timeout=5)
+                return cm.exception.rcvd.code if cm.exception.rcvd else None
+        before = metrics(self.admin)
+        self.assertEqual(asyncio.run(go(False)), 1009)
+        self.assertEqual(asyncio.run(go(True)), 1009)
+        m = metrics(self.admin)
+        self.assertEqual(metric(m, "game_gateway_websocket_close_codes_total", direction="sent",
+                                code="1009") -
+                         metric(before, "game_gateway_websocket_close_codes_total",
+                                direction="sent", code="1009"), 2)
 
 
 if __name__ == "__main__":

@@ -189,6 +189,9 @@ TEST_F(TlsTest, PassthroughWhenTransportInfoSaysNotTls) {
   ASSERT_EQ(rig.recorder.frames.size(), 1u);
   EXPECT_EQ(rig.recorder.frames[0].payload, "raw");
   EXPECT_FALSE(rig.tlsFilter().active());
+  // Writes pass without staging (no prefix: not onWriteData).
+  uint8_t prefix[Filter::kMaxWritePrefix];
+  EXPECT_EQ(rig.tlsFilter().onWritePrefix(WriteView{}, prefix), 0u);
   // The echo is not encrypted either.
   EXPECT_EQ(rig.ec.takeOutput(), encodeClientFrame(6, 0, "echo"));
   EXPECT_EQ(counter("game_gateway_tls_passthrough_total", {}, {{"listener", "tls_passthrough"}}), 1u);
@@ -205,6 +208,9 @@ TEST_F(TlsTest, TerminatesWhenTransportInfoSaysTls) {
   ASSERT_EQ(rig.recorder.frames.size(), 1u);
   client.putIncoming(rig.ec.takeOutput());
   EXPECT_EQ(client.read(), encodeClientFrame(2, 0, "echo"));
+  // Terminating: every write is encrypted in onWriteData.
+  uint8_t prefix[Filter::kMaxWritePrefix];
+  EXPECT_EQ(rig.tlsFilter().onWritePrefix(WriteView{}, prefix), Filter::kNoPrefix);
 }
 
 TEST_F(TlsTest, GarbageFailsTheHandshakeWithAReason) {

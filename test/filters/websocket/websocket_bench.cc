@@ -25,11 +25,14 @@
 //                          → terminal, raw bytes): subtract from _Stream for
 //                          the filter's own cost.
 //   BM_Wrap64              writeFrame of a 64-byte payload through framing
-//                          and websocket to the client's output.
+//                          and websocket to the client's output (framing's
+//                          one gather write; websocket's onWritePrefix).
 //   BM_Encode64_NoWs       the same without the websocket filter.
-//   BM_WrapOnly            the filter's onWriteData alone on framing's two
-//                          writes (8-byte header, 64-byte payload) in a
-//                          bench-owned buffer, moved to a sink after each.
+//   BM_WrapOnly            the filter's onWriteData (the staged path, used
+//                          under a transforming filter or for writes in
+//                          pieces) alone on a frame written in two pieces
+//                          (8-byte header, 64-byte payload) in a bench-owned
+//                          buffer, moved to a sink after each.
 //   BM_WrapOnlyBaseline    the same buffer work without the filter: subtract.
 #include <event2/buffer.h>
 #include <benchmark/benchmark.h>

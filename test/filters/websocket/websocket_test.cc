@@ -256,6 +256,53 @@ TEST(WebsocketChain, EachFrameToTheClientIsOneBinaryMessage) {
             4u);
 }
 
+// An observing bytes filter before websocket (tls, for wss) gets each frame
+// to the client as one write: the message header, the client frame's header
+// and its payload together (framing writes them as one gather write and
+// websocket only prefixes it).
+class WriteLog : public Filter {
+ public:
+  explicit WriteLog(std::vector<std::string>* writes) : writes_(writes) {}
+  FilterStatus onWriteData(evbuffer* data, bool) override {
+    std::string w(evbuffer_get_length(data), '\0');
+    evbuffer_copyout(data, &w[0], w.size());
+    writes_->push_back(w);
+    return FilterStatus::kContinue;
+  }
+
+ private:
+  std::vector<std::string>* writes_;
+};
+
+TEST(WebsocketChain, UnderATransformerEachFrameIsOneWrite) {
+  std::vector<std::string> writes;
+  test::FunctionFilterFactory below([&] { return std::make_unique<WriteLog>(&writes); });
+  FrameRecorder recorder;
+  EmbeddedChain ec(options());
+  auto ws = ec.registered("websocket", "{}");
+  auto framing = ec.registered("framing", "{}");
+  ASSERT_TRUE(ws && framing);
+  FilterTraits observer;
+  observer.observes_writes = true;
+  ec.start({{&below, observer}, *ws, *framing, recorder.element()});
+  ec.feed(upgradeRequest());
+  ASSERT_EQ(writes.size(), 1u);  // the 101
+  writes.clear();
+  recorder.callbacks->sendFrame(3, 0, std::string(64, 'p'));
+  recorder.callbacks->sendFrame(4, 0, std::string(300, 'q'));
+  ASSERT_EQ(writes.size(), 2u);
+  std::vector<ServerFrame> frames;
+  for (const std::string& w : writes) {
+    std::vector<ServerFrame> one;
+    ASSERT_TRUE(ws_test::parseServerFrames(w, &one));
+    ASSERT_EQ(one.size(), 1u);
+    frames.push_back(one[0]);
+  }
+  EXPECT_EQ(frames[0].payload, encodeClientFrame(3, 0, std::string(64, 'p')));
+  EXPECT_EQ(frames[1].payload, encodeClientFrame(4, 0, std::string(300, 'q')));
+  ec.takeOutput();
+}
+
 TEST(WebsocketChain, WritesBeforeTheHandshakeWaitForIt) {
   WsChain c;
   c.recorder.callbacks->sendFrame(42, 0, "early push");
@@ -412,6 +459,80 @@ TEST(WebsocketChain, EofWithoutCloseReachesFraming) {
   EXPECT_EQ(c.recorder.frames.size(), 1u);
   EXPECT_TRUE(c.ec.closed());
   EXPECT_EQ(c.ec.closeReason(), CloseReason::kRemoteClosed);
+}
+
+// ---- closes by other filters ------------------------------------------------
+
+// Another filter (framing, session, ip_limiter, an operator's kick through the
+// session) closes an open WebSocket connection: a close frame with the code
+// for its reason goes out before the socket closes (browsers would report
+// 1006 otherwise), after what was written before it; an abort sends none.
+TEST(WebsocketChain, ForeignClosesSendACloseFrameWithTheirCode) {
+  struct Case {
+    CloseReason reason;
+    Connection::CloseMode mode;
+    const char* code;  // nullptr: no close frame
+  };
+  const std::vector<Case> cases = {
+      {CloseReason::kKicked, Connection::CloseMode::kFlush, "1008"},
+      {CloseReason::kRateLimited, Connection::CloseMode::kFlush, "1008"},
+      {CloseReason::kDuplicateLogin, Connection::CloseMode::kFlush, "1008"},
+      {CloseReason::kShutdown, Connection::CloseMode::kFlush, "1001"},
+      {CloseReason::kSessionIdle, Connection::CloseMode::kFlush, "1001"},
+      {CloseReason::kLocalClosed, Connection::CloseMode::kFlush, "1000"},
+      {CloseReason::kUpstreamClosed, Connection::CloseMode::kFlush, "1011"},
+      {CloseReason::kFilterError, Connection::CloseMode::kFlush, "1011"},
+      {CloseReason::kOverloaded, Connection::CloseMode::kFlush, "1013"},
+      {CloseReason::kKicked, Connection::CloseMode::kAbort, nullptr},
+  };
+  for (const Case& k : cases) {
+    SCOPED_TRACE(std::string(closeReasonName(k.reason)) +
+                 (k.mode == Connection::CloseMode::kAbort ? " (abort)" : ""));
+    WsChain c;
+    c.upgrade();
+    const uint64_t sent_before = k.code == nullptr ? 0 : closeCodes("sent", k.code);
+    c.recorder.callbacks->sendFrame(9, 0, "bye");
+    c.recorder.callbacks->close(k.reason, "test", k.mode);
+    EXPECT_TRUE(c.ec.closed());
+    EXPECT_EQ(c.ec.closeReason(), k.reason);
+    std::vector<ServerFrame> frames = c.frames();
+    if (k.code == nullptr) {
+      for (const ServerFrame& f : frames) EXPECT_NE(f.opcode, websocket::kClose);
+      continue;
+    }
+    ASSERT_EQ(frames.size(), 2u);
+    EXPECT_EQ(frames[0].opcode, websocket::kBinary);
+    EXPECT_EQ(frames[0].payload, encodeClientFrame(9, 0, "bye"));
+    EXPECT_EQ(frames[1].opcode, websocket::kClose);
+    EXPECT_EQ(frames[1].payload, closePayload(static_cast<uint16_t>(std::stoi(k.code))));
+    EXPECT_EQ(closeCodes("sent", k.code), sent_before + 1);
+  }
+}
+
+// framing refuses an oversized client frame: 1009.
+TEST(WebsocketChain, FramingsOversizedFrameClosesWith1009) {
+  WsChain c("{}", R"({"max_frame_bytes": 16})");
+  c.upgrade();
+  c.ec.feed(binary(encodeClientFrame(1, 0, std::string(17, 'x'))));
+  EXPECT_TRUE(c.ec.closed());
+  EXPECT_EQ(c.ec.closeReason(), CloseReason::kFrameTooLarge);
+  std::vector<ServerFrame> frames = c.frames();
+  ASSERT_FALSE(frames.empty());
+  EXPECT_EQ(frames.back().opcode, websocket::kClose);
+  EXPECT_EQ(frames.back().payload, closePayload(1009));
+}
+
+// framing's read timeout (a frame stalled mid-way): 1008; the peer's own
+// half-close gets no close frame from the server (it is gone).
+TEST(WebsocketChain, FramingsReadTimeoutClosesWith1008) {
+  WsChain c("{}", R"({"read_timeout": "50ms"})");
+  c.upgrade();
+  c.ec.feed(binary(encodeClientFrame(6, 0, "0123456789").substr(0, 11)));
+  ASSERT_TRUE(c.ec.runUntilClosed(std::chrono::seconds(2)));
+  EXPECT_EQ(c.ec.closeReason(), CloseReason::kReadTimeout);
+  std::vector<ServerFrame> frames = c.frames();
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(frames[0].payload, closePayload(1008));
 }
 
 // ---- bad frames -------------------------------------------------------------
