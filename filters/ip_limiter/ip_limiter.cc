@@ -259,12 +259,6 @@ size_t encodeErrorFrame(ErrorCode code, uint16_t refused_msg_id, uint8_t* out) {
   return 12 + name.size();
 }
 
-size_t encodeRateLimitedFrame(uint16_t refused_msg_id, uint8_t* out) {
-  static_assert(errorCodeName(ErrorCode::kRateLimited).size() == kErrorFrameBytes - 12,
-                "error frame size");
-  return encodeErrorFrame(ErrorCode::kRateLimited, refused_msg_id, out);
-}
-
 // ---------------------------------------------------------------------------
 
 namespace {

@@ -118,13 +118,9 @@ struct IpLimiterConfig : FilterConfig {
 // error.
 std::shared_ptr<IpLimiterConfig> parseConfig(const rapidjson::Value& json, ParseContext& ctx);
 
-// The error frame sent for a dropped frame (action drop): client header
-// (msg_id kErrorMsgId, server_id 0) + errorFramePayload(kRateLimited,
-// refused msg_id). Writes at most kErrorFrameBytes into `out`; returns the size.
-inline constexpr size_t kErrorFrameBytes = 8 + 4 + 12;
-size_t encodeRateLimitedFrame(uint16_t refused_msg_id, uint8_t* out);
-// The same for any code: client header + errorFramePayload(code, refused
-// msg_id). Writes at most kMaxErrorFrameBytes into `out`; returns the size.
+// The error frame the filter answers with (rate_limited for a dropped
+// frame, overloaded when shed): client header (msg_id kErrorMsgId,
+// server_id 0) + errorFramePayload(code, refused msg_id). Writes at most kMaxErrorFrameBytes into `out`; returns the size.
 inline constexpr size_t kMaxErrorFrameBytes = 8 + 4 + 32;
 size_t encodeErrorFrame(ErrorCode code, uint16_t refused_msg_id, uint8_t* out);
 

@@ -3,7 +3,8 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#include <cctype>
+#include <strings.h>
+
 #include <cstring>
 
 namespace gw {
@@ -21,13 +22,7 @@ std::string base64(const uint8_t* data, size_t len) {
 }
 
 bool equalsNoCase(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(a[i])) !=
-        std::tolower(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
+  return a.size() == b.size() && strncasecmp(a.data(), b.data(), a.size()) == 0;
 }
 
 std::string_view trim(std::string_view s) {
