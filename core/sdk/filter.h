@@ -97,6 +97,16 @@
 //                       nothing (the close under way goes on, with its
 //                       reason, once every onClosing returned). Default:
 //                       nothing.
+//   onDecodedFrame(frame) bytes layer, before the codec, read path; only
+//                       for a filter that called observeFrames() on this
+//                       connection; when: the codec passed a decoded frame,
+//                       before the frames-layer filters get it (observers
+//                       first to last). It sees client frames whatever
+//                       transformers (tls, websocket) sit between it and
+//                       the codec. kContinue: the frame goes on.
+//                       kStopIteration: the frame is refused (nobody after
+//                       sees it; its payload is dropped) — answer the client
+//                       (writeFrame/sendFrame) or close, never drop silently.
 //   onClose(reason)     once, first to last, after the connection closed.
 //
 // Bytes transformers (TLS, WebSocket): a bytes-layer filter whose output is
@@ -231,7 +241,11 @@ class FilterCallbacks {
   virtual void passFrame(Frame& frame) = 0;
 
   // Sends a frame toward the client through the filters before this one.
-  // The payload is consumed (moved) by the codec.
+  // The payload is consumed (moved) by the codec. From a bytes-layer filter
+  // before the codec, the frame goes to the codec (and the frames-layer
+  // filters between are skipped): it is encoded and written through the
+  // bytes filters below the codec, so a transformer there (websocket, tls)
+  // wraps it. Without a codec in the chain the frame is dropped.
   virtual void writeFrame(Frame& frame) = 0;
   // Convenience: builds a frame with this payload and writes it.
   virtual void sendFrame(uint16_t msg_id, uint32_t server_id, std::string_view payload) = 0;
@@ -247,6 +261,15 @@ class FilterCallbacks {
   virtual void writeBytes(const void* head, size_t head_len, evbuffer* src, size_t len) = 0;
   // Half-closes the client (FIN after buffered output).
   virtual void shutdownWrite() = 0;
+
+  // Bytes layer, before the codec: from now on this filter's
+  // onDecodedFrame() runs for every frame the codec decodes on this
+  // connection (per connection; cannot be undone). Lets a filter that must
+  // sit first (ip_limiter) count or refuse client frames whatever transport
+  // wraps them, without knowing which codec or transformers run. Returns
+  // false (and changes nothing) if the chain has no codec after this
+  // filter: then there are no frames to observe.
+  virtual bool observeFrames() = 0;
 
   // Pauses/resumes reading from the client (counted). On resume, bytes
   // already buffered are delivered again from the first filter.
@@ -283,6 +306,7 @@ class Filter {
     return kNoPrefix;
   }
   virtual void onClosing(CloseReason /*reason*/) {}
+  virtual FilterStatus onDecodedFrame(Frame& /*frame*/) { return FilterStatus::kContinue; }
   virtual void onClose(CloseReason /*reason*/) {}
   virtual void onAboveWriteBufferHighWatermark() {}
   virtual void onBelowWriteBufferLowWatermark() {}

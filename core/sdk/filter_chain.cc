@@ -65,7 +65,9 @@ class FilterChain::Entry : public FilterCallbacks {
   }
   size_t passedLeft() const override { return chain_.passedLeft(index_); }
   void passFrame(Frame& frame) override { chain_.runFrame(index_ + 1, frame); }
-  void writeFrame(Frame& frame) override { chain_.runWriteFrame(index_, frame); }
+  void writeFrame(Frame& frame) override {
+    chain_.runWriteFrame(chain_.writeFrameStart(index_), frame);
+  }
 
   void sendFrame(uint16_t msg_id, uint32_t server_id, std::string_view payload) override {
     wire::ClientHeader h;
@@ -77,7 +79,7 @@ class FilterChain::Entry : public FilterCallbacks {
     evbuffer* scratch = chain_.scratch();
     evbuffer_add(scratch, payload.data(), h.length);
     Frame frame(h, scratch);
-    chain_.runWriteFrame(index_, frame);
+    chain_.runWriteFrame(chain_.writeFrameStart(index_), frame);
   }
 
   void writeBytes(evbuffer* src, size_t len) override {
@@ -90,6 +92,14 @@ class FilterChain::Entry : public FilterCallbacks {
     chain_.runWrite(index_, static_cast<const uint8_t*>(head), head_len, src, len);
   }
   void shutdownWrite() override { chain_.conn_->shutdownWrite(); }
+  bool observeFrames() override {
+    if (traits.produces() != Layer::kBytes || traits.terminal ||
+        chain_.codecAfter(index_) == chain_.count_)
+      return false;
+    observes_frames = true;
+    chain_.frame_observers_ = true;
+    return true;
+  }
   void readDisable(bool disable) override { chain_.conn_->readDisable(disable); }
   bool readDisabled() const override { return !chain_.conn_->readEnabled(); }
   void close(CloseReason reason, std::string_view detail, Connection::CloseMode mode) override {
@@ -101,6 +111,7 @@ class FilterChain::Entry : public FilterCallbacks {
   const uint16_t index_;  // chains hold at most kMaxFilters
   const PackedTraits traits;
   bool direct_write = true;  // no observing bytes filter below: write straight to the socket
+  bool observes_frames = false;  // observeFrames() was called: onDecodedFrame runs
 };
 
 // A buffer a bytes transformer passed (passData()).
@@ -295,8 +306,37 @@ void FilterChain::runFilters(size_t from, bool end_stream, evbuffer* src) {
   }
 }
 
+size_t FilterChain::codecAfter(size_t index) const {
+  for (size_t i = index + 1; i < count_; ++i) {
+    const PackedTraits& t = entries_[i].traits;
+    if (t.consumes() != Layer::kBytes) break;
+    if (t.produces() == Layer::kFrames && !t.terminal) return i;
+  }
+  return count_;
+}
+
+size_t FilterChain::writeFrameStart(size_t index) const {
+  const PackedTraits& t = entries_[index].traits;
+  if (t.produces() != Layer::kBytes || t.terminal) return index;
+  const size_t codec = codecAfter(index);
+  return codec < count_ ? codec + 1 : index;
+}
+
+bool FilterChain::runFrameObservers(size_t codec, Frame& frame) {
+  for (size_t i = 0; i < codec; ++i) {
+    Entry& e = entries_[i];
+    if (!e.observes_frames) continue;
+    if (e.filter->onDecodedFrame(frame) == FilterStatus::kStopIteration || closed()) return false;
+  }
+  return true;
+}
+
 void FilterChain::runFrame(size_t from, Frame& frame) {
   ++frames_in_;
+  if (frame_observers_ && from > 0 && !runFrameObservers(from - 1, frame)) {
+    if (!frame.consumed()) frame.discardPayload();
+    return;
+  }
   for (size_t i = from; i < count_ && !closed(); ++i) {
     Entry& e = entries_[i];
     if (e.traits.consumes() != Layer::kFrames) break;

@@ -127,6 +127,16 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   size_t passedLeft(size_t transformer) const;
 
   void runFrame(size_t from, Frame& frame);
+  // The codec after bytes filter `index` (the first filter after it that
+  // turns bytes into frames), or count_ if there is none.
+  size_t codecAfter(size_t index) const;
+  // Where a frame written by filter `index` starts down the write path: the
+  // filter itself, or, for a bytes filter before the codec, just after the
+  // codec (FilterCallbacks::writeFrame()).
+  size_t writeFrameStart(size_t index) const;
+  // Runs onDecodedFrame of the filters before `codec` that observe frames.
+  // Returns false if one refused the frame or the connection closed.
+  bool runFrameObservers(size_t codec, Frame& frame);
   void runWriteFrame(size_t below, Frame& frame);
   // One write from the filter at `below` toward the client: `head` (copied)
   // then the first `len` bytes of `src` (moved). Straight to the output when
@@ -163,6 +173,7 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   // Whether the filters' onClosing ran (FilterChain::close()).
   enum class Closing : uint8_t { kNo, kRunning, kDone };
   Closing closing_ = Closing::kNo;
+  bool frame_observers_ = false;  // a filter called observeFrames(): runFrame asks them
   Slots slots_;
   const OutputLimits* limits_;
   ClosedFn on_closed_;

@@ -270,12 +270,6 @@ size_t encodeErrorFrame(ErrorCode code, uint16_t refused_msg_id, uint8_t* out) {
   return 12 + name.size();
 }
 
-size_t encodeRateLimitedFrame(uint16_t refused_msg_id, uint8_t* out) {
-  static_assert(errorCodeName(ErrorCode::kRateLimited).size() == kErrorFrameBytes - 12,
-                "error frame size");
-  return encodeErrorFrame(ErrorCode::kRateLimited, refused_msg_id, out);
-}
-
 // ---------------------------------------------------------------------------
 
 namespace {
@@ -313,7 +307,9 @@ FilterStatus IpLimiterFilter::onNewConnection() {
   if (config().message_rate_limit > 0) {
     message_rate_ =
         std::make_unique<MessageRateTracker>(config().message_rate, config().message_rate_action);
-    message_rate_->attach(conn.input());
+    // With a codec the frames it decodes are counted (onDecodedFrame), else
+    // the raw bytes are scanned for client frames.
+    if (!callbacks().observeFrames()) message_rate_->attach(conn.input());
   }
   std::optional<IpKey> peer = keyOf(conn.peer().sockaddr_ptr());
   if (!peer) return FilterStatus::kContinue;  // not an IP socket: nothing to limit
@@ -403,9 +399,7 @@ bool IpLimiterFilter::shedIfAwaitingFirstFrame() {
   released_ = true;
   config().limiter->release(ticket_, config().clock(), &factory_.reserve());
   config().stats->shed->inc();
-  uint8_t frame[kMaxErrorFrameBytes];
-  size_t n = encodeErrorFrame(ErrorCode::kOverloaded, 0, frame);
-  callbacks().writeBytes(frame, n);
+  sendErrorFrame(ErrorCode::kOverloaded, 0);
   callbacks().close(CloseReason::kOverloaded,
                     "ip_limiter: " + clientAddress() + ": shed at max_connections (" +
                         std::to_string(config().max_connections) +
@@ -469,12 +463,7 @@ FilterStatus IpLimiterFilter::onData(evbuffer* data, bool end_stream) {
     MessageRateTracker::Result r = message_rate_->scan(config().clock(), this);
     if (r.dropped > 0) config().stats->rejected(RejectReason::kMessageRate).inc(r.dropped);
     if (r.exceeded) {
-      config().stats->rejected(RejectReason::kMessageRate).inc();
-      callbacks().close(CloseReason::kRateLimited,
-                        "ip_limiter: " + clientAddress() + ": more than " +
-                            rateText(config().message_rate_limit) + " frames/s, burst " +
-                            std::to_string(config().message_burst) + " (message_rate_limit)",
-                        Connection::CloseMode::kFlush);
+      closeOverMessageRate();
       return FilterStatus::kStopIteration;
     }
     if (callbacks().connection().state() == Connection::State::kClosed)
@@ -483,10 +472,41 @@ FilterStatus IpLimiterFilter::onData(evbuffer* data, bool end_stream) {
   return FilterStatus::kContinue;
 }
 
+FilterStatus IpLimiterFilter::onDecodedFrame(Frame& frame) {
+  if (message_rate_ == nullptr || message_rate_->take(config().clock()))
+    return FilterStatus::kContinue;
+  if (message_rate_->action() == MessageRateTracker::Action::kClose) {
+    closeOverMessageRate();
+    return FilterStatus::kStopIteration;
+  }
+  config().stats->rejected(RejectReason::kMessageRate).inc();
+  sendErrorFrame(ErrorCode::kRateLimited, frame.header.msg_id);
+  return FilterStatus::kStopIteration;
+}
+
+void IpLimiterFilter::closeOverMessageRate() {
+  config().stats->rejected(RejectReason::kMessageRate).inc();
+  callbacks().close(CloseReason::kRateLimited,
+                    "ip_limiter: " + clientAddress() + ": more than " +
+                        rateText(config().message_rate_limit) + " frames/s, burst " +
+                        std::to_string(config().message_burst) + " (message_rate_limit)",
+                    Connection::CloseMode::kFlush);
+}
+
+void IpLimiterFilter::sendErrorFrame(ErrorCode code, uint16_t refused_msg_id) {
+  uint8_t frame[kMaxErrorFrameBytes];
+  size_t n = encodeErrorFrame(code, refused_msg_id, frame);
+  if (callbacks().stage() == ConnectionStage::kNoCodec) {
+    callbacks().writeBytes(frame, n);
+    return;
+  }
+  std::string_view payload(reinterpret_cast<const char*>(frame) + wire::kClientHeaderSize,
+                           n - wire::kClientHeaderSize);
+  callbacks().sendFrame(kErrorMsgId, 0, payload);
+}
+
 void IpLimiterFilter::onFrameDropped(uint16_t msg_id) {
-  uint8_t frame[kErrorFrameBytes];
-  size_t n = encodeRateLimitedFrame(msg_id, frame);
-  callbacks().writeBytes(frame, n);
+  sendErrorFrame(ErrorCode::kRateLimited, msg_id);
 }
 
 void IpLimiterFilter::onClose(CloseReason) {

@@ -11,7 +11,10 @@
 //     (reason rate_limited, abort) before anything is read;
 //   - optionally a per-connection frame rate (message_rate_limit): over it,
 //     close the connection or drop the frame and answer with an error frame
-//     (core/error_frame.h, code rate_limited);
+//     (core/error_frame.h, code rate_limited). With a codec in the chain it
+//     counts the frames the codec decodes (FilterCallbacks::observeFrames(),
+//     so tls and websocket in between are seen through); without one
+//     (tcp_proxy) it finds client frames in the raw bytes it reads;
 //   - optionally the PROXY protocol (v1/v2) from trusted load balancers, so
 //     the limits apply to the real client address;
 //   - at max_connections (`"at_max_connections": "shed"`, the default), a
@@ -122,13 +125,9 @@ struct IpLimiterConfig : FilterConfig {
 // error.
 std::shared_ptr<IpLimiterConfig> parseConfig(const rapidjson::Value& json, ParseContext& ctx);
 
-// The error frame sent for a dropped frame (action drop): client header
-// (msg_id kErrorMsgId, server_id 0) + errorFramePayload(kRateLimited,
-// refused msg_id). Writes at most kErrorFrameBytes into `out`; returns the size.
-inline constexpr size_t kErrorFrameBytes = 8 + 4 + 12;
-size_t encodeRateLimitedFrame(uint16_t refused_msg_id, uint8_t* out);
-// The same for any code: client header + errorFramePayload(code, refused
-// msg_id). Writes at most kMaxErrorFrameBytes into `out`; returns the size.
+// The error frame the filter answers with (rate_limited for a dropped
+// frame, overloaded when shed): client header (msg_id kErrorMsgId,
+// server_id 0) + errorFramePayload(code, refused msg_id). Writes at most kMaxErrorFrameBytes into `out`; returns the size.
 inline constexpr size_t kMaxErrorFrameBytes = 8 + 4 + 32;
 size_t encodeErrorFrame(ErrorCode code, uint16_t refused_msg_id, uint8_t* out);
 
@@ -145,6 +144,9 @@ class IpLimiterFilter : public Filter,
 
   FilterStatus onNewConnection() override;
   FilterStatus onData(evbuffer* data, bool end_stream) override;
+  // message_rate_limit with a codec: one token per decoded frame; over the
+  // limit closes the connection or refuses the frame with an error frame.
+  FilterStatus onDecodedFrame(Frame& frame) override;
   void onClose(CloseReason reason) override;
 
   // True once the connection was admitted (counted in the limits).
@@ -171,6 +173,13 @@ class IpLimiterFilter : public Filter,
   FilterStatus onProxyData(evbuffer* data, bool end_stream);
   void failProxy(CloseReason reason, const std::string& why);
   void onFrameDropped(uint16_t msg_id) override;
+  // Closes the connection for exceeding message_rate_limit (counted).
+  void closeOverMessageRate();
+  // Answers the client with the gateway's error frame (`code`, refusing
+  // `refused_msg_id`): encoded by the chain's codec and wrapped by the
+  // transformers below it (websocket, tls), or, in a chain without a codec,
+  // written as raw client-frame bytes.
+  void sendErrorFrame(ErrorCode code, uint16_t refused_msg_id);
 
   const IpLimiterConfig& config() const;
 

@@ -1,8 +1,12 @@
-// filters/ip_limiter/message_rate.h — a per-connection frame rate limit
-// applied below the codec.
+// filters/ip_limiter/message_rate.h — a per-connection frame rate limit.
 //
-// Defines MessageRateTracker: finds client-frame boundaries in the raw byte
-// stream (8-byte header, u16 payload length first, see core/wire.h) as the
+// Defines MessageRateTracker: one token bucket per connection, one token per
+// client frame. Two ways to learn of frames:
+//   - take(): a frame the chain's codec decoded (ip_limiter observes them
+//     with FilterCallbacks::observeFrames(), whatever transport — tls,
+//     websocket — wraps them). The caller refuses or closes over the limit.
+//   - attach() + scan(), for chains without a codec (tcp_proxy): finds
+//     client-frame boundaries in the raw byte stream (8-byte header, u16 payload length first, see core/wire.h) as the
 // bytes arrive, without copying payloads — per frame it copies 4 header
 // bytes out of the buffer and skips the rest arithmetically — and takes one
 // token per frame from a TokenBucket. A frame over the limit either stops
@@ -65,6 +69,11 @@ class MessageRateTracker {
   // frame's bytes stay). With action drop, removes every over-limit frame's
   // bytes that are buffered and reports each to `sink` (may be null).
   Result scan(int64_t now_ns, DropSink* sink);
+
+  // A frame decoded by the codec arrived at `now_ns`: takes its token.
+  // Returns false when the connection is over the limit (no token taken).
+  bool take(int64_t now_ns) { return bucket_.take(spec_, now_ns); }
+  Action action() const { return action_; }
 
   // Tokens left at `now_ns` (tests).
   int64_t tokens(int64_t now_ns) const { return bucket_.tokens(spec_, now_ns); }

@@ -58,6 +58,10 @@ class Probe : public Filter {
     log(":write:" + std::to_string(frame.header.msg_id));
     return on_write_frame ? on_write_frame(*this, frame) : FilterStatus::kContinue;
   }
+  FilterStatus onDecodedFrame(Frame& frame) override {
+    log(":decoded:" + std::to_string(frame.header.msg_id));
+    return on_decoded ? on_decoded(*this, frame) : FilterStatus::kContinue;
+  }
   FilterStatus onWriteData(evbuffer* data, bool end_stream) override {
     log(":writedata");
     return on_write_data ? on_write_data(*this, data, end_stream) : FilterStatus::kContinue;
@@ -90,6 +94,7 @@ class Probe : public Filter {
   DataFn on_data;
   FrameFn on_frame;
   FrameFn on_write_frame;
+  FrameFn on_decoded;
   DataFn on_write_data;
   std::function<void(Probe&)> on_closing;
   // onWritePrefix: gets the whole write, returns the prefix ("-": none,
@@ -425,6 +430,63 @@ TEST_F(FilterChainTest, FrameWrittenMidChainOnlyPassesTheFiltersBeforeIt) {
   ec->feed(encodeClientFrame(1, 0, "request"));
   EXPECT_EQ(log, (Events{"codec:data", "F1:frame:1", "codec:write:500"}));
   EXPECT_EQ(ec->takeOutput(), encodeClientFrame(500, 0, "denied"));
+}
+
+TEST_F(FilterChainTest, ABytesFilterBeforeTheCodecObservesAndRefusesDecodedFrames) {
+  // O sits before the codec (as ip_limiter does) and observes every decoded
+  // frame; it refuses msg_id 7 with a frame of its own, which the codec
+  // encodes and O's own write observer then sees (as a transformer below
+  // the codec would wrap it).
+  add("O", bytesFilter(true), [](Probe& p) {
+    p.on_new = [](Probe& self) {
+      self.calls = self.cb().observeFrames() ? 1 : 0;
+      return FilterStatus::kContinue;
+    };
+    p.on_decoded = [](Probe& self, Frame& f) {
+      if (f.header.msg_id != 7) return FilterStatus::kContinue;
+      self.cb().sendFrame(500, 0, "refused");
+      return FilterStatus::kStopIteration;
+    };
+    p.on_write_data = [](Probe&, evbuffer* data, bool) {
+      evbuffer_add(data, "[o]", 3);
+      return FilterStatus::kContinue;
+    };
+  });
+  addCodec();
+  add("F1", framesFilter(), [](Probe& p) {
+    p.on_new = [](Probe& self) {
+      self.calls = self.cb().observeFrames() ? 1 : 0;  // after the codec: refused
+      return FilterStatus::kContinue;
+    };
+  });
+  add("T", framesTerminal(), [](Probe& p) { p.on_frame = takePayload; });
+  start();
+  EXPECT_EQ(probe(0).calls, 1);
+  EXPECT_EQ(probe(2).calls, 0);
+  log.clear();
+  ec->feed(encodeClientFrame(7, 0, "flood") + encodeClientFrame(8, 0, "ok"));
+  // The test codec writes a frame's header and payload as two writes.
+  EXPECT_EQ(log, (Events{"O:data", "codec:data", "O:decoded:7", "codec:write:500", "O:writedata",
+                         "O:writedata", "O:decoded:8", "F1:frame:8", "T:frame:8"}));
+  EXPECT_EQ(probe(3).payloads, (std::vector<std::string>{"ok"}));
+  std::string refusal = encodeClientFrame(500, 0, "refused");
+  EXPECT_EQ(ec->takeOutput(), refusal.substr(0, 8) + "[o]" + refusal.substr(8) + "[o]");
+  EXPECT_EQ(ec->inputLength(), 0u);  // the refused frame's payload was dropped
+  EXPECT_EQ(ec->chain().framesIn(), 2u);
+}
+
+TEST_F(FilterChainTest, ObserveFramesWithoutACodecIsRefused) {
+  add("O", bytesFilter(), [](Probe& p) {
+    p.on_new = [](Probe& self) {
+      self.calls = self.cb().observeFrames() ? 1 : 2;
+      return FilterStatus::kContinue;
+    };
+  });
+  add("T", bytesTerminal(), [](Probe& p) { p.on_data = drainInto; });
+  start();
+  EXPECT_EQ(probe(0).calls, 2);
+  ec->feed(encodeClientFrame(1, 0, "x"));
+  EXPECT_EQ(probe(1).received, encodeClientFrame(1, 0, "x"));
 }
 
 TEST_F(FilterChainTest, StopIterationOnTheWritePathTakesTheFrame) {

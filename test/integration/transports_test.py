@@ -18,7 +18,10 @@ to every session). At the same time:
     version) and a text message gets close 1003;
 and the metrics count connections by transport (tcp, tls, ws, wss, http),
 the handshake failures and close codes, and backend_sim saw the sessions of
-every kind. Run by //test/integration:transports_test (cwd: the runfiles
+every kind. A second gateway with ip_limiter's message_rate_limit shows that
+the limit counts client frames on every transport alike: a raw TCP, TLS, ws
+and wss client under the burst are served, and each is closed (reason
+message_rate) once over it, however its frames are packed in messages. Run by //test/integration:transports_test (cwd: the runfiles
 root).
 """
 import asyncio
@@ -129,7 +132,11 @@ class RawClient:
 
 
 
-class Transports(unittest.TestCase):
+class GatewayCase(unittest.TestCase):
+    """Starts backend_sim and the gateway with the example config (ip_limiter's
+    config updated with the class's IP_LIMITER) for the class's tests."""
+    IP_LIMITER = {}
+
     @classmethod
     def setUpClass(cls):
         # The example names dev-certs/ relative to the working directory, as
@@ -153,6 +160,7 @@ class Transports(unittest.TestCase):
             if f["name"] == "ip_limiter":  # every client of the test comes from 127.0.0.1
                 f["config"]["connection_rate_limit"] = 1000
                 f["config"]["connection_burst"] = 1000
+                f["config"].update(cls.IP_LIMITER)
             if f["name"] == "framing":  # test_an_oversized_frame_gets_close_1009
                 f["config"]["max_frame_bytes"] = MAX_FRAME_BYTES
             if f["name"] == "tls":
@@ -181,6 +189,9 @@ class Transports(unittest.TestCase):
 
     def ws_url(self, path="/game", scheme="ws"):
         return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+
+class Transports(GatewayCase):
 
     async def ws_client(self, n, secure=False):
         kw = {"ssl": self.tls_ctx} if secure else {}
@@ -350,6 +361,73 @@ class Transports(unittest.TestCase):
                                 code="1009") -
                          metric(before, "game_gateway_websocket_close_codes_total",
                                 direction="sent", code="1009"), 2)
+
+
+class MessageRateOnEveryTransport(GatewayCase):
+    # A burst of 5 frames; refilling one frame every 10 s (none during a test).
+    IP_LIMITER = {"message_rate_limit": 0.1, "message_burst": 5}
+
+    def echoes(self, got):
+        return sorted(f for f in got if f[0] != 9001)  # pushes do not count
+
+    def raw_flood(self, secure):
+        c = RawClient(self.port, self.tls_ctx if secure else None)
+        try:
+            c.send(b"".join(frame(600 + i, b"under %d" % i) for i in range(4)))
+            got, deadline = [], time.time() + 8
+            while len(self.echoes(got)) < 4 and time.time() < deadline:
+                got += c.frames(1, timeout=max(0.1, deadline - time.time()))
+            self.assertEqual(self.echoes(got), [(600 + i, b"under %d" % i) for i in range(4)])
+            c.send(b"".join(frame(700 + i, b"over") for i in range(4)))
+            c.sock.settimeout(5)
+            while True:  # read until the gateway closes
+                try:
+                    if not c.sock.recv(65536):
+                        break
+                except ConnectionResetError:
+                    break
+        finally:
+            c.close()
+
+    async def ws_flood(self, secure):
+        kw = {"ssl": self.tls_ctx} if secure else {}
+        async with websockets.connect(self.ws_url(scheme="wss" if secure else "ws"), origin=ORIGIN,
+                                      compression=None, **kw) as ws:
+            # Four frames in one message: four tokens of the five, all served.
+            await ws.send(b"".join(frame(600 + i, b"under %d" % i) for i in range(4)))
+            got, deadline = [], time.time() + 8
+            while len(self.echoes(got)) < 4 and time.time() < deadline:
+                msg = await asyncio.wait_for(ws.recv(), timeout=max(0.1, deadline - time.time()))
+                got += parse_frames(msg)[0]
+            self.assertEqual(self.echoes(got), [(600 + i, b"under %d" % i) for i in range(4)])
+            # Four more, one of them split over two messages: over the burst.
+            f = frame(700, b"split")
+            await ws.send(f[:3])
+            await ws.send(f[3:] + b"".join(frame(701 + i, b"over") for i in range(3)))
+            with self.assertRaises(websockets.exceptions.ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), timeout=5)
+
+    def test_clients_over_the_message_rate_are_closed_on_every_transport(self):
+        before = metrics(self.admin)
+        self.raw_flood(secure=False)
+        self.raw_flood(secure=True)
+        asyncio.run(self.ws_flood(secure=False))
+        asyncio.run(self.ws_flood(secure=True))
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            m = metrics(self.admin)
+            if metric(m, "game_gateway_rate_limit_rejected_total", reason="message_rate") - \
+                    metric(before, "game_gateway_rate_limit_rejected_total",
+                           reason="message_rate") >= 4:
+                break
+            time.sleep(0.1)
+        self.assertEqual(metric(m, "game_gateway_rate_limit_rejected_total", reason="message_rate") -
+                         metric(before, "game_gateway_rate_limit_rejected_total",
+                                reason="message_rate"), 4)
+        self.assertEqual(metric(m, "game_gateway_connection_closes_total", reason="rate_limited") -
+                         metric(before, "game_gateway_connection_closes_total",
+                                reason="rate_limited"), 4)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@
 //           [--mode pingpong|rate] [--pipeline 1] [--rate MSG/S] [--server-type 200]
 //           [--world-id 0] [--msg-id 1] [--connect-rate N/s] [--connect-timeout 5s]
 //           [--source-ip-range A-B] [--raw | --backend] [--tls [--tls-ciphersuites S]
-//           [--tls-ca FILE]] [--json]
+//           [--tls-ca FILE]] [--ws [--ws-path /]] [--json]
 //
 // Framing: client frames by default (what a game client sends a gateway); --raw sends bare
 // --size-byte messages (TCP echo servers, HAProxy tcp mode); --backend speaks the server frame
@@ -14,6 +14,14 @@
 // connection counts as connected once its handshake completed; a failed handshake is a failed
 // connect. --tls-ciphersuites picks the TLS 1.3 suites (e.g. TLS_AES_128_GCM_SHA256);
 // --tls-ca FILE verifies the server against FILE (default: no verification, a benchmark).
+// --ws speaks WebSocket (RFC 6455; with --tls, wss): after connecting (and the TLS
+// handshake) each connection upgrades with GET --ws-path (default /) and checks the 101
+// (Sec-WebSocket-Accept through OpenSSL SHA-1/base64); a refused or bad upgrade is a failed
+// connect, also counted as a WebSocket handshake failure. Then every message goes in its own
+// masked binary WebSocket message (a fresh mask per message from a xorshift PRNG), and
+// replies are read from the server's binary messages (unmasked; each holds one whole frame,
+// docs/protocol.md). Works with client frames (a gateway with `websocket` in its chain) and
+// --raw. A server close frame ends the connection (a disconnect error).
 //
 // Phases: connect (all connections are started, at --connect-rate if given, and each either
 // connects or fails), then warmup, then the measured window of --duration. Traffic on a
@@ -58,6 +66,7 @@
 #include "core/sdk/wire.h"
 #include "tools/loadgen/histogram.h"
 #include "tools/loadgen/tool_flags.h"
+#include "tools/loadgen/ws_client.h"
 
 namespace {
 
@@ -82,6 +91,8 @@ constexpr size_t kMaxQueued = 8 << 20;
 constexpr int kConnectBatch = 256;
 // msg_id of the gateway's error frames (docs/protocol.md, "Error frames").
 constexpr uint16_t kErrorFrameMsgId = 0xFFFF;
+// --ws: the largest upgrade response head accepted.
+constexpr size_t kMaxUpgradeResponse = 16 * 1024;
 
 enum class Mode { kPingPong, kRate };
 // What each message looks like on the wire.
@@ -109,6 +120,8 @@ struct Options {
   bool tls = false;
   std::string tls_ciphersuites;  // "" = OpenSSL's default
   std::string tls_ca;            // "" = no verification
+  bool ws = false;
+  std::string ws_path = "/";
 };
 
 // Set by SIGINT / SIGTERM: stop now and report.
@@ -153,7 +166,8 @@ class OutBuf {
   size_t head_ = 0;
 };
 
-enum class State { kIdle, kConnecting, kHandshaking, kConnected, kClosed, kFailed };
+// kHandshaking: TLS handshake; kUpgrading: --ws upgrade request sent, awaiting the 101.
+enum class State { kIdle, kConnecting, kHandshaking, kUpgrading, kConnected, kClosed, kFailed };
 
 struct Conn {
   int fd = -1;
@@ -171,12 +185,14 @@ struct Conn {
   bool want_out = false;         // EPOLLOUT registered
   bool dirty = false;            // on the flush list
   std::vector<uint8_t> partial;  // bytes of an incomplete reply carried to the next read
+  std::string ws_key;            // --ws: the Sec-WebSocket-Key sent (until the 101)
   OutBuf out;
 };
 
 struct Results {
   uint64_t connect_ok = 0;
   uint64_t connect_failed = 0;
+  uint64_t ws_handshake_failed = 0;  // --ws: upgrades refused or answered wrongly (also connect_failed)
   uint64_t disconnects = 0;
   uint64_t mismatched = 0;
   uint64_t malformed = 0;
@@ -203,8 +219,14 @@ class LoadGen {
   void onConnectDone(Conn* c, int64_t now);
   // --tls: advances the handshake; on completion calls onReady().
   void driveHandshake(Conn* c, int64_t now);
-  // The connection is usable (TCP connected, TLS handshake done).
+  // TCP connected and the TLS handshake (if any) done: upgrades (--ws) or onReady().
+  void onTransportReady(Conn* c, int64_t now);
+  // --ws: reads the upgrade response; on a valid 101 calls onReady().
+  void readUpgrade(Conn* c, int64_t now);
+  // The connection is usable (TCP connected, TLS handshake done, WebSocket upgraded).
   void onReady(Conn* c, int64_t now);
+  // Reads what the socket (or TLS) has into `buf`; as read(2).
+  ssize_t readSome(Conn* c, uint8_t* buf, size_t cap);
   // --tls: SSL_read()s up to `cap` bytes into `buf` (several records). Returns the bytes
   // read; 0 on EOF or close_notify; -1 with errno EAGAIN when nothing is there, or -1 with
   // errno EPROTO on a TLS error.
@@ -236,6 +258,8 @@ class LoadGen {
   size_t scratch_cap_ = 0;
   size_t msg_wire_ = 0;     // bytes per message on the wire
   size_t header_size_ = 0;  // 0 raw, 8 client frame, 29 server frame
+  size_t ws_header_ = 0;    // --ws: bytes of each message's WebSocket header (mask included)
+  gw::tools::FastRng rng_{0x5eed};  // --ws: mask keys
   uint32_t resolved_ = 0;   // connections connected or failed
   uint32_t alive_ = 0;
   bool stopping_ = false;
@@ -319,7 +343,60 @@ void LoadGen::onConnectDone(Conn* c, int64_t now) {
     driveHandshake(c, now);
     return;
   }
-  onReady(c, now);
+  onTransportReady(c, now);
+}
+
+void LoadGen::onTransportReady(Conn* c, int64_t now) {
+  if (!opt_.ws) {
+    onReady(c, now);
+    return;
+  }
+  c->state = State::kUpgrading;
+  c->ws_key = gw::tools::wsKeyFrom(rng_.next(), rng_.next());
+  std::string req = gw::tools::wsUpgradeRequest(opt_.target->toString(), opt_.ws_path, c->ws_key);
+  std::memcpy(c->out.grow(req.size()), req.data(), req.size());
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.ptr = c;
+  epoll_ctl(ep_, EPOLL_CTL_MOD, c->fd, &ev);
+  c->want_out = false;
+  markDirty(c);
+}
+
+ssize_t LoadGen::readSome(Conn* c, uint8_t* buf, size_t cap) {
+  return c->ssl != nullptr ? tlsRead(c, buf, cap) : ::read(c->fd, buf, cap);
+}
+
+void LoadGen::readUpgrade(Conn* c, int64_t now) {
+  uint8_t buf[4096];
+  ssize_t n = readSome(c, buf, sizeof(buf));
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+  std::string why;
+  if (n <= 0) {
+    why = n == 0 ? "closed during the upgrade" : std::strerror(errno);
+  } else {
+    c->partial.insert(c->partial.end(), buf, buf + n);
+    std::string_view got(reinterpret_cast<const char*>(c->partial.data()), c->partial.size());
+    size_t end = got.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+      if (got.size() <= kMaxUpgradeResponse) return;  // more to come
+      why = "upgrade response head over 16 KiB";
+    } else {
+      why = gw::tools::wsCheckUpgradeResponse(got.substr(0, end + 4), c->ws_key);
+      if (why.empty()) {
+        // Bytes after the head are already WebSocket frames: keep them for readConn.
+        c->partial.erase(c->partial.begin(), c->partial.begin() + static_cast<ptrdiff_t>(end + 4));
+        c->ws_key.clear();
+        c->ws_key.shrink_to_fit();
+        onReady(c, now);
+        if (!c->partial.empty() && c->state == State::kConnected) readConn(c);
+        return;
+      }
+    }
+  }
+  ++res_.ws_handshake_failed;
+  epoll_ctl(ep_, EPOLL_CTL_DEL, c->fd, nullptr);
+  failConnect(c, ("WebSocket upgrade failed: " + why).c_str());
 }
 
 void LoadGen::freeTls(Conn* c) {
@@ -333,7 +410,7 @@ void LoadGen::driveHandshake(Conn* c, int64_t now) {
   ERR_clear_error();
   int r = SSL_do_handshake(c->ssl);
   if (r == 1) {
-    onReady(c, now);
+    onTransportReady(c, now);
     return;
   }
   int e = SSL_get_error(c->ssl, r);
@@ -417,7 +494,8 @@ void LoadGen::markDirty(Conn* c) {
 }
 
 void LoadGen::enqueueMessage(Conn* c, int64_t now) {
-  uint8_t* p = c->out.grow(msg_wire_);
+  uint8_t* ws = opt_.ws ? c->out.grow(ws_header_ + msg_wire_) : nullptr;
+  uint8_t* p = ws != nullptr ? ws + ws_header_ : c->out.grow(msg_wire_);
   std::memcpy(p, template_.data(), msg_wire_);
   if (opt_.framing == Framing::kBackend) {
     uint64_t session = static_cast<uint64_t>(c->index) + 1;
@@ -428,9 +506,14 @@ void LoadGen::enqueueMessage(Conn* c, int64_t now) {
   gw::wire::putU64(stamp, static_cast<uint64_t>(now));
   gw::wire::putU32(stamp + 8, c->index);
   gw::wire::putU32(stamp + 12, c->next_seq++);
+  if (ws != nullptr) {
+    const uint32_t key = static_cast<uint32_t>(rng_.next() >> 32);
+    gw::tools::wsWriteHeader(ws, msg_wire_, key);
+    gw::tools::wsMask(p, msg_wire_, key);
+  }
   if (inWindow(now)) {
     ++res_.sent;
-    res_.bytes_out += msg_wire_;
+    res_.bytes_out += ws_header_ + msg_wire_;
   }
   markDirty(c);
 }
@@ -446,7 +529,8 @@ void LoadGen::setWantOut(Conn* c, bool want) {
 
 void LoadGen::flush(Conn* c) {
   c->dirty = false;
-  if (c->state != State::kConnected || c->out.size() == 0) return;
+  if ((c->state != State::kConnected && c->state != State::kUpgrading) || c->out.size() == 0)
+    return;
   ssize_t n;
   if (c->ssl != nullptr) {
     ERR_clear_error();
@@ -524,8 +608,7 @@ void LoadGen::onRefused(Conn* c, int64_t now) {
 void LoadGen::readConn(Conn* c) {
   size_t have = c->partial.size();
   if (have) std::memcpy(scratch_.get(), c->partial.data(), have);
-  ssize_t n = c->ssl != nullptr ? tlsRead(c, scratch_.get() + have, scratch_cap_ - have)
-                                 : ::read(c->fd, scratch_.get() + have, scratch_cap_ - have);
+  ssize_t n = readSome(c, scratch_.get() + have, scratch_cap_ - have);
   if (n == 0) {
     disconnect(c, "closed by peer");
     return;
@@ -538,6 +621,26 @@ void LoadGen::readConn(Conn* c) {
   int64_t now = monoNs();
   const uint8_t* p = scratch_.get();
   size_t avail = have + static_cast<size_t>(n);
+  // --ws: the raw bytes after the last whole server frame wait in `partial`;
+  // the unwrapped stream must hold whole replies (one frame per message).
+  const uint8_t* ws_tail = nullptr;
+  size_t ws_tail_len = 0;
+  if (opt_.ws) {
+    gw::tools::WsUnwrap u = gw::tools::unwrapServerMessages(scratch_.get(), avail);
+    if (u.status == gw::tools::WsUnwrap::Status::kError) {
+      error(&res_.malformed, "connection #" + std::to_string(c->index) + ": WebSocket: " + u.error);
+      disconnect(c, "malformed WebSocket frame");
+      return;
+    }
+    ws_tail = scratch_.get() + u.consumed;
+    ws_tail_len = avail - u.consumed;
+    avail = u.stream_len;
+    if (u.status == gw::tools::WsUnwrap::Status::kClose) {
+      std::string why = "WebSocket close " + std::to_string(u.close_code);
+      disconnect(c, why.c_str());
+      return;
+    }
+  }
   if (opt_.framing == Framing::kRaw) {
     while (avail >= opt_.size) {
       onReply(c, p, now);
@@ -606,6 +709,14 @@ void LoadGen::readConn(Conn* c) {
       avail -= total;
     }
   }
+  if (opt_.ws) {
+    if (avail > 0) {
+      error(&res_.malformed, "connection #" + std::to_string(c->index) +
+                                 ": a WebSocket message did not hold whole replies");
+    }
+    c->partial.assign(ws_tail, ws_tail + ws_tail_len);
+    return;
+  }
   c->partial.assign(p, p + avail);
 }
 
@@ -617,9 +728,11 @@ void LoadGen::report(double window_s) {
   uint64_t errors =
       res_.connect_failed + res_.disconnects + res_.mismatched + res_.malformed + res_.error_frames;
   const char* mode = opt_.mode == Mode::kPingPong ? "pingpong" : "rate";
-  const char* framing = opt_.framing == Framing::kRaw       ? (opt_.tls ? "raw+tls" : "raw")
-                        : opt_.framing == Framing::kBackend ? (opt_.tls ? "backend+tls" : "backend")
-                                                            : (opt_.tls ? "client+tls" : "client");
+  std::string framing = opt_.framing == Framing::kRaw       ? "raw"
+                        : opt_.framing == Framing::kBackend ? "backend"
+                                                            : "client";
+  if (opt_.ws) framing += "+ws";
+  if (opt_.tls) framing += "+tls";
   if (opt_.json) {
     std::printf(
         "{\"target\":\"%s\",\"mode\":\"%s\",\"framing\":\"%s\",\"size\":%zu,\"pipeline\":%u,"
@@ -629,8 +742,8 @@ void LoadGen::report(double window_s) {
         "\"bytes_in\":%llu,\"latency_ms\":{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,"
         "\"p99_9\":%.3f,\"max\":%.3f,\"samples\":%llu},\"errors\":{\"total\":%llu,"
         "\"connect\":%llu,\"disconnect\":%llu,\"mismatch\":%llu,\"malformed\":%llu,"
-        "\"error_frames\":%llu}}\n",
-        opt_.target->toString().c_str(), mode, framing, opt_.size, opt_.pipeline, opt_.rate,
+        "\"error_frames\":%llu,\"ws_handshake\":%llu}}\n",
+        opt_.target->toString().c_str(), mode, framing.c_str(), opt_.size, opt_.pipeline, opt_.rate,
         window_s, opt_.connections, static_cast<unsigned long long>(res_.connect_ok),
         static_cast<unsigned long long>(res_.connect_failed),
         static_cast<unsigned long long>(res_.sent), static_cast<unsigned long long>(res_.received),
@@ -644,19 +757,25 @@ void LoadGen::report(double window_s) {
         static_cast<unsigned long long>(res_.disconnects),
         static_cast<unsigned long long>(res_.mismatched),
         static_cast<unsigned long long>(res_.malformed),
-        static_cast<unsigned long long>(res_.error_frames));
+        static_cast<unsigned long long>(res_.error_frames),
+        static_cast<unsigned long long>(res_.ws_handshake_failed));
   } else {
     std::printf("loadgen: target %s, mode %s, %s framing, %u connections, size %zu",
-                opt_.target->toString().c_str(), mode, framing, opt_.connections, opt_.size);
+                opt_.target->toString().c_str(), mode, framing.c_str(), opt_.connections, opt_.size);
     if (opt_.mode == Mode::kPingPong) {
       std::printf(", pipeline %u", opt_.pipeline);
     } else {
       std::printf(", rate %.0f msg/s", opt_.rate);
     }
     std::printf(", window %.2fs\n", window_s);
-    std::printf("connections: %llu ok, %llu failed\n",
+    std::printf("connections: %llu ok, %llu failed",
                 static_cast<unsigned long long>(res_.connect_ok),
                 static_cast<unsigned long long>(res_.connect_failed));
+    if (opt_.ws) {
+      std::printf(" (%llu WebSocket handshakes failed)",
+                  static_cast<unsigned long long>(res_.ws_handshake_failed));
+    }
+    std::printf("\n");
     std::printf("messages:    %llu sent, %llu received, %llu pushes",
                 static_cast<unsigned long long>(res_.sent),
                 static_cast<unsigned long long>(res_.received),
@@ -690,6 +809,8 @@ int LoadGen::run() {
                  : opt_.framing == Framing::kBackend ? kServerFrameOverhead
                                                      : kClientHeaderSize;
   msg_wire_ = header_size_ + opt_.size;
+  ws_header_ = opt_.ws ? gw::tools::wsClientHeaderSize(msg_wire_) : 0;
+  rng_ = gw::tools::FastRng(static_cast<uint64_t>(monoNs()) ^ (static_cast<uint64_t>(getpid()) << 32));
   template_.assign(msg_wire_, 0);
   if (opt_.framing == Framing::kBackend) {
     ServerHeader::make(Opcode::kData, static_cast<int32_t>(opt_.msg_id), 0, opt_.size)
@@ -762,7 +883,8 @@ int LoadGen::run() {
       last_timeout_scan = now;
       for (uint32_t i = 0; i < next_connect; ++i) {
         Conn& c = conns_[i];
-        if ((c.state == State::kConnecting || c.state == State::kHandshaking) &&
+        if ((c.state == State::kConnecting || c.state == State::kHandshaking ||
+             c.state == State::kUpgrading) &&
             now - c.connect_start_ns > opt_.connect_timeout_ns) {
           epoll_ctl(ep_, EPOLL_CTL_DEL, c.fd, nullptr);
           failConnect(&c, "connect timeout");
@@ -838,6 +960,11 @@ int LoadGen::run() {
         driveHandshake(c, monoNs());
         continue;
       }
+      if (c->state == State::kUpgrading) {
+        if (what & (EPOLLIN | EPOLLHUP | EPOLLERR)) readUpgrade(c, monoNs());
+        if (c->state == State::kUpgrading && (what & EPOLLOUT)) flush(c);
+        continue;
+      }
       if (c->state != State::kConnected) continue;
       if (what & (EPOLLIN | EPOLLHUP | EPOLLERR)) readConn(c);
       if (c->state == State::kConnected && (what & EPOLLOUT)) flush(c);
@@ -902,7 +1029,8 @@ void usage() {
       "               [--size 64] [--mode pingpong|rate] [--pipeline 1] [--rate MSG/S]\n"
       "               [--server-type 200] [--world-id 0] [--msg-id 1] [--connect-rate N/s]\n"
       "               [--connect-timeout 5s] [--source-ip-range A-B] [--raw | --backend]\n"
-      "               [--tls [--tls-ciphersuites SUITES] [--tls-ca FILE]] [--json]\n"
+      "               [--tls [--tls-ciphersuites SUITES] [--tls-ca FILE]]\n"
+      "               [--ws [--ws-path /]] [--json]\n"
       "  DURATION: a number with ns|us|ms|s|m|h, e.g. 500ms. See docs/tools.md.\n");
 }
 
@@ -1016,6 +1144,13 @@ int main(int argc, char** argv) {
       auto v = value();
       if (!v || v->empty()) return bad("expected TLS 1.3 suites such as TLS_AES_128_GCM_SHA256");
       opt.tls_ciphersuites = *v;
+    } else if (flag == "--ws") {
+      opt.ws = true;
+    } else if (flag == "--ws-path") {
+      auto v = value();
+      if (!v || v->empty() || (*v)[0] != '/' || v->find_first_of(" \r\n") != std::string::npos)
+        return bad("expected a path starting with / (no spaces)");
+      opt.ws_path = *v;
     } else if (flag == "--tls-ca") {
       auto v = value();
       if (!v || v->empty()) return bad("expected a PEM CA file");
@@ -1034,6 +1169,10 @@ int main(int argc, char** argv) {
   if (opt.framing == Framing::kClient && opt.size > gw::wire::kMaxClientPayload) {
     std::fprintf(stderr, "loadgen: --size: a client frame carries at most %zu bytes\n",
                  gw::wire::kMaxClientPayload);
+    return 2;
+  }
+  if (opt.ws && opt.framing == Framing::kBackend) {
+    std::fprintf(stderr, "loadgen: --ws speaks to a gateway: not with --backend\n");
     return 2;
   }
   if (opt.mode == Mode::kRate && !rate_given) {

@@ -1,14 +1,16 @@
 #!/bin/bash
 # Runs loadgen against real peers on 127.0.0.1 and checks its exit status and JSON results:
 # raw mode against //tools/echo_server, framed mode against framed_echo_peer.py (pushes,
-# corrupted replies, disconnects, server_id encoding, source-IP ranges), connect failures
-# and flag validation.
+# corrupted replies, disconnects, server_id encoding, source-IP ranges), --ws against the
+# real gateway (websocket -> framing -> session -> upstream -> backend_sim; a wrong path is a
+# counted handshake failure), connect failures and flag validation.
 set -uo pipefail
 
 LOADGEN="tools/loadgen/loadgen"
 ECHO_SERVER="tools/echo_server/echo_server"
 PEER="tools/loadgen/framed_echo_peer.py"
 BACKEND_SIM="tools/backend_sim/backend_sim"
+GATEWAY="core/gateway"
 TMP="${TEST_TMPDIR:-$(mktemp -d)}"
 FAILS=0
 PIDS=()
@@ -149,6 +151,44 @@ run backend_prefix 1 --target "127.0.0.1:$PORT" --backend --connections 1 --dura
   --warmup 0
 expect "$TMP/backend_prefix.json" 'r["errors"]["malformed"] > 0' "altered replies are errors"
 
+echo "== --ws against the gateway (websocket in the chain), pushes inside binary messages"
+start wssim "$BACKEND_SIM" --address 127.0.0.1:0 --push-interval 20ms --quiet
+cat >"$TMP/ws_gateway.json" <<EOF
+{"workers": 1, "admin": {"address": "127.0.0.1:0"},
+ "listeners": [{"name": "game", "address": "127.0.0.1:0", "filters": [
+   {"name": "ip_limiter", "config": {"connection_rate_limit": 1000, "connection_burst": 1000}},
+   {"name": "websocket", "config": {"path": "/game"}},
+   {"name": "framing", "config": {}},
+   {"name": "session", "config": {"store": "memory"}},
+   {"name": "upstream", "config": {"routes": [{"match": "200:0", "cluster": "game"}]}}]}],
+ "clusters": [{"name": "game", "hosts": ["127.0.0.1:$PORT"]}]}
+EOF
+"$GATEWAY" --config "$TMP/ws_gateway.json" >"$TMP/ws_gateway.log" 2>&1 &
+PIDS+=($!)
+GW_PORT=""
+for _ in $(seq 200); do
+  GW_PORT=$(sed -n "s/.*listener 'game' listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p" "$TMP/ws_gateway.log")
+  [ -n "$GW_PORT" ] && break
+  sleep 0.05
+done
+[ -n "$GW_PORT" ] || { echo "gateway did not start: $(cat "$TMP/ws_gateway.log")"; exit 1; }
+run ws 0 --target "127.0.0.1:$GW_PORT" --ws --ws-path /game --connections 8 --pipeline 2 \
+  --duration 1s --warmup 200ms
+expect "$TMP/ws.json" 'r["received"] > 0 and r["errors"]["total"] == 0' "ws echo clean"
+expect "$TMP/ws.json" 'r["framing"] == "client+ws" and r["connections_ok"] == 8' "ws connected"
+expect "$TMP/ws.json" 'r["pushes"] > 0' "pushes unwrapped from binary messages"
+# Each message: 8 + 64 bytes of client frame in a 6-byte masked WebSocket header.
+expect "$TMP/ws.json" 'r["bytes_out"] == r["sent"] * 78' "one masked binary message per frame"
+run ws_badpath 1 --target "127.0.0.1:$GW_PORT" --ws --ws-path /nope --connections 3 --duration 1s
+expect "$TMP/ws_badpath.json" 'r["connections_failed"] == 3 and r["errors"]["ws_handshake"] == 3' \
+  "refused upgrades are counted handshake failures"
+grep -q "WebSocket upgrade failed: status 'HTTP/1.1 404" "$TMP/ws_badpath.err" ||
+  fail "refused upgrade not reported: $(cat "$TMP/ws_badpath.err")"
+run ws_raw_to_tcp 1 --target "127.0.0.1:$ECHO_PORT" --ws --raw --connections 1 --duration 1s \
+  --connect-timeout 1s
+expect "$TMP/ws_raw_to_tcp.json" 'r["connections_failed"] == 1' \
+  "a server that echoes the upgrade request back is no 101"
+
 echo "== connect failures"
 # A port nobody listens on: bind a socket, note its port, close it.
 DEAD_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
@@ -170,6 +210,8 @@ echo "== flag validation"
 [ $? = 2 ] || fail "--mode rate without --rate must be refused"
 "$LOADGEN" --target 127.0.0.1:1 --size 70000 >/dev/null 2>&1
 [ $? = 2 ] || fail "framed --size above 65535 must be refused"
+"$LOADGEN" --target 127.0.0.1:1 --ws --ws-path nope >/dev/null 2>&1
+[ $? = 2 ] || fail "--ws-path without a leading / must be refused"
 
 if [ "$FAILS" != 0 ]; then
   echo "$FAILS check(s) failed"

@@ -516,12 +516,13 @@ TEST_F(IpLimiterFilterTest, MessageRateCountsFramesAfterTheProxyHeader) {
 }
 
 TEST(IpLimiterErrorFrameTest, MatchesTheCoreErrorFrame) {
-  uint8_t buf[kErrorFrameBytes];
-  ASSERT_EQ(encodeRateLimitedFrame(0x1234, buf), kErrorFrameBytes);
+  uint8_t buf[kMaxErrorFrameBytes];
+  const size_t n = encodeErrorFrame(ErrorCode::kRateLimited, 0x1234, buf);
+  ASSERT_EQ(n, 8u + 4 + 12);  // header, code, msg_id, "rate_limited"
   wire::ClientHeader h = wire::ClientHeader::decode(buf);
   EXPECT_EQ(h.msg_id, kErrorMsgId);
   EXPECT_EQ(h.server_id, 0u);
-  std::string payload(reinterpret_cast<char*>(buf) + 8, kErrorFrameBytes - 8);
+  std::string payload(reinterpret_cast<char*>(buf) + 8, n - 8);
   EXPECT_EQ(h.length, payload.size());
   EXPECT_EQ(payload, errorFramePayload(ErrorCode::kRateLimited, 0x1234));
 }
