@@ -120,6 +120,11 @@ class ClusterPool {
   // deleted later in this loop turn.
   void onConnectionClosed(BackendConnection* conn, bool during_connect, bool had_sessions,
                           std::string_view detail);
+  // Called for every failed connect attempt (retried or not): counts it,
+  // and asks the cluster's DNS source to look its names up again.
+  void onConnectAttemptFailed(HostPool& host);
+  // A value of this pool's generator (retry jitter).
+  uint64_t random();
   // Called when a connect succeeded (resets the host's backoff).
   void onConnected(HostPool& host);
   // Called when a connection's last session left: a removed host's

@@ -22,6 +22,9 @@ inline constexpr const char* kPoolConnectionsMetric = "game_gateway_upstream_poo
 // Per host: failed connects / established connections that closed.
 inline constexpr const char* kConnectFailuresMetric = "game_gateway_upstream_connect_failures_total";
 inline constexpr const char* kConnectionsLostMetric = "game_gateway_upstream_connections_lost_total";
+// Per host, labels cluster and backend ("ip:port", the Go gateway's label):
+// connect attempts retried after a failure (cluster max_retries).
+inline constexpr const char* kBackendRetriesMetric = "game_gateway_backend_retries_total";
 // Per cluster, label direction="in" | "out".
 inline constexpr const char* kFramesMetric = "game_gateway_upstream_frames_total";
 inline constexpr const char* kBytesMetric = "game_gateway_upstream_bytes_total";
@@ -54,7 +57,8 @@ inline constexpr const char* kClusterScopedMetrics[] = {
     kPoolConnectionsMetric, kConnectFailuresMetric, kConnectionsLostMetric,
     kFramesMetric,          kBytesMetric,           kLatencyMetric,
     kPoolCapacityMetric,    kErrorFramesMetric,     kBackendFramesRefusedMetric,
-    kOutputRefusedMetric,   kHostSilentMetric,      kSilencesMetric};
+    kOutputRefusedMetric,   kHostSilentMetric,      kSilencesMetric,
+    kBackendRetriesMetric};
 
 struct HostStats {
   explicit HostStats(const std::string& cluster, const std::string& host) {
@@ -76,6 +80,9 @@ struct HostStats {
                       l);
     silences = &r.counter(kSilencesMetric,
                           "Times a worker found the host silent (reply watchdog).", l);
+    retries = &r.counter(kBackendRetriesMetric,
+                         "Backend connect attempts retried after a failed one (max_retries).",
+                         {{"cluster", cluster}, {"backend", host}});
   }
   stats::Counter* connect_failures;
   stats::Counter* connections_lost;
@@ -83,6 +90,7 @@ struct HostStats {
   stats::Gauge* pool_idle;
   stats::Gauge* silent;
   stats::Counter* silences;
+  stats::Counter* retries;
 };
 
 struct ClusterStats {
