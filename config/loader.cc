@@ -2,6 +2,7 @@
 
 #include <rapidjson/error/en.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -277,7 +278,11 @@ class Loader {
       cc.hosts.push_back(*a);
       return;
     }
-    auto n = parseHostName(text, &why);
+    // Text that looks like an IP address gets the address parser's error.
+    bool ip_like = text.empty() || text.front() == '[' ||
+                   std::count(text.begin(), text.end(), ':') > 1 ||
+                   text.find_first_not_of("0123456789.:") == std::string::npos;
+    auto n = ip_like ? std::nullopt : parseHostName(text, &why);
     if (!n) {
       error(at, why);
       return;
