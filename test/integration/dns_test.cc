@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <rapidjson/document.h>
+#include <signal.h>
 
 #include <algorithm>
 #include <chrono>
@@ -301,6 +302,59 @@ TEST(DnsHostsTest, AServfailKeepsTheLastGoodSet) {
   ASSERT_TRUE(waitUntil([&] { return metric(admin, errors) >= 1; })) << gw.output();
   EXPECT_EQ(gameHosts(admin).size(), 1u);
   EXPECT_EQ(Client(gw.listenerPort("game")).ask("x"), "A:x");
+}
+
+// tcp_proxy clusters take DNS names too: when the name's answer moves to
+// another address, new connections follow while the open one stays on the
+// old backend.
+TEST(DnsHostsTest, TcpProxyFollowsTheName) {
+  uint16_t port = 0;
+  Process e1, e2;
+  for (auto [p, ip] : {std::pair<Process*, const char*>{&e1, "127.0.0.1"}, {&e2, "127.0.0.2"}}) {
+    std::string why;
+    ASSERT_TRUE(p->start({runfile("tools/echo_server/echo_server"), "--address",
+                          std::string(ip) + ":" + std::to_string(port), "--quiet"},
+                         &why))
+        << why;
+    port = waitForListeningPort(*p, "echo_server", milliseconds(10000));
+    ASSERT_NE(port, 0) << p->output();
+  }
+  FakeDns dns;
+  ASSERT_TRUE(dns.start(R"({"echo.test": ["127.0.0.1"]})"));
+  GatewayProcess gw;
+  std::string err;
+  ASSERT_TRUE(gw.start(R"({"workers": 1, "admin": )" + testAdminJson() + R"(,
+      "dns": {"resolv_conf": ")" + dns.resolvConf() + R"("},
+      "listeners": [{"name": "raw", "address": "127.0.0.1:0",
+        "filters": [{"name": "tcp_proxy", "config": {"cluster": "game"}}]}],
+      "clusters": [{"name": "game", "hosts": ["echo.test:)" + std::to_string(port) +
+                           R"("], "dns_refresh_interval": "1s"}]})",
+                       &err))
+      << err;
+  uint16_t admin = adminPort(gw);
+  ASSERT_TRUE(waitUntil([&] { return gameHosts(admin).size() == 1; })) << gw.output();
+  // (Echo servers do not say who they are: killing e1 below tells them apart.)
+  UniqueFd first = connectTcp(gw.listenerPort("raw"));
+  std::string got;
+  ASSERT_TRUE(sendAll(first.get(), "ping"));
+  ASSERT_TRUE(recvExact(first.get(), 4, milliseconds(3000), &got));
+  EXPECT_EQ(got, "ping");
+  dns.set(R"({"echo.test": ["127.0.0.2"]})");
+  ASSERT_TRUE(waitUntil([&] {
+    auto h = gameHosts(admin);
+    return h.size() == 1 && h[0] == "127.0.0.2:" + std::to_string(port);
+  })) << gw.output();
+  // The open connection stays on 127.0.0.1 (e1) ...
+  ASSERT_TRUE(sendAll(first.get(), "more"));
+  ASSERT_TRUE(recvExact(first.get(), 4, milliseconds(3000), &got));
+  EXPECT_EQ(got, "more");
+  // ... and with e1 gone, new connections still work: they go to e2.
+  e1.signal(SIGKILL);
+  e1.wait(milliseconds(5000));
+  UniqueFd second = connectTcp(gw.listenerPort("raw"));
+  ASSERT_TRUE(sendAll(second.get(), "pong"));
+  ASSERT_TRUE(recvExact(second.get(), 4, milliseconds(3000), &got)) << gw.output();
+  EXPECT_EQ(got, "pong");
 }
 
 // max_retries through the real gateway: the backend's port refuses, then
