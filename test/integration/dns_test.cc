@@ -85,6 +85,33 @@ bool startBackend(Process& p, const std::string& ip, uint16_t* port, const std::
   return true;
 }
 
+// backend_sim "A:" on 127.0.0.1:*port and "B:" on 127.0.0.2 at the same port.
+bool startBackendPair(Process& a, Process& b, uint16_t* port) {
+  *port = 0;
+  return startBackend(a, "127.0.0.1", port, "A:") && startBackend(b, "127.0.0.2", port, "B:");
+}
+
+// Starts `gw` with `config`; returns its admin port (0, and a test failure,
+// when it does not start).
+uint16_t startGateway(GatewayProcess& gw, const std::string& config) {
+  std::string err;
+  if (!gw.start(config, &err)) {
+    ADD_FAILURE() << err;
+    return 0;
+  }
+  return adminPort(gw);
+}
+
+// The `hosts` array text of one host `name`:`port`.
+std::string nameOn(const std::string& name, uint16_t port) {
+  return R"([")" + name + ":" + std::to_string(port) + R"("])";
+}
+
+// The `dns` object text: `dns`'s resolv.conf, plus members `extra` (", ..." text).
+std::string dnsOf(const FakeDns& dns, const std::string& extra = "") {
+  return R"({"resolv_conf": ")" + dns.resolvConf() + R"(")" + extra + "}";
+}
+
 // A gateway config: one worker (so round robin is deterministic), framing
 // -> upstream routing 200:0 to cluster "game" whose hosts are `hosts` (JSON
 // array text), `dns` as the top-level dns object.
@@ -136,6 +163,24 @@ std::vector<std::string> gameHosts(uint16_t admin) {
   return out;
 }
 
+// Backends A (127.0.0.1) and B (127.0.0.2) on one port behind the name
+// "game.test" of a fake DNS server, and a gateway whose cluster "game" is
+// that name (top-level dns: the server, plus `dns_extra` members).
+struct TwoBackendsBehindOneName {
+  bool start(const std::string& dns_extra = "") {
+    if (!startBackendPair(a, b, &port) ||
+        !dns.start(R"({"game.test": ["127.0.0.1", "127.0.0.2"]})"))
+      return false;
+    admin = startGateway(gw, gatewayConfig(nameOn("game.test", port), dnsOf(dns, dns_extra)));
+    return admin != 0;
+  }
+  uint16_t port = 0;
+  Process a, b;
+  FakeDns dns;
+  GatewayProcess gw;
+  uint16_t admin = 0;
+};
+
 const std::string kUnavailable =
     "error " + std::to_string(static_cast<int>(ErrorCode::kUpstreamUnavailable));
 
@@ -143,19 +188,11 @@ const std::string kUnavailable =
 // removed backend drains (the session on it keeps working, new sessions go
 // to the remaining one).
 TEST(DnsHostsTest, TwoBackendsThenOneDrainsTheRemovedOne) {
-  uint16_t port = 0;
-  Process a, b;
-  ASSERT_TRUE(startBackend(a, "127.0.0.1", &port, "A:"));
-  ASSERT_TRUE(startBackend(b, "127.0.0.2", &port, "B:"));
-  FakeDns dns;
-  ASSERT_TRUE(dns.start(R"({"game.test": ["127.0.0.1", "127.0.0.2"]})"));
-  GatewayProcess gw;
-  std::string err;
-  ASSERT_TRUE(gw.start(gatewayConfig(R"(["game.test:)" + std::to_string(port) + R"("])",
-                                     R"({"resolv_conf": ")" + dns.resolvConf() + R"("})"),
-                       &err))
-      << err;
-  uint16_t admin = adminPort(gw);
+  TwoBackendsBehindOneName t;
+  ASSERT_TRUE(t.start());
+  FakeDns& dns = t.dns;
+  GatewayProcess& gw = t.gw;
+  uint16_t admin = t.admin, port = t.port;
   std::string p = std::to_string(port);
   ASSERT_TRUE(waitUntil([&] { return gameHosts(admin).size() == 2; }))
       << gw.output() << dns.output();
@@ -199,13 +236,9 @@ TEST(DnsHostsTest, AHostsFileNameResolves) {
   std::string hosts = writeTempFile("# test hosts\n127.0.0.1   game.hosts.test  game-alias\n",
                                     "hosts-", ".txt");
   GatewayProcess gw;
-  std::string err;
-  ASSERT_TRUE(gw.start(gatewayConfig(R"(["game.hosts.test:)" + std::to_string(port) + R"("])",
-                                     R"({"resolv_conf": ")" + dns.resolvConf() +
-                                         R"(", "hosts_file": ")" + hosts + R"(", "timeout": "300ms"})"),
-                       &err))
-      << err;
-  uint16_t admin = adminPort(gw);
+  uint16_t admin = startGateway(gw, gatewayConfig(nameOn("game.hosts.test", port),
+                                     dnsOf(dns, R"(, "hosts_file": ")" + hosts + R"(", "timeout": "300ms")")));
+  ASSERT_NE(admin, 0);
   ASSERT_TRUE(waitUntil([&] { return gameHosts(admin).size() == 1; })) << gw.output();
   EXPECT_EQ(Client(gw.listenerPort("game")).ask("hi"), "A:hi");
 }
@@ -221,12 +254,9 @@ TEST(DnsHostsTest, ANameThatDoesNotResolveLeavesTheClusterEmptyUntilItDoes) {
   FakeDns dns;
   ASSERT_TRUE(dns.start(R"({})"));  // NXDOMAIN for everything
   GatewayProcess gw;
-  std::string err;
-  ASSERT_TRUE(gw.start(gatewayConfig(R"(["late.test:)" + std::to_string(port) + R"("])",
-                                     R"({"resolv_conf": ")" + dns.resolvConf() + R"("})"),
-                       &err))
-      << err;
-  uint16_t admin = adminPort(gw);
+  uint16_t admin = startGateway(gw, gatewayConfig(nameOn("late.test", port),
+                                     dnsOf(dns)));
+  ASSERT_NE(admin, 0);
   const std::string nx = R"(game_gateway_dns_resolutions_total{cluster="game",result="nxdomain"})";
   ASSERT_TRUE(waitUntil([&] { return metric(admin, nx) >= 2; })) << gw.output();
   EXPECT_TRUE(gameHosts(admin).empty());
@@ -251,20 +281,11 @@ TEST(DnsHostsTest, ANameThatDoesNotResolveLeavesTheClusterEmptyUntilItDoes) {
 // A nameserver that stops answering: the lookups time out (counted as
 // such), and the last good set is kept: sessions old and new are served.
 TEST(DnsHostsTest, AResolverThatTimesOutKeepsTheLastGoodSet) {
-  uint16_t port = 0;
-  Process a, b;
-  ASSERT_TRUE(startBackend(a, "127.0.0.1", &port, "A:"));
-  ASSERT_TRUE(startBackend(b, "127.0.0.2", &port, "B:"));
-  FakeDns dns;
-  ASSERT_TRUE(dns.start(R"({"game.test": ["127.0.0.1", "127.0.0.2"]})"));
-  GatewayProcess gw;
-  std::string err;
-  ASSERT_TRUE(gw.start(gatewayConfig(R"(["game.test:)" + std::to_string(port) + R"("])",
-                                     R"({"resolv_conf": ")" + dns.resolvConf() +
-                                         R"(", "timeout": "300ms"})"),
-                       &err))
-      << err;
-  uint16_t admin = adminPort(gw);
+  TwoBackendsBehindOneName t;
+  ASSERT_TRUE(t.start(R"(, "timeout": "300ms")"));
+  FakeDns& dns = t.dns;
+  GatewayProcess& gw = t.gw;
+  uint16_t admin = t.admin;
   ASSERT_TRUE(waitUntil([&] { return gameHosts(admin).size() == 2; })) << gw.output();
   Client old_session(gw.listenerPort("game"));
   ASSERT_EQ(old_session.ask("1"), "A:1");
@@ -290,18 +311,44 @@ TEST(DnsHostsTest, AServfailKeepsTheLastGoodSet) {
   FakeDns dns;
   ASSERT_TRUE(dns.start(R"({"game.test": ["127.0.0.1"]})"));
   GatewayProcess gw;
-  std::string err;
-  ASSERT_TRUE(gw.start(gatewayConfig(R"(["game.test:)" + std::to_string(port) + R"("])",
-                                     R"({"resolv_conf": ")" + dns.resolvConf() + R"("})"),
-                       &err))
-      << err;
-  uint16_t admin = adminPort(gw);
+  uint16_t admin = startGateway(gw, gatewayConfig(nameOn("game.test", port),
+                                     dnsOf(dns)));
+  ASSERT_NE(admin, 0);
   ASSERT_TRUE(waitUntil([&] { return gameHosts(admin).size() == 1; })) << gw.output();
   dns.set(R"({"game.test": "SERVFAIL"})");
   const std::string errors = R"(game_gateway_dns_resolutions_total{cluster="game",result="error"})";
   ASSERT_TRUE(waitUntil([&] { return metric(admin, errors) >= 1; })) << gw.output();
   EXPECT_EQ(gameHosts(admin).size(), 1u);
   EXPECT_EQ(Client(gw.listenerPort("game")).ask("x"), "A:x");
+}
+
+// A reload that replaces a cluster's names by IP hosts gives the cluster
+// back to the config (the DNS source stops owning it), and one that brings
+// a name back resolves it again.
+TEST(DnsHostsTest, AReloadBetweenNamesAndAddressesSwitchesTheSource) {
+  uint16_t port = 0;
+  Process a, b;
+  ASSERT_TRUE(startBackendPair(a, b, &port));
+  FakeDns dns;
+  ASSERT_TRUE(dns.start(R"({"game.test": ["127.0.0.1"]})"));
+  GatewayProcess gw;
+  uint16_t admin = startGateway(gw, gatewayConfig(nameOn("game.test", port), dnsOf(dns)));
+  ASSERT_NE(admin, 0);
+  std::string p = std::to_string(port);
+  ASSERT_TRUE(waitUntil([&] { return gameHosts(admin) == std::vector<std::string>{"127.0.0.1:" + p}; }))
+      << gw.output();
+  auto reload = [&](const std::string& hosts) {
+    ASSERT_TRUE(writeFile(gw.configPath(), gatewayConfig(hosts, dnsOf(dns))));
+    ASSERT_TRUE(gw.process().signal(SIGHUP));
+  };
+  reload(R"(["127.0.0.2:)" + p + R"("])");
+  ASSERT_TRUE(waitUntil([&] { return gameHosts(admin) == std::vector<std::string>{"127.0.0.2:" + p}; }))
+      << gw.output();
+  EXPECT_EQ(Client(gw.listenerPort("game")).ask("x"), "B:x");
+  reload(nameOn("game.test", port));
+  ASSERT_TRUE(waitUntil([&] { return gameHosts(admin) == std::vector<std::string>{"127.0.0.1:" + p}; }))
+      << gw.output();
+  EXPECT_EQ(Client(gw.listenerPort("game")).ask("y"), "A:y");
 }
 
 // tcp_proxy clusters take DNS names too: when the name's answer moves to
@@ -322,16 +369,13 @@ TEST(DnsHostsTest, TcpProxyFollowsTheName) {
   FakeDns dns;
   ASSERT_TRUE(dns.start(R"({"echo.test": ["127.0.0.1"]})"));
   GatewayProcess gw;
-  std::string err;
-  ASSERT_TRUE(gw.start(R"({"workers": 1, "admin": )" + testAdminJson() + R"(,
-      "dns": {"resolv_conf": ")" + dns.resolvConf() + R"("},
+  uint16_t admin = startGateway(gw, R"({"workers": 1, "admin": )" + testAdminJson() + R"(,
+      "dns": )" + dnsOf(dns) + R"(,
       "listeners": [{"name": "raw", "address": "127.0.0.1:0",
         "filters": [{"name": "tcp_proxy", "config": {"cluster": "game"}}]}],
-      "clusters": [{"name": "game", "hosts": ["echo.test:)" + std::to_string(port) +
-                           R"("], "dns_refresh_interval": "1s"}]})",
-                       &err))
-      << err;
-  uint16_t admin = adminPort(gw);
+      "clusters": [{"name": "game", "hosts": )" + nameOn("echo.test", port) +
+                                        R"(, "dns_refresh_interval": "1s"}]})");
+  ASSERT_NE(admin, 0);
   ASSERT_TRUE(waitUntil([&] { return gameHosts(admin).size() == 1; })) << gw.output();
   // (Echo servers do not say who they are: killing e1 below tells them apart.)
   UniqueFd first = connectTcp(gw.listenerPort("raw"));
@@ -363,12 +407,9 @@ TEST(DnsHostsTest, TcpProxyFollowsTheName) {
 TEST(ConnectRetryTest, ABackendThatStartsDuringTheRetriesAnswers) {
   uint16_t port = freePort();
   GatewayProcess gw;
-  std::string err;
-  ASSERT_TRUE(gw.start(gatewayConfig(R"(["127.0.0.1:)" + std::to_string(port) + R"("])",
-                                     R"({})", R"(, "max_retries": 6, "retry_delay": "200ms")"),
-                       &err))
-      << err;
-  uint16_t admin = adminPort(gw);
+  uint16_t admin = startGateway(gw, gatewayConfig(R"(["127.0.0.1:)" + std::to_string(port) + R"("])",
+                                     R"({})", R"(, "max_retries": 6, "retry_delay": "200ms")"));
+  ASSERT_NE(admin, 0);
   Client c(gw.listenerPort("game"));
   std::string reply;
   std::thread asker([&] { reply = c.ask("late"); });
