@@ -99,8 +99,8 @@ DnsResolver::~DnsResolver() {
   }
 }
 
-void DnsResolver::applySettings(const DnsConfig& dns) {
-  if (base_ != nullptr && configured_ && sameSettings(dns, settings_)) return;
+bool DnsResolver::applySettings(const DnsConfig& dns) {
+  if (base_ != nullptr && configured_ && sameSettings(dns, settings_)) return false;
   if (base_ == nullptr) {
     base_ = evdns_base_new(dispatcher_.base(), EVDNS_BASE_DISABLE_WHEN_INACTIVE);
   } else {
@@ -125,12 +125,14 @@ void DnsResolver::applySettings(const DnsConfig& dns) {
   evdns_base_set_option(base_, "timeout:", timeout);
   evdns_base_set_option(base_, "getaddrinfo-allow-skew:", timeout);
   evdns_base_resume(base_);
+  return true;
 }
 
 void DnsResolver::configure(const DnsConfig& dns, const std::vector<ClusterConfig>& clusters) {
   bool any = false;
   for (const auto& c : clusters) any = any || !c.host_names.empty();
-  if (any || base_ != nullptr) applySettings(dns);
+  // New settings (other servers, hosts file): every cluster looks up again now.
+  bool new_settings = (any || base_ != nullptr) && applySettings(dns);
   // Clusters that no longer have names go back to the static source.
   for (auto it = clusters_.begin(); it != clusters_.end();) {
     const ClusterConfig* now = findCluster(clusters, it->first);
@@ -159,7 +161,7 @@ void DnsResolver::configure(const DnsConfig& dns, const std::vector<ClusterConfi
       });
     }
     slot->config = c;
-    if (changed) {
+    if (changed || new_settings) {
       slot->pending = 0;  // answers of an older round are dropped (epoch)
       startRound(*slot);
     }

@@ -78,8 +78,9 @@ class DnsResolver {
   struct Query;
   struct ClusterState;
 
-  // Creates the evdns base or reconfigures it in place from `dns`.
-  void applySettings(const DnsConfig& dns);
+  // Creates the evdns base or reconfigures it in place from `dns`; false
+  // when the settings are the ones in use (nothing done).
+  bool applySettings(const DnsConfig& dns);
   void startRound(ClusterState& c);
   static void onAnswer(int result, ::addrinfo* res, void* arg);
   void onQueryDone(Query& q);

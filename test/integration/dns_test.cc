@@ -323,8 +323,9 @@ TEST(DnsHostsTest, AServfailKeepsTheLastGoodSet) {
 }
 
 // A reload that replaces a cluster's names by IP hosts gives the cluster
-// back to the config (the DNS source stops owning it), and one that brings
-// a name back resolves it again.
+// back to the config (the DNS source stops owning it), one that brings a
+// name back resolves it again, and one that changes the nameservers asks
+// the new ones.
 TEST(DnsHostsTest, AReloadBetweenNamesAndAddressesSwitchesTheSource) {
   uint16_t port = 0;
   Process a, b;
@@ -349,6 +350,14 @@ TEST(DnsHostsTest, AReloadBetweenNamesAndAddressesSwitchesTheSource) {
   ASSERT_TRUE(waitUntil([&] { return gameHosts(admin) == std::vector<std::string>{"127.0.0.1:" + p}; }))
       << gw.output();
   EXPECT_EQ(Client(gw.listenerPort("game")).ask("y"), "A:y");
+  // Other nameservers (a changed dns.resolv_conf) apply at the reload.
+  FakeDns other;
+  ASSERT_TRUE(other.start(R"({"game.test": ["127.0.0.2"]})"));
+  ASSERT_TRUE(writeFile(gw.configPath(), gatewayConfig(nameOn("game.test", port), dnsOf(other))));
+  ASSERT_TRUE(gw.process().signal(SIGHUP));
+  ASSERT_TRUE(waitUntil([&] { return gameHosts(admin) == std::vector<std::string>{"127.0.0.2:" + p}; }))
+      << gw.output();
+  EXPECT_EQ(Client(gw.listenerPort("game")).ask("z"), "B:z");
 }
 
 // tcp_proxy clusters take DNS names too: when the name's answer moves to
