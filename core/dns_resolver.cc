@@ -113,8 +113,8 @@ bool DnsResolver::applySettings(const DnsConfig& dns) {
   configured_ = true;
   int rc = evdns_base_resolv_conf_parse(base_, DNS_OPTIONS_ALL, dns.resolv_conf.c_str());
   if (rc != 0) {
-    GW_LOG(error, "dns: cannot use {} (evdns error {}: {}); names resolve from the hosts files "
-                  "only until a reload fixes it",
+    GW_LOG(error, "dns: cannot use {} (evdns error {}: {}); lookups use the hosts files and "
+                  "libevent's default nameserver (127.0.0.1) until a reload fixes it",
            dns.resolv_conf, rc,
            rc == 1 ? "cannot open" : rc == 2 ? "cannot stat" : rc == 3 ? "too large" : "bad file");
   }
