@@ -212,7 +212,7 @@ std::string Server::reloadBlocker(const GatewayConfig& next) const {
 }
 
 bool Server::reload() {
-  const std::string& path = config_->source;
+  const std::string path = config_->source;  // a copy: config_ is replaced below
   auto refuse = [&](const std::string& why) {
     reloads_error_->inc();
     GW_LOG(error, "config reload refused: {}; still running generation {} from {}", why,
