@@ -68,6 +68,19 @@ struct AccessLogConfig {
   double sample_rate = 1.0;     // 0..1: the share of connections logged
 };
 
+// Top-level `dns`: how the runtime resolves cluster hosts given by name
+// (core/dns_resolver.h). Used only when some cluster has such a host.
+struct DnsConfig {
+  // Nameservers, search domains and options, in resolv.conf syntax (a
+  // `nameserver` line may carry a port: "nameserver 127.0.0.1:5353").
+  std::string resolv_conf = "/etc/resolv.conf";
+  // An /etc/hosts-style file consulted before the nameservers; "" = none
+  // besides the system's /etc/hosts.
+  std::string hosts_file;
+  // How long one query waits for an answer before it counts as a timeout.
+  std::chrono::milliseconds timeout{5000};
+};
+
 struct GatewayConfig {
   size_t workers = 0;  // 0 in JSON or absent: hardware threads
   std::string log_level = "info";
@@ -82,6 +95,7 @@ struct GatewayConfig {
   std::optional<Address> health_listener;
   std::optional<Address> metrics_listener;
   AccessLogConfig access_log;
+  DnsConfig dns;
   std::vector<ListenerConfig> listeners;
   std::vector<ClusterConfig> clusters;
   std::vector<std::string> plugins;

@@ -2,6 +2,7 @@
 
 #include <rapidjson/error/en.h>
 
+#include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
@@ -15,6 +16,7 @@
 
 #include "core/sdk/duration.h"
 #include "config/gateway_schema.h"
+#include "config/host_name.h"
 #include "core/sdk/schema_check.h"
 #include "plugins/loader.h"
 
@@ -149,6 +151,7 @@ class Loader {
     }
     if (doc.HasMember("plugins")) loadPlugins(doc["plugins"], *cfg);
     for (const auto& e : FilterRegistry::get().errors()) errors_.push_back(source_ + ": " + e);
+    if (doc.HasMember("dns")) parseDns(doc["dns"], cfg->dns);
     if (doc.HasMember("clusters")) parseClusters(doc["clusters"], *cfg);
     parseListeners(doc["listeners"], *cfg);
     return finish(std::move(cfg));
@@ -291,6 +294,38 @@ class Loader {
     return compat;
   }
 
+  // One entry of a cluster's `hosts` at `at`: an IP address, else a DNS
+  // name (resolved at run time, never here).
+  void parseHost(const rapidjson::Value& v, const std::string& at, ClusterConfig& cc) {
+    std::string text = v.GetString();
+    std::string why;
+    if (auto a = Address::parse(text, &why)) {
+      cc.hosts.push_back(*a);
+      return;
+    }
+    // Text that looks like an IP address gets the address parser's error.
+    bool ip_like = text.empty() || text.front() == '[' ||
+                   std::count(text.begin(), text.end(), ':') > 1 ||
+                   text.find_first_not_of("0123456789.:") == std::string::npos;
+    auto n = ip_like ? std::nullopt : parseHostName(text, &why);
+    if (!n) {
+      error(at, why);
+      return;
+    }
+    for (const auto& seen : cc.host_names)
+      if (seen == *n) return error(at, "duplicate host \"" + n->toString() + "\"");
+    cc.host_names.push_back(std::move(*n));
+  }
+
+  // Top-level `dns` (the schema checked its shape).
+  void parseDns(const rapidjson::Value& d, DnsConfig& out) {
+    if (d.HasMember("resolv_conf")) out.resolv_conf = d["resolv_conf"].GetString();
+    if (d.HasMember("hosts_file")) out.hosts_file = d["hosts_file"].GetString();
+    out.timeout = durationOr(d, "timeout", out.timeout);
+    if (out.timeout < std::chrono::milliseconds(100) || out.timeout > std::chrono::seconds(60))
+      error("/dns/timeout", "must be from 100ms to 60s");
+  }
+
   void parseClusters(const rapidjson::Value& arr, GatewayConfig& cfg) {
     for (rapidjson::SizeType i = 0; i < arr.Size(); ++i) {
       const auto& c = arr[i];
@@ -300,12 +335,8 @@ class Loader {
       for (const auto& other : cfg.clusters) {
         if (other.name == cc.name) error(at + "/name", "duplicate cluster name \"" + cc.name + "\"");
       }
-      for (rapidjson::SizeType h = 0; h < c["hosts"].Size(); ++h) {
-        std::string why;
-        auto a = Address::parse(c["hosts"][h].GetString(), &why);
-        if (!a) error(at + "/hosts/" + std::to_string(h), why);
-        else cc.hosts.push_back(*a);
-      }
+      for (rapidjson::SizeType h = 0; h < c["hosts"].Size(); ++h)
+        parseHost(c["hosts"][h], at + "/hosts/" + std::to_string(h), cc);
       if (c.HasMember("lb")) {
         std::string lb = c["lb"].GetString();
         cc.lb = lb == "least_request"     ? LbPolicy::kLeastRequest
@@ -323,6 +354,13 @@ class Loader {
         cc.max_pending_frames = c["max_pending_frames"].GetUint();
       if (c.HasMember("expect_reply")) cc.expect_reply = c["expect_reply"].GetBool();
       cc.silence_timeout = durationOr(c, "silence_timeout", cc.silence_timeout);
+      cc.dns_refresh_interval = durationOr(c, "dns_refresh_interval", cc.dns_refresh_interval);
+      if (cc.dns_refresh_interval < std::chrono::seconds(1))
+        error(at + "/dns_refresh_interval", "must be at least 1s");
+      if (c.HasMember("max_retries")) cc.max_retries = c["max_retries"].GetUint();
+      cc.retry_delay = durationOr(c, "retry_delay", cc.retry_delay);
+      if (cc.retry_delay.count() == 0 || cc.retry_delay > ClusterConfig::kMaxRetryDelay)
+        error(at + "/retry_delay", "must be from 1ms to 5s");
       cc.liveness = parseLiveness(c, at);
       if (c.HasMember("compat")) cc.compat = parseCompat(c["compat"]);
       if (cc.connect_timeout.count() == 0) error(at + "/connect_timeout", "must be > 0");

@@ -585,11 +585,17 @@ AdminServer::Response AdminServer::clusters() {
     cj.AddMember("max_connections_per_service", c.max_connections_per_service, a);
     cj.AddMember("max_connections", c.max_connections, a);
     for (const AdminView* v : views) v->describeCluster(ctx, c, cj, a);
+    if (!c.host_names.empty()) {
+      rapidjson::Value names(rapidjson::kArrayType);
+      for (const auto& n : c.host_names) names.PushBack(jsonString(n.toString(), a), a);
+      cj.AddMember("host_names", names, a);
+    }
+    // The cluster manager's hosts (DNS-resolved ones included).
     rapidjson::Value hosts(rapidjson::kArrayType);
-    for (const auto& h : c.hosts) {
+    for (const auto& h : currentHosts(c)) {
       rapidjson::Value hj(rapidjson::kObjectType);
-      hj.AddMember("address", jsonString(h.toString(), a), a);
-      for (const AdminView* v : views) v->describeHost(ctx, c, h, hj, a);
+      hj.AddMember("address", jsonString(h.name, a), a);
+      for (const AdminView* v : views) v->describeHost(ctx, c, h.address, hj, a);
       hosts.PushBack(hj, a);
     }
     cj.AddMember("hosts", hosts, a);

@@ -112,6 +112,12 @@ int main(int argc, char** argv) {
   if (check_only) {
     std::cout << config_path << ": OK (" << result.config->listeners.size() << " listener(s), "
               << result.config->clusters.size() << " cluster(s))\n";
+    for (const auto& c : result.config->clusters) {
+      for (const auto& n : c.host_names) {
+        std::cout << "cluster '" << c.name << "': host \"" << n.toString()
+                  << "\" is a DNS name: checked for syntax only, resolved at run time\n";
+      }
+    }
     return 0;
   }
   gw::log::setLevel(result.config->log_level);

@@ -76,7 +76,10 @@ Server::~Server() {
 }
 
 bool Server::init(std::string* error) {
-  // The config is the cluster manager's static source (core/sdk/cluster_manager.h).
+  // The config is the cluster manager's static source (core/sdk/cluster_manager.h);
+  // DNS names are its DNS source (first: the clusters it owns stay its own).
+  dns_ = std::make_unique<DnsResolver>(main_, ClusterManager::process());
+  dns_->configure(config_->dns, config_->clusters);
   ClusterManager::process().setStaticClusters(config_->clusters);
   for (size_t i = 0; i < config_->workers; ++i)
     workers_.push_back(std::make_unique<Worker>(i, config_->workers, config_));
@@ -245,7 +248,7 @@ std::string Server::reloadBlocker(const GatewayConfig& next) const {
 }
 
 bool Server::reload() {
-  const std::string& path = config_->source;
+  const std::string path = config_->source;  // a copy: config_ is replaced below
   auto refuse = [&](const std::string& why) {
     reloads_error_->inc();
     refresh_error_->inc();
@@ -270,6 +273,7 @@ bool Server::reload() {
 
   config_ = std::shared_ptr<const GatewayConfig>(std::move(next));
   // Before the workers build the new generation: its pools read these hosts.
+  dns_->configure(config_->dns, config_->clusters);
   ClusterManager::process().setStaticClusters(config_->clusters);
   uint64_t generation = ++generation_;
   log::setLevel(config_->log_level);

@@ -25,6 +25,7 @@
 #include "config/config.h"
 #include "core/access_log.h"
 #include "core/admin.h"
+#include "core/dns_resolver.h"
 #include "core/memory_trim.h"
 #include "core/sdk/dispatcher.h"
 #include "core/sdk/stats.h"
@@ -100,6 +101,8 @@ class Server : public AdminTarget {
   std::shared_ptr<const GatewayConfig> config_;
   plugins::PluginLoader& plugins_;
   Dispatcher main_;
+  // The cluster manager's DNS source, on main_ (core/dns_resolver.h).
+  std::unique_ptr<DnsResolver> dns_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<Address> bound_;
   std::vector<event*> signal_events_;

@@ -40,9 +40,26 @@ struct CompatConfig {
   bool trace_propagation = false;
 };
 
+// A cluster host given by DNS name ("game.svc:7000"): every address the
+// name resolves to (A and AAAA) becomes a host on `port` (the runtime's
+// resolver, docs/architecture.md "Cluster manager").
+struct HostName {
+  std::string name;  // lower-cased, no trailing dot
+  uint16_t port = 0;
+  // "name:port", as written in the config.
+  std::string toString() const { return name + ":" + std::to_string(port); }
+  bool operator==(const HostName& o) const { return name == o.name && port == o.port; }
+};
+
 struct ClusterConfig {
   std::string name;
+  // The hosts given as IP addresses.
   std::vector<Address> hosts;
+  // The hosts given as DNS names; with any, the cluster's hosts come from
+  // the resolver (`hosts` plus every address of every name) once resolved.
+  std::vector<HostName> host_names;
+  // How often `host_names` are resolved again (`dns_refresh_interval`).
+  std::chrono::milliseconds dns_refresh_interval{30000};
   LbPolicy lb = LbPolicy::kRoundRobin;
   std::chrono::milliseconds connect_timeout{5000};
   std::chrono::milliseconds idle_timeout{5 * 60 * 1000};
@@ -56,6 +73,13 @@ struct ClusterConfig {
   // how long after a backend is back clients may still be refused.
   std::chrono::milliseconds reconnect_base{100};
   std::chrono::milliseconds reconnect_max{1000};
+  // Connect retries before a connect counts as failed (`max_retries`, 0:
+  // none): a failed attempt is tried again after retry_delay, doubling
+  // each time (jittered, capped at kMaxRetryDelay); only the last failure
+  // reaches the breaker and the reconnect backoff.
+  uint32_t max_retries = 0;
+  std::chrono::milliseconds retry_delay{100};
+  static constexpr std::chrono::milliseconds kMaxRetryDelay{5000};
   // Frames waiting for a backend connection, per host per worker.
   uint32_t max_pending_frames = 1024;
   // Request/response cluster: a client frame expects a backend frame back.

@@ -100,6 +100,33 @@ bool ClusterManager::setHostState(std::string_view cluster, std::string_view hos
   return true;
 }
 
+void ClusterManager::releaseHosts(const std::string& cluster, const std::string& source) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = sets_.find(cluster);
+  if (it == sets_.end() || it->second->source != source) return;
+  auto next = std::make_shared<HostSet>(*it->second);
+  next->source = kStaticSource;
+  next->version = version_.load(std::memory_order_relaxed) + 1;
+  it->second = std::move(next);
+  changedLocked();
+}
+
+void ClusterManager::setRefreshHandler(std::function<void(const std::string&)> handler) {
+  std::lock_guard<std::mutex> lock(mu_);
+  refresh_ = handler ? std::make_shared<const std::function<void(const std::string&)>>(
+                           std::move(handler))
+                     : nullptr;
+}
+
+void ClusterManager::requestRefresh(const std::string& cluster) {
+  std::shared_ptr<const std::function<void(const std::string&)>> handler;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    handler = refresh_;
+  }
+  if (handler) (*handler)(cluster);
+}
+
 void ClusterManager::publishLocked(const std::string& cluster, const std::string& source,
                                    std::vector<ClusterHost> hosts) {
   auto next = std::make_shared<HostSet>();
@@ -187,6 +214,19 @@ void ClusterManager::unsubscribe(uint64_t id) {
   if (it == subscribers_.end()) return;
   dropped = std::move(it->second.callback);
   subscribers_.erase(it);
+}
+
+std::vector<ClusterHost> currentHosts(const ClusterConfig& c) {
+  if (auto set = ClusterManager::process().hosts(c.name)) return set->hosts;
+  std::vector<ClusterHost> out;
+  for (const auto& a : c.hosts) out.push_back(ClusterHost{a, a.toString()});
+  return out;
+}
+
+bool isCurrentHost(const ClusterConfig& c, std::string_view address) {
+  if (hasHost(c, address)) return true;
+  auto set = ClusterManager::process().hosts(c.name);
+  return set != nullptr && set->find(address) != nullptr;
 }
 
 ClusterHosts::ClusterHosts(ClusterManager& manager, std::string cluster,

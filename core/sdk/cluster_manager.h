@@ -12,7 +12,10 @@
 //    setStaticClusters() at start and after every accepted reload (a host
 //    that stays keeps its state; clusters the config no longer has are
 //    removed). Other sources (DNS, Consul) call replaceHosts() for a cluster
-//    they own; from then on a reload leaves that cluster's hosts to them.
+//    they own; from then on a reload leaves that cluster's hosts to them,
+//    until the source releaseHosts() it. A user that finds a host failing
+//    (a connect failure) calls requestRefresh(): the source that set the
+//    hosts (DNS) may look again sooner than its interval.
 //    Operations (the admin API) call setHostState().
 //  - States. ready takes new sessions. drain takes none, but sessions
 //    already on the host (pinned, or affine through a resumed session) stay.
@@ -105,6 +108,18 @@ class ClusterManager {
   // cluster or host. Setting the state it has is a success and no change.
   bool setHostState(std::string_view cluster, std::string_view host, HostState state,
                     std::string* error);
+  // `source` gives `cluster` back to the static source: its hosts stay as
+  // they are until the next setStaticClusters() replaces them. A no-op
+  // when `source` does not own the cluster.
+  void releaseHosts(const std::string& cluster, const std::string& source);
+
+  // The dynamic source's hook for requestRefresh(); `handler` must be
+  // thread-safe and cheap (it runs on the caller's thread: post work
+  // elsewhere). An empty function removes it.
+  void setRefreshHandler(std::function<void(const std::string& cluster)> handler);
+  // Asks the source of `cluster`'s hosts to look them up again soon (a
+  // connect to one of them failed). Thread-safe; the source rate-limits.
+  void requestRefresh(const std::string& cluster);
 
   // The current set of `cluster`, or nullptr when the manager has none.
   std::shared_ptr<const HostSet> hosts(std::string_view cluster) const;
@@ -136,9 +151,19 @@ class ClusterManager {
   mutable std::mutex mu_;
   std::map<std::string, std::shared_ptr<const HostSet>, std::less<>> sets_;
   std::map<uint64_t, Subscriber> subscribers_;
+  std::shared_ptr<const std::function<void(const std::string&)>> refresh_;
   uint64_t next_subscriber_ = 1;
   std::atomic<uint64_t> version_{1};
 };
+
+// The hosts `c` has now: the process manager's set for it when there is
+// one (DNS-resolved hosts included), else its configured IP hosts. For the
+// admin API and scrapes, not the data path (takes the manager's lock).
+std::vector<ClusterHost> currentHosts(const ClusterConfig& c);
+// True when `address` ("ip:port") is one of `c`'s configured hosts or in
+// the process manager's current set for it (a metric series of such a host
+// stays on /metrics).
+bool isCurrentHost(const ClusterConfig& c, std::string_view address);
 
 // One worker's view of one cluster's hosts (per worker, per cluster; not
 // thread-safe). get() costs one atomic load while the manager is unchanged.

@@ -1,5 +1,6 @@
 #include "filters/breaker/breaker_admin_view.h"
 
+#include "core/sdk/cluster_manager.h"
 #include "core/sdk/stats.h"
 #include "filters/breaker/breaker_state.h"
 #include "filters/breaker/breaker_stats.h"
@@ -37,7 +38,7 @@ bool BreakerAdminView::removedByReload(const stats::Labels& labels,
   if (c == nullptr) return true;
   std::string_view host = labelOf(labels, "host");
   if (host.empty()) host = labelOf(labels, "backend");  // the Go gateway's series
-  return !host.empty() && host != kClusterHost && !hasHost(*c, host);
+  return !host.empty() && host != kClusterHost && !isCurrentHost(*c, host);
 }
 
 std::optional<std::string> BreakerAdminView::stateOf(const std::string& cluster,

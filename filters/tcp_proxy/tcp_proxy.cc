@@ -28,6 +28,7 @@ FilterStatus TcpProxyFilter::onNewConnection() {
   std::string why;
   int fd = connectSocket(host, config_.cluster.liveness, &why);
   if (fd < 0) {
+    factory_.onConnectFailed();
     GW_LOG(warn, "tcp_proxy: cluster '{}': {}", config_.cluster.name, why);
     callbacks().close(CloseReason::kUpstreamConnectFailed, why, Connection::CloseMode::kAbort);
     return FilterStatus::kStopIteration;
@@ -43,6 +44,7 @@ FilterStatus TcpProxyFilter::onNewConnection() {
 }
 
 void TcpProxyFilter::onConnectTimeout() {
+  factory_.onConnectFailed();
   closeBoth(CloseReason::kUpstreamConnectFailed,
             "connect " + upstream_->peer().toString() + ": timed out after " +
                 std::to_string(config_.cluster.connect_timeout.count()) + "ms");
@@ -109,6 +111,7 @@ void TcpProxyFilter::onClose(Connection&, CloseReason reason, std::string_view d
   if (closing_) return;
   closing_ = true;
   if (reason == CloseReason::kUpstreamConnectFailed) {
+    factory_.onConnectFailed();
     GW_LOG(warn, "tcp_proxy: cluster '{}': {}", config_.cluster.name, detail);
     callbacks().close(reason, detail, Connection::CloseMode::kAbort);
     return;
@@ -180,6 +183,10 @@ std::optional<Address> TcpProxyFactory::pickHost() {
     return h.address;
   }
   return std::nullopt;
+}
+
+void TcpProxyFactory::onConnectFailed() {
+  if (!config_->cluster.host_names.empty()) hosts_.manager().requestRefresh(config_->cluster.name);
 }
 
 void TcpProxyConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const {

@@ -4,7 +4,8 @@
 // a ready host of `cluster` (round robin per worker over the cluster
 // manager's hosts, core/sdk/cluster_manager.h; drain, maint and unhealthy
 // hosts get no new connections, and proxied connections already open stay:
-// a raw byte stream cannot move to another host) and copies bytes both ways.
+// a raw byte stream cannot move to another host; hosts given by DNS name
+// come and go the same way) and copies bytes both ways.
 //   client ──onData──▶ TcpProxyFilter ──▶ upstream.output()
 //   client ◀─writeBytes── TcpProxyFilter ◀── upstream.input()
 // Backpressure: a side whose output passes buffer_high_watermark pauses
@@ -90,6 +91,9 @@ class TcpProxyFactory : public FilterFactory {
   std::unique_ptr<Filter> createFilter() override;
   // Next ready host, round robin; nullopt when the cluster has none.
   std::optional<Address> pickHost();
+  // A connect to the cluster failed: a cluster given by DNS names is looked
+  // up again (ClusterManager::requestRefresh; the resolver rate-limits).
+  void onConnectFailed();
   Dispatcher& dispatcher() { return dispatcher_; }
   // The cluster's connect_timeout, and the filter's idle_timeout.
   TimeoutList& connectTimeouts() { return connect_timeouts_; }

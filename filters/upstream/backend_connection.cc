@@ -6,6 +6,7 @@
 #include "core/sdk/error_frame.h"
 #include "core/sdk/log.h"
 #include "filters/upstream/cluster_pool.h"
+#include "filters/upstream/connect_retry.h"
 #include "filters/upstream/upstream.h"
 #include "filters/upstream/upstream_worker.h"
 
@@ -50,7 +51,8 @@ BackendConnection::BackendConnection(ClusterPool& pool, HostPool& host,
                                         std::to_string(pool_.config().connect_timeout.count()) +
                                         "ms");
                      }),
-      idle_timer_(pool.dispatcher(), [this] { onIdleCheck(); }) {
+      idle_timer_(pool.dispatcher(), [this] { onIdleCheck(); }),
+      retry_timer_(pool.dispatcher(), [this] { reconnect(); }) {
   conn_->setCallbacks(this);
   conn_->setReadSize(64 * 1024);
   connect_timer_.enable(pool_.config().connect_timeout);
@@ -63,6 +65,8 @@ BackendConnection::~BackendConnection() { conn_->setCallbacks(nullptr); }
 
 void BackendConnection::shutdown() {
   closed_ = true;
+  retrying_ = false;
+  retry_timer_.disable();
   conn_->setCallbacks(nullptr);
   conn_->close(CloseReason::kShutdown, "pool shutting down", Connection::CloseMode::kFlush);
 }
@@ -132,6 +136,11 @@ void BackendConnection::onConnected(Connection&) {
       std::chrono::duration<double>(now - connect_started_).count());
   host_.stats->go.setup_latency->observe(
       std::chrono::duration<double>(now - setup_started_).count());
+  if (retries_ > 0) {
+    GW_LOG(info, "upstream: cluster '{}' host {}: connected after {} retr{}", pool_.name(),
+           host_.name, retries_, retries_ == 1 ? "y" : "ies");
+  }
+  retries_ = 0;
   pending_.clear();
   pending_.shrink_to_fit();
   last_activity_ = coarseNow();
@@ -258,8 +267,48 @@ void BackendConnection::onClose(Connection&, CloseReason reason, std::string_vie
   connect_timer_.disable();
   idle_timer_.disable();
   if (closed_) return;
-  closed_ = true;
   bool during_connect = reason == CloseReason::kUpstreamConnectFailed;
+  if (during_connect && retryConnect(detail)) return;
+  finish(during_connect, detail);
+}
+
+bool BackendConnection::retryConnect(std::string_view detail) {
+  if (retries_ >= pool_.config().max_retries || !host_.in_set) return false;
+  ++retries_;
+  pool_.onConnectAttemptFailed(host_, timed_out_);
+  host_.stats->retries->inc();
+  auto delay = retryDelay(pool_.config().retry_delay, retries_, pool_.random());
+  GW_LOG(info, "upstream: cluster '{}' host {}: {}; retry {}/{} in {}ms", pool_.name(), host_.name,
+         detail, retries_, pool_.config().max_retries, delay.count());
+  // The closed socket's output (frames queued meanwhile too) moves to the
+  // next one in reconnect().
+  retrying_ = true;
+  retry_timer_.enable(delay);
+  return true;
+}
+
+void BackendConnection::reconnect() {
+  retrying_ = false;
+  timed_out_ = false;  // this attempt's own verdict
+  std::string why;
+  int fd = connectSocket(host_.address, pool_.config().liveness, &why);
+  if (fd < 0) {
+    if (!retryConnect(why)) finish(true, why);
+    return;
+  }
+  auto next = std::make_unique<Connection>(pool_.dispatcher(), fd, host_.address, true);
+  evbuffer_add_buffer(next->output(), conn_->output());
+  conn_->setCallbacks(nullptr);
+  conn_ = std::move(next);  // the old one is closed and not on the stack (a timer callback)
+  conn_->setCallbacks(this);
+  conn_->setReadSize(64 * 1024);
+  connect_timer_.enable(pool_.config().connect_timeout);
+}
+
+void BackendConnection::finish(bool during_connect, std::string_view detail) {
+  closed_ = true;
+  retrying_ = false;
+  retry_timer_.disable();
   UpstreamWorker& worker = pool_.worker();
   // Frames queued during a failed connect: each client gets an error frame.
   for (const auto& [session, msg_id] : pending_) {

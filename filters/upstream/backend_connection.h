@@ -8,7 +8,9 @@
 // frames typed as the gateway's own control frames are refused, never
 // forwarded). Every byte it queues is attributed to a session and client IP
 // (output_shares.h), so a flood is refused to the flooding session alone
-// (admit()).
+// (admit()). A failed connect is tried again up to the cluster's
+// max_retries times (connect_retry.h delays), the queued output kept; only
+// the last failure closes it (one kConnectFailed for the breaker).
 //
 // To a `compat` cluster (ClusterConfig::compat, taken when the connection
 // opens) it speaks the Go gateway's TCP mode: data frames only (no session
@@ -56,11 +58,16 @@ class BackendConnection : private ConnectionCallbacks {
   // The session this connection is dedicated to, or 0 (multiplexed).
   uint64_t dedicatedTo() const { return dedicated_to_; }
 
-  bool connecting() const { return conn_->state() == Connection::State::kConnecting; }
+  // Connect in progress, or waiting to retry it.
+  bool connecting() const {
+    return retrying_ || conn_->state() == Connection::State::kConnecting;
+  }
   bool open() const {
     auto s = conn_->state();
-    return s == Connection::State::kOpen || s == Connection::State::kConnecting;
+    return retrying_ || s == Connection::State::kOpen || s == Connection::State::kConnecting;
   }
+  // Failed connect attempts retried so far (0 once connected).
+  uint32_t retries() const { return retries_; }
   HostPool& host() { return host_; }
   size_t sessionCount() const { return sessions_.size(); }
   // The sessions announced on this connection and not closed.
@@ -100,6 +107,14 @@ class BackendConnection : private ConnectionCallbacks {
   void onClose(Connection& conn, CloseReason reason, std::string_view detail) override;
   void writeHeader(wire::Opcode op, int32_t type, uint64_t session, size_t payload_len);
   void onIdleCheck();
+  // A connect attempt failed with `detail`: schedules a retry when the
+  // cluster's max_retries allow one (true), else false.
+  bool retryConnect(std::string_view detail);
+  // The retry timer fired: a new socket takes over the queued output.
+  void reconnect();
+  // The connection is gone for good: pending frames get error frames,
+  // sessions re-home, the pool learns of it.
+  void finish(bool during_connect, std::string_view detail);
   // Counts a data frame whose type a client would take for the gateway's own
   // (error, session established) and logs it, at most once per 10 s per
   // connection (the line says how many were refused in between). The caller
@@ -120,6 +135,9 @@ class BackendConnection : private ConnectionCallbacks {
   const uint64_t dedicated_to_;
   Timer connect_timer_;
   Timer idle_timer_;
+  Timer retry_timer_;
+  uint32_t retries_ = 0;   // failed attempts retried in this connect
+  bool retrying_ = false;  // between a failed attempt and its retry
   std::chrono::steady_clock::time_point last_activity_;
   MonoTime setup_started_;    // pool decided to open it
   MonoTime connect_started_;  // connect() issued

@@ -5,6 +5,7 @@
 
 #include "core/sdk/clock.h"
 #include "core/sdk/log.h"
+#include "filters/upstream/connect_retry.h"
 #include "filters/upstream/upstream.h"
 #include "filters/upstream/upstream_worker.h"
 
@@ -228,8 +229,7 @@ BackendConnection* ClusterPool::openConnection(HostPool& host, uint64_t dedicate
   MonoTime setup_started = preciseNow();
   int fd = connectSocket(host.address, config_.liveness, &why);
   if (fd < 0) {
-    host.stats->connect_failures->inc();
-    host.stats->go.errors_connection_failed->inc();
+    onConnectAttemptFailed(host, /*timed_out=*/false);
     host.stats->go.requests_error->inc();
     GW_LOG(warn, "upstream: cluster '{}': {}", config_.name, why);
     publish(UpstreamEvent::Type::kConnectFailed, host, 0);
@@ -254,6 +254,15 @@ void ClusterPool::onConnected(HostPool& host) {
   host.loss_published_at = {};
   publish(UpstreamEvent::Type::kConnected, host, 0);
 }
+
+void ClusterPool::onConnectAttemptFailed(HostPool& host, bool timed_out) {
+  host.stats->connect_failures->inc();
+  (timed_out ? host.stats->go.errors_timeout : host.stats->go.errors_connection_failed)->inc();
+  // A host given by name may have moved: its source may look it up again.
+  if (!config_.host_names.empty()) worker_.manager().requestRefresh(config_.name);
+}
+
+uint64_t ClusterPool::random() { return rng_(); }
 
 void ClusterPool::onConnectionIdle(BackendConnection* conn) {
   if (!conn->host().in_set || users == 0) retire(conn);
@@ -294,15 +303,12 @@ void ClusterPool::onConnectionClosed(BackendConnection* conn, bool during_connec
                                      bool had_sessions, std::string_view detail) {
   HostPool& host = conn->host();
   if (during_connect) {
-    host.stats->connect_failures->inc();
-    (conn->timedOut() ? host.stats->go.errors_timeout : host.stats->go.errors_connection_failed)
-        ->inc();
+    onConnectAttemptFailed(host, conn->timedOut());
     host.stats->go.requests_error->inc();
     // Exponential backoff with jitter: the host takes no new sessions until then.
     auto base = config_.reconnect_base;
     host.backoff = host.backoff.count() == 0 ? base : std::min(host.backoff * 2, config_.reconnect_max);
-    auto jittered = host.backoff / 2 +
-                    std::chrono::milliseconds(rng_() % static_cast<uint64_t>(host.backoff.count() / 2 + 1));
+    auto jittered = halfJitter(host.backoff, rng_());
     host.down_until = coarseNow() + jittered;
     GW_LOG(warn, "upstream: cluster '{}' host {}: {} (retry in {}ms)", config_.name, host.name,
            detail, jittered.count());

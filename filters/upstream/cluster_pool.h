@@ -131,6 +131,12 @@ class ClusterPool {
   // connection is deleted later in this loop turn.
   void onConnectionClosed(BackendConnection* conn, bool during_connect, bool had_sessions,
                           std::string_view detail);
+  // Called for every failed connect attempt (retried or not): counts it
+  // (connect_failures_total; the Go gateway's backend_errors_total as
+  // timeout or connection_failed), and asks the cluster's DNS source to look its names up again.
+  void onConnectAttemptFailed(HostPool& host, bool timed_out);
+  // A value of this pool's generator (retry jitter).
+  uint64_t random();
   // Called when a connect succeeded (resets the host's backoff).
   void onConnected(HostPool& host);
   // Called when a connection's last session left: a removed host's

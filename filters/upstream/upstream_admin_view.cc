@@ -46,8 +46,8 @@ void UpstreamAdminView::onScrape(const AdminContext& ctx) const {
   // rule game_gateway:upstream_pool_utilization:ratio in docs/ops/alerts.yaml).
   auto& reg = stats::StatsRegistry::get();
   for (const auto& c : ctx.clusters) {
-    for (const auto& h : c.hosts) {
-      reg.gauge(kPoolCapacityMetric, kPoolCapacityHelp, {{"cluster", c.name}, {"host", h.toString()}})
+    for (const auto& h : currentHosts(c)) {
+      reg.gauge(kPoolCapacityMetric, kPoolCapacityHelp, {{"cluster", c.name}, {"host", h.name}})
           .set(static_cast<int64_t>(poolCapacity(c, ctx.workers)));
     }
     setHealthGauges(c);
@@ -89,7 +89,7 @@ bool UpstreamAdminView::removedByReload(const stats::Labels& labels,
   if (c == nullptr) return true;
   std::string_view host = labelOf(labels, "host");
   if (host.empty()) host = labelOf(labels, "backend");  // the Go gateway's families
-  return !host.empty() && !hasHost(*c, host);
+  return !host.empty() && !isCurrentHost(*c, host);
 }
 
 void UpstreamAdminView::describeCluster(const AdminContext&, const ClusterConfig& c,

@@ -23,6 +23,9 @@ inline constexpr const char* kPoolConnectionsMetric = "game_gateway_upstream_poo
 // Per host: failed connects / established connections that closed.
 inline constexpr const char* kConnectFailuresMetric = "game_gateway_upstream_connect_failures_total";
 inline constexpr const char* kConnectionsLostMetric = "game_gateway_upstream_connections_lost_total";
+// Per host, labels cluster and backend ("ip:port", the Go gateway's label):
+// connect attempts retried after a failure (cluster max_retries).
+inline constexpr const char* kBackendRetriesMetric = "game_gateway_backend_retries_total";
 // Per cluster, label direction="in" | "out".
 inline constexpr const char* kFramesMetric = "game_gateway_upstream_frames_total";
 inline constexpr const char* kBytesMetric = "game_gateway_upstream_bytes_total";
@@ -165,7 +168,8 @@ inline constexpr const char* kClusterScopedMetrics[] = {
     kSessionConnectionsRefusedMetric, kGoBackendRequestsMetric, kGoBackendRequestLatencyMetric,
     kGoBackendConnectionLatencyMetric, kGoBackendSetupLatencyMetric,
     kGoBackendConnectionsActiveMetric, kGoBackendErrorsMetric, kGoBackendTimeoutsMetric,
-    kGoBackendHealthMetric, kGoBackendBytesMetric, kGoMessagesMetric, kGoSetupLatencyMetric};
+    kGoBackendHealthMetric, kGoBackendBytesMetric, kGoMessagesMetric, kGoSetupLatencyMetric,
+    kBackendRetriesMetric};
 
 struct HostStats {
   explicit HostStats(const std::string& cluster, const std::string& host) : go(cluster, host) {
@@ -187,6 +191,9 @@ struct HostStats {
                       l);
     silences = &r.counter(kSilencesMetric,
                           "Times a worker found the host silent (reply watchdog).", l);
+    retries = &r.counter(kBackendRetriesMetric,
+                         "Backend connect attempts retried after a failed one (max_retries).",
+                         {{"cluster", cluster}, {"backend", host}});
   }
   stats::Counter* connect_failures;
   stats::Counter* connections_lost;
@@ -195,6 +202,7 @@ struct HostStats {
   stats::Gauge* silent;
   stats::Counter* silences;
   GoBackendStats go;
+  stats::Counter* retries;
 };
 
 struct ClusterStats {

@@ -88,6 +88,25 @@ TEST(CheckConfigTest, ShippedTcpProxyExampleIsValid) {
       << r.output;
 }
 
+// A host given by DNS name is checked for syntax only (a name that does not
+// resolve here, with nameservers that do not exist, still passes) and the
+// output says it is resolved at run time.
+TEST(CheckConfigTest, HostNamesAreCheckedForSyntaxOnly) {
+  std::string path = writeTempFile(
+      R"({"dns": {"resolv_conf": "/nonexistent/resolv.conf"},
+          "listeners": [{"name": "raw", "address": "127.0.0.1:1",
+          "filters": [{"name": "tcp_proxy", "config": {"cluster": "game"}}]}],
+          "clusters": [{"name": "game", "hosts": ["127.0.0.1:9000", "game.invalid:7000"]}]})",
+      "names-", ".json");
+  ASSERT_FALSE(path.empty());
+  RunResult r = runGateway({"--check-config", path});
+  EXPECT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("cluster 'game': host \"game.invalid:7000\" is a DNS name: checked for "
+                          "syntax only, resolved at run time"),
+            std::string::npos)
+      << r.output;
+}
+
 TEST(CheckConfigTest, ListFiltersIncludesTheBuiltIns) {
   RunResult r = runGateway({"--list-filters"});
   EXPECT_EQ(r.code, 0) << r.output;

@@ -83,6 +83,34 @@ TEST(ClusterManagerTest, ADynamicSourceOwnsItsClusterAcrossReloads) {
   EXPECT_EQ(m.hosts("cm_dns")->find("127.0.0.1:9102")->state, HostState::kMaint);
 }
 
+TEST(ClusterManagerTest, AReleasedClusterFollowsTheConfigAgain) {
+  ClusterManager m;
+  m.setStaticClusters({cluster("cm_rel", {"127.0.0.1:9001"})});
+  m.replaceHosts("cm_rel", "dns", {ClusterHost{*Address::parse("127.0.0.1:9101"), ""}});
+  m.releaseHosts("cm_rel", "consul");  // not the owner: nothing changes
+  EXPECT_EQ(m.hosts("cm_rel")->source, "dns");
+  uint64_t before = m.version();
+  m.releaseHosts("cm_rel", "dns");
+  EXPECT_GT(m.version(), before);
+  auto set = m.hosts("cm_rel");
+  EXPECT_EQ(set->source, "static");
+  EXPECT_EQ(names(*set), std::vector<std::string>{"127.0.0.1:9101"}) << "kept until the reload";
+  m.setStaticClusters({cluster("cm_rel", {"127.0.0.1:9002"})});
+  EXPECT_EQ(names(*m.hosts("cm_rel")), std::vector<std::string>{"127.0.0.1:9002"});
+}
+
+TEST(ClusterManagerTest, RefreshRequestsReachTheHandlerUntilItIsRemoved) {
+  ClusterManager m;
+  std::vector<std::string> asked;
+  m.requestRefresh("cm_a");  // no handler: nothing happens
+  m.setRefreshHandler([&](const std::string& c) { asked.push_back(c); });
+  m.requestRefresh("cm_a");
+  m.requestRefresh("cm_b");
+  m.setRefreshHandler({});
+  m.requestRefresh("cm_c");
+  EXPECT_EQ(asked, (std::vector<std::string>{"cm_a", "cm_b"}));
+}
+
 TEST(ClusterManagerTest, SetHostStateNamesWhatIsMissing) {
   ClusterManager m;
   m.setStaticClusters({cluster("cm_err", {"127.0.0.1:9001"})});

@@ -585,6 +585,105 @@ TEST_F(UpstreamHostStateTest, GenerationsShareTheWorkersPoolsAndBackendFramesRea
   EXPECT_EQ(b[0].payload, "new");
 }
 
+// ---------------------------------------------------------------- connect retries
+
+// The retries counted for `host` of `cluster` (game_gateway_backend_retries_total).
+uint64_t retriesOf(const std::string& cluster, const std::string& host) {
+  return stats::StatsRegistry::get()
+      .counter("game_gateway_backend_retries_total", "", {{"cluster", cluster}, {"backend", host}})
+      .value();
+}
+
+// One worker routing 200:0 to cluster `name`, one host on 127.0.0.1:port
+// (nothing listening yet) with the given retry settings, its upstream
+// events counted.
+struct RetryCase {
+  static ClusterConfig clusterAt(const std::string& name, uint16_t port, uint32_t max_retries,
+                                 std::chrono::milliseconds retry_delay) {
+    ClusterConfig c;
+    c.name = name;
+    c.hosts.push_back(*Address::parse("127.0.0.1:" + std::to_string(port)));
+    c.max_retries = max_retries;
+    c.retry_delay = retry_delay;
+    return c;
+  }
+  RetryCase(const std::string& name, uint16_t port, uint32_t max_retries,
+            std::chrono::milliseconds retry_delay)
+      : host("127.0.0.1:" + std::to_string(port)),
+        w({clusterAt(name, port, max_retries, retry_delay)},
+          R"({"routes": [{"match": "200:0", "cluster": ")" + name + R"("}]})") {
+    w.ec.services().get<UpstreamEventBus>().subscribe(&events);
+  }
+  ~RetryCase() { w.ec.services().get<UpstreamEventBus>().unsubscribe(&events); }
+  int count(UpstreamEvent::Type t) { return events.by_type[t]; }
+
+  std::string host;
+  Worker w;
+  EventCounter events;
+};
+
+// A connect refused every time is retried max_retries times, then fails
+// once: one kConnectFailed for the breaker (after the last retry), one
+// error frame for the client's frame.
+TEST(UpstreamConnectRetryTest, ARetriedConnectIsOneFailureAfterItsLastRetry) {
+  RetryCase t("retry-refused", freePort(), 2, 20ms);
+  Worker::Client s(t.w, 61);
+  s.send(100, serverId(200, 0));
+  std::vector<ClientFrame> got;
+  ASSERT_TRUE(pump({&t.w}, {}, [&] {
+    for (auto& f : s.takeFrames()) got.push_back(f);
+    return !got.empty();
+  }));
+  EXPECT_EQ(retriesOf("retry-refused", t.host), 2u);
+  EXPECT_EQ(t.count(UpstreamEvent::Type::kConnectFailed), 1);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, errorFramePayload(ErrorCode::kUpstreamUnavailable, 100));
+}
+
+// Without max_retries the first refused connect is the failure (as before).
+TEST(UpstreamConnectRetryTest, NoRetriesByDefault) {
+  RetryCase t("retry-none", freePort(), 0, 20ms);
+  Worker::Client s(t.w, 62);
+  s.send(100, serverId(200, 0));
+  ASSERT_TRUE(pump({&t.w}, {}, [&] { return t.count(UpstreamEvent::Type::kConnectFailed) == 1; }));
+  EXPECT_EQ(retriesOf("retry-none", t.host), 0u);
+}
+
+// A backend that refuses and starts listening during the retries gets the
+// frames queued meanwhile (session open first), and nothing fails.
+TEST(UpstreamConnectRetryTest, ABackendListeningBeforeTheLastRetryGetsTheQueuedFrames) {
+  uint16_t port = freePort();
+  RetryCase t("retry-late", port, 5, 100ms);
+  Worker::Client s(t.w, 63);
+  s.send(100, serverId(200, 0), "first");
+  ASSERT_TRUE(pump({&t.w}, {}, [&] { return retriesOf("retry-late", t.host) >= 1; }));
+  s.send(101, serverId(200, 0), "second");  // queued while waiting to retry
+  UniqueFd listener = listenTcp(port);
+  ASSERT_TRUE(listener.valid());
+  UniqueFd backend;
+  ASSERT_TRUE(pump({&t.w}, {}, [&] {
+    if (!backend.valid()) backend = acceptTcp(listener.get(), 1ms);
+    return backend.valid();
+  }, 5s));
+  std::vector<ServerFrame> frames;
+  std::string bytes;
+  ASSERT_TRUE(pump({&t.w}, {}, [&] {
+    char buf[4096];
+    ssize_t n = recv(backend.get(), buf, sizeof(buf), MSG_DONTWAIT);
+    if (n > 0) bytes.append(buf, static_cast<size_t>(n));
+    frames.clear();
+    decodeServerFrames(bytes, &frames);
+    return frames.size() >= 3;
+  }));
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_EQ(frames[0].header.opcode, static_cast<uint8_t>(wire::Opcode::kSessionOpen));
+  EXPECT_EQ(frames[1].payload, "first");
+  EXPECT_EQ(frames[2].payload, "second");
+  EXPECT_EQ(t.count(UpstreamEvent::Type::kConnectFailed), 0);
+  EXPECT_EQ(t.count(UpstreamEvent::Type::kConnected), 1);
+  EXPECT_TRUE(s.takeFrames().empty()) << "no error frame";
+}
+
 }  // namespace
 }  // namespace test
 }  // namespace gw
