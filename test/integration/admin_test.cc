@@ -398,8 +398,8 @@ class GameChainAdminTest : public ::testing::Test {
 constexpr uint32_t kGameServerId = 200u << 8;
 
 // The Go gateway's metric names (issue 16: the union of its last two
-// versions; docs/ops/go-metrics.md). game_gateway_backend_retries_total is
-// made by the connect retries (cluster max_retries), not in this list yet.
+// versions; docs/ops/go-metrics.md), and backend_retries_total (made per
+// host with the connect retries, cluster max_retries).
 const char* const kGoMetricNames[] = {
     "connections_active", "connections_total", "sessions_active", "routing_errors_total",
     "rate_limit_rejected_total", "connection_rejected_total", "circuit_breaker_state",
@@ -408,7 +408,8 @@ const char* const kGoMetricNames[] = {
     "backend_connections_active", "backend_errors_total", "backend_timeouts_total",
     "backend_health_status", "backend_bytes_transmitted_total", "request_latency_seconds",
     "connection_setup_latency_seconds", "messages_processed_total",
-    "config_refresh_errors_total", "config_refresh_success_total", "pool_cleanup_errors_total"};
+    "config_refresh_errors_total", "config_refresh_success_total", "pool_cleanup_errors_total",
+    "backend_retries_total"};
 
 // Every Go name is exposed, with the Go gateway's labels, after traffic
 // through the real binary, on the admin port and on the metrics_listener.

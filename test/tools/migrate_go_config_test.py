@@ -16,7 +16,6 @@ import unittest
 CONVERTER = "tools/migrate_go_config"
 GATEWAY = "core/gateway"
 FIXTURE = "test/tools/migrate_go/go_config.yaml"
-SCHEMA = "config/gateway.schema.json"
 GUIDE = "docs/migrating-from-go.md"
 PREFIX = "migrate_go_config: note: "
 
@@ -51,31 +50,8 @@ def sample():
 class CheckConfig:
     """Runs the real gateway's --check-config on a converted config."""
 
-    @staticmethod
-    def dns_in_this_build():
-        # The DNS part of issue 16 (cluster host names, max_retries, retry_delay) is
-        # merged separately; until its schema has max_retries, the converted config is
-        # checked with those keys taken out (and the test says so). Once it is in, the
-        # output is checked as written.
-        with open(SCHEMA, encoding="utf-8") as f:
-            schema = json.load(f)
-        return "max_retries" in schema["properties"]["clusters"]["items"]["properties"]
-
-    @staticmethod
-    def without_dns(cfg):
-        cfg = json.loads(json.dumps(cfg))
-        for c in cfg["clusters"]:
-            c.pop("max_retries", None)
-            c.pop("retry_delay", None)
-            c["hosts"] = ["127.0.0.1:" + h.rsplit(":", 1)[1] for h in c["hosts"]]
-        return cfg
-
     @classmethod
     def run(cls, cfg):
-        if not cls.dns_in_this_build():
-            print("note: this build has no DNS hosts/retries yet: --check-config runs on the "
-                  "output without them", file=sys.stderr)
-            cfg = cls.without_dns(cfg)
         with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
             json.dump(cfg, f)
         try:
