@@ -63,7 +63,14 @@
 //                       transformer rewrites it in place: wraps, encrypts).
 //                       kStopIteration: this filter took the bytes (buf must
 //                       be left empty or drained; e.g. held until a
-//                       handshake completes).
+//                       handshake completes, or until the end of the loop
+//                       turn). eos: once per connection, when a filter after
+//                       this one closes it with CloseMode::kFlush or
+//                       half-closes it (shutdownWrite): buf starts empty; the
+//                       last chance to put out held bytes and closing bytes
+//                       (a TLS close_notify) before the close. Every
+//                       observing filter before the closer gets it, whatever
+//                       the ones after it returned.
 //   onClose(reason)     once, first to last, after the connection closed.
 //
 // Bytes transformers (TLS, WebSocket): a bytes-layer filter whose output is

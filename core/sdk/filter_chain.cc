@@ -93,11 +93,14 @@ class FilterChain::Entry : public FilterCallbacks {
     evbuffer_add(staging, data, len);
     chain_.runWriteBytes(index_, staging, len);  // src == staging: already staged
   }
-  void shutdownWrite() override { chain_.conn_->shutdownWrite(); }
+  void shutdownWrite() override {
+    chain_.endWrites(index_);
+    chain_.conn_->shutdownWrite();
+  }
   void readDisable(bool disable) override { chain_.conn_->readDisable(disable); }
   bool readDisabled() const override { return !chain_.conn_->readEnabled(); }
   void close(CloseReason reason, std::string_view detail, Connection::CloseMode mode) override {
-    chain_.conn_->close(reason, detail, mode);
+    chain_.closeFrom(index_, reason, detail, mode);
   }
 
   FilterChain& chain_;
@@ -380,6 +383,36 @@ void FilterChain::runWriteBytes(size_t below, evbuffer* src, size_t len) {
     conn_->write(staging);
   }
   checkOutputBound();
+}
+
+void FilterChain::closeFrom(size_t below, CloseReason reason, std::string_view detail,
+                            Connection::CloseMode mode) {
+  if (mode == Connection::CloseMode::kFlush) endWrites(below);
+  conn_->close(reason, detail, mode);
+}
+
+void FilterChain::endWrites(size_t below) {
+  if (writes_ended_ || conn_->state() != Connection::State::kOpen) return;
+  writes_ended_ = true;
+  evbuffer* buf = nullptr;
+  for (size_t i = below; i-- > 0;) {
+    Entry& e = entries_[i];
+    if (e.traits.produces() != Layer::kBytes || !e.traits.observes_writes || e.traits.terminal)
+      continue;
+    if (buf == nullptr) {
+      buf = staging();
+      if (extra_->staging_pad) {
+        evbuffer_drain(buf, 1);
+        extra_->staging_pad = false;
+      }
+    }
+    // kStopIteration: that filter took the bytes; the filters before it
+    // still get the end (with an empty buffer).
+    if (e.filter->onWriteData(buf, true) == FilterStatus::kStopIteration)
+      evbuffer_drain(buf, evbuffer_get_length(buf));
+    if (closed()) return;
+  }
+  if (buf != nullptr && evbuffer_get_length(buf) > 0) conn_->write(buf);
 }
 
 void FilterChain::checkOutputBound() {

@@ -120,6 +120,16 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   void runWriteFrame(size_t below, Frame& frame);
   void runWriteBytes(size_t below, evbuffer* src, size_t len);
   void checkOutputBound();
+  // A close asked for by filter `below`: endWrites() first when it flushes.
+  void closeFrom(size_t below, CloseReason reason, std::string_view detail,
+                 Connection::CloseMode mode);
+  // The end of the write stream (a kFlush close or a half-close asked for by
+  // filter `below`): once per connection, runs onWriteData(buf, true) on the
+  // observing bytes filters before `below`, last to first, with `buf` empty
+  // at the start, so a transformer can put out what it holds and its own
+  // closing bytes (a TLS close_notify); what buf holds then goes to the
+  // socket ahead of the close.
+  void endWrites(size_t below);
   bool closed() const { return conn_->state() == Connection::State::kClosed; }
   void destroyEntries();
   // The lazily created parts (most connections never need them), kept until
@@ -138,6 +148,7 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   bool pending_eos_ = false;
   bool owns_context_ = false;  // context_ is an Owned (deleted with the chain)
   bool has_codec_ = false;     // a filter consumes bytes and produces frames
+  bool writes_ended_ = false;  // endWrites() ran
   Slots slots_;
   const OutputLimits* limits_;
   ClosedFn on_closed_;
