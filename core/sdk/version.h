@@ -17,6 +17,6 @@ inline constexpr const char* kGatewayVersion = "0.2.0";
 
 inline constexpr uint32_t kSdkAbiVersion = 4;
 // FNV-1a-64 of core/sdk/*.h but this file (see //test/core:sdk_abi_test).
-inline constexpr const char* kSdkHeadersDigest = "a2d725f96d97cf1b";
+inline constexpr const char* kSdkHeadersDigest = "b74d39bef6566141";
 
 }  // namespace gw
