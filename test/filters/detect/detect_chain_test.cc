@@ -59,21 +59,20 @@ TEST_F(DetectChainConfigTest, ExplicitKeyThatAgreesIsAccepted) {
   EXPECT_FALSE(detectOf(without).tls);
 }
 
+// The load failed with exactly one error, containing `text`.
+void expectOneError(const config::LoadResult& r, const std::string& text) {
+  EXPECT_EQ(r.config, nullptr);
+  ASSERT_EQ(r.errors.size(), 1u);
+  EXPECT_NE(r.errors[0].find(text), std::string::npos) << r.errors[0];
+}
+
 TEST_F(DetectChainConfigTest, ExplicitKeyThatContradictsTheChainIsAnError) {
-  auto r = load(R"({"tls": true})", false);
-  EXPECT_EQ(r.config, nullptr);
-  ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_NE(r.errors[0].find("chain.json: /listeners/0/filters/0/config/tls: \"tls\": true, but "
-                             "no tls filter follows detect"),
-            std::string::npos)
-      << r.errors[0];
-  r = load(R"({"tls": false})", true);
-  EXPECT_EQ(r.config, nullptr);
-  ASSERT_EQ(r.errors.size(), 1u);
-  EXPECT_NE(r.errors[0].find("/listeners/0/filters/0/config/tls: \"tls\": false, but a tls "
-                             "filter follows detect"),
-            std::string::npos)
-      << r.errors[0];
+  expectOneError(load(R"({"tls": true})", false),
+                 "chain.json: /listeners/0/filters/0/config/tls: \"tls\": true, but no tls filter "
+                 "follows detect");
+  expectOneError(load(R"({"tls": false})", true),
+                 "/listeners/0/filters/0/config/tls: \"tls\": false, but a tls filter follows "
+                 "detect");
 }
 
 }  // namespace
