@@ -104,7 +104,6 @@ TlsFilter::~TlsFilter() {
   factory_.unqueueFlush(*this);
   if (ssl_ != nullptr) SSL_free(ssl_);  // frees the BIO too
   if (plaintext_ != nullptr) evbuffer_free(plaintext_);
-  if (held_ != nullptr) evbuffer_free(held_);
 }
 
 FilterStatus TlsFilter::onNewConnection() {
@@ -272,14 +271,23 @@ FilterStatus TlsFilter::onWriteData(evbuffer* data, bool end_stream) {
 }
 
 void TlsFilter::hold(evbuffer* data) {
-  if (evbuffer_get_length(data) == 0) return;
-  if (held_ == nullptr) held_ = evbuffer_new();
-  evbuffer_add_buffer(held_, data);
+  const size_t n = evbuffer_get_length(data);
+  if (n == 0) return;
+  // Copied, not the chains moved: the chain's staging chain is then freed
+  // right away and reused by the next write (one cached allocation), where
+  // moved chains would stay alive, one per connection, until the flush.
+  const size_t at = held_.size();
+  held_.resize(at + n);
+  evbuffer_remove(data, &held_[at], n);
 }
 
 bool TlsFilter::encryptHeld() {
-  if (held_ == nullptr || evbuffer_get_length(held_) == 0) return true;
-  return encrypt(held_, evbuffer_get_length(held_));
+  if (held_.empty()) return true;
+  const bool ok = encrypt(held_.data(), held_.size());
+  held_.clear();
+  // Keeps its capacity for the next turn unless a bulk write grew it.
+  if (held_.capacity() > kHeldKeep) std::string().swap(held_);
+  return ok;
 }
 
 bool TlsFilter::flushHeld() {
@@ -289,41 +297,37 @@ bool TlsFilter::flushHeld() {
   return true;
 }
 
-bool TlsFilter::encrypt(evbuffer* plain, size_t len) {
+bool TlsFilter::encrypt(const char* plain, size_t len) {
   io_.out = factory_.cipherOut();
-  unsigned char* rec = factory_.recordBuffer();
-  while (len > 0) {
-    size_t chunk = std::min(len, TlsFactory::kRecord);
-    // Contiguous in the first chain: write from it; else copy out once.
-    evbuffer_iovec v;
-    const void* p;
-    if (evbuffer_peek(plain, static_cast<ev_ssize_t>(chunk), nullptr, &v, 1) == 1) {
-      p = v.iov_base;
-    } else {
-      evbuffer_copyout(plain, rec, chunk);
-      p = rec;
-    }
-    clearErrors();
-    int n = SSL_write(ssl_, p, static_cast<int>(chunk));
-    if (n <= 0) {
-      std::string detail = takeOpenSslErrors();
-      evbuffer_drain(factory_.cipherOut(), evbuffer_get_length(factory_.cipherOut()));
-      factory_.stats().errors->inc();
-      mode_ = Mode::kClosed;
-      callbacks().close(CloseReason::kTlsError, "TLS write failed: " + detail);
-      return false;
-    }
-    // A memory BIO never blocks: SSL_write took all of it.
-    evbuffer_drain(plain, static_cast<size_t>(n));
-    len -= static_cast<size_t>(n);
+  clearErrors();
+  // One call: without SSL_MODE_ENABLE_PARTIAL_WRITE, SSL_write cuts records
+  // of at most 16 KiB itself and, on a memory BIO that never blocks, returns
+  // only once all of it is written.
+  int n = SSL_write(ssl_, plain, static_cast<int>(len));
+  if (n <= 0 || static_cast<size_t>(n) != len) {
+    std::string detail = takeOpenSslErrors();
+    evbuffer_drain(factory_.cipherOut(), evbuffer_get_length(factory_.cipherOut()));
+    factory_.stats().errors->inc();
+    mode_ = Mode::kClosed;
+    callbacks().close(CloseReason::kTlsError, "TLS write failed: " + detail);
+    return false;
   }
   return true;
 }
 
 void TlsFilter::flushOwn() {
   evbuffer* out = factory_.cipherOut();
-  size_t n = evbuffer_get_length(out);
-  if (n > 0) callbacks().writeBytes(out, n);
+  const size_t n = evbuffer_get_length(out);
+  if (n == 0) return;
+  if (n > kCopyOut) {
+    callbacks().writeBytes(out, n);  // bulk: its chains move
+    return;
+  }
+  // Small (a turn's records, handshake messages): copied into the output,
+  // so the buffer's chain is freed here and reused for the next connection
+  // of the turn instead of one chain per connection living until its write.
+  callbacks().writeBytes(evbuffer_pullup(out, static_cast<ev_ssize_t>(n)), n);
+  evbuffer_drain(out, n);
 }
 
 void TlsFilter::failHandshake(HandshakeFailure why, const std::string& detail) {

@@ -30,7 +30,7 @@
 //                    Always kStopIteration. A TLS error after the handshake
 //                    closes tls_error.
 //   onWriteData      passthrough: kContinue. Otherwise the plaintext is held
-//                    (moved into held_; kStopIteration): until the handshake
+//                    (copied into held_; kStopIteration): until the handshake
 //                    completes, or, once open, until the end of the loop
 //                    turn, when the factory's flush event encrypts all that
 //                    the connection was written in that turn with one
@@ -152,6 +152,10 @@ class TlsFilter : public Filter, private TimeoutList::Entry {
  private:
   friend class TlsFactory;
   enum class Mode : uint8_t { kUndecided, kPassthrough, kHandshake, kOpen, kClosed };
+  // Ciphertext up to this size is copied into the output (see flushOwn()).
+  static constexpr size_t kCopyOut = 4096;
+  // held_ keeps up to this much capacity between turns (per connection).
+  static constexpr size_t kHeldKeep = 4096;
 
   // Turns TLS on: SSL_new, the BIO, the handshake timeout. False (and
   // closed) when OpenSSL could not allocate.
@@ -160,10 +164,10 @@ class TlsFilter : public Filter, private TimeoutList::Entry {
   bool handshake(bool end_stream);
   // Decrypts every complete record into plaintext_; false when it closed.
   bool decrypt();
-  // Encrypts the first `len` bytes of `plain` (drained) into the factory's
-  // ciphertext buffer. False when it closed.
-  bool encrypt(evbuffer* plain, size_t len);
-  // Moves `data`'s bytes to the end of held_.
+  // Encrypts `len` bytes at `plain` into the factory's ciphertext buffer
+  // (records of at most 16 KiB). False when it closed.
+  bool encrypt(const char* plain, size_t len);
+  // Copies `data`'s bytes to the end of held_ (drained).
   void hold(evbuffer* data);
   // Encrypts all of held_ into the factory's ciphertext buffer; false when
   // it closed.
@@ -172,8 +176,9 @@ class TlsFilter : public Filter, private TimeoutList::Entry {
   // False when it closed. Called by the factory's end-of-turn flush and
   // when the handshake completes.
   bool flushHeld();
-  // Sends what OpenSSL wrote to the factory's ciphertext buffer (handshake
-  // records, alerts, tickets) toward the client.
+  // Sends what OpenSSL wrote to the factory's ciphertext buffer (records,
+  // handshake messages, alerts, tickets) toward the client: copied up to
+  // kCopyOut bytes, its chains moved above.
   void flushOwn();
   void failHandshake(HandshakeFailure why, const std::string& detail);
   void onHandshakeTimeout();
@@ -186,7 +191,7 @@ class TlsFilter : public Filter, private TimeoutList::Entry {
   int32_t flush_slot_ = -1;  // index in the factory's flush queue, or -1
   SSL* ssl_ = nullptr;
   evbuffer* plaintext_ = nullptr;
-  evbuffer* held_ = nullptr;
+  std::string held_;
   EvbufferBioIo io_;
 };
 
@@ -197,7 +202,7 @@ class TlsFilter : public Filter, private TimeoutList::Entry {
 // libevent event activated at the first of them), and two per-worker
 // scratch areas used only inside a hook: the ciphertext buffer OpenSSL
 // writes into (always emptied before the hook returns) and a 16 KiB record
-// buffer for SSL_read/SSL_write.
+// buffer SSL_read decrypts into.
 class TlsFactory : public FilterFactory {
  public:
   TlsFactory(std::shared_ptr<const TlsConfig> config, WorkerContext& worker);
