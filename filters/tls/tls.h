@@ -154,8 +154,10 @@ class TlsFilter : public Filter, private TimeoutList::Entry {
   enum class Mode : uint8_t { kUndecided, kPassthrough, kHandshake, kOpen, kClosed };
   // Ciphertext up to this size is copied into the output (see flushOwn()).
   static constexpr size_t kCopyOut = 4096;
-  // held_ keeps up to this much capacity between turns (per connection).
-  static constexpr size_t kHeldKeep = 4096;
+  // held_ keeps up to this much capacity between turns (per connection,
+  // also while idle: small, so that idle connections stay cheap; a turn
+  // that wrote more frees it after the flush).
+  static constexpr size_t kHeldKeep = 512;
 
   // Turns TLS on: SSL_new, the BIO, the handshake timeout. False (and
   // closed) when OpenSSL could not allocate.
