@@ -395,8 +395,11 @@ class Loader {
                                             std::to_string(lc.output.high_watermark) + ")");
       const auto& filters = l["filters"];
       bool filters_ok = true;
+      std::vector<std::string> names;
+      for (rapidjson::SizeType f = 0; f < filters.Size(); ++f)
+        names.push_back(filters[f]["name"].GetString());
       for (rapidjson::SizeType f = 0; f < filters.Size(); ++f) {
-        if (!parseFilter(filters[f], at + "/filters/" + std::to_string(f), cfg, lc))
+        if (!parseFilter(filters[f], at + "/filters/" + std::to_string(f), cfg, lc, names, f))
           filters_ok = false;
       }
       if (filters_ok) checkChain(lc, at);
@@ -404,8 +407,9 @@ class Loader {
     }
   }
 
+  // Filter `position` of the listener's chain `names`.
   bool parseFilter(const rapidjson::Value& f, const std::string& at, const GatewayConfig& cfg,
-                   ListenerConfig& lc) {
+                   ListenerConfig& lc, const std::vector<std::string>& names, size_t position) {
     std::string name = f["name"].GetString();
     const FilterConfigFactory* factory = FilterRegistry::get().find(name);
     if (factory == nullptr) {
@@ -421,6 +425,7 @@ class Loader {
       return false;
     }
     ParseContext ctx(cfg.clusters, lc.name);
+    ctx.setChain(names, position);
     auto parsed = factory->parse(config, ctx);
     for (const auto& e : ctx.errors()) error(at + "/config" + e.pointer, e.message);
     if (!ctx.errors().empty() || parsed == nullptr) {

@@ -63,7 +63,15 @@
 //                       transformer rewrites it in place: wraps, encrypts).
 //                       kStopIteration: this filter took the bytes (buf must
 //                       be left empty or drained; e.g. held until a
-//                       handshake completes).
+//                       handshake completes, or until the end of the loop
+//                       turn). eos: once per connection, when another filter
+//                       closes it with CloseMode::kFlush or half-closes it
+//                       (shutdownWrite), after every onClosing ran: buf
+//                       starts empty; the last chance to put out held bytes
+//                       and closing bytes (a TLS close_notify) before the
+//                       close. Every observing filter but the closer gets
+//                       it, last to first, whatever the ones after it
+//                       returned.
 //   onWritePrefix(write, prefix)
 //                       bytes layer, write path; only for filters whose
 //                       traits set observes_writes; runs for every write

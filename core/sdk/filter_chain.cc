@@ -91,7 +91,10 @@ class FilterChain::Entry : public FilterCallbacks {
   void writeBytes(const void* head, size_t head_len, evbuffer* src, size_t len) override {
     chain_.runWrite(index_, static_cast<const uint8_t*>(head), head_len, src, len);
   }
-  void shutdownWrite() override { chain_.conn_->shutdownWrite(); }
+  void shutdownWrite() override {
+    chain_.endWrites(index_);
+    chain_.conn_->shutdownWrite();
+  }
   bool observeFrames() override {
     if (traits.produces() != Layer::kBytes || traits.terminal ||
         chain_.codecAfter(index_) == chain_.count_)
@@ -103,7 +106,7 @@ class FilterChain::Entry : public FilterCallbacks {
   void readDisable(bool disable) override { chain_.conn_->readDisable(disable); }
   bool readDisabled() const override { return !chain_.conn_->readEnabled(); }
   void close(CloseReason reason, std::string_view detail, Connection::CloseMode mode) override {
-    chain_.close(reason, detail, mode);
+    chain_.close(index_, reason, detail, mode);
   }
 
   FilterChain& chain_;
@@ -475,14 +478,41 @@ void FilterChain::runObservers(size_t below, evbuffer* staging) {
   checkOutputBound();
 }
 
-void FilterChain::close(CloseReason reason, std::string_view detail, Connection::CloseMode mode) {
+void FilterChain::close(size_t closer, CloseReason reason, std::string_view detail,
+                        Connection::CloseMode mode) {
   if (closing_ == Closing::kRunning) return;  // from an onClosing: the close under way goes on
   if (mode == Connection::CloseMode::kFlush && conn_->open() && closing_ == Closing::kNo) {
     closing_ = Closing::kRunning;
     for (size_t i = count_; i-- > 0 && conn_->open();) entries_[i].filter->onClosing(reason);
     closing_ = Closing::kDone;
   }
+  if (mode == Connection::CloseMode::kFlush) endWrites(closer);
   conn_->close(reason, detail, mode);
+}
+
+void FilterChain::endWrites(size_t closer) {
+  if (writes_ended_ || conn_->state() != Connection::State::kOpen) return;
+  writes_ended_ = true;
+  evbuffer* buf = nullptr;
+  for (size_t i = count_; i-- > 0;) {
+    if (i == closer) continue;
+    Entry& e = entries_[i];
+    if (e.traits.produces() != Layer::kBytes || !e.traits.observes_writes || e.traits.terminal)
+      continue;
+    if (buf == nullptr) {
+      buf = staging();
+      if (extra_->staging_pad) {
+        evbuffer_drain(buf, 1);
+        extra_->staging_pad = false;
+      }
+    }
+    // kStopIteration: that filter took the bytes; the filters before it
+    // still get the end (with an empty buffer).
+    if (e.filter->onWriteData(buf, true) == FilterStatus::kStopIteration)
+      evbuffer_drain(buf, evbuffer_get_length(buf));
+    if (closed()) return;
+  }
+  if (buf != nullptr && evbuffer_get_length(buf) > 0) conn_->write(buf);
 }
 
 void FilterChain::checkOutputBound() {

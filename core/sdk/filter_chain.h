@@ -148,10 +148,20 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   // Runs onWriteData of the observing filters before `below` on staging
   // (one write), then moves or copies what is left to the output.
   void runObservers(size_t below, evbuffer* staging);
-  // FilterCallbacks::close(): runs the filters' onClosing (once, for a
-  // kFlush close of an open connection), then closes the connection.
-  void close(CloseReason reason, std::string_view detail, Connection::CloseMode mode);
+  // FilterCallbacks::close() of filter `closer`: for a kFlush close of an
+  // open connection runs the filters' onClosing (once), then endWrites(),
+  // then closes the connection.
+  void close(size_t closer, CloseReason reason, std::string_view detail,
+             Connection::CloseMode mode);
   void checkOutputBound();
+  // The end of the write stream (a kFlush close or a half-close asked for by
+  // filter `closer`): once per connection, runs onWriteData(buf, true) on
+  // every observing bytes filter but the closer, last to first, with `buf`
+  // empty at the start, so a transformer can put out what it holds and its
+  // own closing bytes (a TLS close_notify) — also when the closer sits
+  // before it (ip_limiter closing a TLS client after its error frame); what
+  // buf holds then goes to the socket ahead of the close.
+  void endWrites(size_t closer);
   bool closed() const { return conn_->state() == Connection::State::kClosed; }
   void destroyEntries();
   // The lazily created parts (most connections never need them), kept until
@@ -174,6 +184,7 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   enum class Closing : uint8_t { kNo, kRunning, kDone };
   Closing closing_ = Closing::kNo;
   bool frame_observers_ = false;  // a filter called observeFrames(): runFrame asks them
+  bool writes_ended_ = false;  // endWrites() ran
   Slots slots_;
   const OutputLimits* limits_;
   ClosedFn on_closed_;

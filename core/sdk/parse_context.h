@@ -39,6 +39,27 @@ class ParseContext {
   // The name of the listener whose chain is being parsed.
   const std::string& listener() const { return listener_; }
 
+  // The listener's chain as the config lists it: every filter's name in
+  // order, and the position of the one being parsed. Lets a filter adapt to
+  // its neighbours (detect treats ClientHellos as TLS when a `tls` filter
+  // follows it). Set by the config loader; unknown (chainKnown() false)
+  // when a filter is parsed on its own (test::buildFilter).
+  void setChain(std::vector<std::string> names, size_t position) {
+    chain_ = std::move(names);
+    position_ = position;
+    chain_known_ = true;
+  }
+  bool chainKnown() const { return chain_known_; }
+  const std::vector<std::string>& chain() const { return chain_; }
+  size_t position() const { return position_; }
+  // True when a filter named `name` comes after the one being parsed (false
+  // while the chain is unknown).
+  bool followedBy(std::string_view name) const {
+    for (size_t i = position_ + 1; i < chain_.size(); ++i)
+      if (chain_[i] == name) return true;
+    return false;
+  }
+
   // Records an error at `pointer` ("" for the config object itself, or
   // "/routes/0/cluster"). Returns nullptr so parsers can `return ctx.fail()`.
   std::nullptr_t fail(std::string pointer, std::string message);
@@ -81,6 +102,9 @@ class ParseContext {
  private:
   const std::vector<ClusterConfig>& clusters_;
   std::string listener_;
+  std::vector<std::string> chain_;
+  size_t position_ = 0;
+  bool chain_known_ = false;
   std::vector<Error> errors_;
 };
 

@@ -163,7 +163,25 @@ class DetectConfigFactory : public TypedFilterConfigFactory<DetectConfig, Detect
     cfg->timeout = ctx.duration(json, "timeout", cfg->timeout, std::chrono::milliseconds(1),
                                 std::chrono::milliseconds(60 * 1000));
     cfg->max_bytes = ctx.size(json, "max_bytes", cfg->max_bytes, 16, 65536);
-    if (json.HasMember("tls")) cfg->tls = json["tls"].GetBool();
+    // TLS openings are TLS exactly when a tls filter follows in the chain.
+    // The explicit key (required before the chain was visible here) may
+    // stay only where it agrees; alone (test::buildFilter) it decides.
+    const bool chain_tls = ctx.followedBy("tls");
+    if (json.HasMember("tls")) {
+      const bool said = json["tls"].GetBool();
+      if (!ctx.chainKnown()) {
+        cfg->tls = said;
+      } else if (said && !chain_tls) {
+        ctx.fail("/tls", "\"tls\": true, but no tls filter follows detect in this chain: "
+                         "ClientHellos would reach the next filters undecrypted. Add a tls "
+                         "filter after detect, or remove the key (detect sees the chain itself)");
+      } else if (!said && chain_tls) {
+        ctx.fail("/tls", "\"tls\": false, but a tls filter follows detect in this chain "
+                         "(its connections would never be TLS): remove the key (detect sees "
+                         "the chain itself), or remove the tls filter");
+      }
+    }
+    if (ctx.chainKnown()) cfg->tls = chain_tls;
     return cfg;
   }
 };

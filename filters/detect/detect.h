@@ -53,8 +53,9 @@ struct DetectConfig : FilterConfig {
   // Most bytes looked at: an HTTP head not ended by then is decided on the
   // fields seen. 16..65536.
   size_t max_bytes = 8192;
-  // The listener terminates TLS (a `tls` filter follows): ClientHellos are
-  // TLS. Off: they are raw client frames (payload length 790).
+  // The listener terminates TLS: ClientHellos are TLS. Off: they are raw
+  // client frames (payload length 790). Set from the chain (a `tls` filter
+  // after detect); the config key `tls`, now optional, must agree with it.
   bool tls = false;
 
   void describe(rapidjson::Value& out, JsonAllocator& alloc) const override;

@@ -1,6 +1,7 @@
 #include "filters/tls/tls.h"
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <openssl/err.h>
 
 #include <algorithm>
@@ -46,6 +47,14 @@ HandshakeFailure classify(unsigned long err) {
   }
 }
 
+// Empties this thread's OpenSSL error queue before an I/O call (SSL_get_error
+// reads it). Every failure path here takes the errors it caused, so the queue
+// is almost always empty already: peeking costs less than ERR_clear_error()'s
+// sweep of every slot, which showed in the profile once per record.
+inline void clearErrors() {
+  if (ERR_peek_error() != 0) ERR_clear_error();
+}
+
 }  // namespace
 
 std::string_view handshakeFailureName(HandshakeFailure f) {
@@ -79,6 +88,10 @@ TlsStats::TlsStats(const std::string& listener) {
   errors = &r.counter("game_gateway_tls_errors_total",
                       "Client connections closed for a TLS error after the handshake.",
                       {{"listener", listener}});
+  close_notify_sent = &r.counter("game_gateway_tls_close_notify_sent_total",
+                                 "close_notify alerts the gateway sent before closing (or "
+                                 "half-closing) an established TLS connection.",
+                                 {{"listener", listener}});
   passthrough = &r.counter("game_gateway_tls_passthrough_total",
                            "Client connections the tls filter passed through untouched "
                            "(detect found no TLS ClientHello).",
@@ -88,9 +101,9 @@ TlsStats::TlsStats(const std::string& listener) {
 TlsFilter::TlsFilter(TlsFactory& factory) : factory_(factory) {}
 
 TlsFilter::~TlsFilter() {
+  factory_.unqueueFlush(*this);
   if (ssl_ != nullptr) SSL_free(ssl_);  // frees the BIO too
   if (plaintext_ != nullptr) evbuffer_free(plaintext_);
-  if (pending_ != nullptr) evbuffer_free(pending_);
 }
 
 FilterStatus TlsFilter::onNewConnection() {
@@ -142,7 +155,7 @@ FilterStatus TlsFilter::onData(evbuffer* data, bool end_stream) {
   if (evbuffer_get_length(data) > 0) got_bytes_ = true;
   io_.in = data;
   io_.out = factory_.cipherOut();
-  ERR_clear_error();
+  clearErrors();
   if (mode_ == Mode::kHandshake && !handshake(end_stream)) return FilterStatus::kStopIteration;
   if (mode_ == Mode::kHandshake) {
     io_.in = nullptr;
@@ -191,11 +204,7 @@ bool TlsFilter::handshake(bool end_stream) {
     factory_.stats().handshakes_tls12->inc();
   flushOwn();
   // Plaintext the later filters wrote while the handshake ran.
-  if (pending_ != nullptr && evbuffer_get_length(pending_) > 0) {
-    if (!encrypt(pending_, evbuffer_get_length(pending_))) return false;
-    flushOwn();
-  }
-  return true;
+  return flushHeld();
 }
 
 bool TlsFilter::decrypt() {
@@ -204,6 +213,10 @@ bool TlsFilter::decrypt() {
     int n = SSL_read(ssl_, rec, static_cast<int>(TlsFactory::kRecord));
     if (n > 0) {
       evbuffer_add(plaintext_, rec, static_cast<size_t>(n));
+      // Nothing buffered in OpenSSL (read-ahead) nor left in the input: no
+      // record can be complete, so skip the SSL_read that would only say
+      // WANT_READ.
+      if (!SSL_has_pending(ssl_) && evbuffer_get_length(io_.in) == 0) break;
       continue;
     }
     int err = SSL_get_error(ssl_, n);
@@ -227,67 +240,98 @@ size_t TlsFilter::onWritePrefix(const WriteView&, uint8_t*) {
   return mode_ == Mode::kUndecided || mode_ == Mode::kPassthrough ? 0 : Filter::kNoPrefix;
 }
 
-FilterStatus TlsFilter::onWriteData(evbuffer* data, bool /*end_stream*/) {
+FilterStatus TlsFilter::onWriteData(evbuffer* data, bool end_stream) {
   switch (mode_) {
     case Mode::kUndecided:
     case Mode::kPassthrough:
       return FilterStatus::kContinue;
-    case Mode::kClosed:
-      evbuffer_drain(data, evbuffer_get_length(data));
-      return FilterStatus::kStopIteration;
     case Mode::kHandshake:
-      if (pending_ == nullptr) pending_ = evbuffer_new();
-      evbuffer_add_buffer(pending_, data);
+      if (end_stream) break;  // closing mid-handshake: what was held is dropped
+      hold(data);
       return FilterStatus::kStopIteration;
     case Mode::kOpen:
+      if (write_shut_) break;
+      hold(data);
+      if (!end_stream) {
+        // Encrypted at the end of the loop turn, with whatever else is
+        // written to this connection meanwhile: one record (framing writes a
+        // frame's header and payload separately).
+        factory_.queueFlush(*this);
+        return FilterStatus::kStopIteration;
+      }
+      // The end: what is held, then close_notify, in place of `data`.
+      factory_.unqueueFlush(*this);
+      write_shut_ = true;
+      if (!encryptHeld()) return FilterStatus::kStopIteration;
+      SSL_shutdown(ssl_);  // writes close_notify to cipherOut (a memory BIO never blocks)
+      factory_.stats().close_notify_sent->inc();
+      evbuffer_add_buffer(data, factory_.cipherOut());
+      return FilterStatus::kContinue;
+    case Mode::kClosed:
       break;
   }
-  size_t len = evbuffer_get_length(data);
-  if (len == 0) return FilterStatus::kContinue;
-  if (!encrypt(data, len)) {
-    evbuffer_drain(data, evbuffer_get_length(data));
-    return FilterStatus::kStopIteration;
-  }
-  // In place: the buffer now holds the records instead of the plaintext.
-  evbuffer_add_buffer(data, factory_.cipherOut());
-  return FilterStatus::kContinue;
+  evbuffer_drain(data, evbuffer_get_length(data));
+  return FilterStatus::kStopIteration;
 }
 
-bool TlsFilter::encrypt(evbuffer* plain, size_t len) {
+void TlsFilter::hold(evbuffer* data) {
+  const size_t n = evbuffer_get_length(data);
+  if (n == 0) return;
+  // Copied, not the chains moved: the chain's staging chain is then freed
+  // right away and reused by the next write (one cached allocation), where
+  // moved chains would stay alive, one per connection, until the flush.
+  const size_t at = held_.size();
+  held_.resize(at + n);
+  evbuffer_remove(data, &held_[at], n);
+}
+
+bool TlsFilter::encryptHeld() {
+  if (held_.empty()) return true;
+  const bool ok = encrypt(held_.data(), held_.size());
+  held_.clear();
+  // Keeps its capacity for the next turn unless a bulk write grew it.
+  if (held_.capacity() > kHeldKeep) std::string().swap(held_);
+  return ok;
+}
+
+bool TlsFilter::flushHeld() {
+  if (mode_ != Mode::kOpen || write_shut_) return true;
+  if (!encryptHeld()) return false;
+  flushOwn();
+  return true;
+}
+
+bool TlsFilter::encrypt(const char* plain, size_t len) {
   io_.out = factory_.cipherOut();
-  unsigned char* rec = factory_.recordBuffer();
-  while (len > 0) {
-    size_t chunk = std::min(len, TlsFactory::kRecord);
-    // Contiguous in the first chain: write from it; else copy out once.
-    evbuffer_iovec v;
-    const void* p;
-    if (evbuffer_peek(plain, static_cast<ev_ssize_t>(chunk), nullptr, &v, 1) == 1) {
-      p = v.iov_base;
-    } else {
-      evbuffer_copyout(plain, rec, chunk);
-      p = rec;
-    }
-    ERR_clear_error();
-    int n = SSL_write(ssl_, p, static_cast<int>(chunk));
-    if (n <= 0) {
-      std::string detail = takeOpenSslErrors();
-      evbuffer_drain(factory_.cipherOut(), evbuffer_get_length(factory_.cipherOut()));
-      factory_.stats().errors->inc();
-      mode_ = Mode::kClosed;
-      callbacks().close(CloseReason::kTlsError, "TLS write failed: " + detail);
-      return false;
-    }
-    // A memory BIO never blocks: SSL_write took all of it.
-    evbuffer_drain(plain, static_cast<size_t>(n));
-    len -= static_cast<size_t>(n);
+  clearErrors();
+  // One call: without SSL_MODE_ENABLE_PARTIAL_WRITE, SSL_write cuts records
+  // of at most 16 KiB itself and, on a memory BIO that never blocks, returns
+  // only once all of it is written.
+  int n = SSL_write(ssl_, plain, static_cast<int>(len));
+  if (n <= 0 || static_cast<size_t>(n) != len) {
+    std::string detail = takeOpenSslErrors();
+    evbuffer_drain(factory_.cipherOut(), evbuffer_get_length(factory_.cipherOut()));
+    factory_.stats().errors->inc();
+    mode_ = Mode::kClosed;
+    callbacks().close(CloseReason::kTlsError, "TLS write failed: " + detail);
+    return false;
   }
   return true;
 }
 
 void TlsFilter::flushOwn() {
   evbuffer* out = factory_.cipherOut();
-  size_t n = evbuffer_get_length(out);
-  if (n > 0) callbacks().writeBytes(out, n);
+  const size_t n = evbuffer_get_length(out);
+  if (n == 0) return;
+  if (n > kCopyOut) {
+    callbacks().writeBytes(out, n);  // bulk: its chains move
+    return;
+  }
+  // Small (a turn's records, handshake messages): copied into the output,
+  // so the buffer's chain is freed here and reused for the next connection
+  // of the turn instead of one chain per connection living until its write.
+  callbacks().writeBytes(evbuffer_pullup(out, static_cast<ev_ssize_t>(n)), n);
+  evbuffer_drain(out, n);
 }
 
 void TlsFilter::failHandshake(HandshakeFailure why, const std::string& detail) {
@@ -310,6 +354,7 @@ void TlsFilter::onHandshakeTimeout() {
 
 void TlsFilter::onClose(CloseReason) {
   unlink();
+  factory_.unqueueFlush(*this);
   mode_ = Mode::kClosed;
   io_.in = nullptr;
   io_.out = nullptr;
@@ -322,9 +367,48 @@ TlsFactory::TlsFactory(std::shared_ptr<const TlsConfig> config, WorkerContext& w
                           [](TimeoutList::Entry& e, int64_t) {
                             static_cast<TlsFilter&>(e).onHandshakeTimeout();
                           }),
-      cipher_out_(evbuffer_new()) {}
+      cipher_out_(evbuffer_new()),
+      flush_ev_(event_new(worker.dispatcher.base(), -1, 0, &TlsFactory::onFlush, this)) {}
 
-TlsFactory::~TlsFactory() { evbuffer_free(cipher_out_); }
+TlsFactory::~TlsFactory() {
+  event_free(flush_ev_);
+  evbuffer_free(cipher_out_);
+}
+
+void TlsFactory::queueFlush(TlsFilter& f) {
+  if (f.flush_slot_ >= 0) return;
+  f.flush_slot_ = static_cast<int32_t>(flush_queue_.size());
+  flush_queue_.push_back(&f);
+  if (!flush_armed_) {
+    flush_armed_ = true;
+    // Runs after the callbacks already queued in this loop turn, and before
+    // the socket writes it schedules (the connections' flushes are queued
+    // when the ciphertext reaches them).
+    event_active(flush_ev_, EV_TIMEOUT, 0);
+  }
+}
+
+void TlsFactory::unqueueFlush(TlsFilter& f) {
+  if (f.flush_slot_ < 0) return;
+  flush_queue_[static_cast<size_t>(f.flush_slot_)] = nullptr;
+  f.flush_slot_ = -1;
+}
+
+void TlsFactory::flushQueued() {
+  // By index: a flush may close its connection (output bound) or queue
+  // another; slots of closed filters are null.
+  for (size_t i = 0; i < flush_queue_.size(); ++i) {
+    TlsFilter* f = flush_queue_[i];
+    if (f == nullptr) continue;
+    flush_queue_[i] = nullptr;
+    f->flush_slot_ = -1;
+    f->flushHeld();
+  }
+  flush_queue_.clear();
+  flush_armed_ = false;
+}
+
+void TlsFactory::onFlush(int, short, void* arg) { static_cast<TlsFactory*>(arg)->flushQueued(); }
 
 std::unique_ptr<Filter> TlsFactory::createFilter() { return std::make_unique<TlsFilter>(*this); }
 

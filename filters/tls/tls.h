@@ -8,7 +8,8 @@
 // Bytes layer in and out, not terminal, observes writes. Sits before
 // `websocket` and `framing` (after `detect` on a shared port):
 //   read path:  ciphertext ──onData──▶ SSL_read ──▶ plaintext_ ──passData──▶ later filters
-//   write path: later filters ──onWriteData(plaintext)──▶ SSL_write ──▶ same buffer, now ciphertext
+//   write path: later filters ──onWriteData(plaintext)──▶ held_ ··end of loop turn··▶ SSL_write
+//               ──writeBytes(ciphertext)──▶ filters before, socket
 //   own bytes:  handshake records, alerts, tickets ──writeBytes──▶ filters before, socket
 // OpenSSL works on memory BIOs (filters/tls/evbuffer_bio.h), never on the
 // socket: the chain owns the socket and its buffers, and a transformer must
@@ -28,18 +29,25 @@
 //                    holds bytes or the stream ended (close_notify or FIN).
 //                    Always kStopIteration. A TLS error after the handshake
 //                    closes tls_error.
-//   onWriteData      passthrough: kContinue. Handshake not done yet: the
-//                    plaintext is held (moved out; kStopIteration) and sent
-//                    once it completes. Open: encrypts the buffer's bytes
-//                    (records of at most 16 KiB) and puts the ciphertext in
-//                    their place; kContinue.
-//   onClose          stops the handshake timeout; later bytes are dropped.
+//   onWriteData      passthrough: kContinue. Otherwise the plaintext is held
+//                    (copied into held_; kStopIteration): until the handshake
+//                    completes, or, once open, until the end of the loop
+//                    turn, when the factory's flush event encrypts all that
+//                    the connection was written in that turn with one
+//                    SSL_write (one record up to 16 KiB: framing's header
+//                    and payload, several frames) and sends it with
+//                    writeBytes. end_stream (a filter after this one closes
+//                    with kFlush or half-closes): what is held is encrypted
+//                    at once, followed by a close_notify alert, in place in
+//                    the buffer; kContinue. Later writes are dropped.
+//   onClose          stops the handshake timeout and the pending flush;
+//                    later bytes are dropped.
 // A handshake not complete within handshake_timeout closes the connection
 // (tls_handshake_timeout, counted with reason "timeout").
 //
-// Limits: TLS 1.2 and 1.3 only; no client certificates; no renegotiation;
-// no close_notify is sent when the gateway closes (game frames are
-// self-delimiting, so a truncation cannot forge a message).
+// Limits: TLS 1.2 and 1.3 only; no client certificates; no renegotiation.
+// close_notify is sent when a filter closes the connection with kFlush or
+// half-closes it; not on an abort (kAbort drops the output anyway).
 #pragma once
 
 #include <openssl/ssl.h>
@@ -58,6 +66,7 @@
 #include "filters/tls/tls_context.h"
 
 struct evbuffer;
+struct event;
 
 namespace gw {
 namespace tls {
@@ -108,6 +117,9 @@ struct TlsStats {
   // game_gateway_tls_errors_total{listener}: connections closed for a TLS
   // error after the handshake
   stats::Counter* errors;
+  // game_gateway_tls_close_notify_sent_total{listener}: close_notify alerts
+  // sent before a flushing close or a half-close
+  stats::Counter* close_notify_sent;
   // game_gateway_tls_passthrough_total{listener}: connections detect said
   // were not TLS (bytes passed through untouched)
   stats::Counter* passthrough;
@@ -118,9 +130,11 @@ class TlsFactory;
 // One per client connection. State, all per connection: mode_, the SSL
 // object (made only once TLS is on: a passthrough connection costs no
 // OpenSSL memory), plaintext_ (decrypted bytes the later filters read and
-// leave partial frames in), pending_ (plaintext written before the
-// handshake completed), io_ (the BIO's buffer pointers), the timeout entry
-// (in the factory's handshake list until the handshake completes).
+// leave partial frames in), held_ (plaintext written and not yet encrypted:
+// before the handshake completed, or in this loop turn), io_ (the BIO's
+// buffer pointers), the timeout entry (in the factory's handshake list until
+// the handshake completes), flush_slot_ (its place in the factory's flush
+// queue while held_ waits for the end of the loop turn).
 class TlsFilter : public Filter, private TimeoutList::Entry {
  public:
   explicit TlsFilter(TlsFactory& factory);
@@ -141,6 +155,12 @@ class TlsFilter : public Filter, private TimeoutList::Entry {
  private:
   friend class TlsFactory;
   enum class Mode : uint8_t { kUndecided, kPassthrough, kHandshake, kOpen, kClosed };
+  // Ciphertext up to this size is copied into the output (see flushOwn()).
+  static constexpr size_t kCopyOut = 4096;
+  // held_ keeps up to this much capacity between turns (per connection,
+  // also while idle: small, so that idle connections stay cheap; a turn
+  // that wrote more frees it after the flush).
+  static constexpr size_t kHeldKeep = 512;
 
   // Turns TLS on: SSL_new, the BIO, the handshake timeout. False (and
   // closed) when OpenSSL could not allocate.
@@ -149,11 +169,21 @@ class TlsFilter : public Filter, private TimeoutList::Entry {
   bool handshake(bool end_stream);
   // Decrypts every complete record into plaintext_; false when it closed.
   bool decrypt();
-  // Encrypts the first `len` bytes of `plain` (drained) into the factory's
-  // ciphertext buffer. False when it closed.
-  bool encrypt(evbuffer* plain, size_t len);
-  // Sends what OpenSSL wrote to the factory's ciphertext buffer (handshake
-  // records, alerts, tickets) toward the client.
+  // Encrypts `len` bytes at `plain` into the factory's ciphertext buffer
+  // (records of at most 16 KiB). False when it closed.
+  bool encrypt(const char* plain, size_t len);
+  // Copies `data`'s bytes to the end of held_ (drained).
+  void hold(evbuffer* data);
+  // Encrypts all of held_ into the factory's ciphertext buffer; false when
+  // it closed.
+  bool encryptHeld();
+  // Open and not shut: encrypts held_ and sends the records (flushOwn).
+  // False when it closed. Called by the factory's end-of-turn flush and
+  // when the handshake completes.
+  bool flushHeld();
+  // Sends what OpenSSL wrote to the factory's ciphertext buffer (records,
+  // handshake messages, alerts, tickets) toward the client: copied up to
+  // kCopyOut bytes, its chains moved above.
   void flushOwn();
   void failHandshake(HandshakeFailure why, const std::string& detail);
   void onHandshakeTimeout();
@@ -162,18 +192,22 @@ class TlsFilter : public Filter, private TimeoutList::Entry {
   Mode mode_ = Mode::kUndecided;
   bool got_bytes_ = false;  // any ciphertext arrived (an empty connect is no failure)
   bool peer_done_ = false;  // close_notify received
+  bool write_shut_ = false;  // close_notify sent: no more writes
+  int32_t flush_slot_ = -1;  // index in the factory's flush queue, or -1
   SSL* ssl_ = nullptr;
   evbuffer* plaintext_ = nullptr;
-  evbuffer* pending_ = nullptr;
+  std::string held_;
   EvbufferBioIo io_;
 };
 
 // One per worker per listener: the config (and so the generation's
 // SSL_CTX), the listener's metrics, the worker's handshake-timeout list (one
-// libevent timer for all its handshaking connections), and two per-worker
+// libevent timer for all its handshaking connections), the flush queue (the
+// connections holding plaintext written in this loop turn, encrypted by one
+// libevent event activated at the first of them), and two per-worker
 // scratch areas used only inside a hook: the ciphertext buffer OpenSSL
 // writes into (always emptied before the hook returns) and a 16 KiB record
-// buffer for SSL_read/SSL_write.
+// buffer SSL_read decrypts into.
 class TlsFactory : public FilterFactory {
  public:
   TlsFactory(std::shared_ptr<const TlsConfig> config, WorkerContext& worker);
@@ -186,12 +220,24 @@ class TlsFactory : public FilterFactory {
   evbuffer* cipherOut() { return cipher_out_; }
   static constexpr size_t kRecord = 16 * 1024;
   unsigned char* recordBuffer() { return record_.data(); }
+  // Queues `f` for the end-of-turn flush (once; activates the event for the
+  // first of a turn). unqueueFlush: takes it off (closed or flushed early).
+  void queueFlush(TlsFilter& f);
+  void unqueueFlush(TlsFilter& f);
+  // Encrypts and sends the held plaintext of every queued connection now
+  // (the event's callback; tests call it in place of a loop turn).
+  void flushQueued();
 
  private:
+  static void onFlush(int fd, short what, void* arg);
+
   std::shared_ptr<const TlsConfig> config_;
   TlsStats stats_;
   TimeoutList handshake_timeouts_;
   evbuffer* cipher_out_;
+  event* flush_ev_;
+  std::vector<TlsFilter*> flush_queue_;  // null: closed since it was queued
+  bool flush_armed_ = false;             // flush_ev_ is active
   std::array<unsigned char, kRecord> record_;
 };
 

@@ -534,6 +534,60 @@ TEST_F(FilterChainTest, ObservingBytesFiltersSeeWritesLastToFirst) {
   EXPECT_EQ(ec->takeOutput(), "hi[o2][o1]");
 }
 
+// A flushing close or a half-close from a filter gives the observing bytes
+// filters before it one last write (end_stream, empty buffer) whose bytes go
+// out ahead of the close; every observer gets it even when a later one
+// stopped; it happens once per connection; an abort skips it.
+TEST_F(FilterChainTest, FlushingCloseGivesObserversTheEndOfTheWriteStream) {
+  auto end = [](const char* text, FilterStatus status) {
+    return [text, status](Probe& p, evbuffer* data, bool eos) {
+      if (eos) {
+        ++p.calls;
+        EXPECT_EQ(evbuffer_get_length(data), 0u);
+        evbuffer_add(data, text, std::strlen(text));
+      }
+      return status;
+    };
+  };
+  add("O1", bytesFilter(true),
+      [&](Probe& p) { p.on_write_data = end("<o1 end>", FilterStatus::kContinue); });
+  add("O2", bytesFilter(true),
+      [&](Probe& p) { p.on_write_data = end("<o2 end>", FilterStatus::kStopIteration); });
+  add("T", bytesTerminal(), [](Probe& p) {
+    p.on_data = [](Probe& self, evbuffer* data, bool) {
+      std::string in = drainAll(data);
+      self.cb().shutdownWrite();
+      self.cb().close(CloseReason::kLocalClosed, in, Connection::CloseMode::kFlush);
+      return FilterStatus::kStopIteration;
+    };
+  });
+  start();
+  ec->feed("bye");
+  EXPECT_TRUE(ec->closed());
+  EXPECT_EQ(probe(0).calls, 1);  // once: the half-close, not again at the close
+  EXPECT_EQ(probe(1).calls, 1);
+  EXPECT_EQ(ec->takeOutput(), "<o1 end>");  // O2 took its own bytes (kStopIteration)
+}
+
+TEST_F(FilterChainTest, AbortGivesObserversNoEndOfTheWriteStream) {
+  add("O1", bytesFilter(true), [&](Probe& p) {
+    p.on_write_data = [](Probe& self, evbuffer*, bool eos) {
+      if (eos) ++self.calls;
+      return FilterStatus::kContinue;
+    };
+  });
+  add("T", bytesTerminal(), [](Probe& p) {
+    p.on_data = [](Probe& self, evbuffer*, bool) {
+      self.cb().close(CloseReason::kLocalClosed, "abort", Connection::CloseMode::kAbort);
+      return FilterStatus::kStopIteration;
+    };
+  });
+  start();
+  ec->feed("x");
+  EXPECT_TRUE(ec->closed());
+  EXPECT_EQ(probe(0).calls, 0);
+}
+
 TEST_F(FilterChainTest, FramesEncodedAboveAnObservingBytesFilterKeepTheirLayout) {
   add("O", bytesFilter(true), [](Probe& p) {
     p.on_write_data = [](Probe& self, evbuffer* data, bool) {
@@ -609,9 +663,11 @@ TEST_F(FilterChainTest, OnClosingRunsLastToFirstAndItsWritesGoOut) {
   probe(2).cb().writeBytes("data", 4);
   probe(2).cb().close(CloseReason::kKicked, "kick", Connection::CloseMode::kFlush);
   EXPECT_EQ(log, (Events{"O:writedata", "T:closing:kicked", "W:closing:kicked", "O:writedata",
-                         "O:closing:kicked", "O:close:kicked", "W:close:kicked",
+                         "O:closing:kicked", "O:writedata", "O:close:kicked", "W:close:kicked",
                          "T:close:kicked"}));
-  EXPECT_EQ(ec->takeOutput(), "data]W-bye]O-bye");
+  // The last "]": O's onWriteData at the end of the write stream (eos, after
+  // every onClosing), which this probe tags like any write.
+  EXPECT_EQ(ec->takeOutput(), "data]W-bye]O-bye]");
   EXPECT_EQ(ec->closeReason(), CloseReason::kKicked);
   EXPECT_EQ(ec->closeCount(), 1);
 }

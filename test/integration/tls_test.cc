@@ -11,7 +11,9 @@
 //   - SIGHUP with a new certificate on disk: new connections get it, an
 //     existing connection keeps working;
 //   - a key readable by everyone: the gateway refuses to start, naming the
-//     file and the JSON pointer.
+//     file and the JSON pointer;
+//   - the gateway closing (the upstream behind tcp_proxy went away) sends
+//     close_notify: the client sees a clean TLS end, not a truncation.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -210,6 +212,20 @@ TEST_F(TlsIntegrationTest, HandshakeTimeout) {
   std::string got;
   ASSERT_TRUE(good.recvExact(10, seconds(3), &got)) << good.error();
   EXPECT_EQ(got, "still here");
+}
+
+TEST_F(TlsIntegrationTest, GatewayCloseSendsCloseNotify) {
+  startProxy();
+  SocketTlsClient client(TlsClientOptions{cert_.cert_file});
+  ASSERT_TRUE(client.connect(port_)) << client.error();
+  ASSERT_TRUE(client.sendAll("ping"));
+  std::string got;
+  ASSERT_TRUE(client.recvExact(4, seconds(3), &got)) << client.error();
+  echo_.stop();  // tcp_proxy's upstream closes: the gateway closes the client (kFlush)
+  ASSERT_TRUE(client.waitClosed(seconds(5)));
+  EXPECT_TRUE(client.closedCleanly()) << "EOF without close_notify";
+  EXPECT_EQ(metric(R"(game_gateway_tls_close_notify_sent_total{listener="raw"})"), 1.0)
+      << metrics();
 }
 
 TEST_F(TlsIntegrationTest, PlainBytesToATlsPort) {

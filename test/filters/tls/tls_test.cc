@@ -92,6 +92,13 @@ struct Rig {
     elements.push_back(recorder.element());
     ec.start(elements);
     tls_index = detect ? 1 : 0;
+    tls_factory = static_cast<TlsFactory*>(t->factory);
+  }
+  // What the chain wrote toward the client by the end of this loop turn
+  // (tls encrypts what it was written at the end of the turn).
+  std::string output() {
+    tls_factory->flushQueued();
+    return ec.takeOutput();
   }
   static EmbeddedChain::Options makeOptions(std::string listener) {
     EmbeddedChain::Options o;
@@ -104,7 +111,7 @@ struct Rig {
       int r = c.handshake();
       std::string out = c.takeOutgoing();
       if (!out.empty()) ec.feed(out);
-      c.putIncoming(ec.takeOutput());
+      c.putIncoming(output());
       if (r == 1 && !out.empty()) continue;  // flush the client's Finished first
       if (r == 1) return tlsFilter().established();
       if (r < 0 || ec.closed()) return false;
@@ -117,7 +124,19 @@ struct Rig {
   EmbeddedChain ec;
   std::unique_ptr<FilterFactory> detect;
   size_t tls_index = 0;
+  TlsFactory* tls_factory = nullptr;
 };
+
+// The TLS records in `wire` (ciphertext toward the client), by content type.
+std::vector<uint8_t> recordTypes(const std::string& wire) {
+  std::vector<uint8_t> types;
+  size_t at = 0;
+  while (at + 5 <= wire.size()) {
+    types.push_back(static_cast<uint8_t>(wire[at]));
+    at += 5 + ((static_cast<uint8_t>(wire[at + 3]) << 8) | static_cast<uint8_t>(wire[at + 4]));
+  }
+  return types;
+}
 
 class TlsTest : public ::testing::Test {
  protected:
@@ -161,7 +180,7 @@ TEST_F(TlsTest, RoundTripThroughFraming) {
   EXPECT_EQ(rig.recorder.frames[2].payload, std::string(300, 'x'));
 
   // The echoes came back encrypted, in order.
-  std::string wire = rig.ec.takeOutput();
+  std::string wire = rig.output();
   EXPECT_EQ(wire.find("echo"), std::string::npos) << "plaintext on the wire";
   client.putIncoming(wire);
   std::string plain = client.read();
@@ -178,6 +197,67 @@ TEST_F(TlsTest, CloseNotifyEndsTheStream) {
   rig.ec.feed(client.takeOutgoing());
   EXPECT_TRUE(rig.ec.closed());
   EXPECT_EQ(rig.ec.closeReason(), CloseReason::kRemoteClosed) << rig.ec.closeDetail();
+}
+
+// Everything written to a connection in one loop turn leaves in one record:
+// here two echoed frames, each written by framing as header + payload (four
+// writes; four records, 88 bytes of record overhead, before the writes were
+// held to the end of the turn).
+TEST_F(TlsTest, WritesOfOneTurnShareOneRecord) {
+  Rig rig(configFor(cert), "tls_one_record");
+  MemoryTlsClient client(trusting());
+  ASSERT_TRUE(rig.handshake(client)) << client.error() << rig.ec.closeDetail();
+  client.write(encodeClientFrame(10, 0, "one") + encodeClientFrame(20, 0, "two"));
+  rig.ec.feed(client.takeOutgoing());
+  ASSERT_EQ(rig.recorder.frames.size(), 2u);
+  EXPECT_EQ(rig.ec.outputLength(), 0u) << "encrypted before the end of the turn";
+  std::string wire = rig.output();
+  EXPECT_EQ(recordTypes(wire), std::vector<uint8_t>{0x17});  // one application_data record
+  client.putIncoming(wire);
+  EXPECT_EQ(client.read(), encodeClientFrame(11, 0, "echo") + encodeClientFrame(21, 0, "echo"));
+  // The queue is empty again: the next turn's write is a record of its own.
+  client.write(encodeClientFrame(30, 0, "three"));
+  rig.ec.feed(client.takeOutgoing());
+  client.putIncoming(rig.output());
+  EXPECT_EQ(client.read(), encodeClientFrame(31, 0, "echo"));
+}
+
+// A filter that writes and then closes with kFlush in the same hook: the
+// client gets the bytes, then close_notify (a clean TLS end, not a
+// truncation). Before, the gateway closed without close_notify.
+TEST_F(TlsTest, FlushingCloseSendsCloseNotifyAfterTheBytes) {
+  Rig rig(configFor(cert), "tls_close_notify_sent");
+  rig.recorder.on_frame = [](Frame& f, FilterCallbacks& cb) {
+    cb.sendFrame(static_cast<uint16_t>(f.header.msg_id + 1), 0, "bye");
+    cb.close(CloseReason::kLocalClosed, "done", Connection::CloseMode::kFlush);
+  };
+  MemoryTlsClient client(trusting());
+  ASSERT_TRUE(rig.handshake(client)) << client.error() << rig.ec.closeDetail();
+  client.write(encodeClientFrame(40, 0, "last"));
+  rig.ec.feed(client.takeOutgoing());
+  EXPECT_TRUE(rig.ec.closed());
+  std::string wire = rig.output();
+  EXPECT_EQ(recordTypes(wire), (std::vector<uint8_t>{0x17, 0x17}));  // the frame, the alert
+  client.putIncoming(wire);
+  EXPECT_EQ(client.read(), encodeClientFrame(41, 0, "bye"));
+  EXPECT_TRUE(SSL_get_shutdown(client.ssl()) & SSL_RECEIVED_SHUTDOWN) << "no close_notify";
+  EXPECT_EQ(counter("game_gateway_tls_close_notify_sent_total", {},
+                    {{"listener", "tls_close_notify_sent"}}),
+            1u);
+}
+
+// An abort drops the output: no close_notify either.
+TEST_F(TlsTest, AbortSendsNoCloseNotify) {
+  Rig rig(configFor(cert), "tls_abort");
+  rig.recorder.on_frame = [](Frame&, FilterCallbacks& cb) {
+    cb.close(CloseReason::kLocalClosed, "abort", Connection::CloseMode::kAbort);
+  };
+  MemoryTlsClient client(trusting());
+  ASSERT_TRUE(rig.handshake(client));
+  client.write(encodeClientFrame(40, 0, "x"));
+  rig.ec.feed(client.takeOutgoing());
+  EXPECT_TRUE(rig.ec.closed());
+  EXPECT_EQ(rig.output(), "");
 }
 
 TEST_F(TlsTest, PassthroughWhenTransportInfoSaysNotTls) {
@@ -206,7 +286,7 @@ TEST_F(TlsTest, TerminatesWhenTransportInfoSaysTls) {
   client.write(encodeClientFrame(1, 0, "hi"));
   rig.ec.feed(client.takeOutgoing());
   ASSERT_EQ(rig.recorder.frames.size(), 1u);
-  client.putIncoming(rig.ec.takeOutput());
+  client.putIncoming(rig.output());
   EXPECT_EQ(client.read(), encodeClientFrame(2, 0, "echo"));
   // Terminating: every write is encrypted in onWriteData.
   uint8_t prefix[Filter::kMaxWritePrefix];
@@ -278,7 +358,7 @@ TEST_F(TlsTest, Tls12Works) {
   EXPECT_EQ(std::string(SSL_get_version(client.ssl())), "TLSv1.2");
   client.write(encodeClientFrame(1, 0, "hi"));
   rig.ec.feed(client.takeOutgoing());
-  client.putIncoming(rig.ec.takeOutput());
+  client.putIncoming(rig.output());
   EXPECT_EQ(client.read(), encodeClientFrame(2, 0, "echo"));
 }
 

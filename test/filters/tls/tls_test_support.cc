@@ -297,6 +297,7 @@ bool SocketTlsClient::waitClosed(std::chrono::milliseconds timeout) {
       if (!waitFd(fd_, POLLIN, deadline)) return false;
       continue;
     }
+    clean_close_ = e == SSL_ERROR_ZERO_RETURN;
     return true;  // close_notify, EOF, reset or error
   }
 }

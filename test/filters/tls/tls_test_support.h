@@ -102,6 +102,9 @@ class SocketTlsClient {
   bool recvExact(size_t n, std::chrono::milliseconds timeout, std::string* out);
   // True when the server closed (EOF / close_notify / reset) within `timeout`.
   bool waitClosed(std::chrono::milliseconds timeout);
+  // After waitClosed(): true when the server ended with close_notify (a clean
+  // TLS close), false for a bare FIN, a reset or an error.
+  bool closedCleanly() const { return clean_close_; }
   // The server certificate's subject CN ("" if none).
   std::string peerCn() const;
   std::string version() const;  // "TLSv1.3"
@@ -113,6 +116,7 @@ class SocketTlsClient {
   SSL_CTX* ctx_ = nullptr;
   SSL* ssl_ = nullptr;
   int fd_ = -1;
+  bool clean_close_ = false;
   std::string error_;
 };
 
