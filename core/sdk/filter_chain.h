@@ -95,6 +95,14 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   }
   uint64_t framesOut() const { return frames_out_; }
 
+  // Closes the client connection as FilterCallbacks::close() does (the
+  // filters' close, and the owner's: the worker's at stop): for kFlush on an
+  // open connection, runs the filters' onClosing once (last to first), then
+  // closes the connection, which writes what is buffered, bounded by
+  // Connection::kFlushTimeoutMs; kAbort drops it (also ending a flushing
+  // close under way). The close callback runs once, when the socket closes.
+  void close(CloseReason reason, std::string_view detail, Connection::CloseMode mode);
+
   // Delivers bytes already appended to connection().input() as if they were
   // read from the socket (used by tests and by the chain itself on resume).
   void deliverInput(bool end_stream) { onRead(*conn_, end_stream); }
@@ -148,9 +156,6 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   // Runs onWriteData of the observing filters before `below` on staging
   // (one write), then moves or copies what is left to the output.
   void runObservers(size_t below, evbuffer* staging);
-  // FilterCallbacks::close(): runs the filters' onClosing (once, for a
-  // kFlush close of an open connection), then closes the connection.
-  void close(CloseReason reason, std::string_view detail, Connection::CloseMode mode);
   void checkOutputBound();
   bool closed() const { return conn_->state() == Connection::State::kClosed; }
   void destroyEntries();
