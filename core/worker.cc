@@ -58,7 +58,11 @@ Worker::Worker(size_t index, size_t count, std::shared_ptr<const GatewayConfig> 
       count_(count),
       config_(std::move(config)),
       dispatcher_("worker-" + std::to_string(index)),
-      shutdown_grace_(dispatcher_, [this] { abortRemaining(); }) {}
+      shutdown_grace_(dispatcher_, [this] {
+        closeAll("gateway stopping; output not taken within the grace",
+                 Connection::CloseMode::kAbort);
+        finishStopIfIdle();
+      }) {}
 
 static_assert(sizeof(void*) != 8 || sizeof(FilterChain) <= 160,
               "FilterChain grew past 160 bytes (an idle connection pays for it)");
@@ -191,24 +195,17 @@ void Worker::stop() {
     closeListeningSockets();
     stopping_ = true;
     shutdown_grace_.enable(kShutdownGrace);
-    // Closing runs onChainClosed, which unlinks from the list: copy first
-    // (records are deleted later: deferredDelete).
-    std::vector<FilterChain*> open;
-    for (ConnectionRecord* r = connections_; r != nullptr; r = r->next) open.push_back(&r->chain);
-    for (FilterChain* c : open)
-      c->close(CloseReason::kShutdown, "gateway stopping", Connection::CloseMode::kFlush);
+    closeAll("gateway stopping", Connection::CloseMode::kFlush);
     finishStopIfIdle();
   });
 }
 
-void Worker::abortRemaining() {
+void Worker::closeAll(std::string_view detail, Connection::CloseMode mode) {
+  // Closing runs onChainClosed, which unlinks from the list: copy first
+  // (records are deleted later: deferredDelete).
   std::vector<FilterChain*> open;
   for (ConnectionRecord* r = connections_; r != nullptr; r = r->next) open.push_back(&r->chain);
-  for (FilterChain* c : open) {
-    c->close(CloseReason::kShutdown, "gateway stopping; output not taken within the grace",
-             Connection::CloseMode::kAbort);
-  }
-  finishStopIfIdle();
+  for (FilterChain* c : open) c->close(CloseReason::kShutdown, detail, mode);
 }
 
 void Worker::finishStopIfIdle() {

@@ -170,8 +170,9 @@ class Worker {
   void linkConnection(ConnectionRecord* r);
   void unlinkConnection(ConnectionRecord* r);
   void closeListeningSockets();
-  // Stop's grace passed: aborts the connections still flushing.
-  void abortRemaining();
+  // Closes every client connection with reason `shutdown` and `mode` (for
+  // kAbort: also those still flushing).
+  void closeAll(std::string_view detail, Connection::CloseMode mode);
   // Ends the loop once stopping and no connection is left (once).
   void finishStopIfIdle();
 
@@ -189,7 +190,7 @@ class Worker {
   std::atomic<size_t> active_{0};
   std::atomic<bool> running_{false};
   // Stop state (worker thread): set by stop(); the loop's exit requested;
-  // closes that dropped output; the grace timer (abortRemaining).
+  // closes that dropped output; the grace timer (aborts what is left).
   bool stopping_ = false;
   bool exit_requested_ = false;
   size_t forced_closes_ = 0;

@@ -13,13 +13,16 @@ the gateway closes its client connections with a flush and the reason
 Each test runs its own gateway (it stops it). Run by
 //test/integration:shutdown_test (cwd: the runfiles root).
 """
+import array
 import asyncio
+import fcntl
 import json
 import os
 import re
 import signal
 import socket
 import tempfile
+import termios
 import threading
 import time
 import unittest
@@ -133,9 +136,6 @@ class Backend:
     def unsent(self):
         """Bytes still in this side's send queue (not yet acknowledged by the
         gateway's kernel)."""
-        import fcntl
-        import termios
-        import array
         buf = array.array("i", [0])
         fcntl.ioctl(self.conn.fileno(), termios.TIOCOUTQ, buf)
         return buf[0]
@@ -210,6 +210,7 @@ class RawClientGoodbye(unittest.TestCase):
         os.kill(self.gw.proc.pid, sig)
         wait_exit(self.gw, bound + 5)
         took = time.monotonic() - t0
+        print("stalled reader: the gateway exited %.2f s after the signal" % took)
         self.assertLess(took, bound, self.gw.output())
         self.assertRegex(self.gw.output(),
                          r"shutdown: 1 connection\(s\) did not take their output within "
