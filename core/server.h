@@ -10,10 +10,12 @@
 //   SIGTERM  drain: stop accepting on every worker (listening sockets
 //            closed), /ready answers 503 at once, open connections go on;
 //            when the last one closes, or after `drain_timeout`, whichever
-//            comes first, the rest close with reason `shutdown` and run()
-//            returns 0. SIGTERM while draining (e.g. after POST /drain)
-//            lets the drain go on.
-//   SIGINT   stop at once (connections close with reason `shutdown`).
+//            comes first, the rest close with reason `shutdown` (a stop:
+//            Worker::stop(), flushed within Worker::kShutdownGrace) and
+//            run() returns 0. SIGTERM while draining (e.g. after POST
+//            /drain) lets the drain go on.
+//   SIGINT   stop at once (connections close with reason `shutdown`, with
+//            the same grace).
 //   SIGHUP   reload the config file: see reload().
 #pragma once
 

@@ -40,6 +40,11 @@ ListenerStats::ListenerStats(const std::string& listener) {
                                {{"listener", listener}, {"result", "written"}});
   access_sampled_out = &reg.counter("game_gateway_access_log_lines_total", log_help,
                                     {{"listener", listener}, {"result", "sampled_out"}});
+  shutdown_forced = &reg.counter(
+      "game_gateway_shutdown_forced_closes_total",
+      "Client connections a stop closed with output still unsent: the client did not take its "
+      "goodbye (queued frames, WebSocket close, TLS close_notify) within the shutdown grace.",
+      labels);
   for (size_t r = 0; r < kCloseReasonCount; ++r) {
     closes[r] = &reg.counter(
         "game_gateway_connection_closes_total", "Client connections closed, by reason.",
@@ -52,7 +57,12 @@ Worker::Worker(size_t index, size_t count, std::shared_ptr<const GatewayConfig> 
     : index_(index),
       count_(count),
       config_(std::move(config)),
-      dispatcher_("worker-" + std::to_string(index)) {}
+      dispatcher_("worker-" + std::to_string(index)),
+      shutdown_grace_(dispatcher_, [this] {
+        closeAll("gateway stopping; output not taken within the grace",
+                 Connection::CloseMode::kAbort);
+        finishStopIfIdle();
+      }) {}
 
 static_assert(sizeof(void*) != 8 || sizeof(FilterChain) <= 160,
               "FilterChain grew past 160 bytes (an idle connection pays for it)");
@@ -183,14 +193,34 @@ void Worker::reload(std::shared_ptr<const GatewayConfig> config, std::shared_ptr
 void Worker::stop() {
   dispatcher_.post([this] {
     closeListeningSockets();
-    // Closing runs onChainClosed, which unlinks from the list: copy first.
-    std::vector<FilterChain*> open;
-    for (ConnectionRecord* r = connections_; r != nullptr; r = r->next) open.push_back(&r->chain);
-    for (FilterChain* c : open)
-      c->connection().close(CloseReason::kShutdown, "gateway stopping",
-                            Connection::CloseMode::kAbort);
-    dispatcher_.exit();
+    stopping_ = true;
+    shutdown_grace_.enable(kShutdownGrace);
+    closeAll("gateway stopping", Connection::CloseMode::kFlush);
+    finishStopIfIdle();
   });
+}
+
+void Worker::closeAll(std::string_view detail, Connection::CloseMode mode) {
+  // Closing runs onChainClosed, which unlinks from the list: copy first
+  // (records are deleted later: deferredDelete).
+  std::vector<FilterChain*> open;
+  for (ConnectionRecord* r = connections_; r != nullptr; r = r->next) open.push_back(&r->chain);
+  for (FilterChain* c : open) c->close(CloseReason::kShutdown, detail, mode);
+}
+
+void Worker::finishStopIfIdle() {
+  if (!stopping_ || exit_requested_ || connections_ != nullptr) return;
+  exit_requested_ = true;
+  shutdown_grace_.disable();
+  if (forced_closes_ > 0) {
+    GW_LOG(warn, "{}: shutdown: {} connection(s) did not take their output within {} ms; "
+                 "forced closed",
+           dispatcher_.name(), forced_closes_, kShutdownGrace.count());
+  }
+  // Posted: the loop turn that closed the last client runs to its end first,
+  // so what filters wrote on their backend connections meanwhile (session
+  // closes) is flushed before the loop ends.
+  dispatcher_.exit();
 }
 
 void Worker::onAcceptable(int, short, void* arg) {
@@ -259,6 +289,10 @@ void Worker::onChainClosed(ConnectionRecord& record, CloseReason reason,
   st.active->dec();
   st.closes[static_cast<size_t>(reason)]->inc();
   Connection& conn = chain.connection();
+  if (stopping_ && reason == CloseReason::kShutdown && conn.bufferedOutput() > 0) {
+    ++forced_closes_;  // by the grace timer or the flush's own bound
+    st.shutdown_forced->inc();
+  }
   st.bytes_in->inc(conn.bytesRead());
   st.bytes_out->inc(conn.bytesWritten());
   GW_LOG(debug, "{}: connection from {} closed: {} ({})", dispatcher_.name(),
@@ -291,6 +325,7 @@ void Worker::onChainClosed(ConnectionRecord& record, CloseReason reason,
   unlinkConnection(&record);
   dispatcher_.deferredDelete(std::unique_ptr<DeferredDeletable>(&record));
   active_.fetch_sub(1, std::memory_order_relaxed);
+  finishStopIfIdle();
 }
 
 }  // namespace gw

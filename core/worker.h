@@ -13,6 +13,12 @@
 // accepted under, so live chains keep their old factories (and the old
 // config they reference) until the last of them closes, while new
 // connections get chains from the new set.
+//
+// Stop: every client connection closes with a flush and reason `shutdown`
+// (filters' onClosing runs: a WebSocket close 1001, TLS close_notify; queued
+// frames go out), within kShutdownGrace; what a client has not taken by
+// then is dropped (counted). Backend connections are the filters': their
+// session closes, written as the clients close, leave before the loop ends.
 #pragma once
 
 #include <array>
@@ -47,6 +53,7 @@ struct ListenerStats {
   stats::Counter* bytes_out;         //   (counted when the connection closes)
   stats::Counter* access_logged;     // game_gateway_access_log_lines_total{result="written"}
   stats::Counter* access_sampled_out;
+  stats::Counter* shutdown_forced;   // game_gateway_shutdown_forced_closes_total
   std::array<stats::Counter*, kCloseReasonCount> closes{};  // ..._connection_closes_total
 };
 
@@ -73,8 +80,13 @@ class Worker {
   // `done` (on the worker thread). Thread-safe; asynchronous.
   void reload(std::shared_ptr<const GatewayConfig> config, std::shared_ptr<AccessLog> log,
               std::function<void()> done);
-  // Stops accepting, closes every connection with reason `shutdown`, and
-  // ends the loop. Thread-safe; returns at once (join() waits).
+  // How long stop() lets client connections take their output: the bound of
+  // one flushing close (Connection::kFlushTimeoutMs).
+  static constexpr std::chrono::milliseconds kShutdownGrace{Connection::kFlushTimeoutMs};
+
+  // Stops accepting, closes every connection with reason `shutdown` and a
+  // flush (see the banner), and ends the loop once the last one closed, at
+  // most kShutdownGrace later. Thread-safe; returns at once (join() waits).
   void stop();
   void join();
 
@@ -158,6 +170,11 @@ class Worker {
   void linkConnection(ConnectionRecord* r);
   void unlinkConnection(ConnectionRecord* r);
   void closeListeningSockets();
+  // Closes every client connection with reason `shutdown` and `mode` (for
+  // kAbort: also those still flushing).
+  void closeAll(std::string_view detail, Connection::CloseMode mode);
+  // Ends the loop once stopping and no connection is left (once).
+  void finishStopIfIdle();
 
   size_t index_;
   size_t count_;
@@ -172,6 +189,12 @@ class Worker {
   ConnectionRecord* connections_ = nullptr;
   std::atomic<size_t> active_{0};
   std::atomic<bool> running_{false};
+  // Stop state (worker thread): set by stop(); the loop's exit requested;
+  // closes that dropped output; the grace timer (aborts what is left).
+  bool stopping_ = false;
+  bool exit_requested_ = false;
+  size_t forced_closes_ = 0;
+  Timer shutdown_grace_;
   std::thread thread_;
 };
 

@@ -478,6 +478,10 @@ void FilterChain::runObservers(size_t below, evbuffer* staging) {
   checkOutputBound();
 }
 
+void FilterChain::close(CloseReason reason, std::string_view detail, Connection::CloseMode mode) {
+  close(count_, reason, detail, mode);
+}
+
 void FilterChain::close(size_t closer, CloseReason reason, std::string_view detail,
                         Connection::CloseMode mode) {
   if (closing_ == Closing::kRunning) return;  // from an onClosing: the close under way goes on

@@ -95,6 +95,16 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   }
   uint64_t framesOut() const { return frames_out_; }
 
+  // Closes the client connection as FilterCallbacks::close() does (the
+  // filters' close, and the owner's: the worker's at stop): for kFlush on an
+  // open connection, runs the filters' onClosing once (last to first), then
+  // ends the write stream (every observing bytes filter's onWriteData with
+  // end_stream: held bytes and a TLS close_notify go out), then closes the
+  // connection, which writes what is buffered, bounded by
+  // Connection::kFlushTimeoutMs; kAbort drops it (also ending a flushing
+  // close under way). The close callback runs once, when the socket closes.
+  void close(CloseReason reason, std::string_view detail, Connection::CloseMode mode);
+
   // Delivers bytes already appended to connection().input() as if they were
   // read from the socket (used by tests and by the chain itself on resume).
   void deliverInput(bool end_stream) { onRead(*conn_, end_stream); }
@@ -148,9 +158,9 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   // Runs onWriteData of the observing filters before `below` on staging
   // (one write), then moves or copies what is left to the output.
   void runObservers(size_t below, evbuffer* staging);
-  // FilterCallbacks::close() of filter `closer`: for a kFlush close of an
-  // open connection runs the filters' onClosing (once), then endWrites(),
-  // then closes the connection.
+  // FilterCallbacks::close() of filter `closer` (count_: the owner's close):
+  // for a kFlush close of an open connection runs the filters' onClosing
+  // (once), then endWrites(closer), then closes the connection.
   void close(size_t closer, CloseReason reason, std::string_view detail,
              Connection::CloseMode mode);
   void checkOutputBound();
