@@ -3,8 +3,10 @@
 // Defines RedisServer: starts /usr/bin/redis-server on a free 127.0.0.1 port
 // (no persistence: --save '' --appendonly no), waits until it accepts
 // connections, and can kill it (SIGKILL, as a crash), restart it on the
-// same port, and run commands synchronously for assertions and setup. The
-// destructor kills a server that still runs. Used by the session store
+// same port, and run commands synchronously for assertions and setup. It
+// can also be started with extra server arguments (--requirepass, --user)
+// and then run its commands with credentials. The destructor kills a server
+// that still runs. Used by the session store
 // tests and the fleet integration tests.
 #pragma once
 
@@ -42,6 +44,11 @@ class RedisServer {
   void resume();
   // Starts again on the same port (empty: the data is gone).
   bool restart(std::string* error = nullptr);
+  // Extra redis-server arguments for the next start(), e.g.
+  // {"--requirepass", "s3cret"}.
+  void setServerArgs(std::vector<std::string> args) { server_args_ = std::move(args); }
+  // The credentials (and db) of command()'s own connection, from now on.
+  void setClientCredentials(redis::Credentials auth);
   bool running() const { return process_ != nullptr && process_->running(); }
 
   uint16_t port() const { return port_; }
@@ -65,6 +72,8 @@ class RedisServer {
 
   std::unique_ptr<Process> process_;
   std::unique_ptr<redis::BlockingRedis> client_;
+  std::vector<std::string> server_args_;
+  redis::Credentials client_auth_;
   uint16_t port_ = 0;
 };
 
