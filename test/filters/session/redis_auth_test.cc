@@ -34,21 +34,6 @@ using namespace std::chrono_literals;
 constexpr const char* kPassword = "pw-default-6f1c";
 constexpr const char* kAlicePassword = "pw-alice-93ab";
 
-bool runUntil(Dispatcher& d, const std::function<bool()>& pred, std::chrono::milliseconds t = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + t;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    timeval tv{0, 2000};
-    event_base_loopexit(d.base(), &tv);
-    event_base_dispatch(d.base());
-  }
-  return true;
-}
-
-void runFor(Dispatcher& d, std::chrono::milliseconds t) {
-  runUntil(d, [] { return false; }, t);
-}
-
 redis::Credentials creds(std::string password, std::string user = "", int db = 0) {
   redis::Credentials c;
   c.username = std::move(user);

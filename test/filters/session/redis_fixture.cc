@@ -1,5 +1,6 @@
 #include "test/filters/session/redis_fixture.h"
 
+#include <event2/event.h>
 #include <signal.h>
 
 #include <thread>
@@ -8,6 +9,23 @@
 
 namespace gw {
 namespace test {
+
+bool runUntil(Dispatcher& d, const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    timeval tv{0, 2000};
+    event_base_loopexit(d.base(), &tv);
+    event_base_dispatch(d.base());
+  }
+  return true;
+}
+
+void runFor(Dispatcher& d, std::chrono::milliseconds t) {
+  timeval tv{static_cast<time_t>(t.count() / 1000), static_cast<suseconds_t>(t.count() % 1000 * 1000)};
+  event_base_loopexit(d.base(), &tv);
+  event_base_dispatch(d.base());
+}
 
 RedisServer::~RedisServer() { kill(); }
 

@@ -7,11 +7,13 @@
 // can also be started with extra server arguments (--requirepass, --user)
 // and then run its commands with credentials. The destructor kills a server
 // that still runs. Used by the session store
-// tests and the fleet integration tests.
+// tests and the fleet integration tests. Also runUntil()/runFor(): a
+// dispatcher's loop driven by a test thread.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -23,6 +25,12 @@
 
 namespace gw {
 namespace test {
+
+// Runs `d`'s loop in short slices until pred() (true) or `timeout` (false).
+bool runUntil(Dispatcher& d, const std::function<bool()>& pred,
+              std::chrono::milliseconds timeout = std::chrono::seconds(5));
+// Runs `d`'s loop for `t`.
+void runFor(Dispatcher& d, std::chrono::milliseconds t);
 
 class RedisServer {
  public:

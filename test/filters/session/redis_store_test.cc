@@ -36,25 +36,6 @@ using session::SessionView;
 using session::SlotState;
 using session::Token;
 
-// Runs `d`'s loop in short slices until pred() or timeout.
-bool runUntil(Dispatcher& d, const std::function<bool()>& pred,
-              std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    timeval tv{0, 2000};
-    event_base_loopexit(d.base(), &tv);
-    event_base_dispatch(d.base());
-  }
-  return true;
-}
-
-void runFor(Dispatcher& d, std::chrono::milliseconds t) {
-  timeval tv{static_cast<time_t>(t.count() / 1000), static_cast<suseconds_t>(t.count() % 1000 * 1000)};
-  event_base_loopexit(d.base(), &tv);
-  event_base_dispatch(d.base());
-}
-
 // One gateway replica, reduced to what a RedisStore needs.
 class Replica : public session::RedisStoreHost, public session::SessionHome {
  public:
