@@ -42,6 +42,63 @@ bool replyIsNil(const redisReply* r) { return r != nullptr && r->type == REDIS_R
 
 bool replyIsError(const redisReply* r) { return r == nullptr || r->type == REDIS_REPLY_ERROR; }
 
+bool replyIsAuthError(const redisReply* r) {
+  if (r == nullptr || r->type != REDIS_REPLY_ERROR) return false;
+  std::string_view e(r->str, r->len);
+  for (std::string_view code : {"NOAUTH", "WRONGPASS", "NOPERM"}) {
+    if (e.substr(0, code.size()) == code) return true;
+  }
+  return false;
+}
+
+stats::Counter& authFailuresCounter(const std::string& component) {
+  return stats::StatsRegistry::get().counter(
+      "game_gateway_redis_auth_failures_total",
+      "Redis connections whose AUTH (or SELECT) the server refused, by component (the "
+      "connection then counts as down and retries with backoff).",
+      {{"component", component}});
+}
+
+namespace {
+
+// One command a connection sends before any other.
+struct HandshakeCommand {
+  std::vector<std::string> args;
+  std::string name;  // for messages: "AUTH" (never its arguments) or "SELECT 3"
+  bool auth;         // a refusal is an auth failure
+};
+
+// What a connection with `auth` sends first: AUTH [username] password (if
+// a password is set), SELECT db (if not 0).
+std::vector<HandshakeCommand> handshakeCommands(const Credentials& auth) {
+  std::vector<HandshakeCommand> out;
+  if (!auth.password.empty()) {
+    HandshakeCommand a{{"AUTH"}, "AUTH", true};
+    if (!auth.username.empty()) a.args.push_back(auth.username);
+    a.args.push_back(auth.password);
+    out.push_back(std::move(a));
+  }
+  if (auth.db != 0) {
+    std::string db = std::to_string(auth.db);
+    out.push_back({{"SELECT", db}, "SELECT " + db, false});
+  }
+  return out;
+}
+
+// "<command> refused: <the server's error>", with the password (should a
+// server ever echo it) replaced by "[redacted]": safe to log.
+std::string refusal(std::string_view command, const redisReply* r, const std::string& password) {
+  std::string text = r != nullptr && r->type == REDIS_REPLY_ERROR ? std::string(r->str, r->len)
+                                                                   : std::string("no answer");
+  if (!password.empty()) {
+    for (size_t at = text.find(password); at != std::string::npos; at = text.find(password, at))
+      text.replace(at, password.size(), "[redacted]");
+  }
+  return std::string(command) + " refused: " + text;
+}
+
+}  // namespace
+
 std::optional<std::vector<std::pair<std::string, std::string>>> replyPairs(const redisReply* r) {
   if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements % 2 != 0) return std::nullopt;
   std::vector<std::pair<std::string, std::string>> out;
@@ -70,7 +127,8 @@ RedisClient::RedisClient(Dispatcher& dispatcher, Options options)
                        dropConnection("connect did not complete within " +
                                       std::to_string(options_.connect_timeout.count()) + "ms");
                      }),
-      tick_timer_(dispatcher, [this] { onTick(); }) {}
+      tick_timer_(dispatcher, [this] { onTick(); }),
+      auth_failures_(&authFailuresCounter(options_.component)) {}
 
 RedisClient::~RedisClient() {
   destroying_ = true;
@@ -138,21 +196,63 @@ void RedisClient::onConnected(int status) {
     scheduleReconnect();
     return;
   }
-  // TCP is up; the server is up once it answers a PING (bounded by
-  // command_timeout like any command).
+  // TCP is up. AUTH and SELECT (if configured) go first, pipelined with a
+  // PING; the server is up once it answers the PING (every reply bounded by
+  // command_timeout like any command) and refused none of them.
   state_ = State::kHandshake;
   broken_ = false;
+  handshake_failed_ = false;
   milliseconds tick = options_.command_timeout;
   if (options_.ping_interval.count() > 0) tick = std::min(tick, options_.ping_interval);
   tick_timer_.enable(std::max(milliseconds(20), tick / 2));
-  auto* p = new Pending{this, [this](const redisReply* r) {
-                          if (r != nullptr && state_ == State::kHandshake) becomeUp();
-                        }};
-  if (!sendArgv({"PING"}, p)) {
+  for (auto& cmd : handshakeCommands(options_.auth)) {
+    std::vector<std::string_view> args(cmd.args.begin(), cmd.args.end());
+    if (!sendHandshake(args, [this, name = std::move(cmd.name), auth = cmd.auth](
+                                 const redisReply* r) {
+          if (r != nullptr && r->type == REDIS_REPLY_ERROR)
+            failHandshake(name, r, auth || replyIsAuthError(r));
+        })) {
+      return;
+    }
+  }
+  sendHandshake({"PING"}, [this](const redisReply* r) {
+    if (r == nullptr || state_ != State::kHandshake || handshake_failed_) return;
+    // A server that wants a password we do not send (or a user without
+    // the right to PING) answers NOAUTH / NOPERM.
+    if (replyIsAuthError(r)) return failHandshake("PING", r, true);
+    becomeUp();
+  });
+}
+
+bool RedisClient::sendHandshake(const std::vector<std::string_view>& args, Callback cb) {
+  auto* p = new Pending{this, std::move(cb)};
+  if (!sendArgv(args, p)) {
     delete p;
-    return;
+    return false;
   }
   in_flight_.push_back(coarseNow());
+  return true;
+}
+
+void RedisClient::failHandshake(std::string_view command, const redisReply* reply, bool auth) {
+  if (handshake_failed_) return;
+  handshake_failed_ = true;
+  std::string why = refusal(command, reply, options_.auth.password);
+  if (auth) {
+    auth_failures_->inc();
+    if (!logged_auth_) {
+      GW_LOG(warn, "{}: redis {} refused the credentials ({}; {}): {}; retrying with backoff",
+             options_.name, options_.address.toString(),
+             options_.auth.password.empty() ? "no password configured" : "password set",
+             options_.auth.username.empty() ? "default user"
+                                            : "user \"" + options_.auth.username + "\"",
+             why);
+      logged_auth_ = true;
+      logged_down_ = true;  // lostConnection need not say it again
+    }
+  }
+  // Not from inside hiredis's callback: the drop frees the context.
+  reconnect(why);
 }
 
 void RedisClient::becomeUp() {
@@ -160,8 +260,10 @@ void RedisClient::becomeUp() {
   backoff_ = milliseconds(0);
   ++connects_;
   ping_outstanding_ = false;
-  GW_LOG(info, "{}: connected to redis {}", options_.name, options_.address.toString());
+  GW_LOG(info, "{}: connected to redis {}{}", options_.name, options_.address.toString(),
+         options_.auth.db != 0 ? " (db " + std::to_string(options_.auth.db) + ")" : std::string());
   logged_down_ = false;
+  logged_auth_ = false;
   for (const auto& s : subscriptions_) sendSubscribe(s.first);
   setUp(true);
 }
@@ -353,19 +455,7 @@ BlockingRedis::ReplyPtr BlockingRedis::command(const std::vector<std::string_vie
                                                std::string* error) {
   auto none = ReplyPtr(nullptr, [](redisReply* r) { freeReplyObject(r); });
   std::lock_guard<std::mutex> lock(mu_);
-  timeval tv{static_cast<time_t>(timeout_.count() / 1000),
-             static_cast<suseconds_t>((timeout_.count() % 1000) * 1000)};
-  if (ctx_ == nullptr) {
-    std::string ip = address_.ipString();
-    ctx_ = redisConnectWithTimeout(ip.c_str(), address_.port(), tv);
-    if (ctx_ == nullptr || ctx_->err) {
-      if (error) *error = ctx_ ? ctx_->errstr : "out of memory";
-      if (ctx_) redisFree(ctx_);
-      ctx_ = nullptr;
-      return none;
-    }
-    redisSetTimeout(ctx_, tv);
-  }
+  if (ctx_ == nullptr && !connect(error)) return none;
   std::vector<const char*> argv;
   std::vector<size_t> lens;
   for (auto a : args) {
@@ -380,6 +470,42 @@ BlockingRedis::ReplyPtr BlockingRedis::command(const std::vector<std::string_vie
     return none;
   }
   return ReplyPtr(static_cast<redisReply*>(r), [](redisReply* x) { freeReplyObject(x); });
+}
+
+bool BlockingRedis::connect(std::string* error) {
+  timeval tv{static_cast<time_t>(timeout_.count() / 1000),
+             static_cast<suseconds_t>((timeout_.count() % 1000) * 1000)};
+  std::string ip = address_.ipString();
+  ctx_ = redisConnectWithTimeout(ip.c_str(), address_.port(), tv);
+  if (ctx_ == nullptr || ctx_->err) {
+    if (error) *error = ctx_ ? ctx_->errstr : "out of memory";
+    if (ctx_) redisFree(ctx_);
+    ctx_ = nullptr;
+    return false;
+  }
+  redisSetTimeout(ctx_, tv);
+  for (const auto& cmd : handshakeCommands(auth_)) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const auto& a : cmd.args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(ctx_, static_cast<int>(cmd.args.size()), argv.data(), lens.data()));
+    bool refused = r == nullptr || r->type == REDIS_REPLY_ERROR;
+    if (refused && error)
+      *error = r == nullptr ? std::string(ctx_->errstr) : refusal(cmd.name, r, auth_.password);
+    if (refused && r != nullptr && (cmd.auth || replyIsAuthError(r)))
+      authFailuresCounter(component_).inc();
+    if (r != nullptr) freeReplyObject(r);
+    if (refused) {
+      redisFree(ctx_);
+      ctx_ = nullptr;
+      return false;
+    }
+  }
+  return true;
 }
 
 }  // namespace redis

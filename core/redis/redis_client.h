@@ -10,7 +10,12 @@
 // command in flight. A periodic PING (ping_interval) finds a dead server
 // even when nothing else is asked. A client is either a command client
 // (command()/send()) or a subscriber (subscribe()); subscriptions are
-// renewed after every reconnect.
+// renewed after every reconnect. When given Credentials (redis_auth.h), it
+// sends AUTH and SELECT, pipelined ahead of that first PING, on every
+// (re)connect; a refused AUTH (or a NOAUTH / WRONGPASS / NOPERM answer) is
+// counted in game_gateway_redis_auth_failures_total{component}, logged once
+// per episode (never with the password) and handled like an unreachable
+// server: the client stays down and retries with backoff.
 //
 // Also defines BlockingRedis: a synchronous connection with a timeout for
 // rare calls from threads that have no event loop of their own (the admin
@@ -39,8 +44,10 @@
 #include <utility>
 #include <vector>
 
+#include "core/redis/redis_auth.h"
 #include "core/sdk/address.h"
 #include "core/sdk/dispatcher.h"
+#include "core/sdk/stats.h"
 
 struct redisAsyncContext;
 
@@ -57,6 +64,9 @@ std::optional<long long> replyInteger(const redisReply* r);
 bool replyIsNil(const redisReply* r);
 // True for an error reply (or nullptr).
 bool replyIsError(const redisReply* r);
+// True for an error reply that says the connection is not (or not
+// correctly) authenticated: NOAUTH, WRONGPASS, NOPERM.
+bool replyIsAuthError(const redisReply* r);
 // Field/value pairs of a HGETALL reply (an array of even length); nullopt
 // if the reply is not an array.
 std::optional<std::vector<std::pair<std::string, std::string>>> replyPairs(const redisReply* r);
@@ -73,6 +83,11 @@ class RedisClient {
     std::chrono::milliseconds ping_interval{1000};
     // Names the client in log lines ("session store worker-0").
     std::string name = "redis";
+    // Sent on every (re)connect before anything else (none by default).
+    Credentials auth;
+    // The `component` label of the auth-failure metric ("session",
+    // "routes_from_redis").
+    std::string component = "redis";
   };
   // `reply` is nullptr when the command failed without a reply (the
   // connection dropped or timed out). Valid only during the call.
@@ -119,6 +134,9 @@ class RedisClient {
   // Successful connects so far.
   uint64_t connects() const { return connects_; }
   const Options& options() const { return options_; }
+  // Replaces the credentials used from the next (re)connect on (a reloaded
+  // config's re-read password); the connection in place is kept.
+  void setCredentials(Credentials auth) { options_.auth = std::move(auth); }
 
  private:
   enum class State { kIdle, kConnecting, kHandshake, kUp, kWaiting };
@@ -126,6 +144,13 @@ class RedisClient {
 
   void connect();
   void onConnected(int status);
+  // Sends one handshake command (AUTH, SELECT, PING) whose reply goes to
+  // `cb`. Returns false if hiredis refused it.
+  bool sendHandshake(const std::vector<std::string_view>& args, Callback cb);
+  // A handshake command was answered with an error: counts an auth failure
+  // (`auth`) and logs it once per episode, then drops the connection and
+  // retries with backoff. Once per connection attempt.
+  void failHandshake(std::string_view command, const redisReply* reply, bool auth);
   void becomeUp();
   void onDisconnected();
   void dropConnection(const std::string& why);
@@ -163,15 +188,28 @@ class RedisClient {
   bool broken_ = false;  // a command failed without a reply: the connection is going away
   bool ping_outstanding_ = false;
   bool logged_down_ = false;
+  bool handshake_failed_ = false;  // this connection's AUTH/SELECT/PING was refused
+  bool logged_auth_ = false;       // an auth failure was logged since the last time up
+  stats::Counter* auth_failures_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
+// The auth-failure counter of `component` (process-wide): the one
+// declaration of game_gateway_redis_auth_failures_total.
+stats::Counter& authFailuresCounter(const std::string& component);
+
 // A synchronous connection for threads without an event loop. Connects on
-// first use and after a failure; every call is bounded by `timeout`.
+// first use and after a failure (sending `auth`'s AUTH and SELECT first; a
+// refusal is counted under `component` and fails the call); every call is
+// bounded by `timeout`.
 class BlockingRedis {
  public:
-  BlockingRedis(Address address, std::chrono::milliseconds timeout)
-      : address_(std::move(address)), timeout_(timeout) {}
+  BlockingRedis(Address address, std::chrono::milliseconds timeout, Credentials auth = {},
+                std::string component = "redis")
+      : address_(std::move(address)),
+        timeout_(timeout),
+        auth_(std::move(auth)),
+        component_(std::move(component)) {}
   ~BlockingRedis();
   BlockingRedis(const BlockingRedis&) = delete;
   BlockingRedis& operator=(const BlockingRedis&) = delete;
@@ -183,8 +221,13 @@ class BlockingRedis {
 
  private:
   std::mutex mu_;
+  // Connects and authenticates ctx_; false with *error on failure.
+  bool connect(std::string* error);
+
   Address address_;
   std::chrono::milliseconds timeout_;
+  Credentials auth_;
+  std::string component_;
   redisContext* ctx_ = nullptr;
 };
 

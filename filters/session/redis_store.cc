@@ -205,6 +205,8 @@ RedisStore::RedisStore(Dispatcher& dispatcher, size_t worker_index,
         o.connect_timeout = config.connect_timeout;
         o.command_timeout = config.command_timeout;
         o.name = "session store (worker " + std::to_string(worker_index) + ")";
+        o.auth = config.auth.credentials;
+        o.component = "session";
         return o;
       }()),
       subscriber_(dispatcher, [&] {
@@ -214,6 +216,8 @@ RedisStore::RedisStore(Dispatcher& dispatcher, size_t worker_index,
         o.command_timeout = config.command_timeout;
         o.ping_interval = milliseconds(0);
         o.name = "session events (worker " + std::to_string(worker_index) + ")";
+        o.auth = config.auth.credentials;
+        o.component = "session";
         return o;
       }()),
       refresh_timer_(dispatcher, [this] {
@@ -267,6 +271,12 @@ std::string RedisStore::playerKey(uint64_t player) const {
 }
 
 std::string RedisStore::replicaKey() const { return config_.prefix + "replica:" + instance(); }
+
+void RedisStore::setCredentials(const redis::Credentials& auth) {
+  config_.auth.credentials = auth;
+  commands_.setCredentials(auth);
+  subscriber_.setCredentials(auth);
+}
 
 void RedisStore::countError(const char* op) {
   errors_->inc();
@@ -694,7 +704,8 @@ void RedisStore::onMessage(std::string_view message) {
 }
 
 RedisFleetView::RedisFleetView(const RedisStoreConfig& config)
-    : prefix_(config.prefix), redis_(config.address, std::chrono::milliseconds(250)) {}
+    : prefix_(config.prefix),
+      redis_(config.address, std::chrono::milliseconds(250), config.auth.credentials, "session") {}
 
 std::optional<std::string> RedisFleetView::describe(uint64_t id) {
   std::string key = prefix_ + "session:" + std::to_string(id);

@@ -82,6 +82,9 @@ class RedisStore : public SessionStore {
 
   // True while the command connection is up.
   bool up() const { return commands_.up(); }
+  // A reloaded config's credentials (its password re-read): used by both
+  // connections from their next reconnect on.
+  void setCredentials(const redis::Credentials& auth);
   // Refreshes TTLs of records active since their last refresh now (the
   // timer does this every refresh_interval).
   void refreshNow();

@@ -37,6 +37,7 @@ void parseRedis(const rapidjson::Value& r, ParseContext& ctx, RedisStoreConfig* 
       ctx.duration(r, "connect_timeout", out->connect_timeout, one, kMaxConfigDuration, "/redis");
   out->command_timeout =
       ctx.duration(r, "command_timeout", out->command_timeout, one, kMaxConfigDuration, "/redis");
+  out->auth = redis::parseRedisAuth(r, ctx, "/redis");
 }
 
 // The session-id key in file `path`; records an error at /id_key_file.
@@ -86,13 +87,14 @@ void SessionConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const 
               rapidjson::StringRef(announce == Announce::kAlways ? "always" : "on_request"), alloc);
   out.AddMember("resume", r, alloc);
   if (redis) {
-    // No credentials: the Redis client has none to show (address only).
     rapidjson::Value rc(rapidjson::kObjectType);
     rc.AddMember("address", jsonString(redis_config.address.toString(), alloc), alloc);
     rc.AddMember("prefix", jsonString(redis_config.prefix, alloc), alloc);
     rc.AddMember("refresh_interval", jsonDuration(redis_config.refresh_interval, alloc), alloc);
     rc.AddMember("connect_timeout", jsonDuration(redis_config.connect_timeout, alloc), alloc);
     rc.AddMember("command_timeout", jsonDuration(redis_config.command_timeout, alloc), alloc);
+    // Where the password comes from, never the password.
+    redis::describeRedisAuth(redis_config.auth, rc, alloc);
     out.AddMember("redis", rc, alloc);
   }
 }

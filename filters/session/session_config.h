@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 
+#include "core/redis/redis_auth.h"
 #include "core/sdk/address.h"
 #include "core/sdk/registry.h"
 #include "core/sdk/session_info.h"
@@ -43,6 +44,9 @@ struct RedisStoreConfig {
   std::chrono::milliseconds refresh_interval{30000};  // batched TTL refresh of active sessions
   std::chrono::milliseconds connect_timeout{1000};
   std::chrono::milliseconds command_timeout{1000};
+  // password_file / password_env, username, db, and the password read at
+  // config load (core/redis/redis_auth.h).
+  redis::RedisAuthConfig auth;
 };
 
 struct SessionConfig : FilterConfig {
@@ -85,7 +89,9 @@ struct SessionConfig : FilterConfig {
   //  set; never the key), "cleanup_interval",
   //  "idle_timeout", "duplicate_login", "resume": {"enabled", "window",
   //  "announce"}, "redis": {"address", "prefix", "refresh_interval",
-  //  "connect_timeout", "command_timeout"} (store "redis" only)}: the values
+  //  "connect_timeout", "command_timeout", "password_file" | "password_env"
+  //  (if set; never the password), "username" (if set), "db"} (store
+  //  "redis" only)}: the values
   // in force, defaults filled in, durations as config writes them.
   void describe(rapidjson::Value& out, JsonAllocator& alloc) const override;
 

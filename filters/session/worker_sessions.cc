@@ -64,11 +64,15 @@ SessionStore& WorkerSessions::storeFor(const SessionConfig& config) {
     armSweep();
   }
   if (!config.redis) return *memory_;
-  std::string key = config.redis_config.address.toString() + "|" + config.redis_config.prefix;
+  const RedisStoreConfig& rc = config.redis_config;
+  std::string key = rc.address.toString() + "|" + std::to_string(rc.auth.credentials.db) + "|" +
+                    rc.prefix;
   auto& slot = redis_[key];
   if (!slot) {
-    slot = std::make_unique<RedisStore>(*dispatcher_, worker_, config.redis_config, manager_, *this);
+    slot = std::make_unique<RedisStore>(*dispatcher_, worker_, rc, manager_, *this);
     slot->start();
+  } else {
+    slot->setCredentials(rc.auth.credentials);
   }
   return *slot;
 }

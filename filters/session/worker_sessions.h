@@ -40,8 +40,9 @@ class WorkerSessions : public SessionHome, public SessionLingerOwner, public Red
   void init(Dispatcher& dispatcher, size_t worker_index, WorkerServices& services,
             std::shared_ptr<SessionManager> manager);
   // The store for `config` (the memory store, or the Redis store for its
-  // address and prefix, created and started on first use), and registers
-  // the config's sweep interval.
+  // address, db and prefix, created and started on first use; a later
+  // config's re-read credentials replace the store's for its next
+  // reconnect), and registers the config's sweep interval.
   SessionStore& storeFor(const SessionConfig& config);
   // The worker's coarse clock (coarseNowSeconds(), updated four times a second).
   uint32_t now() const { return now_s_; }
@@ -90,7 +91,7 @@ class WorkerSessions : public SessionHome, public SessionLingerOwner, public Red
   WorkerServices* services_ = nullptr;
   std::shared_ptr<SessionManager> manager_;
   std::unique_ptr<MemoryStore> memory_;
-  std::map<std::string, std::unique_ptr<RedisStore>> redis_;  // by "address|prefix"
+  std::map<std::string, std::unique_ptr<RedisStore>> redis_;  // by "address|db|prefix"
   absl::flat_hash_map<uint64_t, std::unique_ptr<SessionRecord>> records_;  // by serial
   absl::flat_hash_map<uint64_t, SessionRecord*> lingering_;               // by session id
   std::unique_ptr<Timer> clock_timer_;

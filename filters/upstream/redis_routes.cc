@@ -10,7 +10,7 @@ namespace gw {
 namespace upstream {
 
 namespace {
-// The last rules value applied from each Redis key (by address and key),
+// The last rules value applied from each Redis key (by address, db and key),
 // process-wide: a reader of a reloaded config starts from it instead of
 // the static routes, even if Redis is down at the reload.
 struct LastRules {
@@ -23,8 +23,11 @@ struct LastRules {
   }
 };
 
-std::string cacheKey(const Address& a, const std::string& key) { return a.toString() + " " + key; }
-std::string cacheKey(const RoutesFromRedis& c) { return cacheKey(c.address, c.key); }
+// "address/db key": one Redis database's key.
+std::string cacheKey(const RoutesFromRedis& c, const std::string& key) {
+  return c.address.toString() + "/" + std::to_string(c.auth.credentials.db) + " " + key;
+}
+std::string cacheKey(const RoutesFromRedis& c) { return cacheKey(c, c.key); }
 
 // The value cached for `key`, or "".
 std::string cached(const std::string& key) {
@@ -101,6 +104,8 @@ RedisRoutes::RedisRoutes(Dispatcher& dispatcher, const RoutesFromRedis& config,
         o.address = config.address;
         o.name = "routes_from_redis (listener " + listener + ", worker " +
                  std::to_string(worker_index) + ")";
+        o.auth = config.auth.credentials;
+        o.component = "routes_from_redis";
         return o;
       }()),
       notices_(dispatcher, [&] {
@@ -109,6 +114,8 @@ RedisRoutes::RedisRoutes(Dispatcher& dispatcher, const RoutesFromRedis& config,
         o.ping_interval = std::chrono::milliseconds(0);
         o.name = "routes_from_redis notices (listener " + listener + ", worker " +
                  std::to_string(worker_index) + ")";
+        o.auth = config.auth.credentials;
+        o.component = "routes_from_redis";
         return o;
       }()),
       timer_(dispatcher, [this] {
@@ -160,7 +167,7 @@ void RedisRoutes::start() {
   }
   bool go = config_.format == RoutesFormat::kGo;
   if (go) {
-    std::string realms = cached(cacheKey(config_.address, config_.realm_key));
+    std::string realms = cached(cacheKey(config_, config_.realm_key));
     if (!realms.empty()) {
       last_realms_ = realms;
       installRealms(textFields(realms), /*seeded=*/true);
@@ -376,7 +383,7 @@ bool RedisRoutes::installRealms(Fields fields, bool seeded) {
   if (!seeded) {
     realms_applied_->inc();
     if (go_success_[kRealmMapping] != nullptr) go_success_[kRealmMapping]->inc();
-    cache(cacheKey(config_.address, config_.realm_key), fieldsText(fields));
+    cache(cacheKey(config_, config_.realm_key), fieldsText(fields));
   }
   realms_ = std::move(*map);
   realm_fields_ = std::move(fields);

@@ -9,7 +9,7 @@
 // is a pointer assignment); anything else is refused with a log line (from
 // worker 0 only) and the last good rules stay. A missing key keeps what is
 // in force. A reader starts from the rules this process last applied from
-// the same address and key (kept process-wide, so a reloaded config keeps
+// the same address, db and key (kept process-wide, so a reloaded config keeps
 // routing by them even while Redis is down); with none yet, or none that
 // fit its clusters, the static "routes" apply until Redis provides good
 // rules.
@@ -48,6 +48,9 @@ enum class RoutesFormat { kGateway, kGo };
 
 struct RoutesFromRedis {
   Address address;
+  // password_file / password_env, username, db, and the password read at
+  // config load (core/redis/redis_auth.h); both connections use them.
+  redis::RedisAuthConfig auth;
   RoutesFormat format = RoutesFormat::kGateway;
   std::string key = "game-gateway:routing:rules";
   std::chrono::milliseconds refresh_interval{10000};

@@ -56,6 +56,7 @@ RoutesFromRedis parseRoutesFromRedis(const rapidjson::Value& r, ParseContext& ct
   rr.refresh_interval = ctx.duration(r, "refresh_interval", rr.refresh_interval,
                                      std::chrono::milliseconds(1), kMaxConfigDuration,
                                      "/routes_from_redis");
+  rr.auth = redis::parseRedisAuth(r, ctx, "/routes_from_redis");
   return rr;
 }
 
@@ -111,6 +112,8 @@ void UpstreamConfig::describe(rapidjson::Value& out, JsonAllocator& alloc) const
     r.AddMember("channel", jsonString(routes_from_redis->channel, alloc), alloc);
     r.AddMember("refresh_interval", jsonDuration(routes_from_redis->refresh_interval, alloc),
                 alloc);
+    // Where the password comes from, never the password.
+    redis::describeRedisAuth(routes_from_redis->auth, r, alloc);
     out.AddMember("routes_from_redis", r, alloc);
   }
 }

@@ -48,7 +48,8 @@ struct UpstreamConfig : FilterConfig {
   // {"routes": [{"match", "cluster"}...], "clusters": [names...],
   //  "max_backend_output_bytes": N, "fair_share": {"floor", "hard_cap",
   //  "per_ip"}, "routes_from_redis": {"address", "key",
-  //  "channel", "refresh_interval"} (only when set)}.
+  //  "channel", "refresh_interval", "password_file" | "password_env" (if
+  //  set; never the password), "username" (if set), "db"} (only when set)}.
   void describe(rapidjson::Value& out, JsonAllocator& alloc) const override;
 };
 

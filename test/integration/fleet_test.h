@@ -168,6 +168,9 @@ struct FleetOptions {
   std::string refresh_interval = "1s";
   std::string routes_key;  // "" = no routes_from_redis
   std::string routes_refresh = "1s";
+  // Added to both Redis objects (store and routes_from_redis), e.g.
+  // R"(, "password_env": "PW", "db": 3)".
+  std::string redis_auth;
   int workers = 2;
 };
 
@@ -182,13 +185,14 @@ inline std::string fleetConfig(uint16_t listen_port, uint16_t backend_port,
   if (!o.window.empty()) session += R"(, "resume": {"enabled": true, "window": ")" + o.window + "\"}";
   if (!o.redis.empty()) {
     session += R"(, "store": "redis", "redis": {"address": ")" + o.redis +
-               R"(", "refresh_interval": ")" + o.refresh_interval + R"("})";
+               R"(", "refresh_interval": ")" + o.refresh_interval + "\"" + o.redis_auth + "}";
   }
   session += "}";
   std::string upstream = R"({"routes": [{"match": "200:0", "cluster": "game"}])";
   if (!o.routes_key.empty()) {
     upstream += R"(, "routes_from_redis": {"address": ")" + o.redis + R"(", "key": ")" +
-                o.routes_key + R"(", "refresh_interval": ")" + o.routes_refresh + R"("})";
+                o.routes_key + R"(", "refresh_interval": ")" + o.routes_refresh + "\"" +
+                o.redis_auth + "}";
   }
   upstream += "}";
   std::string clusters = R"([{"name": "game", "hosts": ["127.0.0.1:)" +

@@ -47,6 +47,14 @@ def sample():
         return f.read()
 
 
+def routes_from_redis(cfg):
+    """The upstream filter's routes_from_redis object of a converted config."""
+    for f in cfg["listeners"][0]["filters"]:
+        if f["name"] == "upstream":
+            return f["config"]["routes_from_redis"]
+    raise AssertionError("no upstream filter")
+
+
 class CheckConfig:
     """Runs the real gateway's --check-config on a converted config."""
 
@@ -155,7 +163,31 @@ class Variants(unittest.TestCase):
         self.assertIn("issue 17", [n for n in notes if n.startswith("server.use_grpc")][0])
         cfg = json.loads(out)
         self.assertTrue(all(c["compat"] == {"trace_propagation": True} for c in cfg["clusters"]))
+        # The password becomes the name of a variable the operator sets.
+        self.assertEqual(routes_from_redis(cfg)["password_env"], "GAME_GATEWAY_REDIS_PASSWORD")
+        self.assertNotIn("password", [k for k in routes_from_redis(cfg) if k != "password_env"])
+        pw_note = [n for n in notes if n.startswith("redis.password")][0]
+        self.assertIn("set GAME_GATEWAY_REDIS_PASSWORD", pw_note)
+        os.environ.pop("GAME_GATEWAY_REDIS_PASSWORD", None)
+        p = CheckConfig.run(cfg)  # unset: refused, naming the key
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("routes_from_redis/password_env", p.stdout + p.stderr)
+        os.environ["GAME_GATEWAY_REDIS_PASSWORD"] = "s3cret-pw"
+        try:
+            self.assertEqual(CheckConfig.run(cfg).returncode, 0)
+        finally:
+            del os.environ["GAME_GATEWAY_REDIS_PASSWORD"]
+
+    def test_redis_db(self):
+        rc, out, notes, err = run(sample().replace("  db: 0\n", "  db: 3\n"))
+        self.assertEqual(rc, 0, err)
+        cfg = json.loads(out)
+        self.assertEqual(routes_from_redis(cfg)["db"], 3)
+        self.assertNotIn("redis.db", note_keys(notes))
         self.assertEqual(CheckConfig.run(cfg).returncode, 0)
+        # db 0 (and no password): neither key is written.
+        rc, out, notes, err = run(sample())
+        self.assertEqual(set(routes_from_redis(json.loads(out))) & {"db", "password_env"}, set())
 
     def test_unknown_keys_noted(self):
         rc, out, notes, err = run(sample() + "shiny_feature:\n  level: 1\nsecurity_extra: 1\n")

@@ -139,6 +139,32 @@ def redis_address(cfg, notes):
     return join_host_port(ip, port)
 
 
+REDIS_PASSWORD_ENV = "GAME_GATEWAY_REDIS_PASSWORD"
+
+
+def redis_auth(cfg, notes):
+    """redis.password / redis.db -> routes_from_redis's password_env / db keys.
+
+    The password itself is never written: the JSON names an environment
+    variable, and a note tells the operator to set it.
+    """
+    out = {}
+    if cfg.get("redis.password"):
+        out["password_env"] = REDIS_PASSWORD_ENV
+        notes.add("redis.password", "written as \"password_env\": \"%s\" (the password itself "
+                  "is never written to the JSON): set %s to the Redis password in the "
+                  "gateway's environment (e.g. from the Kubernetes Secret) before starting it, "
+                  "or use \"password_file\" (docs/migrating-from-go.md, \"Redis with a "
+                  "password\")" % (REDIS_PASSWORD_ENV, REDIS_PASSWORD_ENV))
+    db = cfg.get("redis.db")
+    if db:
+        out["db"] = db
+        if not 0 <= db <= 15:
+            notes.add("redis.db", "%d is outside 0..15 (SELECT's range on a default Redis): "
+                      "written as is; the gateway refuses it: move the rules to db 0..15" % db)
+    return out
+
+
 def note_not_carried(cfg, notes, native):
     """One note for every set Go setting without a counterpart here."""
     why = {
@@ -147,11 +173,6 @@ def note_not_carried(cfg, notes, native):
                                "log and metrics here carry no gateway name",
         "server.gateway_app_id": "sent in the gRPC-era cluster handshake (issue 17); not "
                                  "used by the TCP protocol",
-        "redis.password": "this gateway's Redis client sends no AUTH: the password is "
-                          "not written to the JSON; the Redis routes_from_redis reads must "
-                          "be allowed without a password (see docs/migrating-from-go.md, "
-                          "\"Redis with a password\")",
-        "redis.db": "Redis database 0 only here (no SELECT): keep the Go rules in db 0",
         "redis.pool_size": REDIS_POOL,
         "redis.min_idle_conns": REDIS_POOL,
         "redis.dial_timeout": REDIS_TIMEOUTS,
@@ -171,9 +192,7 @@ def note_not_carried(cfg, notes, native):
         "grpc.max_reconnect_attempts": GRPC_LATER,
     }
     for key in sorted(cfg.present):
-        if key in why and not (key == "redis.db" and cfg.get(key) == 0) \
-                and not (key == "server.use_grpc" and not cfg.get(key)) \
-                and not (key == "redis.password" and cfg.get(key) == ""):
+        if key in why and not (key == "server.use_grpc" and not cfg.get(key)):
             notes.add(key, "not carried over: " + why[key])
         elif key.startswith("consul."):
             off = "" if cfg.get("consul.enabled") else " (consul.enabled is false: unused in Go too)"
@@ -278,13 +297,13 @@ def filters(cfg, routes, template, notes):
         {"name": "breaker", "config": {"failure_threshold": 5, "max_open_duration": "30s"}},
         {"name": "upstream", "config": {
             "routes": routes,
-            "routes_from_redis": {
+            "routes_from_redis": dict({
                 "address": redis_address(cfg, notes),
                 "routes_format": "go",
                 "key_prefix": cfg.get("redis.key_prefix"),
                 "refresh_interval": duration(cfg.get("routing.refresh_interval"),
                                              "routing.refresh_interval", notes),
-                "cluster_template": template}}},
+                "cluster_template": template}, **redis_auth(cfg, notes))}},
     ]
 
 

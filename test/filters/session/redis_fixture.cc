@@ -1,5 +1,6 @@
 #include "test/filters/session/redis_fixture.h"
 
+#include <event2/event.h>
 #include <signal.h>
 
 #include <thread>
@@ -8,6 +9,23 @@
 
 namespace gw {
 namespace test {
+
+bool runUntil(Dispatcher& d, const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!pred()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    timeval tv{0, 2000};
+    event_base_loopexit(d.base(), &tv);
+    event_base_dispatch(d.base());
+  }
+  return true;
+}
+
+void runFor(Dispatcher& d, std::chrono::milliseconds t) {
+  timeval tv{static_cast<time_t>(t.count() / 1000), static_cast<suseconds_t>(t.count() % 1000 * 1000)};
+  event_base_loopexit(d.base(), &tv);
+  event_base_dispatch(d.base());
+}
 
 RedisServer::~RedisServer() { kill(); }
 
@@ -40,10 +58,11 @@ bool RedisServer::startOn(uint16_t port, std::string* error, std::chrono::millis
   port_ = port;
   process_ = std::make_unique<Process>();
   std::string why;
-  if (!process_->start({"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind",
-                        "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no",
-                        "--loglevel", "notice"},
-                       &why)) {
+  std::vector<std::string> argv{"/usr/bin/redis-server", "--port", std::to_string(port_), "--bind",
+                                "127.0.0.1", "--save", "", "--appendonly", "no",
+                                "--protected-mode", "no", "--loglevel", "notice"};
+  argv.insert(argv.end(), server_args_.begin(), server_args_.end());
+  if (!process_->start(argv, &why)) {
     return fail("cannot start redis-server: " + why);
   }
   if (!process_->waitForOutput("Ready to accept connections", timeout)) {
@@ -52,10 +71,15 @@ bool RedisServer::startOn(uint16_t port, std::string* error, std::chrono::millis
     return fail("redis-server did not become ready on port " + std::to_string(port_) +
                 "; output:\n" + out);
   }
-  std::string addr_error;
-  auto addr = Address::parse(address(), &addr_error);
-  client_ = std::make_unique<redis::BlockingRedis>(*addr, std::chrono::milliseconds(2000));
+  setClientCredentials(client_auth_);
   return true;
+}
+
+void RedisServer::setClientCredentials(redis::Credentials auth) {
+  client_auth_ = std::move(auth);
+  client_ = std::make_unique<redis::BlockingRedis>(*Address::parse(address()),
+                                                   std::chrono::milliseconds(2000), client_auth_,
+                                                   "test fixture");
 }
 
 void RedisServer::kill() {

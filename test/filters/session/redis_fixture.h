@@ -3,13 +3,17 @@
 // Defines RedisServer: starts /usr/bin/redis-server on a free 127.0.0.1 port
 // (no persistence: --save '' --appendonly no), waits until it accepts
 // connections, and can kill it (SIGKILL, as a crash), restart it on the
-// same port, and run commands synchronously for assertions and setup. The
-// destructor kills a server that still runs. Used by the session store
-// tests and the fleet integration tests.
+// same port, and run commands synchronously for assertions and setup. It
+// can also be started with extra server arguments (--requirepass, --user)
+// and then run its commands with credentials. The destructor kills a server
+// that still runs. Used by the session store
+// tests and the fleet integration tests. Also runUntil()/runFor(): a
+// dispatcher's loop driven by a test thread.
 #pragma once
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +25,12 @@
 
 namespace gw {
 namespace test {
+
+// Runs `d`'s loop in short slices until pred() (true) or `timeout` (false).
+bool runUntil(Dispatcher& d, const std::function<bool()>& pred,
+              std::chrono::milliseconds timeout = std::chrono::seconds(5));
+// Runs `d`'s loop for `t`.
+void runFor(Dispatcher& d, std::chrono::milliseconds t);
 
 class RedisServer {
  public:
@@ -42,6 +52,11 @@ class RedisServer {
   void resume();
   // Starts again on the same port (empty: the data is gone).
   bool restart(std::string* error = nullptr);
+  // Extra redis-server arguments for the next start(), e.g.
+  // {"--requirepass", "s3cret"}.
+  void setServerArgs(std::vector<std::string> args) { server_args_ = std::move(args); }
+  // The credentials (and db) of command()'s own connection, from now on.
+  void setClientCredentials(redis::Credentials auth);
   bool running() const { return process_ != nullptr && process_->running(); }
 
   uint16_t port() const { return port_; }
@@ -65,6 +80,8 @@ class RedisServer {
 
   std::unique_ptr<Process> process_;
   std::unique_ptr<redis::BlockingRedis> client_;
+  std::vector<std::string> server_args_;
+  redis::Credentials client_auth_;
   uint16_t port_ = 0;
 };
 

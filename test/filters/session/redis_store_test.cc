@@ -6,7 +6,11 @@
 #include <event2/event.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <thread>
@@ -32,30 +36,12 @@ using session::SessionView;
 using session::SlotState;
 using session::Token;
 
-// Runs `d`'s loop in short slices until pred() or timeout.
-bool runUntil(Dispatcher& d, const std::function<bool()>& pred,
-              std::chrono::milliseconds timeout = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    timeval tv{0, 2000};
-    event_base_loopexit(d.base(), &tv);
-    event_base_dispatch(d.base());
-  }
-  return true;
-}
-
-void runFor(Dispatcher& d, std::chrono::milliseconds t) {
-  timeval tv{static_cast<time_t>(t.count() / 1000), static_cast<suseconds_t>(t.count() % 1000 * 1000)};
-  event_base_loopexit(d.base(), &tv);
-  event_base_dispatch(d.base());
-}
-
 // One gateway replica, reduced to what a RedisStore needs.
 class Replica : public session::RedisStoreHost, public session::SessionHome {
  public:
   Replica(const std::string& name, const RedisServer& redis, std::chrono::milliseconds window = 60s,
-          session::DuplicateLogin policy = session::DuplicateLogin::kKickOld)
+          session::DuplicateLogin policy = session::DuplicateLogin::kKickOld,
+          redis::RedisAuthConfig auth = {})
       : dispatcher_("replica-" + name), manager_(std::make_shared<SessionManager>(4)) {
     cfg_ = std::make_shared<SessionConfig>();
     cfg_->listener = "test";
@@ -63,6 +49,7 @@ class Replica : public session::RedisStoreHost, public session::SessionHome {
     cfg_->redis_config.address = *Address::parse(redis.address());
     cfg_->redis_config.refresh_interval = 200ms;
     cfg_->redis_config.command_timeout = 500ms;
+    cfg_->redis_config.auth = std::move(auth);
     cfg_->resume = true;
     cfg_->resume_window = window;
     cfg_->duplicate_login = policy;
@@ -561,6 +548,113 @@ TEST_F(RedisStoreTest, FilterHoldsFramesBehindAnAsynchronousResume) {
   // Reading resumed normally: the client's EOF is seen.
   second.ec.feedEof();
   EXPECT_TRUE(second.ec.closed());
+}
+
+// A Redis with a password (requirepass), as studios run it.
+class RedisAuthStoreTest : public ::testing::Test {
+ protected:
+  static constexpr const char* kPassword = "s3cret-store-pw";
+  void SetUp() override {
+    signal(SIGPIPE, SIG_IGN);
+    redis_.setServerArgs({"--requirepass", kPassword});
+    std::string error;
+    ASSERT_TRUE(redis_.start(&error)) << error;
+    redis::Credentials c;
+    c.password = kPassword;
+    redis_.setClientCredentials(c);
+    // A password file only the gateway's user reads.
+    const char* tmp = std::getenv("TEST_TMPDIR");
+    file_ = std::string(tmp ? tmp : "/tmp") + "/redis-store-pw-" + std::to_string(::getpid());
+    FILE* f = std::fopen(file_.c_str(), "w");
+    ASSERT_NE(f, nullptr);
+    std::fprintf(f, "%s\n", kPassword);
+    std::fclose(f);
+    ::chmod(file_.c_str(), 0600);
+  }
+  void TearDown() override { std::remove(file_.c_str()); }
+  RedisServer redis_;
+  std::string file_;
+};
+
+// The session filter, configured with password_file and db 3: its store
+// authenticates and its records land in database 3 (none in db 0).
+TEST_F(RedisAuthStoreTest, FilterStoreAuthenticatesFromAFileAndUsesItsDb) {
+  std::string cfg = R"({"store": "redis", "redis": {"address": ")" + redis_.address() +
+                    R"(", "prefix": "auth:", "password_file": ")" + file_ +
+                    R"(", "db": 3}, "resume": {"enabled": true}})";
+  SessionRig rig(cfg);
+  rig.ec.runFor(200ms);  // connected to Redis
+  rig.send(session::kResumeMsgId, controlPayload(0, Token{}));
+  auto out = rig.takeFrames();
+  ASSERT_EQ(out.size(), 1u);
+  uint64_t id = 0;
+  Token token;
+  ASSERT_TRUE(parseEstablished(out[0], &id, &token));
+  std::string key = "auth:session:" + std::to_string(id);
+  redis::Credentials db3;
+  db3.password = kPassword;
+  db3.db = 3;
+  redis_.setClientCredentials(db3);
+  ASSERT_TRUE(rig.ec.runUntil([&] { return redis_.exists(key); }));
+  EXPECT_EQ(fieldOf(redis_.hgetall(key), "token"), session::tokenHex(token));
+  redis::Credentials db0;
+  db0.password = kPassword;
+  redis_.setClientCredentials(db0);
+  EXPECT_FALSE(redis_.exists(key));  // not in db 0
+}
+
+// A wrong password: counted, and the store behaves as with Redis down —
+// sessions are created locally, resumes fall back to this replica's table.
+// The right password (a reloaded config's) takes over at the next reconnect.
+TEST_F(RedisAuthStoreTest, WrongPasswordIsCountedAndTheStoreFallsBackLikeRedisDown) {
+  stats::Counter& failures = redis::authFailuresCounter("session");
+  uint64_t before = failures.value();
+  redis::RedisAuthConfig wrong;
+  wrong.password_env = "SOME_VAR";
+  wrong.credentials.password = "not-the-password";
+  Replica a("a", redis_, 60s, session::DuplicateLogin::kKickOld, wrong);
+  // Both connections (commands, events) are refused, again with backoff.
+  ASSERT_TRUE(runUntil(a.dispatcher(), [&] { return failures.value() >= before + 2; }));
+  a.run(300ms);
+  EXPECT_FALSE(a.store().up());
+  SessionRecord* r = a.create(7001);
+  EXPECT_FALSE(r->persisted);
+  a.linger(r);
+  EXPECT_EQ(a.resume(a.candidate(7001), r->token).status, ResumeResult::Status::kOk);
+  EXPECT_EQ(a.resume(a.candidate(7002), r->token).status, ResumeResult::Status::kUnavailable);
+  EXPECT_FALSE(redis_.exists("game-gateway:session:7001"));
+  // The operator fixes the password (a reload re-reads it): the next
+  // reconnect authenticates and the records are written.
+  redis::Credentials right;
+  right.password = kPassword;
+  a.store().setCredentials(right);
+  ASSERT_TRUE(runUntil(a.dispatcher(), [&] { return a.store().up(); }, 10s));
+  ASSERT_TRUE(runUntil(a.dispatcher(), [&] { return redis_.exists("game-gateway:session:7001"); }));
+}
+
+// The admin API's fleet view (a blocking connection) authenticates too.
+TEST_F(RedisAuthStoreTest, FleetViewAuthenticates) {
+  Replica a("a", redis_, 60s, session::DuplicateLogin::kKickOld, [&] {
+    redis::RedisAuthConfig auth;
+    auth.credentials.password = kPassword;
+    return auth;
+  }());
+  ASSERT_TRUE(a.waitUp());
+  a.create(7101);
+  ASSERT_TRUE(runUntil(a.dispatcher(), [&] { return redis_.exists("game-gateway:session:7101"); }));
+  session::RedisStoreConfig rc;
+  rc.address = *Address::parse(redis_.address());
+  rc.auth.credentials.password = kPassword;
+  session::RedisFleetView view(rc);
+  auto d = view.describe(7101);
+  ASSERT_TRUE(d.has_value());
+  EXPECT_NE(d->find("\"id\":\"7101\""), std::string::npos) << *d;
+  rc.auth.credentials.password = "wrong";
+  session::RedisFleetView refused(rc);
+  stats::Counter& failures = redis::authFailuresCounter("session");
+  uint64_t before = failures.value();
+  EXPECT_FALSE(refused.describe(7101).has_value());
+  EXPECT_EQ(failures.value(), before + 1);
 }
 
 }  // namespace

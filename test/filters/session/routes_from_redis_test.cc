@@ -66,17 +66,6 @@ TEST(RouteTableJsonTest, RefusesAnythingElseWithAReason) {
   }
 }
 
-bool runUntil(Dispatcher& d, const std::function<bool()>& pred, std::chrono::milliseconds t = 5s) {
-  auto deadline = std::chrono::steady_clock::now() + t;
-  while (!pred()) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    timeval tv{0, 2000};
-    event_base_loopexit(d.base(), &tv);
-    event_base_dispatch(d.base());
-  }
-  return true;
-}
-
 class RedisRoutesTest : public ::testing::Test {
  protected:
   void SetUp() override {

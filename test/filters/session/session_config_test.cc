@@ -6,6 +6,7 @@
 #include <rapidjson/stringbuffer.h>
 #include <rapidjson/writer.h>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -17,6 +18,7 @@
 #include "core/sdk/session_info.h"
 #include "core/sdk/testing/embedded_chain.h"
 #include "core/sdk/worker_services.h"
+#include "filters/session/session_config.h"
 
 namespace gw {
 namespace {
@@ -109,8 +111,54 @@ TEST(SessionConfigTest, DescribeShowsTheValuesInForceAndNoSecrets) {
                 R"("idle_timeout":"90s","duplicate_login":"refuse_new",)"
             R"("resume":{"enabled":true,"window":"2m","announce":"always"},)"
             R"("redis":{"address":"10.0.0.5:6380","prefix":"gw:","refresh_interval":"30s",)"
-            R"("connect_timeout":"1s","command_timeout":"250ms"}})");
+            R"("connect_timeout":"1s","command_timeout":"250ms","db":0}})");
   EXPECT_EQ(d.find("password"), std::string::npos);
+}
+
+// The Redis store's password: from a file (read at parse time, mode
+// checked) or a variable, never written in the config; describe() names
+// the file, never the password.
+TEST(SessionConfigTest, RedisPasswordComesFromAFileOrVariableNeverTheConfig) {
+  std::string error;
+  EXPECT_EQ(parse(R"({"store": "redis", "redis": {"address": "127.0.0.1:6379",
+                                                  "password": "literal-pw"}})",
+                  &error),
+            nullptr);
+  EXPECT_EQ(error.rfind("/redis/password: a password is never written in the config: put it in "
+                        "a file readable only by the gateway's user and name it with "
+                        "\"password_file\", or name an environment variable holding it with "
+                        "\"password_env\"",
+                        0),
+            0u)
+      << error;
+  EXPECT_EQ(error.find("literal-pw"), std::string::npos);
+  char name[] = "/tmp/session_redis_pw_XXXXXX";
+  int fd = ::mkstemp(name);  // mode 0600
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::write(fd, "file-secret\n", 12), 12);
+  ::close(fd);
+  std::string path = name;
+  auto cfg = parse(R"({"store": "redis", "redis": {"address": "127.0.0.1:6379",
+                       "password_file": ")" + path + R"(", "db": 3}})",
+                   &error);
+  ASSERT_NE(cfg, nullptr) << error;
+  const auto& sc = static_cast<const session::SessionConfig&>(*cfg);
+  EXPECT_EQ(sc.redis_config.auth.credentials.password, "file-secret");
+  EXPECT_EQ(sc.redis_config.auth.credentials.db, 3);
+  std::string d = describe(*cfg);
+  EXPECT_NE(d.find(R"("password_file":")" + path + R"(","db":3})"), std::string::npos) << d;
+  EXPECT_EQ(d.find("file-secret"), std::string::npos);
+  // World-readable: refused.
+  ::chmod(name, 0644);
+  EXPECT_EQ(parse(R"({"store": "redis", "redis": {"address": "127.0.0.1:6379",
+                      "password_file": ")" + path + R"("}})",
+                  &error),
+            nullptr);
+  EXPECT_NE(error.find("/redis/password_file: password file \"" + path +
+                       "\" is readable by everyone (mode 0644)"),
+            std::string::npos)
+      << error;
+  std::remove(name);
 }
 
 // A temporary file holding `text`; removed by the destructor.

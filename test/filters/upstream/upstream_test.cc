@@ -410,7 +410,7 @@ TEST_F(UpstreamConfigTest, DescribeShowsRoutesClustersAndDefaults) {
             R"("max_backend_output_bytes":65536,)"
             R"("fair_share":{"floor":65536,"hard_cap":131072,"per_ip":true},)"
             R"("routes_from_redis":{"address":"127.0.0.1:6379","routes_format":"gateway",)"
-            R"("key":"k","channel":"game-gateway:routing:updates","refresh_interval":"10s"}})");
+            R"("key":"k","channel":"game-gateway:routing:updates","refresh_interval":"10s","db":0}})");
   // The Go format: keys and channels derived from key_prefix, as the Go gateway does.
   auto go = build(R"({"routes": [{"match": "200:0", "cluster": "chat"}],
                       "routes_from_redis": {"address": "127.0.0.1:6379", "routes_format": "go",
@@ -422,6 +422,40 @@ TEST_F(UpstreamConfigTest, DescribeShowsRoutesClustersAndDefaults) {
                 R"("key":"gg:routing:rules","channel":"gg:routing:rules:notify")"),
             std::string::npos)
       << describe(*go->config);
+}
+
+// routes_from_redis authenticates with a password from a file or variable,
+// never one written in the config; describe() names the source only.
+TEST_F(UpstreamConfigTest, RoutesFromRedisAuthKeys) {
+  EXPECT_EQ(build(R"({"routes": [{"match": "200:0", "cluster": "game"}],
+                      "routes_from_redis": {"address": "127.0.0.1:6379",
+                                            "password": "literal-pw"}})"),
+            nullptr);
+  EXPECT_EQ(error_.rfind("/routes_from_redis/password: a password is never written in the "
+                         "config", 0),
+            0u)
+      << error_;
+  EXPECT_EQ(error_.find("literal-pw"), std::string::npos);
+  ::unsetenv("GW_UPSTREAM_TEST_PW");
+  EXPECT_EQ(build(R"({"routes": [{"match": "200:0", "cluster": "game"}],
+                      "routes_from_redis": {"address": "127.0.0.1:6379",
+                                            "password_env": "GW_UPSTREAM_TEST_PW"}})"),
+            nullptr);
+  EXPECT_EQ(error_, "/routes_from_redis/password_env: environment variable GW_UPSTREAM_TEST_PW is "
+                    "not set (it must hold the Redis password)");
+  ::setenv("GW_UPSTREAM_TEST_PW", "env-secret", 1);
+  auto built = build(R"({"routes": [{"match": "200:0", "cluster": "game"}],
+                         "routes_from_redis": {"address": "127.0.0.1:6379", "key": "k",
+                                               "password_env": "GW_UPSTREAM_TEST_PW",
+                                               "username": "routes", "db": 2}})");
+  ::unsetenv("GW_UPSTREAM_TEST_PW");
+  ASSERT_NE(built, nullptr) << error_;
+  std::string d = describe(*built->config);
+  EXPECT_NE(d.find(R"("refresh_interval":"10s","password_env":"GW_UPSTREAM_TEST_PW",)"
+                   R"("username":"routes","db":2})"),
+            std::string::npos)
+      << d;
+  EXPECT_EQ(d.find("env-secret"), std::string::npos);
 }
 
 TEST_F(UpstreamConfigTest, GoFormatKeysAreCheckedWithTheirPointer) {
