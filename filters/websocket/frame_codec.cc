@@ -186,6 +186,27 @@ bool FrameDecoder::parseHeader(DecodeEvent* ev) {
   return true;
 }
 
+inline bool FrameDecoder::takeBinaryHeader(const uint8_t* in, DecodeEvent* ev) {
+  uint64_t len = in[1] & 0x7f;
+  const uint8_t* mask = in + 2;
+  if (len == 126) {
+    len = (static_cast<uint64_t>(in[2]) << 8) | in[3];
+    if (len < 126) return fail(ev, DecodeError::kBadLength), true;
+    mask = in + 4;
+  }
+  if (len > max_message_) return fail(ev, DecodeError::kMessageTooLarge), true;
+  message_bytes_ = len;
+  in_message_ = true;
+  ++data_frames_;
+  std::memcpy(mask_, mask, 4);
+  mask_pos_ = 0;
+  opcode_ = kBinary;
+  fin_ = true;
+  remaining_ = len;
+  in_frame_ = true;
+  return false;
+}
+
 void FrameDecoder::finishControl(DecodeEvent* ev) {
   std::string_view payload(reinterpret_cast<const char*>(ctl_), ctl_len_);
   if (opcode_ == kPing || opcode_ == kPong) {
@@ -217,6 +238,19 @@ size_t FrameDecoder::decode(const uint8_t* in, size_t n, uint8_t* out, size_t* o
   size_t o = 0;
   while (i < n) {
     if (!in_frame_) {
+      // Fastest path: a whole header of the usual frame (a masked binary
+      // message in one frame, 7- or 16-bit length, a new message) is in the
+      // input: parsed from it directly.
+      if (hdr_len_ == 0 && n - i >= 6 && in[i] == (0x80 | kBinary) && !in_message_ &&
+          (in[i + 1] & 0x80) != 0 && (in[i + 1] & 0x7f) < 127) {
+        const size_t need = (in[i + 1] & 0x7f) == 126 ? 8 : 6;
+        if (n - i >= need) {
+          if (takeBinaryHeader(in + i, ev)) break;
+          i += need;
+          if (remaining_ > 0) continue;
+          goto complete;
+        }
+      }
       // Fast path: the whole header is in the input.
       if (hdr_len_ == 0 && n - i >= 2) {
         const uint8_t len7 = in[i + 1] & 0x7f;

@@ -139,6 +139,11 @@ class FrameDecoder {
   // Parses the header in hdr_ (hdr_len_ bytes; the first two checked when
   // hdr_len_ is 2); returns true when complete (or an error was set in *ev).
   bool parseHeader(DecodeEvent* ev);
+  // decode()'s fast path: takes the whole header at `in` (6 or 8 bytes) of
+  // a masked FIN binary frame with a 7- or 16-bit length that starts a
+  // message, without collecting it in hdr_. Returns true when it refused
+  // the frame (error set in *ev), as parseHeader() would.
+  bool takeBinaryHeader(const uint8_t* in, DecodeEvent* ev);
   void fail(DecodeEvent* ev, DecodeError e);
   // A control frame's payload is complete in ctl_: fills *ev.
   void finishControl(DecodeEvent* ev);
