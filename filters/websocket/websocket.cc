@@ -233,7 +233,10 @@ void WebsocketFilter::refuse(int status, HandshakeError error, const std::string
                     Connection::CloseMode::kFlush);
 }
 
-inline __attribute__((always_inline)) void WebsocketFilter::countFrames(uint64_t frames_before, uint64_t messages_before) {
+// Inlined into the read paths: outlined, the call showed in perf (~3 % of a
+// read in websocket_bench).
+inline __attribute__((always_inline)) void WebsocketFilter::countFrames(
+    uint64_t frames_before, uint64_t messages_before) {
   const WebsocketStats& st = stats();
   if (decoder_.dataFrames() != frames_before) {
     st.data_frames_in->inc(decoder_.dataFrames() - frames_before);
