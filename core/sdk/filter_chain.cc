@@ -338,7 +338,9 @@ void FilterChain::runNewConnection(size_t from) {
 void FilterChain::onRead(Connection&, bool end_stream) {
   if (end_stream) pending_eos_ = true;
   if (started_ < count_) return;  // a filter is still in onNewConnection
-  runData(0, pending_eos_);
+  // The first filter reads the connection's input (inputFor(0), without the
+  // call: every read comes here).
+  runData(0, pending_eos_, conn_->input());
 }
 
 void FilterChain::runData(size_t from, bool end_stream, evbuffer* src) {
