@@ -240,7 +240,9 @@ class FilterCallbacks {
   // passData(). Only they consume from that buffer (from its front), so a
   // transformer that passes the buffer it reads from (decoding in place)
   // knows that its first passedLeft() bytes are decoded and the rest arrived
-  // since.
+  // since. Passing the connection's input itself (with no transformer before
+  // this one holding a passed buffer) is the cheap hand-off: the chain then
+  // keeps this count in a field of its own, with no lookup per call.
   virtual size_t passedLeft() const = 0;
 
   // Codec only: hands a decoded frame to the frames-layer filters after this

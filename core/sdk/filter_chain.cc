@@ -232,39 +232,89 @@ evbuffer* FilterChain::scratch() {
 evbuffer* FilterChain::inputFor(size_t index) {
   if (extra_) {
     const auto& s = extra_->sources;
-    for (size_t k = s.size(); k-- > 0;)
-      if (s[k].transformer < index) return s[k].buffer;
+    for (size_t k = s.size(); k-- > 0;) {
+      if (s[k].transformer >= index) continue;
+      // input_passer_ nearer: it passed the input.
+      if (input_passer_ < index && s[k].transformer < input_passer_) break;
+      return s[k].buffer;
+    }
   }
   return conn_->input();
 }
 
 void FilterChain::noteLeft(size_t from, evbuffer* src) {
-  if (!extra_ || closed()) return;
-  auto& s = extra_->sources;
-  for (size_t k = s.size(); k-- > 0;) {
-    if (s[k].transformer < from) {
-      if (s[k].buffer == src) s[k].left = evbuffer_get_length(src);
-      return;
+  if (closed()) return;
+  // The nearest transformer before `from`: a record in sources, or the one
+  // that passed the connection's input (never one with a record before it).
+  PassedSource* nearest = nullptr;
+  if (extra_) {
+    auto& s = extra_->sources;
+    for (size_t k = s.size(); k-- > 0;) {
+      if (s[k].transformer < from) {
+        nearest = &s[k];
+        break;
+      }
     }
   }
+  if (input_passer_ < from && (nearest == nullptr || nearest->transformer < input_passer_)) {
+    if (src == conn_->input()) noteInputLeft(evbuffer_get_length(src));
+    return;
+  }
+  if (nearest != nullptr && nearest->buffer == src) nearest->left = evbuffer_get_length(src);
 }
 
 size_t FilterChain::passedLeft(size_t transformer) const {
+  if (transformer == input_passer_) return input_left_;
   if (!extra_) return 0;
   for (const PassedSource& p : extra_->sources)
     if (p.transformer == transformer) return p.left;
   return 0;
 }
 
-void FilterChain::passData(size_t transformer, evbuffer* data, bool end_stream) {
+size_t FilterChain::sourceRecord(size_t transformer) {
   auto& s = extra().sources;
   size_t k = 0;
   while (k < s.size() && s[k].transformer < transformer) ++k;
   if (k == s.size() || s[k].transformer != transformer)
     s.insert(s.begin() + static_cast<std::ptrdiff_t>(k),
-             {static_cast<uint16_t>(transformer), data, 0});
-  else
-    s[k].buffer = data;
+             {static_cast<uint16_t>(transformer), nullptr, 0});
+  return k;
+}
+
+void FilterChain::noteInputLeft(size_t left) {
+  if (left <= UINT32_MAX) {
+    input_left_ = static_cast<uint32_t>(left);
+    return;
+  }
+  // Too many for the chain's own field: a record like any other pass.
+  const size_t k = sourceRecord(input_passer_);
+  extra_->sources[k].buffer = conn_->input();
+  extra_->sources[k].left = left;
+  input_passer_ = kNoPasser;
+}
+
+void FilterChain::passData(size_t transformer, evbuffer* data, bool end_stream) {
+  if (data == conn_->input() && (input_passer_ == kNoPasser || input_passer_ == transformer)) {
+    // In place in the connection's input: recorded in input_passer_ unless a
+    // transformer before this one passed a buffer (a resume of the filters
+    // after it must not read the input then) or another one holds the field.
+    bool first = true;
+    if (extra_ && !extra_->sources.empty()) {
+      auto& s = extra_->sources;
+      if (s[0].transformer == transformer) s.erase(s.begin());  // its last pass was its own buffer
+      first = s.empty() || s[0].transformer > transformer;
+    }
+    if (first) {
+      input_passer_ = static_cast<uint16_t>(transformer);
+      runFilters(transformer + 1, end_stream, data);
+      if (!closed() && input_passer_ == transformer) noteInputLeft(evbuffer_get_length(data));
+      return;
+    }
+  }
+  if (input_passer_ == transformer) input_passer_ = kNoPasser;
+  const size_t k = sourceRecord(transformer);
+  auto& s = extra_->sources;
+  s[k].buffer = data;
   runFilters(transformer + 1, end_stream, data);
   // What they left (noteLeft, without looking the source up again: only
   // transformers after this one can have been added meanwhile, after k).
@@ -291,7 +341,9 @@ void FilterChain::runNewConnection(size_t from) {
 void FilterChain::onRead(Connection&, bool end_stream) {
   if (end_stream) pending_eos_ = true;
   if (started_ < count_) return;  // a filter is still in onNewConnection
-  runData(0, pending_eos_);
+  // The first filter reads the connection's input (inputFor(0), without the
+  // call: every read comes here).
+  runData(0, pending_eos_, conn_->input());
 }
 
 void FilterChain::runData(size_t from, bool end_stream, evbuffer* src) {

@@ -10,7 +10,8 @@
 // bytes), one allocation holding every filter's Entry, the filters
 // themselves and the Connection. The write-path buffers (staging for
 // observing bytes filters, scratch for sendFrame()) and the record of bytes
-// transformers' buffers (passData()) are allocated only when first used.
+// transformers' buffers (passData()) are allocated only when first used (a
+// transformer that passes the connection's input itself needs none).
 // A write through observing filters that all implement onWritePrefix (a
 // WebSocket filter that is open or passing through) is not staged: the
 // prefixes and the write's head are appended to the output in one call and
@@ -130,7 +131,16 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   // The buffer filter `index` reads from: the one the nearest transformer
   // before it passed (passData()), else the connection's input.
   evbuffer* inputFor(size_t index);
+  // FilterCallbacks::passData() of filter `transformer`. When `data` is the
+  // connection's input and no transformer before it passed a buffer, only
+  // input_passer_ / input_left_ record the pass (no lookup in Extra).
   void passData(size_t transformer, evbuffer* data, bool end_stream);
+  // The index in Extra::sources of the record of `transformer`, inserted
+  // (in order, buffer null) if it has none.
+  size_t sourceRecord(size_t transformer);
+  // Records what the filters after input_passer_ left in the connection's
+  // input: in input_left_, or, past its range, in a record in Extra.
+  void noteInputLeft(size_t left);
   // Records what the filters from `from` on left in `src`, when `src` is the
   // buffer the transformer before them passed (FilterCallbacks::passedLeft()).
   void noteLeft(size_t from, evbuffer* src);
@@ -195,6 +205,14 @@ class FilterChain : public DeferredDeletable, private ConnectionCallbacks {
   Closing closing_ = Closing::kNo;
   bool frame_observers_ = false;  // a filter called observeFrames(): runFrame asks them
   bool writes_ended_ = false;  // endWrites() ran
+  // The transformer whose last passData() passed the connection's input
+  // itself (decoding in place), with no transformer before it holding a
+  // passed buffer, or kNoPasser; input_left_ is then what the filters after
+  // it left in the input (passedLeft()). The common WebSocket read path
+  // hands off through these two fields, kept in the padding here.
+  static constexpr uint16_t kNoPasser = 0xffff;  // past the last index (kMaxFilters - 1)
+  uint16_t input_passer_ = kNoPasser;
+  uint32_t input_left_ = 0;
   Slots slots_;
   const OutputLimits* limits_;
   ClosedFn on_closed_;

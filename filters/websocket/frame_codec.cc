@@ -5,46 +5,6 @@
 namespace gw {
 namespace websocket {
 
-namespace {
-
-static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
-              "unmask() builds the rotated mask as a little-endian word");
-
-// XORs `len` bytes of `src` into `dst` with `mask` starting at mask byte
-// `pos`; returns the mask position after them. Eight bytes at a time. The
-// rotated mask is built in a register (byte k = mask[(pos + k) & 3]): built
-// byte by byte in memory and then loaded as a word, it stalled the load on
-// store forwarding (half of decode()'s time in the benchmark).
-inline uint8_t unmask(uint8_t* dst, const uint8_t* src, size_t len, const uint8_t* mask,
-                      uint8_t pos) {
-  uint32_t m32;
-  std::memcpy(&m32, mask, 4);
-  if (pos != 0) m32 = (m32 >> (8 * pos)) | (m32 << (32 - 8 * pos));
-  const uint64_t m = m32 | (static_cast<uint64_t>(m32) << 32);
-  size_t i = 0;
-  for (; i + 8 <= len; i += 8) {
-    uint64_t v;
-    std::memcpy(&v, src + i, 8);
-    v ^= m;
-    std::memcpy(dst + i, &v, 8);
-  }
-  uint64_t rest = m;
-  if (i + 4 <= len) {
-    uint32_t v;
-    std::memcpy(&v, src + i, 4);
-    v ^= static_cast<uint32_t>(rest);
-    std::memcpy(dst + i, &v, 4);
-    i += 4;
-    rest >>= 32;
-  }
-  for (; i < len; ++i, rest >>= 8) dst[i] = src[i] ^ static_cast<uint8_t>(rest);
-  return static_cast<uint8_t>((pos + len) & 3);
-}
-
-bool isControl(uint8_t op) { return (op & 0x8) != 0; }
-
-}  // namespace
-
 std::string_view decodeErrorName(DecodeError e) {
   switch (e) {
     case DecodeError::kNone: return "none";
@@ -138,7 +98,7 @@ bool FrameDecoder::checkFirstTwo(DecodeEvent* ev) {
     return fail(ev, DecodeError::kBadOpcode), false;
   }
   if ((b1 & 0x80) == 0) return fail(ev, DecodeError::kUnmasked), false;
-  if (isControl(op)) {
+  if (internal::isControlOpcode(op)) {
     if (!fin) return fail(ev, DecodeError::kFragmentedControl), false;
     if (len7 > 125) return fail(ev, DecodeError::kControlTooLong), false;
   } else if (op == kText) {
@@ -167,7 +127,7 @@ bool FrameDecoder::parseHeader(DecodeEvent* ev) {
     for (int k = 0; k < 8; ++k) len = (len << 8) | hdr_[2 + k];
     if (len <= 0xffff || (len >> 63) != 0) return fail(ev, DecodeError::kBadLength), true;
   }
-  if (!isControl(op)) {
+  if (!internal::isControlOpcode(op)) {
     if (op == kBinary) message_bytes_ = 0;
     if (len > max_message_ - message_bytes_) return fail(ev, DecodeError::kMessageTooLarge), true;
     message_bytes_ += len;
@@ -206,74 +166,6 @@ void FrameDecoder::finishControl(DecodeEvent* ev) {
   ev->close_code = code;
   ev->payload = payload;
   done_ = true;
-}
-
-size_t FrameDecoder::decode(const uint8_t* in, size_t n, uint8_t* out, size_t* out_len,
-                            DecodeEvent* ev) {
-  ev->kind = DecodeEvent::kNone;
-  *out_len = 0;
-  if (done_) return 0;
-  size_t i = 0;
-  size_t o = 0;
-  while (i < n) {
-    if (!in_frame_) {
-      // Fast path: the whole header is in the input.
-      if (hdr_len_ == 0 && n - i >= 2) {
-        const uint8_t len7 = in[i + 1] & 0x7f;
-        const size_t need = 2 + (len7 == 126 ? 2 : (len7 == 127 ? 8 : 0)) + 4;
-        if (n - i >= need) {
-          std::memcpy(hdr_, in + i, need);
-          hdr_len_ = static_cast<uint8_t>(need);
-          if (checkFirstTwo(ev)) parseHeader(ev);
-          if (done_) break;
-          i += need;
-          if (remaining_ > 0) continue;
-          goto complete;
-        }
-      }
-      // Collect the header: 2 bytes, then the length and the mask.
-      if (hdr_len_ < 2) {
-        hdr_[hdr_len_++] = in[i++];
-        if (hdr_len_ < 2) continue;
-        if (parseHeader(ev)) {
-          if (done_) break;
-        } else {
-          continue;
-        }
-      } else {
-        hdr_[hdr_len_++] = in[i++];
-        if (!parseHeader(ev)) continue;
-        if (done_) break;
-      }
-      if (remaining_ > 0) continue;
-    } else {
-      size_t take = n - i;
-      if (remaining_ < take) take = static_cast<size_t>(remaining_);
-      if (isControl(opcode_)) {
-        mask_pos_ = unmask(ctl_ + ctl_len_, in + i, take, mask_, mask_pos_);
-        ctl_len_ = static_cast<uint8_t>(ctl_len_ + take);
-      } else {
-        mask_pos_ = unmask(out + o, in + i, take, mask_, mask_pos_);
-        o += take;
-      }
-      i += take;
-      remaining_ -= take;
-      if (remaining_ > 0) continue;
-    }
-  complete:
-    // The frame is complete.
-    in_frame_ = false;
-    if (isControl(opcode_)) {
-      finishControl(ev);
-      break;
-    }
-    if (fin_) {
-      in_message_ = false;
-      ++messages_;
-    }
-  }
-  *out_len = o;
-  return i;
 }
 
 size_t encodeHeader(uint8_t* out, uint8_t opcode, uint64_t len) {

@@ -1074,6 +1074,88 @@ TEST_F(FilterChainTest, PassedLeftCountsWhatLaterFiltersLeftInThePassedBuffer) {
   EXPECT_EQ(ec->inputLength(), 0u);
 }
 
+// A transformer that decodes in place (passing the connection's input, the
+// chain's unrecorded fast path) or, while `own` is set, like websocket's
+// copy mode: moves the decoded bytes left in the input and the new ones into
+// its own buffer and passes that.
+class SwitchingUpper : public Probe {
+ public:
+  using Probe::Probe;
+  ~SwitchingUpper() override { evbuffer_free(out_); }
+  FilterStatus onData(evbuffer* data, bool end_stream) override {
+    const size_t len = evbuffer_get_length(data);
+    size_t done = in_place_ ? std::min(callbacks().passedLeft(), len) : 0;
+    auto* p = evbuffer_pullup(data, -1);
+    for (size_t i = done; i < len; ++i) p[i] = static_cast<unsigned char>(std::toupper(p[i]));
+    if (own || evbuffer_get_length(out_) > 0) {
+      in_place_ = false;
+      evbuffer_add_buffer(out_, data);
+      callbacks().passData(out_, end_stream);
+    } else {
+      in_place_ = true;
+      if (len > 0 || end_stream) callbacks().passData(data, end_stream);
+    }
+    return FilterStatus::kStopIteration;
+  }
+  size_t buffered() const { return evbuffer_get_length(out_); }
+  bool own = false;
+
+ private:
+  bool in_place_ = false;
+  evbuffer* out_ = evbuffer_new();
+};
+
+TEST_F(FilterChainTest, InPlaceTransformerSwitchingToItsOwnBufferAndBack) {
+  std::vector<SwitchingUpper*> ts;
+  factories_.push_back(std::make_unique<test::FunctionFilterFactory>([&]() -> std::unique_ptr<Filter> {
+    auto u = std::make_unique<SwitchingUpper>("U", &log);
+    ts.push_back(u.get());
+    return u;
+  }));
+  elements_.push_back({factories_.back().get(), bytesFilter()});
+  add("B", bytesFilter(), [](Probe& p) {
+    // Stops while calls is negative (held); continueReading() resumes T.
+    p.on_data = [](Probe& self, evbuffer*, bool) {
+      return self.calls < 0 ? FilterStatus::kStopIteration : FilterStatus::kContinue;
+    };
+  });
+  add("T", bytesTerminal(), [](Probe& p) {
+    p.payloads = {"3"};  // takes 3 bytes per call
+    p.on_data = takeSome;
+  });
+  start();
+  ASSERT_EQ(ts.size(), 1u);
+  SwitchingUpper& u = *ts[0];
+  ec->feed("abcde");  // in place
+  EXPECT_EQ(probe(2).received, "ABC");
+  EXPECT_EQ(u.cb().passedLeft(), 2u);
+  u.own = true;  // the decoded "DE" and the new "fg" move to its buffer
+  ec->feed("fg");
+  EXPECT_EQ(probe(2).received, "ABCDEF");
+  EXPECT_EQ(ec->inputLength(), 0u);
+  EXPECT_EQ(u.buffered(), 1u);
+  EXPECT_EQ(u.cb().passedLeft(), 1u);  // what T left in its buffer
+  u.own = false;
+  ec->feed("hi");  // its buffer still holds "G": "GHI" from there, emptied
+  EXPECT_EQ(probe(2).received, "ABCDEFGHI");
+  EXPECT_EQ(u.buffered(), 0u);
+  EXPECT_EQ(u.cb().passedLeft(), 0u);
+  // In place again, with B holding: the later filters' input is the
+  // connection's input once more, also when they resume on their own.
+  probe(1).calls = -1;
+  ec->feed("jklm");
+  EXPECT_EQ(probe(2).received, "ABCDEFGHI");
+  EXPECT_EQ(u.cb().passedLeft(), 4u);
+  probe(1).calls = 0;
+  probe(1).cb().continueReading();
+  EXPECT_EQ(probe(2).received, "ABCDEFGHIJKL");
+  EXPECT_EQ(u.cb().passedLeft(), 1u);  // "M", recorded on the resume
+  EXPECT_EQ(ec->inputLength(), 1u);
+  ec->feed("n");
+  EXPECT_EQ(probe(2).received, "ABCDEFGHIJKLMN");
+  EXPECT_EQ(u.cb().passedLeft(), 0u);
+}
+
 // An observing bytes filter makes the chain stage each write: small staged
 // writes are copied into the output (the staging buffer keeps a byte of the
 // last one to keep its chain), larger ones move; held writes, writes whose

@@ -326,6 +326,27 @@ TEST(FrameDecoder, MaxMessageBytesCountsAllFragments) {
   EXPECT_EQ(r.data, "aaaaaa");  // refused on the header, before its payload
 }
 
+// A whole one-frame message over the limit (7- and 16-bit lengths) is
+// refused on its header, whether the header arrives whole (decode()'s fast
+// path) or a byte at a time; one at the limit passes.
+TEST(FrameDecoder, MaxMessageBytesOnAWholeHeader) {
+  for (size_t limit : {size_t{10}, size_t{200}}) {
+    for (size_t step : {size_t{1}, size_t{1} << 20}) {
+      FrameDecoder ok(limit);
+      Decoded r = run(ok, clientFrame(kBinary, std::string(limit, 'a')), step);
+      EXPECT_TRUE(r.events.empty()) << limit << " step " << step;
+      EXPECT_EQ(r.data.size(), limit);
+      EXPECT_EQ(ok.messages(), 1u);
+      FrameDecoder d(limit);
+      r = run(d, clientFrame(kBinary, std::string(limit + 1, 'a')), step);
+      ASSERT_EQ(r.events.size(), 1u) << limit << " step " << step;
+      EXPECT_EQ(r.events[0].error, DecodeError::kMessageTooLarge);
+      EXPECT_EQ(r.data, "");
+      EXPECT_EQ(d.dataFrames(), 0u);
+    }
+  }
+}
+
 TEST(FrameDecoder, ManySmallMessagesInOneRead) {
   FrameDecoder d(1 << 20);
   std::string s;
