@@ -16,7 +16,7 @@
 
 #include "core/sdk/duration.h"
 #include "config/gateway_schema.h"
-#include "config/host_name.h"
+#include "core/sdk/host_name.h"
 #include "core/sdk/schema_check.h"
 #include "plugins/loader.h"
 
@@ -297,24 +297,20 @@ class Loader {
   // One entry of a cluster's `hosts` at `at`: an IP address, else a DNS
   // name (resolved at run time, never here).
   void parseHost(const rapidjson::Value& v, const std::string& at, ClusterConfig& cc) {
-    std::string text = v.GetString();
     std::string why;
-    if (auto a = Address::parse(text, &why)) {
-      cc.hosts.push_back(*a);
-      return;
-    }
-    // Text that looks like an IP address gets the address parser's error.
-    bool ip_like = text.empty() || text.front() == '[' ||
-                   std::count(text.begin(), text.end(), ':') > 1 ||
-                   text.find_first_not_of("0123456789.:") == std::string::npos;
-    auto n = ip_like ? std::nullopt : parseHostName(text, &why);
-    if (!n) {
+    auto spec = parseHostSpec(v.GetString(), &why);
+    if (!spec) {
       error(at, why);
       return;
     }
+    if (spec->address) {
+      cc.hosts.push_back(*spec->address);
+      return;
+    }
+    auto n = std::move(spec->name);
     for (const auto& seen : cc.host_names)
-      if (seen == *n) return error(at, "duplicate host \"" + n->toString() + "\"");
-    cc.host_names.push_back(std::move(*n));
+      if (seen == n) return error(at, "duplicate host \"" + n.toString() + "\"");
+    cc.host_names.push_back(std::move(n));
   }
 
   // Top-level `dns` (the schema checked its shape).

@@ -41,6 +41,10 @@ struct DnsResolver::ClusterState {
   size_t pending = 0;   // lookups of the current round still out
   MonoTime round_started{};
   Timer timer;  // the next interval round
+  // Made at run time (addRuntimeCluster), not from the config.
+  bool runtime = false;
+  // A runtime cluster asked for since the last configure().
+  bool claimed = false;
 };
 
 namespace {
@@ -86,10 +90,16 @@ DnsResolver::DnsResolver(Dispatcher& dispatcher, ClusterManager& manager)
       if (auto self = weak.lock()) (*self)->refreshSoon(cluster);
     });
   });
+  manager_.setNamesHandler([weak, d](const ClusterConfig& cluster) {
+    d->post([weak, cluster] {
+      if (auto self = weak.lock()) (*self)->addRuntimeCluster(cluster);
+    });
+  });
 }
 
 DnsResolver::~DnsResolver() {
   manager_.setRefreshHandler({});
+  manager_.setNamesHandler({});
   self_.reset();
   clusters_.clear();
   if (base_ != nullptr) {
@@ -128,15 +138,28 @@ bool DnsResolver::applySettings(const DnsConfig& dns) {
   return true;
 }
 
+std::unique_ptr<DnsResolver::ClusterState> DnsResolver::makeState(const std::string& name) {
+  return std::make_unique<ClusterState>(dispatcher_, [this, name] {
+    auto it = clusters_.find(name);
+    if (it != clusters_.end()) startRound(*it->second);
+  });
+}
+
 void DnsResolver::configure(const DnsConfig& dns, const std::vector<ClusterConfig>& clusters) {
+  wanted_ = dns;
   bool any = false;
   for (const auto& c : clusters) any = any || !c.host_names.empty();
   // New settings (other servers, hosts file): every cluster looks up again now.
   bool new_settings = (any || base_ != nullptr) && applySettings(dns);
-  // Clusters that no longer have names go back to the static source.
+  // Clusters that no longer have names go back to the static source, as do
+  // runtime clusters nobody asked for since the last configure().
   for (auto it = clusters_.begin(); it != clusters_.end();) {
+    ClusterState& c = *it->second;
     const ClusterConfig* now = findCluster(clusters, it->first);
-    if (now != nullptr && !now->host_names.empty()) {
+    bool keep = now != nullptr ? !now->host_names.empty() : c.runtime && c.claimed;
+    c.claimed = false;
+    if (keep) {
+      if (now == nullptr && new_settings) startRound(c);
       ++it;
       continue;
     }
@@ -146,21 +169,16 @@ void DnsResolver::configure(const DnsConfig& dns, const std::vector<ClusterConfi
   for (const auto& c : clusters) {
     if (c.host_names.empty()) continue;
     auto& slot = clusters_[c.name];
-    bool changed = !slot || slot->config.host_names != c.host_names ||
+    bool changed = !slot || slot->runtime || slot->config.host_names != c.host_names ||
                    slot->config.dns_refresh_interval != c.dns_refresh_interval ||
                    slot->config.hosts.size() != c.hosts.size();
     if (slot && !changed) {
       for (size_t i = 0; i < c.hosts.size(); ++i)
         changed = changed || slot->config.hosts[i].toString() != c.hosts[i].toString();
     }
-    if (!slot) {
-      std::string name = c.name;
-      slot = std::make_unique<ClusterState>(dispatcher_, [this, name] {
-        auto it = clusters_.find(name);
-        if (it != clusters_.end()) startRound(*it->second);
-      });
-    }
+    if (!slot) slot = makeState(c.name);
     slot->config = c;
+    slot->runtime = false;
     if (changed || new_settings) {
       slot->pending = 0;  // answers of an older round are dropped (epoch)
       startRound(*slot);
@@ -169,6 +187,28 @@ void DnsResolver::configure(const DnsConfig& dns, const std::vector<ClusterConfi
   for (auto& [q, owned] : queries_) {
     auto it = clusters_.find(q->cluster);
     if (it == clusters_.end() || it->second->epoch != q->epoch) q->abandoned = true;
+  }
+}
+
+void DnsResolver::addRuntimeCluster(const ClusterConfig& cluster) {
+  if (cluster.host_names.empty()) return;
+  auto& slot = clusters_[cluster.name];
+  if (slot && !slot->runtime) return;  // a config cluster of that name: the config's
+  if (base_ == nullptr) applySettings(wanted_);
+  bool changed = !slot || slot->config.host_names != cluster.host_names ||
+                 slot->config.dns_refresh_interval != cluster.dns_refresh_interval;
+  if (!slot) {
+    slot = makeState(cluster.name);
+    GW_LOG(info, "dns: resolving cluster '{}' (made at run time)", cluster.name);
+  }
+  slot->config = cluster;
+  slot->runtime = true;
+  slot->claimed = true;
+  if (changed) {
+    slot->pending = 0;
+    startRound(*slot);
+  } else if (manager_.hosts(cluster.name) == nullptr) {
+    publish(*slot, /*force=*/true);  // a reload removed its set: the last answer, now
   }
 }
 
@@ -260,6 +300,11 @@ void DnsResolver::onQueryDone(Query& q) {
 }
 
 void DnsResolver::finishRound(ClusterState& c) {
+  publish(c, /*force=*/false);
+  c.timer.enable(c.config.dns_refresh_interval);
+}
+
+void DnsResolver::publish(ClusterState& c, bool force) {
   std::vector<ClusterHost> hosts;
   std::vector<std::string> names;
   auto add = [&](const Address& a) {
@@ -276,19 +321,16 @@ void DnsResolver::finishRound(ClusterState& c) {
     ++resolved;
     for (const Address& a : good->second) add(a);
   }
-  bool publish = resolved > 0 && (!c.ever_published || names != c.published);
-  if (publish) {
-    GW_LOG(info, "dns: cluster '{}': {} host(s) from {} name(s): {}", c.config.name, hosts.size(),
-           c.config.host_names.size(), [&] {
-             std::string all;
-             for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
-             return all;
-           }());
-    manager_.replaceHosts(c.config.name, kSource, std::move(hosts));
-    c.published = std::move(names);
-    c.ever_published = true;
-  }
-  c.timer.enable(c.config.dns_refresh_interval);
+  if (resolved == 0 || (!force && c.ever_published && names == c.published)) return;
+  GW_LOG(info, "dns: cluster '{}': {} host(s) from {} name(s): {}", c.config.name, hosts.size(),
+         c.config.host_names.size(), [&] {
+           std::string all;
+           for (const auto& n : names) all += (all.empty() ? "" : ", ") + n;
+           return all;
+         }());
+  manager_.replaceHosts(c.config.name, kSource, std::move(hosts));
+  c.published = std::move(names);
+  c.ever_published = true;
 }
 
 void DnsResolver::countResult(const std::string& cluster, const char* result) {

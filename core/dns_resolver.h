@@ -5,11 +5,19 @@
 // main thread's dispatcher, and publishes each cluster's addresses through
 // ClusterManager::replaceHosts(cluster, "dns", ...).
 //
+// Clusters made at run time (the upstream filter's Go-format rule endpoints
+// given as names, "go:name:port") come through
+// ClusterManager::resolveNames(), posted here: resolved the same way, kept
+// across a reload while their user asks again after it (the reload removes
+// their set; the ask republishes the last answer at once), forgotten at a
+// reload when nobody asked since the previous one.
+//
 // Why the main thread: it already runs an event loop (admin API, signals,
 // reloads) and never carries client traffic, so a slow nameserver delays
 // nothing that matters, no worker ever waits on DNS, and configure() (start
 // and reload, also on the main thread) needs no locking. Workers only call
-// ClusterManager::requestRefresh() (thread-safe), which posts here.
+// ClusterManager::requestRefresh() and resolveNames() (thread-safe), which
+// post here.
 //
 // Per cluster with names: every name is looked up (evdns_getaddrinfo: the
 // hosts files first, then A and AAAA from the nameservers) when configured,
@@ -68,6 +76,10 @@ class DnsResolver {
   // or interval starts a new round now), forgets the clusters without and
   // gives them back to the static source.
   void configure(const DnsConfig& dns, const std::vector<ClusterConfig>& clusters);
+  // Resolves `cluster` (not in the config; host_names set) from now on, or
+  // claims it again when it does: republishes its last answer if the
+  // manager lost its set. Dispatcher thread only.
+  void addRuntimeCluster(const ClusterConfig& cluster);
   // Starts a round for `cluster` now unless one runs or one started less
   // than kFailureRefreshGap ago. Dispatcher thread only.
   void refreshSoon(const std::string& cluster);
@@ -85,13 +97,19 @@ class DnsResolver {
   static void onAnswer(int result, ::addrinfo* res, void* arg);
   void onQueryDone(Query& q);
   void finishRound(ClusterState& c);
+  // Gives the manager `c`'s hosts when any name resolved and they changed
+  // since the last publish (always when `force`).
+  void publish(ClusterState& c, bool force);
+  // A ClusterState for `c`, whose timer starts a round.
+  std::unique_ptr<ClusterState> makeState(const std::string& name);
   void countResult(const std::string& cluster, const char* result);
 
   Dispatcher& dispatcher_;
   ClusterManager& manager_;
   evdns_base* base_ = nullptr;
   bool configured_ = false;
-  DnsConfig settings_;
+  DnsConfig settings_;  // in use by base_
+  DnsConfig wanted_;    // the config's (applied when a cluster needs a base)
   uint64_t next_epoch_ = 1;
   std::map<std::string, std::unique_ptr<ClusterState>, std::less<>> clusters_;
   // In-flight lookups (owned; an abandoned one is deleted when its answer comes).

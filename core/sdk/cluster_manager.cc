@@ -127,6 +127,22 @@ void ClusterManager::requestRefresh(const std::string& cluster) {
   if (handler) (*handler)(cluster);
 }
 
+void ClusterManager::setNamesHandler(std::function<void(const ClusterConfig&)> handler) {
+  std::lock_guard<std::mutex> lock(mu_);
+  names_ = handler ? std::make_shared<const std::function<void(const ClusterConfig&)>>(
+                         std::move(handler))
+                   : nullptr;
+}
+
+void ClusterManager::resolveNames(const ClusterConfig& cluster) {
+  std::shared_ptr<const std::function<void(const ClusterConfig&)>> handler;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    handler = names_;
+  }
+  if (handler) (*handler)(cluster);
+}
+
 void ClusterManager::publishLocked(const std::string& cluster, const std::string& source,
                                    std::vector<ClusterHost> hosts) {
   auto next = std::make_shared<HostSet>();

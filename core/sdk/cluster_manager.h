@@ -15,7 +15,10 @@
 //    they own; from then on a reload leaves that cluster's hosts to them,
 //    until the source releaseHosts() it. A user that finds a host failing
 //    (a connect failure) calls requestRefresh(): the source that set the
-//    hosts (DNS) may look again sooner than its interval.
+//    hosts (DNS) may look again sooner than its interval. A user that makes
+//    a cluster at run time whose hosts are DNS names (the upstream filter's
+//    Go-format rules) calls resolveNames(): the DNS source resolves and
+//    publishes it like a config cluster with names.
 //    Operations (the admin API) call setHostState().
 //  - States. ready takes new sessions. drain takes none, but sessions
 //    already on the host (pinned, or affine through a resumed session) stay.
@@ -121,6 +124,19 @@ class ClusterManager {
   // connect to one of them failed). Thread-safe; the source rate-limits.
   void requestRefresh(const std::string& cluster);
 
+  // The DNS source's hook for resolveNames(); same rules as
+  // setRefreshHandler(). An empty function removes it.
+  void setNamesHandler(std::function<void(const ClusterConfig& cluster)> handler);
+  // Asks the DNS source to resolve `cluster.host_names` (a cluster made at
+  // run time, not in the config) and replaceHosts() it with every address
+  // (plus `cluster.hosts`) as for a config cluster with names; until then
+  // the manager has no set for it. Asking again for a cluster it resolves
+  // is cheap (it republishes its last answer when the set was removed, as a
+  // reload removes it: the asker's next generation asks again). One not
+  // asked for between two reloads is forgotten at the second. Thread-safe;
+  // a no-op without a source (no runtime).
+  void resolveNames(const ClusterConfig& cluster);
+
   // The current set of `cluster`, or nullptr when the manager has none.
   std::shared_ptr<const HostSet> hosts(std::string_view cluster) const;
   // Every cluster's current set, by name.
@@ -152,6 +168,7 @@ class ClusterManager {
   std::map<std::string, std::shared_ptr<const HostSet>, std::less<>> sets_;
   std::map<uint64_t, Subscriber> subscribers_;
   std::shared_ptr<const std::function<void(const std::string&)>> refresh_;
+  std::shared_ptr<const std::function<void(const ClusterConfig&)>> names_;
   uint64_t next_subscriber_ = 1;
   std::atomic<uint64_t> version_{1};
 };

@@ -44,12 +44,15 @@ uint32_t crc32Ieee(std::string_view data) {
   return c ^ 0xFFFFFFFFu;
 }
 
-std::string goEndpointCluster(const Address& endpoint) { return "go:" + endpoint.toString(); }
+std::string goEndpointCluster(const HostSpec& endpoint) { return "go:" + endpoint.toString(); }
 
-ClusterConfig goEndpointClusterConfig(const ClusterConfig& templ, const Address& endpoint) {
+ClusterConfig goEndpointClusterConfig(const ClusterConfig& templ, const HostSpec& endpoint) {
   ClusterConfig c = templ;
   c.name = goEndpointCluster(endpoint);
-  c.hosts = {endpoint};
+  c.hosts.clear();
+  c.host_names.clear();
+  if (endpoint.address) c.hosts = {*endpoint.address};
+  else c.host_names = {endpoint.name};
   return c;
 }
 
@@ -112,23 +115,24 @@ std::optional<GoRules> GoRules::parse(std::string_view json, std::string* error)
       }
     }
     if (!r.HasMember("endpoints") || !r["endpoints"].IsArray() || r["endpoints"].Empty()) {
-      *error = at + ".endpoints: must be a non-empty array of \"ip:port\"";
+      *error = at + ".endpoints: must be a non-empty array of \"ip:port\" or \"name:port\"";
       return std::nullopt;
     }
     const auto& eps = r["endpoints"];
     for (rapidjson::SizeType i = 0; i < eps.Size(); ++i) {
       std::string eat = at + ".endpoints[" + std::to_string(i) + "]";
       std::string why;
-      auto addr = eps[i].IsString() ? Address::parse(eps[i].GetString(), &why) : std::nullopt;
-      if (!addr) {
+      auto spec = eps[i].IsString() ? parseHostSpec(eps[i].GetString(), &why) : std::nullopt;
+      if (!spec) {
         *error = eat + ": unknown endpoint" +
                  (eps[i].IsString() ? " \"" + std::string(eps[i].GetString()) + "\"" : "") +
-                 " (must be \"ip:port\"" + (why.empty() ? "" : ": " + why) + ")";
+                 " (must be \"ip:port\" or \"name:port\"" + (why.empty() ? "" : ": " + why) +
+                 ")";
         return std::nullopt;
       }
-      int idx = out.endpointIndex(addr->toString());
+      int idx = out.endpointIndex(spec->toString());
       if (idx < 0) {
-        out.endpoints_.push_back(*addr);
+        out.endpoints_.push_back(std::move(*spec));
         idx = static_cast<int>(out.endpoints_.size() - 1);
       }
       rule.endpoints.push_back(static_cast<uint32_t>(idx));
@@ -173,8 +177,9 @@ std::optional<RealmMap> parseRealmMapping(
       *error = at + ": the realm id must be an integer 1..32767 (a world_id)";
       return std::nullopt;
     }
-    auto addr = Address::parse(address);
-    int idx = addr ? rules.endpointIndex(addr->toString()) : -1;
+    std::string why;
+    auto spec = parseHostSpec(address, &why);
+    int idx = spec ? rules.endpointIndex(spec->toString()) : -1;
     if (idx < 0) {
       *error = at + " points nowhere: \"" + address +
                "\" is not an endpoint of any routing rule in force";

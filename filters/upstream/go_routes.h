@@ -8,7 +8,9 @@
 //
 // The Go gateway's rules name endpoints, not clusters: every distinct
 // endpoint "ip:port" becomes a cluster named "go:ip:port" with that one
-// host (docs/filters/upstream.md, "Go-format rules"). Its strategies pick an
+// host, and every "name:port" (a service DNS name, as the Go gateway's own
+// deployments write them) a cluster "go:name:port" whose hosts the
+// runtime's resolver finds (docs/filters/upstream.md, "Go-format rules"). Its strategies pick an
 // endpoint of the matched rule (internal/router/router.go, RouteByServerID,
 // at commit 1388327e46dd68f5bcd1d3120b00cb351c096eaf):
 //   realm_based:     world_id > 0 and inst_id > 0: endpoints[crc32("world:W:inst:I") % n]
@@ -36,6 +38,7 @@
 
 #include "core/sdk/address.h"
 #include "core/sdk/cluster.h"
+#include "core/sdk/host_name.h"
 #include "core/sdk/wire.h"
 
 namespace gw {
@@ -48,12 +51,14 @@ enum class GoStrategy : uint8_t { kRoundRobin, kConsistentHash, kRealmBased };
 // crc32.ChecksumIEEE computes it.
 uint32_t crc32Ieee(std::string_view data);
 
-// The name of the cluster made for Go endpoint `endpoint`: "go:ip:port".
-std::string goEndpointCluster(const Address& endpoint);
+// The name of the cluster made for Go endpoint `endpoint`: "go:ip:port" or
+// "go:name:port" (the name lower-cased).
+std::string goEndpointCluster(const HostSpec& endpoint);
 
 // The cluster for `endpoint`: `templ`'s settings (timeouts, limits, compat
-// ...) with the name goEndpointCluster(endpoint) and the one host.
-ClusterConfig goEndpointClusterConfig(const ClusterConfig& templ, const Address& endpoint);
+// ...) with the name goEndpointCluster(endpoint) and the one host: its
+// address in `hosts`, or its name in `host_names` (no `hosts`).
+ClusterConfig goEndpointClusterConfig(const ClusterConfig& templ, const HostSpec& endpoint);
 
 class GoRules {
  public:
@@ -66,12 +71,13 @@ class GoRules {
 
   // Parses the Go gateway's rules value: a JSON object keyed by integers,
   // each value {"server_type": N, "world_id": N, "strategy": S,
-  // "endpoints": ["ip:port", ...], "service_name": S, "hash_key": S}.
+  // "endpoints": ["ip:port" or "name:port", ...], "service_name": S,
+  // "hash_key": S} (a name as parseHostSpec() reads it).
   // Other keys are ignored (as Go's JSON decoder does). Returns nullopt with
   // *error naming the entry ("rules[\"200\"].strategy: unknown strategy
   // \"fastest\" ...") for: not JSON, not an object, a key that is not an
   // integer, a missing or out-of-range server_type, a world_id above 32767,
-  // an unknown strategy, no endpoints, an endpoint that is not "ip:port",
+  // an unknown strategy, no endpoints, an endpoint that is neither "ip:port" nor "name:port",
   // two entries for the same server_type:world_id, or no entry at all.
   static std::optional<GoRules> parse(std::string_view json, std::string* error);
 
@@ -79,14 +85,14 @@ class GoRules {
   // "server_type:0" (the Go router's GetRule), or nullptr.
   const Rule* match(const wire::ClientHeader& h) const;
   // Every distinct endpoint, in order of first appearance.
-  const std::vector<Address>& endpoints() const { return endpoints_; }
-  // The index of `endpoint` (as Address::toString writes it), or -1.
+  const std::vector<HostSpec>& endpoints() const { return endpoints_; }
+  // The index of `endpoint` (as HostSpec::toString writes it), or -1.
   int endpointIndex(std::string_view endpoint) const;
   const std::vector<Rule>& rules() const { return rules_; }
 
  private:
   static uint32_t key(uint8_t type, uint16_t world) { return (uint32_t{type} << 16) | world; }
-  std::vector<Address> endpoints_;
+  std::vector<HostSpec> endpoints_;
   std::vector<Rule> rules_;
   std::unordered_map<uint32_t, size_t> by_key_;  // key() -> index in rules_
 };
@@ -94,7 +100,8 @@ class GoRules {
 // A realm mapping: world_id (realm id) -> endpoint index in GoRules.
 using RealmMap = std::map<uint16_t, uint32_t>;
 
-// Parses the realm mapping hash's fields (realm id -> "ip:port") against
+// Parses the realm mapping hash's fields (realm id -> "ip:port" or
+// "name:port", any case) against
 // `rules`. Returns nullopt with *error for a realm id that is not 1..32767
 // or an address that is none of the rules' endpoints ("points nowhere").
 std::optional<RealmMap> parseRealmMapping(

@@ -333,14 +333,16 @@ void UpstreamFactory::applyGo(std::shared_ptr<const GoRouteTable> table) {
   const RoutesFromRedis& r = *config_->routes_from_redis;
   ClusterManager& manager = worker_.manager();
   std::vector<ClusterPool*> pools;
-  for (const Address& endpoint : table->rules().endpoints()) {
+  for (const HostSpec& endpoint : table->rules().endpoints()) {
     ClusterConfig c = goEndpointClusterConfig(r.endpoint_template, endpoint);
     auto it = go_acquired_.find(c.name);
     if (it == go_acquired_.end()) it = go_acquired_.emplace(c.name, &worker_.acquire(c)).first;
     pools.push_back(it->second);
-    // Once per process (worker 0); again after a reload took it out.
+    // Once per process (worker 0); again after a reload took it out. A
+    // name's hosts come from the runtime's resolver (none until resolved).
     if (worker_.workerIndex() == 0 && manager.hosts(c.name) == nullptr) {
-      manager.replaceHosts(c.name, "go_routes", {ClusterHost{endpoint}});
+      if (endpoint.address) manager.replaceHosts(c.name, "go_routes", {ClusterHost{*endpoint.address}});
+      else manager.resolveNames(c);
     }
   }
   go_pools_ = std::move(pools);

@@ -1,6 +1,6 @@
 // test/config/dns_config_test.cc — cluster hosts given by DNS name and the
 // settings around them (issue 16, items 1 and 5): parseHostName()
-// (config/host_name.h) and what the loader makes of `hosts` entries,
+// (core/sdk/host_name.h) and what the loader makes of `hosts` entries,
 // `dns_refresh_interval`, `max_retries`, `retry_delay` and the top-level
 // `dns` object, errors named by JSON pointer.
 #include <gtest/gtest.h>
@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "config/host_name.h"
+#include "core/sdk/host_name.h"
 #include "config/loader.h"
 
 namespace gw {

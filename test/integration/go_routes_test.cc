@@ -5,7 +5,9 @@
 // gateway's :notify channels move new frames at once, and bad values (an
 // unknown strategy, a mapping pointing nowhere, garbage JSON) are logged and
 // counted while the last good state keeps serving. The endpoints' clusters
-// ("go:ip:port") appear in /clusters.
+// ("go:ip:port") appear in /clusters. Endpoints given by DNS name (as the
+// Go gateway's own deployments write them) reach the backend the name
+// resolves to (a hosts file; no outside DNS).
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -13,6 +15,7 @@
 
 #include "core/sdk/error_frame.h"
 #include "test/filters/session/redis_fixture.h"
+#include "test/harness/runfiles.h"
 #include "test/integration/fleet_test.h"
 
 namespace gw {
@@ -43,8 +46,9 @@ class GoRoutesIntegrationTest : public ::testing::Test {
 
   // framing -> upstream; static route 200:0 -> "static" (a third port that
   // nothing listens on: only Go rules reach a backend).
-  std::string config() {
-    return R"({"workers": 2, "admin": )" + testAdminJson() + R"(,
+  // `dns`: the top-level "dns" member's text ("" for none).
+  std::string config(const std::string& dns = "") {
+    return R"({"workers": 2, "admin": )" + testAdminJson() + (dns.empty() ? "" : R"(, "dns": )" + dns) + R"(,
       "listeners": [{"name": "game", "address": "127.0.0.1:0", "filters": [
         {"name": "framing", "config": {}},
         {"name": "upstream", "config": {
@@ -143,6 +147,64 @@ TEST_F(GoRoutesIntegrationTest, RoutesByTheGoRulesAndRealmMappingAndFollowsNotic
   ASSERT_TRUE(f.has_value());
   EXPECT_EQ(f->header.msg_id, kErrorMsgId);  // an error frame (no_route)
   EXPECT_EQ(metric(R"(game_gateway_upstream_no_route_total{listener="game"})"), 1);
+}
+
+
+// The Go gateway's deployments name endpoints by service DNS name
+// ("hgame-game-0.hgame-game.hgame.svc.cluster.local:19806"): such a rule is
+// applied, its "go:name:port" cluster takes its hosts from the runtime's
+// resolver (here a hosts file; the resolv.conf names a nameserver nothing
+// listens on), and frames reach the backend the name resolves to.
+TEST_F(GoRoutesIntegrationTest, EndpointsGivenByDnsNameReachTheirBackend) {
+  const std::string name_a = "game-0.game.hgame.svc.cluster.test";
+  std::string hosts = writeTempFile("127.0.0.1 " + name_a + "\n", "hosts-", ".txt");
+  std::string resolv = writeTempFile("nameserver 127.0.0.1:9\noptions attempts:1\n", "resolv-",
+                                     ".conf");
+  const std::string named_a = name_a + ":" + std::to_string(sim_a_.port());
+  ASSERT_TRUE(redis_.set(
+      "game-gateway:routing:rules",
+      R"({"200": {"server_type": 200, "strategy": "round_robin", "endpoints": [")" + named_a +
+          R"("]}, "10": {"server_type": 10, "strategy": "round_robin", "endpoints": [")" +
+          endpoint(sim_b_) + R"("]}})"));
+  ASSERT_TRUE(redis_.command({"HSET", "game-gateway:realm:mapping", "1", named_a}));
+  std::string error;
+  ASSERT_TRUE(gw_.start(config(R"({"resolv_conf": ")" + resolv + R"(", "hosts_file": ")" + hosts +
+                               R"(", "timeout": "300ms"})"),
+                        &error))
+      << error;
+  uint16_t port = gw_.listenerPort("game");
+  ASSERT_NE(port, 0) << gw_.output();
+  const std::string applied =
+      R"(game_gateway_upstream_route_updates_total{listener="game",result="applied"})";
+  ASSERT_TRUE(waitUntil([&] { return metric(applied) == 2; }, 5000ms)) << gw_.output();
+  const std::string realms_applied =
+      R"(game_gateway_upstream_realm_mapping_updates_total{listener="game",result="applied"})";
+  EXPECT_TRUE(waitUntil([&] { return metric(realms_applied) == 2; }, 3000ms)) << gw_.output();
+
+  GameClient c;
+  ASSERT_TRUE(c.connect(port));
+  // The name resolves on the main thread soon after the rules are applied.
+  ASSERT_TRUE(waitUntil([&] { return ask(c, 1, 4) == "a:q"; }, 3000ms)) << gw_.output();
+  EXPECT_EQ(ask(c, 2, 1), "a:q");
+  EXPECT_EQ(ask(c, 0, 0, 10), "b:q");
+  HttpResponse clusters = httpRequest(adminPort(gw_), "GET", "/clusters");
+  EXPECT_NE(clusters.body.find("\"go:" + named_a + "\""), std::string::npos) << clusters.body;
+  EXPECT_NE(clusters.body.find("\"source\": \"dns\""), std::string::npos) << clusters.body;
+  EXPECT_EQ(metric(R"(game_gateway_dns_resolutions_total{cluster="go:)" + named_a +
+                   R"(",result="ok"})"),
+            1);
+
+  // A reload keeps the name's cluster served (the new generation asks the
+  // resolver again; its last answer is published at once).
+  ASSERT_TRUE(gw_.process().signal(SIGHUP));
+  ASSERT_TRUE(gw_.process().waitForOutput("applied on every worker", 5000ms)) << gw_.output();
+  GameClient d;
+  ASSERT_TRUE(d.connect(port));
+  ASSERT_TRUE(waitUntil([&] { return ask(d, 3, 1) == "a:q"; }, 3000ms)) << gw_.output();
+  // ... from the answer it had: no second lookup (the interval is 30 s).
+  EXPECT_EQ(metric(R"(game_gateway_dns_resolutions_total{cluster="go:)" + named_a +
+                   R"(",result="ok"})"),
+            1);
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace gw {
 namespace upstream {
@@ -154,6 +155,51 @@ TEST(GoRoutesTest, RefusesBadRulesWithAReason) {
       "endpoints": ["1.2.3.4:5"], "hash_key": "user_id", "weight": 3}})");
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->rules()[0].world_id, 0);
+}
+
+// The Go gateway's own deployments name endpoints by service DNS name
+// (its deploy/redis-init-job.yaml): "name:port" is an endpoint whose
+// cluster's hosts come from the runtime's resolver; garbage is still refused.
+TEST(GoRoutesTest, AcceptsEndpointsGivenByDnsName) {
+  auto rules = parse(R"({"200": {"server_type": 200, "strategy": "realm_based",
+      "endpoints": ["hgame-game-0.hgame-game.hgame.svc.cluster.local:19806",
+                    "Game-1.Example.:19806", "10.0.0.1:1", "game-1.example:19806"]}})");
+  ASSERT_TRUE(rules);
+  // The name is lower-cased and its trailing dot dropped: one endpoint.
+  ASSERT_EQ(rules->endpoints().size(), 3u);
+  EXPECT_EQ(rules->rules()[0].endpoints, (std::vector<uint32_t>{0, 1, 2, 1}));
+  EXPECT_EQ(goEndpointCluster(rules->endpoints()[0]),
+            "go:hgame-game-0.hgame-game.hgame.svc.cluster.local:19806");
+  ClusterConfig templ;
+  templ.name = "template";
+  templ.hosts = {*Address::parse("127.0.0.1:1")};
+  ClusterConfig named = goEndpointClusterConfig(templ, rules->endpoints()[1]);
+  EXPECT_EQ(named.name, "go:game-1.example:19806");
+  EXPECT_TRUE(named.hosts.empty());
+  ASSERT_EQ(named.host_names.size(), 1u);
+  EXPECT_EQ(named.host_names[0].toString(), "game-1.example:19806");
+  ClusterConfig ip = goEndpointClusterConfig(templ, rules->endpoints()[2]);
+  EXPECT_EQ(ip.name, "go:10.0.0.1:1");
+  ASSERT_EQ(ip.hosts.size(), 1u);
+  EXPECT_EQ(ip.hosts[0].toString(), "10.0.0.1:1");
+  EXPECT_TRUE(ip.host_names.empty());
+  // A realm mapping may name such an endpoint (as written, any case).
+  std::string error;
+  auto realms = parseRealmMapping({{"3", "GAME-1.example:19806"}}, *rules, &error);
+  ASSERT_TRUE(realms) << error;
+  EXPECT_EQ(realms->at(3), 1u);
+  EXPECT_FALSE(parseRealmMapping({{"3", "game-2.example:19806"}}, *rules, &error));
+  EXPECT_NE(error.find("points nowhere"), std::string::npos) << error;
+
+  for (const char* bad : {"nowhere", "bad_name!.example:80", "game.example:0",
+                          "game.example:99999", "1.2.3:5", "-game.example:80", "game..x:80",
+                          ":80", "10.0.0.300:1"}) {
+    std::string json = std::string(R"({"200": {"server_type": 200, "strategy": "round_robin",
+        "endpoints": [")") + bad + "\"]}}";
+    EXPECT_FALSE(GoRules::parse(json, &error).has_value()) << bad;
+    EXPECT_NE(error.find("endpoints[0]: unknown endpoint"), std::string::npos) << bad << " -> "
+                                                                              << error;
+  }
 }
 
 TEST(GoRoutesTest, RefusesARealmMappingPointingNowhere) {

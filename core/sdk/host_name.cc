@@ -1,9 +1,9 @@
-#include "config/host_name.h"
+#include "core/sdk/host_name.h"
 
+#include <algorithm>
 #include <cctype>
 
 namespace gw {
-namespace config {
 namespace {
 
 constexpr size_t kMaxName = 253;
@@ -65,5 +65,19 @@ std::optional<HostName> parseHostName(std::string_view text, std::string* error)
   return out;
 }
 
-}  // namespace config
+std::optional<HostSpec> parseHostSpec(std::string_view text, std::string* error) {
+  std::string why;
+  if (auto a = Address::parse(text, &why)) return HostSpec{*a, {}};
+  bool ip_like = text.empty() || text.front() == '[' ||
+                 std::count(text.begin(), text.end(), ':') > 1 ||
+                 text.find_first_not_of("0123456789.:") == std::string_view::npos;
+  if (ip_like) {
+    *error = why;
+    return std::nullopt;
+  }
+  auto n = parseHostName(text, error);
+  if (!n) return std::nullopt;
+  return HostSpec{std::nullopt, std::move(*n)};
+}
+
 }  // namespace gw
