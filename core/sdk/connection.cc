@@ -357,9 +357,16 @@ void Connection::doWrite() {
       continue;
     }
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) break;
+    std::string why = std::string("write: ") + std::strerror(errno);
+    if (state_ == State::kClosing) {
+      // A flushing close keeps the reason it was decided for (the peer left
+      // before the rest of the output went out: the detail says so).
+      closeNow(flush_->reason, flush_->detail + " (flush cut: " + why + ")");
+      return;
+    }
     closeNow(errno == EPIPE || errno == ECONNRESET ? CloseReason::kRemoteClosed
                                                     : CloseReason::kSocketError,
-             std::string("write: ") + std::strerror(errno));
+             std::move(why));
     return;
   }
   const bool blocked = evbuffer_get_length(output_) > 0;

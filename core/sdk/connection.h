@@ -121,7 +121,9 @@ class Connection {
   // Sends FIN once output() has drained (half-close); reading goes on.
   void shutdownWrite();
   // Closes with `reason`; onClose runs once the fd is closed (for kFlush,
-  // after the output drained or `flush_timeout` passed). Idempotent.
+  // after the output drained or `flush_timeout` passed). A kFlush close keeps
+  // `reason` even when the peer leaves before the output is out (the write
+  // error goes in the detail). Idempotent.
   void close(CloseReason reason, std::string_view detail, CloseMode mode = CloseMode::kAbort);
 
   uint64_t bytesRead() const { return bytes_read_; }

@@ -17,6 +17,6 @@ inline constexpr const char* kGatewayVersion = "0.2.0";
 
 inline constexpr uint32_t kSdkAbiVersion = 4;
 // FNV-1a-64 of core/sdk/*.h but this file (see //test/core:sdk_abi_test).
-inline constexpr const char* kSdkHeadersDigest = "5a00f706d42ade3f";
+inline constexpr const char* kSdkHeadersDigest = "48066708b02202f7";
 
 }  // namespace gw

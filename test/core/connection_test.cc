@@ -302,6 +302,25 @@ TEST_F(ConnectionTest, FlushingCloseWaitsForBlockedOutput) {
   EXPECT_EQ(writeRegistrations(d_.base()), 0);
 }
 
+// The reason of a flushing close is the one it was asked with, also when the
+// peer goes away before the output is out (a write then fails with EPIPE or
+// ECONNRESET): the close was decided here (rate_limited, kicked, ...), and the
+// closes_total{reason} metrics must say so. The detail says how it ended.
+TEST_F(ConnectionTest, FlushingCloseKeepsItsReasonWhenThePeerLeavesFirst) {
+  fillUntilBlocked();
+  ASSERT_TRUE(conn_->writeBlocked());
+  conn_->close(CloseReason::kRateLimited, "over the limit", Connection::CloseMode::kFlush);
+  ASSERT_EQ(conn_->state(), Connection::State::kClosing);
+  // The peer resets the connection with unread data (RST).
+  linger l{1, 0};
+  ::setsockopt(peer_, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+  ::close(peer_);
+  peer_ = -1;
+  ASSERT_TRUE(runUntil([&] { return rec_.closes == 1; }));
+  EXPECT_EQ(rec_.reason, CloseReason::kRateLimited);
+  EXPECT_NE(rec_.detail.find("over the limit"), std::string::npos) << rec_.detail;
+}
+
 TEST_F(ConnectionTest, ShutdownWriteSendsFinAfterTheOutput) {
   conn_->write("last", 4);
   conn_->shutdownWrite();
